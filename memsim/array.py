@@ -1,0 +1,189 @@
+"""The crossbar description shared by the netlist generator and the fast solver.
+
+A crossbar has R rows (input lines) and C columns (output lines); cell (i, j) sits between
+row node (i, j) and column node (i, j).  Rows are driven at their left end through one
+segment ``r_row``; columns are sensed at their bottom end through one segment ``r_col`` into
+a virtual-ground sense node (the badcrossbar convention, see DESIGN.md).  Cell kinds:
+
+- ``"ohmic"``: a linear conductance ``g[i, j]`` in S;
+- ``"device"`` (selector-less, 0T1R): the compact RRAM model with gap ``gap[i, j]`` in m;
+- ``"1t1r"``: the RRAM from the row node to an internal node, an NMOS from there to the
+  column node, gates of row i at ``v_gate[i]`` V.
+
+Every array is validated and copied read-only on construction, so a ``Crossbar`` is a value.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .devices.rram import DEFAULT_PARAMS, RRAMParams, conductance, current, gap_for_conductance
+from .devices.transistor import MosfetParams
+
+KINDS = ("ohmic", "device", "1t1r")
+
+
+def as_real_array(value, name: str, ndim: int | None = None, min_value: float | None = None,
+                  shape: tuple | None = None) -> np.ndarray:
+    """Validate an array argument: real, finite, optionally of given ndim/shape and >= min_value."""
+    try:
+        array = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be an array of real numbers, got {type(value).__name__}") from None
+    if np.iscomplexobj(value):
+        raise ValueError(f"{name} must be real, got complex values")
+    if ndim is not None and array.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D, got shape {array.shape}")
+    if shape is not None and array.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}, got {array.shape}")
+    if array.size == 0:
+        raise ValueError(f"{name} must not be empty, got shape {array.shape}")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} must be finite (no NaN or inf)")
+    if min_value is not None and np.any(array < min_value):
+        raise ValueError(f"{name} must be >= {min_value}, got a minimum of {array.min():.6g}")
+    array.setflags(write=False)
+    return array
+
+
+def as_resistance(value, name: str) -> float:
+    """A wire resistance per segment: a finite real number >= 0 ohm."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{name} must be a number of ohms >= 0, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite resistance >= 0 ohm, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True, eq=False)
+class Crossbar:
+    """A validated crossbar; build it with :meth:`ohmic`, :meth:`device` or :meth:`one_t_one_r`."""
+
+    kind: str
+    r_row: float
+    r_col: float
+    g: np.ndarray | None = None
+    gap: np.ndarray | None = None
+    device_params: RRAMParams = DEFAULT_PARAMS
+    transistor: MosfetParams | None = None
+    v_gate: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"cell kind must be one of {KINDS}, got {self.kind!r}")
+        object.__setattr__(self, "r_row", as_resistance(self.r_row, "r_row"))
+        object.__setattr__(self, "r_col", as_resistance(self.r_col, "r_col"))
+        if not isinstance(self.device_params, RRAMParams):
+            raise ValueError("device_params must be a memsim.devices.RRAMParams")
+        if self.kind == "ohmic":
+            if self.g is None:
+                raise ValueError("an ohmic crossbar needs g, the (rows, cols) conductances in S")
+            object.__setattr__(self, "g", as_real_array(self.g, "g (conductance, S)", 2, 0.0))
+            if self.gap is not None or self.v_gate is not None:
+                raise ValueError("an ohmic crossbar takes g only, not gap or v_gate")
+            return
+        if self.gap is None:
+            raise ValueError(f"a {self.kind} crossbar needs gap (m) or g_read (S)")
+        gap = as_real_array(self.gap, "gap (m)", 2, 0.0)
+        p = self.device_params
+        if np.any(gap < p.gap_min * (1 - 1e-12)) or np.any(gap > p.gap_max * (1 + 1e-12)):
+            raise ValueError(
+                f"gap must lie within [{p.gap_min:.3g}, {p.gap_max:.3g}] m, got "
+                f"[{gap.min():.3g}, {gap.max():.3g}] m")
+        object.__setattr__(self, "gap", gap)
+        if self.kind == "device":
+            if self.v_gate is not None or self.transistor is not None:
+                raise ValueError("a selector-less (device) crossbar has no transistor or v_gate")
+            return
+        if self.transistor is None:
+            object.__setattr__(self, "transistor", MosfetParams())
+        elif not isinstance(self.transistor, MosfetParams):
+            raise ValueError("transistor must be a memsim.devices.MosfetParams")
+        v_gate = np.broadcast_to(as_real_array(self.v_gate if self.v_gate is not None else 1.8,
+                                               "v_gate (V)"), (gap.shape[0],)).copy()
+        v_gate.setflags(write=False)
+        object.__setattr__(self, "v_gate", v_gate)
+
+    # -- constructors ---------------------------------------------------------------------
+    @classmethod
+    def ohmic(cls, g, r_row: float = 1.0, r_col: float = 1.0) -> "Crossbar":
+        """Linear cells: ``g`` (rows, cols) in S, wire resistance per segment in ohm."""
+        return cls("ohmic", r_row, r_col, g=g)
+
+    @classmethod
+    def device(cls, gap=None, *, g_read=None, v_read: float = 0.2, r_row: float = 1.0,
+               r_col: float = 1.0, params: RRAMParams = DEFAULT_PARAMS) -> "Crossbar":
+        """Selector-less RRAM cells, given the gap (m) or the read conductance ``g_read`` (S at ``v_read``)."""
+        return cls("device", r_row, r_col, gap=_gap_from(gap, g_read, v_read, params), device_params=params)
+
+    @classmethod
+    def one_t_one_r(cls, gap=None, *, g_read=None, v_read: float = 0.2, v_gate=1.8,
+                    transistor: MosfetParams | None = None, r_row: float = 1.0, r_col: float = 1.0,
+                    params: RRAMParams = DEFAULT_PARAMS) -> "Crossbar":
+        """1T1R cells: RRAM (gap in m, or ``g_read`` in S) in series with an NMOS; ``v_gate`` per row (V)."""
+        return cls("1t1r", r_row, r_col, gap=_gap_from(gap, g_read, v_read, params),
+                   device_params=params, transistor=transistor, v_gate=v_gate)
+
+    # -- views ----------------------------------------------------------------------------
+    @property
+    def cells(self) -> np.ndarray:
+        """The per-cell state array: ``g`` for ohmic cells, ``gap`` otherwise."""
+        return self.g if self.kind == "ohmic" else self.gap
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.cells.shape
+
+    @property
+    def rows(self) -> int:
+        return self.cells.shape[0]
+
+    @property
+    def cols(self) -> int:
+        return self.cells.shape[1]
+
+    def conductance(self, v_read: float = 0.2) -> np.ndarray:
+        """Cell conductance (S): ``g`` for ohmic cells, the RRAM chord conductance at ``v_read`` otherwise."""
+        if self.kind == "ohmic":
+            return self.g
+        return conductance(v_read, self.gap, self.device_params)
+
+    def ideal_i_col(self, v) -> np.ndarray:
+        """Column currents with ideal wires and (for 1T1R) an ideal switch: the target product.
+
+        ``v``: (rows,) or (batch, rows) volts; returns (cols,) or (batch, cols) amperes.
+        """
+        v = check_inputs(self, v)
+        if self.kind == "ohmic":
+            return v @ self.g
+        return current(v[..., :, None], self.gap, self.device_params).sum(axis=-2)
+
+    def with_wires(self, r_row: float, r_col: float) -> "Crossbar":
+        """The same cells with other wire resistances."""
+        return Crossbar(self.kind, r_row, r_col, g=self.g, gap=self.gap, device_params=self.device_params,
+                        transistor=self.transistor, v_gate=self.v_gate)
+
+    def __repr__(self) -> str:
+        return (f"Crossbar(kind={self.kind!r}, shape={self.shape}, r_row={self.r_row} ohm, "
+                f"r_col={self.r_col} ohm)")
+
+
+def _gap_from(gap, g_read, v_read, params):
+    if (gap is None) == (g_read is None):
+        raise ValueError("give exactly one of gap (m) and g_read (S)")
+    if gap is not None:
+        return gap
+    g_read = as_real_array(g_read, "g_read (S)", 2)
+    return gap_for_conductance(g_read, v_read, params)
+
+
+def check_inputs(xb: Crossbar, v) -> np.ndarray:
+    """Validate input voltages for ``xb``: (rows,) or (batch, rows), finite volts."""
+    v = as_real_array(v, "v (input voltages, V)")
+    if v.ndim not in (1, 2) or v.shape[-1] != xb.rows:
+        raise ValueError(f"v must have shape ({xb.rows},) or (batch, {xb.rows}) for this "
+                         f"{xb.rows}x{xb.cols} crossbar, got {v.shape}")
+    return v

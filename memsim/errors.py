@@ -1,0 +1,24 @@
+"""Exceptions raised by memsim."""
+
+
+class MemsimError(Exception):
+    """Base class of memsim's own errors."""
+
+
+class SpiceError(MemsimError):
+    """ngspice failed: missing binary, timeout, non-convergence, or an unreadable result.
+
+    ``ngspice_output`` carries what ngspice printed, so the message can quote it.
+    """
+
+    def __init__(self, message: str, ngspice_output: str = ""):
+        super().__init__(message)
+        self.ngspice_output = ngspice_output
+
+
+class ConvergenceError(MemsimError):
+    """The fast solver did not reach its tolerance; ``residual`` says how far it got."""
+
+    def __init__(self, message: str, residual: float = float("nan")):
+        super().__init__(message)
+        self.residual = residual
