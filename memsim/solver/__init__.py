@@ -1,0 +1,11 @@
+"""The fast nodal solver: ``solve`` (MVM read), ``solve_read`` (single-cell read schemes),
+``solve_bias`` (any line-end bias) and ``effective_matrix`` (ohmic i_col = M v).
+
+Kernels live in the kernel-only modules ``_lines`` (line-structured linear algebra) and
+``_cells`` (cell currents); :mod:`memsim.solver.core` validates and dispatches, and
+:mod:`memsim.solver.reference` holds the slow scipy reference the tests compare with.
+Importing this package compiles nothing: Numba compiles (or loads its cache) on the first solve.
+"""
+from .core import GMIN_1T1R, effective_matrix, solve, solve_bias, solve_read
+
+__all__ = ["solve", "solve_read", "solve_bias", "effective_matrix", "GMIN_1T1R"]

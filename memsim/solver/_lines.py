@@ -1,0 +1,503 @@
+"""Numba kernels of the crossbar's line structure (kernel-only module: no policy, no I/O).
+
+Unknowns are the row-node voltages ``vr`` and column-node voltages ``vc``, both (R, C).
+A linearised crossbar (cells replaced by their conductance derivatives) has the block form
+
+    [ Dr   -B1 ] [dr]   [-fr]       Dr: row lines (tridiagonal per row) + row-side cell terms
+    [ -B2   Dc ] [dc] = [-fc]       Dc: column lines (tridiagonal per column) + column-side terms
+
+with B1, B2 diagonal couplings (B1 = B2 for reciprocal cells).  Eliminating the row nodes,
+``dr = Dr^-1 (-fr + B1 dc)``, leaves the Schur system ``(Dc - B2 Dr^-1 B1) dc = -fc - B2 Dr^-1 fr``
+on the column nodes, solved by conjugate gradients (or BiCGStab when B1 != B2) preconditioned
+with the column-line solves ``Dc^-1``.  Every operator application is one sweep of
+tridiagonal solves along the rows: this is the line-structure lever of DESIGN.md.
+
+Line modes.  A line with wire resistance r > 0 is a chain of nodes, driven through one
+segment at its driven end (rows: left end, columns: bottom end) or floating.  With r == 0
+(``merged``) a line is one node: fixed at its drive voltage when driven (no unknown), or a
+single unknown stored at index 0 of the line (the other entries of the line stay 0).
+
+Tridiagonal factorisation without cancellation.  Eliminating from the open end of a line,
+the pivots are ``g + e_k`` with ``e_0 = G_0``, ``e_k = G_k + g e_(k-1) / (g + e_(k-1))``
+(g: wire segment conductance, G_k: the cell term on the diagonal), and the last pivot (at
+the driven end) ``e_(n-1) + g * driven``.  All terms are non-negative, so a 1 milliohm wire
+next to a 1e-7 S cell keeps full precision (the textbook form ``2g + G - g^2/pivot`` loses it).
+"""
+import numpy as np
+from numba import njit
+
+
+# ---------------------------------------------------------------------------------------------
+# line factorisations and solves
+# ---------------------------------------------------------------------------------------------
+@njit(cache=True)
+def factor_rows(diag, g_w, merged, driven, inv):
+    """Inverse pivots of the row-line blocks of Dr into ``inv`` (R, C).
+
+    ``diag`` (R, C): cell terms on the row diagonal (S); ``g_w``: row segment conductance (S);
+    ``merged``: r_row == 0; ``driven`` (R,): the row's left end is driven.
+    """
+    n_rows, n_cols = diag.shape
+    for i in range(n_rows):
+        if merged:
+            if not driven[i]:
+                total = 0.0
+                for j in range(n_cols):
+                    total += diag[i, j]
+                inv[i, 0] = 1.0 / total
+            continue
+        e = 0.0
+        for k in range(n_cols):
+            j = n_cols - 1 - k  # from the open (right) end towards the driven (left) end
+            if k == 0:
+                e = diag[i, j]
+            else:
+                e = diag[i, j] + g_w * e / (g_w + e)
+            if k < n_cols - 1:
+                inv[i, j] = 1.0 / (g_w + e)
+            elif driven[i]:
+                inv[i, j] = 1.0 / (e + g_w)
+            else:
+                inv[i, j] = 1.0 / e
+
+
+@njit(cache=True)
+def factor_cols(diag, g_w, merged, held, inv):
+    """Inverse pivots of the column-line blocks of Dc into ``inv`` (R, C); open end at row 0."""
+    n_rows, n_cols = diag.shape
+    if merged:
+        for j in range(n_cols):
+            if not held[j]:
+                total = 0.0
+                for i in range(n_rows):
+                    total += diag[i, j]
+                inv[0, j] = 1.0 / total
+        return
+    e = np.empty(n_cols)
+    for i in range(n_rows):
+        last = i == n_rows - 1
+        for j in range(n_cols):
+            if i == 0:
+                e[j] = diag[i, j]
+            else:
+                e[j] = diag[i, j] + g_w * e[j] / (g_w + e[j])
+            if not last:
+                inv[i, j] = 1.0 / (g_w + e[j])
+            elif held[j]:
+                inv[i, j] = 1.0 / (e[j] + g_w)
+            else:
+                inv[i, j] = 1.0 / e[j]
+
+
+@njit(cache=True)
+def solve_rows(rhs, g_w, merged, driven, inv, out):
+    """out = Dr^-1 rhs, both (R, C) row-space arrays."""
+    n_rows, n_cols = rhs.shape
+    for i in range(n_rows):
+        if merged:
+            for j in range(n_cols):
+                out[i, j] = 0.0
+            if not driven[i]:
+                out[i, 0] = rhs[i, 0] * inv[i, 0]
+            continue
+        y = 0.0
+        for k in range(n_cols):
+            j = n_cols - 1 - k
+            y = (rhs[i, j] + g_w * y) * inv[i, j]
+            out[i, j] = y
+        for j in range(1, n_cols):
+            out[i, j] += g_w * inv[i, j] * out[i, j - 1]
+
+
+@njit(cache=True)
+def solve_cols(rhs, g_w, merged, held, inv, out):
+    """out = Dc^-1 rhs, both (R, C) column-space arrays."""
+    n_rows, n_cols = rhs.shape
+    if merged:
+        for i in range(n_rows):
+            for j in range(n_cols):
+                out[i, j] = 0.0
+        for j in range(n_cols):
+            if not held[j]:
+                out[0, j] = rhs[0, j] * inv[0, j]
+        return
+    for j in range(n_cols):
+        out[0, j] = rhs[0, j] * inv[0, j]
+    for i in range(1, n_rows):
+        for j in range(n_cols):
+            out[i, j] = (rhs[i, j] + g_w * out[i - 1, j]) * inv[i, j]
+    for i in range(n_rows - 2, -1, -1):
+        for j in range(n_cols):
+            out[i, j] += g_w * inv[i, j] * out[i + 1, j]
+
+
+@njit(cache=True)
+def apply_cols(p, diag, g_w, merged, held, out):
+    """out = Dc p: column wires plus the column-side cell terms ``diag``."""
+    n_rows, n_cols = p.shape
+    if merged:
+        for i in range(n_rows):
+            for j in range(n_cols):
+                out[i, j] = 0.0
+        for j in range(n_cols):
+            if not held[j]:
+                total = 0.0
+                for i in range(n_rows):
+                    total += diag[i, j]
+                out[0, j] = total * p[0, j]
+        return
+    for i in range(n_rows):
+        for j in range(n_cols):
+            value = diag[i, j] * p[i, j]
+            if i > 0:
+                value += g_w * (p[i, j] - p[i - 1, j])
+            if i < n_rows - 1:
+                value += g_w * (p[i, j] - p[i + 1, j])
+            elif held[j]:
+                value += g_w * p[i, j]
+            out[i, j] = value
+
+
+@njit(cache=True)
+def cols_to_rows(p, coef, rows_merged, driven, cols_merged, held, out):
+    """out = B p: column-space ``p`` through the cell couplings ``coef`` into row space."""
+    n_rows, n_cols = p.shape
+    for i in range(n_rows):
+        for j in range(n_cols):
+            out[i, j] = 0.0
+    for i in range(n_rows):
+        if rows_merged and driven[i]:
+            continue
+        for j in range(n_cols):
+            if cols_merged:
+                if held[j]:
+                    continue
+                value = coef[i, j] * p[0, j]
+            else:
+                value = coef[i, j] * p[i, j]
+            if rows_merged:
+                out[i, 0] += value
+            else:
+                out[i, j] = value
+
+
+@njit(cache=True)
+def rows_to_cols(s, coef, rows_merged, driven, cols_merged, held, out):
+    """out = B s: row-space ``s`` through the cell couplings ``coef`` into column space."""
+    n_rows, n_cols = s.shape
+    for i in range(n_rows):
+        for j in range(n_cols):
+            out[i, j] = 0.0
+    for i in range(n_rows):
+        if rows_merged and driven[i]:
+            continue
+        for j in range(n_cols):
+            if cols_merged and held[j]:
+                continue
+            value = coef[i, j] * (s[i, 0] if rows_merged else s[i, j])
+            if cols_merged:
+                out[0, j] += value
+            else:
+                out[i, j] = value
+
+
+# ---------------------------------------------------------------------------------------------
+# the Schur system on the column nodes
+# ---------------------------------------------------------------------------------------------
+@njit(cache=True)
+def schur_apply(p, d_col, b1, b2, g_r, g_c, rows_merged, cols_merged, driven, held, inv_r,
+                t_row, s_row, out):
+    """out = (Dc - B2 Dr^-1 B1) p; ``t_row``, ``s_row`` are (R, C) scratch arrays."""
+    cols_to_rows(p, b1, rows_merged, driven, cols_merged, held, t_row)
+    solve_rows(t_row, g_r, rows_merged, driven, inv_r, s_row)
+    rows_to_cols(s_row, b2, rows_merged, driven, cols_merged, held, t_row)
+    apply_cols(p, d_col, g_c, cols_merged, held, out)
+    n_rows, n_cols = p.shape
+    for i in range(n_rows):
+        for j in range(n_cols):
+            out[i, j] -= t_row[i, j]
+
+
+@njit(cache=True)
+def _dot(a, b):
+    total = 0.0
+    n_rows, n_cols = a.shape
+    for i in range(n_rows):
+        for j in range(n_cols):
+            total += a[i, j] * b[i, j]
+    return total
+
+
+@njit(cache=True)
+def schur_cg(rhs, x, d_col, coef, g_r, g_c, rows_merged, cols_merged, driven, held, inv_r, inv_c,
+             rel_tol, max_iter):
+    """Preconditioned CG on the symmetric Schur system (B1 = B2 = coef); x updated in place.
+
+    Starts from the given x.  Returns (iterations, relative residual ||r|| / ||rhs||) where
+    the residual is recomputed from x at the end (not the recursive estimate).
+    """
+    n_rows, n_cols = rhs.shape
+    r = np.empty((n_rows, n_cols))
+    z = np.empty((n_rows, n_cols))
+    p = np.empty((n_rows, n_cols))
+    q = np.empty((n_rows, n_cols))
+    t_row = np.empty((n_rows, n_cols))
+    s_row = np.empty((n_rows, n_cols))
+    norm_b = np.sqrt(_dot(rhs, rhs))
+    if norm_b == 0.0:
+        for i in range(n_rows):
+            for j in range(n_cols):
+                x[i, j] = 0.0
+        return 0, 0.0
+    schur_apply(x, d_col, coef, coef, g_r, g_c, rows_merged, cols_merged, driven, held, inv_r,
+                t_row, s_row, q)
+    for i in range(n_rows):
+        for j in range(n_cols):
+            r[i, j] = rhs[i, j] - q[i, j]
+    solve_cols(r, g_c, cols_merged, held, inv_c, z)
+    for i in range(n_rows):
+        for j in range(n_cols):
+            p[i, j] = z[i, j]
+    rz = _dot(r, z)
+    iterations = 0
+    target = rel_tol * norm_b
+    for iterations in range(1, max_iter + 1):
+        schur_apply(p, d_col, coef, coef, g_r, g_c, rows_merged, cols_merged, driven, held, inv_r,
+                    t_row, s_row, q)
+        pq = _dot(p, q)
+        if pq <= 0.0:
+            break
+        alpha = rz / pq
+        rr = 0.0
+        for i in range(n_rows):
+            for j in range(n_cols):
+                x[i, j] += alpha * p[i, j]
+                r[i, j] -= alpha * q[i, j]
+                rr += r[i, j] * r[i, j]
+        if np.sqrt(rr) <= target:
+            break
+        solve_cols(r, g_c, cols_merged, held, inv_c, z)
+        rz_new = _dot(r, z)
+        beta = rz_new / rz
+        rz = rz_new
+        for i in range(n_rows):
+            for j in range(n_cols):
+                p[i, j] = z[i, j] + beta * p[i, j]
+    schur_apply(x, d_col, coef, coef, g_r, g_c, rows_merged, cols_merged, driven, held, inv_r,
+                t_row, s_row, q)
+    rr = 0.0
+    for i in range(n_rows):
+        for j in range(n_cols):
+            d = rhs[i, j] - q[i, j]
+            rr += d * d
+    return iterations, np.sqrt(rr) / norm_b
+
+
+@njit(cache=True)
+def schur_bicgstab(rhs, x, d_col, b1, b2, g_r, g_c, rows_merged, cols_merged, driven, held, inv_r,
+                   inv_c, rel_tol, max_iter):
+    """Right-preconditioned BiCGStab on the non-symmetric Schur system; x updated in place.
+
+    Returns (iterations, relative residual recomputed from x).
+    """
+    n_rows, n_cols = rhs.shape
+    shape = (n_rows, n_cols)
+    r = np.empty(shape)
+    r0 = np.empty(shape)
+    p = np.zeros(shape)
+    v = np.zeros(shape)
+    ph = np.empty(shape)
+    sh = np.empty(shape)
+    s = np.empty(shape)
+    t = np.empty(shape)
+    t_row = np.empty(shape)
+    s_row = np.empty(shape)
+    norm_b = np.sqrt(_dot(rhs, rhs))
+    if norm_b == 0.0:
+        for i in range(n_rows):
+            for j in range(n_cols):
+                x[i, j] = 0.0
+        return 0, 0.0
+    schur_apply(x, d_col, b1, b2, g_r, g_c, rows_merged, cols_merged, driven, held, inv_r,
+                t_row, s_row, t)
+    for i in range(n_rows):
+        for j in range(n_cols):
+            r[i, j] = rhs[i, j] - t[i, j]
+            r0[i, j] = r[i, j]
+    rho = 1.0
+    alpha = 1.0
+    omega = 1.0
+    target = rel_tol * norm_b
+    iterations = 0
+    if np.sqrt(_dot(r, r)) <= target:
+        return 0, np.sqrt(_dot(r, r)) / norm_b
+    for iterations in range(1, max_iter + 1):
+        rho_new = _dot(r0, r)
+        if rho_new == 0.0:
+            break
+        beta = (rho_new / rho) * (alpha / omega)
+        rho = rho_new
+        for i in range(n_rows):
+            for j in range(n_cols):
+                p[i, j] = r[i, j] + beta * (p[i, j] - omega * v[i, j])
+        solve_cols(p, g_c, cols_merged, held, inv_c, ph)
+        schur_apply(ph, d_col, b1, b2, g_r, g_c, rows_merged, cols_merged, driven, held, inv_r,
+                    t_row, s_row, v)
+        r0v = _dot(r0, v)
+        if r0v == 0.0:
+            break
+        alpha = rho / r0v
+        ss = 0.0
+        for i in range(n_rows):
+            for j in range(n_cols):
+                s[i, j] = r[i, j] - alpha * v[i, j]
+                ss += s[i, j] * s[i, j]
+        if np.sqrt(ss) <= target:
+            for i in range(n_rows):
+                for j in range(n_cols):
+                    x[i, j] += alpha * ph[i, j]
+            break
+        solve_cols(s, g_c, cols_merged, held, inv_c, sh)
+        schur_apply(sh, d_col, b1, b2, g_r, g_c, rows_merged, cols_merged, driven, held, inv_r,
+                    t_row, s_row, t)
+        tt = _dot(t, t)
+        if tt == 0.0:
+            break
+        omega = _dot(t, s) / tt
+        rr = 0.0
+        for i in range(n_rows):
+            for j in range(n_cols):
+                x[i, j] += alpha * ph[i, j] + omega * sh[i, j]
+                r[i, j] = s[i, j] - omega * t[i, j]
+                rr += r[i, j] * r[i, j]
+        if np.sqrt(rr) <= target or omega == 0.0:
+            break
+    schur_apply(x, d_col, b1, b2, g_r, g_c, rows_merged, cols_merged, driven, held, inv_r,
+                t_row, s_row, t)
+    rr = 0.0
+    for i in range(n_rows):
+        for j in range(n_cols):
+            d = rhs[i, j] - t[i, j]
+            rr += d * d
+    return iterations, np.sqrt(rr) / norm_b
+
+
+@njit(cache=True)
+def newton_step(f_row, f_col, d_row, d_col, b1, b2, symmetric, g_r, g_c, rows_merged, cols_merged,
+                driven, held, inv_r, inv_c, rel_tol, max_iter, dr, dc):
+    """Solve the linearised system for the update (dr, dc) given the KCL residuals (fr, fc).
+
+    ``inv_r``/``inv_c`` must hold the factorisations of Dr (with ``d_row``) and Dc (with
+    ``d_col``).  ``dc`` is used as the starting guess.  Returns (iterations, relative residual).
+    """
+    n_rows, n_cols = f_row.shape
+    s_row = np.empty((n_rows, n_cols))
+    rhs = np.empty((n_rows, n_cols))
+    solve_rows(f_row, g_r, rows_merged, driven, inv_r, s_row)
+    rows_to_cols(s_row, b2, rows_merged, driven, cols_merged, held, rhs)
+    for i in range(n_rows):
+        for j in range(n_cols):
+            rhs[i, j] = -f_col[i, j] - rhs[i, j]
+    if symmetric:
+        iterations, rel = schur_cg(rhs, dc, d_col, b1, g_r, g_c, rows_merged, cols_merged, driven,
+                                   held, inv_r, inv_c, rel_tol, max_iter)
+    else:
+        iterations, rel = schur_bicgstab(rhs, dc, d_col, b1, b2, g_r, g_c, rows_merged, cols_merged,
+                                         driven, held, inv_r, inv_c, rel_tol, max_iter)
+    cols_to_rows(dc, b1, rows_merged, driven, cols_merged, held, rhs)
+    for i in range(n_rows):
+        for j in range(n_cols):
+            rhs[i, j] -= f_row[i, j]
+    solve_rows(rhs, g_r, rows_merged, driven, inv_r, dr)
+    return iterations, rel
+
+
+# ---------------------------------------------------------------------------------------------
+# KCL residual and voltage updates
+# ---------------------------------------------------------------------------------------------
+@njit(cache=True)
+def kcl_residual(vr, vc, i_cell, g_r, g_c, rows_merged, cols_merged, driven, held, v_row, v_col,
+                 f_row, f_col):
+    """Currents leaving every free node (A): rows into (R, C) ``f_row``, columns into ``f_col``.
+
+    ``vr``, ``vc``: full node voltages (merged lines hold their value in every entry);
+    ``i_cell``: cell currents row -> column node.  Entries that are not unknowns are 0.
+    """
+    n_rows, n_cols = vr.shape
+    for i in range(n_rows):
+        for j in range(n_cols):
+            f_row[i, j] = 0.0
+            f_col[i, j] = 0.0
+    for i in range(n_rows):
+        if rows_merged:
+            if not driven[i]:
+                total = 0.0
+                for j in range(n_cols):
+                    total += i_cell[i, j]
+                f_row[i, 0] = total
+            continue
+        for j in range(n_cols):
+            value = i_cell[i, j]
+            if j > 0:
+                value += g_r * (vr[i, j] - vr[i, j - 1])
+            elif driven[i]:
+                value += g_r * (vr[i, j] - v_row[i])
+            if j < n_cols - 1:
+                value += g_r * (vr[i, j] - vr[i, j + 1])
+            f_row[i, j] = value
+    if cols_merged:
+        for j in range(n_cols):
+            if not held[j]:
+                total = 0.0
+                for i in range(n_rows):
+                    total -= i_cell[i, j]
+                f_col[0, j] = total
+        return
+    for i in range(n_rows):
+        for j in range(n_cols):
+            value = -i_cell[i, j]
+            if i > 0:
+                value += g_c * (vc[i, j] - vc[i - 1, j])
+            if i < n_rows - 1:
+                value += g_c * (vc[i, j] - vc[i + 1, j])
+            elif held[j]:
+                value += g_c * (vc[i, j] - v_col[j])
+            f_col[i, j] = value
+
+
+@njit(cache=True)
+def add_update(vr, vc, dr, dc, step, rows_merged, cols_merged, driven, held, out_r, out_c):
+    """out = v + step * d, spreading merged-line unknowns (index 0) over their line."""
+    n_rows, n_cols = vr.shape
+    for i in range(n_rows):
+        for j in range(n_cols):
+            if rows_merged:
+                out_r[i, j] = vr[i, j] + (0.0 if driven[i] else step * dr[i, 0])
+            else:
+                out_r[i, j] = vr[i, j] + step * dr[i, j]
+            if cols_merged:
+                out_c[i, j] = vc[i, j] + (0.0 if held[j] else step * dc[0, j])
+            else:
+                out_c[i, j] = vc[i, j] + step * dc[i, j]
+
+
+@njit(cache=True)
+def max_abs2(a, b):
+    """max(|a|, |b|) over two arrays of the same shape."""
+    m = 0.0
+    n_rows, n_cols = a.shape
+    for i in range(n_rows):
+        for j in range(n_cols):
+            x = abs(a[i, j])
+            if x > m:
+                m = x
+            x = abs(b[i, j])
+            if x > m:
+                m = x
+    return m
+
+
+@njit(cache=True)
+def sum_sq2(a, b):
+    """sum(a^2) + sum(b^2)."""
+    return _dot(a, a) + _dot(b, b)

@@ -1,0 +1,438 @@
+"""The fast solver's Python layer: validation, bias handling, Newton policy, batches.
+
+Same circuit as the ngspice netlist (DESIGN.md, memsim/bias.py): row i driven at its left end
+through one ``r_row`` segment, column j held at its bottom end through one ``r_col`` segment,
+r = 0 merges a line into one node.  Nodal analysis on the row and column nodes; each Newton
+step (one step for ohmic cells, plus a verification step) solves the linearised system with
+the line-structured Schur-complement CG of :mod:`memsim.solver._lines`.
+
+Convergence is checked, never assumed: a solve is accepted when a full Newton update moves no
+node by more than ``tol`` times the largest drive voltage; otherwise it raises
+:class:`~memsim.errors.ConvergenceError` (or warns with ``on_fail="warn"``).
+"""
+from __future__ import annotations
+
+import math
+import time
+import warnings
+
+import numpy as np
+
+from ..array import Crossbar, check_inputs
+from ..bias import Bias, read_bias
+from ..errors import ConvergenceError
+from ..result import SolveResult
+
+#: Default drain-source leakage (S) of each 1T1R transistor.  It keeps the nodal system
+#: regular when a floating line reaches the driven lines only through switched-off
+#: transistors (ngspice has the same kind of term: gmin across the MOSFET junctions).
+GMIN_1T1R = 1e-15
+
+_ON_FAIL = ("raise", "warn")
+_MAX_STEP_V = 0.5  # largest node update per Newton step, V (line-search cap)
+
+
+def _kernels():
+    # Imported lazily: numba compiles (or loads its cache) only when a solve runs.
+    from . import _cells, _lines
+    return _lines, _cells
+
+
+# ---------------------------------------------------------------------------------------------
+# validation
+# ---------------------------------------------------------------------------------------------
+def _check_options(xb, tol, max_iter, on_fail, gmin):
+    if not isinstance(xb, Crossbar):
+        raise ValueError(f"xb must be a memsim.Crossbar, got {type(xb).__name__}")
+    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not (0 < tol < 1):
+        raise ValueError(f"tol must be a number in (0, 1), got {tol!r}")
+    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
+        raise ValueError(f"max_iter must be an integer >= 1, got {max_iter!r}")
+    if on_fail not in _ON_FAIL:
+        raise ValueError(f"on_fail must be one of {_ON_FAIL}, got {on_fail!r}")
+    if isinstance(gmin, bool) or not isinstance(gmin, (int, float)) or not (gmin >= 0 and math.isfinite(gmin)):
+        raise ValueError(f"gmin must be a finite conductance >= 0 S, got {gmin!r}")
+
+
+def _check_bias(xb: Crossbar, bias: Bias):
+    if not isinstance(bias, Bias):
+        raise ValueError(f"bias must be a memsim.Bias, got {type(bias).__name__}")
+    v_row = np.asarray(bias.v_row, dtype=np.float64)
+    v_col = np.asarray(bias.v_col, dtype=np.float64)
+    if v_row.shape != (xb.rows,) or v_col.shape != (xb.cols,):
+        raise ValueError(f"bias must have v_row of shape ({xb.rows},) and v_col of shape ({xb.cols},) "
+                         f"for this {xb.rows}x{xb.cols} crossbar, got {v_row.shape} and {v_col.shape}")
+    if np.any(np.isinf(v_row)) or np.any(np.isinf(v_col)):
+        raise ValueError("bias voltages must be finite volts or NaN (floating line end), got inf")
+    if np.all(np.isnan(v_row)) and np.all(np.isnan(v_col)):
+        raise ValueError("bias drives no line: at least one row or column end must be held at a voltage")
+    return v_row, v_col
+
+
+def _check_connected(xb: Crossbar, driven, held, gmin):
+    """Every floating line must reach a driven line through conducting cells (else singular)."""
+    if np.all(driven) and np.all(held):
+        return
+    if xb.kind == "ohmic":
+        conducting = xb.g > 0
+    elif xb.kind == "1t1r" and gmin == 0:
+        on = xb.v_gate > xb.transistor.vto
+        conducting = np.broadcast_to(on[:, None], xb.shape)
+    else:
+        conducting = np.ones(xb.shape, dtype=bool)
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+    rows, cols = np.nonzero(conducting)
+    n = xb.rows + xb.cols
+    graph = coo_matrix((np.ones(rows.size), (rows, xb.rows + cols)), shape=(n, n))
+    _, label = connected_components(graph, directed=False)
+    anchored = np.zeros(label.max() + 1, dtype=bool)
+    anchored[label[:xb.rows][driven]] = True
+    anchored[label[xb.rows:][held]] = True
+    bad = ~anchored[label]
+    if np.any(bad):
+        bad_rows = np.nonzero(bad[:xb.rows])[0].tolist()
+        bad_cols = np.nonzero(bad[xb.rows:])[0].tolist()
+        raise ValueError(
+            "the circuit is singular: floating rows {} and columns {} connect to no driven line "
+            "through any conducting cell (their voltage is undefined); drive or ground them, or "
+            "give their cells a conductance > 0".format(_short(bad_rows), _short(bad_cols)))
+
+
+def _short(indices, limit=8):
+    text = ", ".join(map(str, indices[:limit]))
+    return f"[{text}{', ...' if len(indices) > limit else ''}]"
+
+
+# ---------------------------------------------------------------------------------------------
+# one bias structure (which lines are driven), any number of drive vectors
+# ---------------------------------------------------------------------------------------------
+class _System:
+    """The nodal system of ``xb`` for one pattern of driven / floating line ends."""
+
+    def __init__(self, xb: Crossbar, driven, held, gmin: float):
+        self.xb = xb
+        self.kind = xb.kind
+        self.shape = xb.shape
+        self.rows_merged = xb.r_row == 0.0
+        self.cols_merged = xb.r_col == 0.0
+        self.g_r = 0.0 if self.rows_merged else 1.0 / xb.r_row
+        self.g_c = 0.0 if self.cols_merged else 1.0 / xb.r_col
+        self.driven = np.ascontiguousarray(driven, dtype=np.bool_)
+        self.held = np.ascontiguousarray(held, dtype=np.bool_)
+        self.gmin = float(gmin)
+        self.symmetric = xb.kind != "1t1r"
+        n_rows, n_cols = self.shape
+        self.cg_max_iter = 8 * (n_rows + n_cols) + 200
+        self._linear_factors = None
+        if xb.kind == "ohmic":
+            self.g = np.ascontiguousarray(xb.g)
+        else:
+            self.gap = np.ascontiguousarray(xb.gap)
+            self.p_dev = xb.device_params.as_array()
+        if xb.kind == "1t1r":
+            self.v_gate = np.ascontiguousarray(xb.v_gate, dtype=np.float64)
+            self.p_mos = xb.transistor.as_array()
+
+    # -- pieces ---------------------------------------------------------------------------
+    def initial(self, v_row, v_col):
+        """Ideal-wire start: driven lines at their drive, floating lines at the mean drive."""
+        known = np.concatenate([v_row[self.driven], v_col[self.held]])
+        mean = float(known.mean()) if known.size else 0.0
+        vr = np.empty(self.shape)
+        vc = np.empty(self.shape)
+        vr[:] = np.where(self.driven, v_row, mean)[:, None]
+        vc[:] = np.where(self.held, v_col, mean)[None, :]
+        return vr, vc
+
+    def cells(self, vr, vc, vd, out):
+        """Cell currents and derivatives at (vr, vc) into out = (i_cell, d_vr, d_vc)."""
+        _, cells = _kernels()
+        i_cell, d_vr, d_vc = out
+        if self.kind == "ohmic":
+            cells.ohmic_cells(vr, vc, self.g, i_cell, d_vr, d_vc)
+        elif self.kind == "device":
+            cells.device_cells(vr, vc, self.gap, self.p_dev, i_cell, d_vr, d_vc)
+        else:
+            cells.one_t_one_r_cells(vr, vc, self.gap, self.v_gate, self.p_dev, self.p_mos, self.gmin,
+                                    vd, i_cell, d_vr, d_vc)
+
+    def residual(self, vr, vc, i_cell, v_row, v_col, f_row, f_col):
+        lines, _ = _kernels()
+        lines.kcl_residual(vr, vc, i_cell, self.g_r, self.g_c, self.rows_merged, self.cols_merged,
+                           self.driven, self.held, v_row, v_col, f_row, f_col)
+
+    def factor(self, d_vr, d_vc):
+        """Jacobian pieces (d_row, d_col, b1, b2) and the line factorisations."""
+        lines, _ = _kernels()
+        d_row = d_vr
+        d_col = np.negative(d_vc)
+        inv_r = np.zeros(self.shape)
+        inv_c = np.zeros(self.shape)
+        lines.factor_rows(d_row, self.g_r, self.rows_merged, self.driven, inv_r)
+        lines.factor_cols(d_col, self.g_c, self.cols_merged, self.held, inv_c)
+        # b1: minus the row equation's coefficient of vc; b2: minus the column's of vr
+        return d_row, d_col, d_col, d_row, inv_r, inv_c
+
+    def step(self, f_row, f_col, jac, rel_tol):
+        lines, _ = _kernels()
+        d_row, d_col, b1, b2, inv_r, inv_c = jac
+        dr = np.zeros(self.shape)
+        dc = np.zeros(self.shape)
+        iterations, rel = lines.newton_step(
+            f_row, f_col, d_row, d_col, b1, b2, self.symmetric, self.g_r, self.g_c, self.rows_merged,
+            self.cols_merged, self.driven, self.held, inv_r, inv_c, rel_tol, self.cg_max_iter, dr, dc)
+        return dr, dc, int(iterations), float(rel)
+
+    # -- the solve ------------------------------------------------------------------------
+    def solve(self, v_row, v_col, tol, max_iter):
+        """Solve for one drive vector; returns a dict of arrays and diagnostics."""
+        lines, _ = _kernels()
+        v_row = np.ascontiguousarray(np.nan_to_num(v_row, nan=0.0))
+        v_col = np.ascontiguousarray(np.nan_to_num(v_col, nan=0.0))
+        known = np.concatenate([np.abs(v_row[self.driven]), np.abs(v_col[self.held])])
+        v_scale = float(known.max()) if known.size else 0.0
+        vr, vc = self.initial(v_row, v_col)
+        vd = vr.copy() if self.kind == "1t1r" else None
+        cell = tuple(np.empty(self.shape) for _ in range(3))
+        f_row = np.empty(self.shape)
+        f_col = np.empty(self.shape)
+        linear = self.kind == "ohmic"
+        self.cells(vr, vc, vd, cell)
+        self.residual(vr, vc, cell[0], v_row, v_col, f_row, f_col)
+        cg_total = 0
+        update = math.inf
+        converged = False
+        iteration = 0
+        previous = 1.0
+        for iteration in range(1, max_iter + 1):
+            if linear:
+                if self._linear_factors is None:
+                    self._linear_factors = self.factor(cell[1], cell[2])
+                jac = self._linear_factors
+                rel_tol = max(1e-2 * tol, 1e-15) if iteration == 1 else 1e-3
+            else:
+                jac = self.factor(cell[1], cell[2])
+                rel_tol = min(1e-3, max(previous, 1e-2 * tol, 1e-15))
+            dr, dc, cg_iterations, _ = self.step(f_row, f_col, jac, rel_tol)
+            cg_total += cg_iterations
+            update = lines.max_abs2(dr, dc)
+            previous = update / v_scale if v_scale > 0 else 0.0
+            if linear or update <= 1e-6 * max(v_scale, 1e-3):
+                lam = 1.0
+                new_r = np.empty(self.shape)
+                new_c = np.empty(self.shape)
+                lines.add_update(vr, vc, dr, dc, 1.0, self.rows_merged, self.cols_merged, self.driven,
+                                 self.held, new_r, new_c)
+                vr, vc = new_r, new_c
+                self.cells(vr, vc, vd, cell)
+                self.residual(vr, vc, cell[0], v_row, v_col, f_row, f_col)
+            else:
+                vr, vc, vd, cell, lam = self._line_search(vr, vc, vd, dr, dc, update, v_row, v_col,
+                                                          f_row, f_col, cell)
+            if update <= tol * v_scale:
+                converged = True
+                break
+        kcl = lines.max_abs2(f_row, f_col)
+        i_cell = cell[0]
+        i_col = np.where(self.held, i_cell.sum(axis=0), 0.0)
+        return {"i_col": i_col, "v_row": vr, "v_col": vc, "i_cell": i_cell, "converged": converged,
+                "iterations": iteration, "cg_iterations": cg_total,
+                "residual": update / v_scale if v_scale > 0 else 0.0, "kcl_residual_A": kcl}
+
+    def _line_search(self, vr, vc, vd, dr, dc, update, v_row, v_col, f_row, f_col, cell):
+        """Backtracking on ||KCL residual||^2 (Armijo), steps capped at _MAX_STEP_V per node."""
+        lines, _ = _kernels()
+        phi0 = lines.sum_sq2(f_row, f_col)
+        lam = min(1.0, _MAX_STEP_V / update)
+        new_r = np.empty(self.shape)
+        new_c = np.empty(self.shape)
+        trial_f_row = np.empty(self.shape)
+        trial_f_col = np.empty(self.shape)
+        trial_cell = tuple(np.empty(self.shape) for _ in range(3))
+        for _ in range(30):
+            lines.add_update(vr, vc, dr, dc, lam, self.rows_merged, self.cols_merged, self.driven,
+                             self.held, new_r, new_c)
+            trial_vd = vd.copy() if vd is not None else None
+            self.cells(new_r, new_c, trial_vd, trial_cell)
+            self.residual(new_r, new_c, trial_cell[0], v_row, v_col, trial_f_row, trial_f_col)
+            phi = lines.sum_sq2(trial_f_row, trial_f_col)
+            if phi <= (1.0 - 1e-4 * lam) * phi0:
+                break
+            lam *= 0.5
+        f_row[:] = trial_f_row
+        f_col[:] = trial_f_col
+        return new_r, new_c, trial_vd, trial_cell, lam
+
+
+# ---------------------------------------------------------------------------------------------
+# public API
+# ---------------------------------------------------------------------------------------------
+def _fail(message, residual, on_fail):
+    if on_fail == "raise":
+        raise ConvergenceError(message, residual)
+    warnings.warn(f"{message} (on_fail='warn': returning the last iterate)", RuntimeWarning, stacklevel=3)
+
+
+def _solve_vectors(system, drives, tol, max_iter, on_fail, cells, voltages):
+    """Solve for a list of (v_row, v_col) drives sharing one bias structure."""
+    outputs = []
+    for v_row, v_col in drives:
+        out = system.solve(v_row, v_col, tol, max_iter)
+        if not out["converged"]:
+            _fail(f"memsim.solve did not converge in {out['iterations']} Newton iterations "
+                  f"({system.kind} {system.shape[0]}x{system.shape[1]}, r_row={system.xb.r_row} ohm, "
+                  f"r_col={system.xb.r_col} ohm): last relative update {out['residual']:.3g} > tol "
+                  f"{tol:.3g}; raise max_iter or loosen tol", out["residual"], on_fail)
+        outputs.append(out)
+    return outputs
+
+
+def _result(outputs, batched, cells, voltages, engine_info):
+    stack = (lambda key: np.stack([o[key] for o in outputs])) if batched else (lambda key: outputs[0][key])
+    info = dict(engine_info)
+    info.update(iterations=int(max(o["iterations"] for o in outputs)),
+                cg_iterations=int(sum(o["cg_iterations"] for o in outputs)),
+                residual=float(max(o["residual"] for o in outputs)),
+                kcl_residual_A=float(max(o["kcl_residual_A"] for o in outputs)),
+                converged=bool(all(o["converged"] for o in outputs)))
+    return SolveResult(i_col=stack("i_col"), v_row=stack("v_row") if voltages else None,
+                       v_col=stack("v_col") if voltages else None,
+                       i_cell=stack("i_cell") if cells else None, engine="memsim", info=info)
+
+
+def solve(xb: Crossbar, v, *, cells: bool = False, voltages: bool = True, tol: float = 1e-10,
+          max_iter: int = 50, on_fail: str = "raise", gmin: float = GMIN_1T1R) -> SolveResult:
+    """Matrix-vector read: rows driven at ``v``, every column sensed at 0 V.
+
+    Parameters
+    ----------
+    xb : Crossbar
+        Any cell kind (ohmic, device, 1t1r); wire resistances may be 0.
+    v : array (R,) or (B, R)
+        Row drive voltages, V.
+    cells : bool
+        Also return the cell currents ``i_cell`` (A).
+    voltages : bool
+        Return the node voltages ``v_row``, ``v_col`` (R, C) [or (B, R, C)]; ``False`` saves the
+        memory (and, for ohmic batches, the time) of large batches; they are then None.
+    tol : float
+        Relative tolerance: converged when a full Newton update moves no node by more than
+        ``tol`` times the largest drive voltage.
+    max_iter : int
+        Newton (for ohmic cells: refinement) iterations per vector.
+    on_fail : "raise" or "warn"
+        What to do when ``tol`` is not reached: raise ConvergenceError or warn and return.
+    gmin : float
+        1T1R only: drain-source leakage conductance of each transistor, S.
+
+    Returns
+    -------
+    SolveResult
+        ``i_col`` (C,) or (B, C) A into the column sense nodes; ``engine="memsim"``;
+        ``info`` with iterations, CG iterations, the relative update reached ("residual") and
+        the largest KCL imbalance ("kcl_residual_A").
+
+    Examples
+    --------
+    >>> import numpy as np, memsim
+    >>> xb = memsim.Crossbar.ohmic(np.full((2, 2), 1e-4), r_row=0.0, r_col=0.0)
+    >>> memsim.solve(xb, [0.1, 0.2]).i_col
+    array([3.e-05, 3.e-05])
+    """
+    _check_options(xb, tol, max_iter, on_fail, gmin)
+    v = check_inputs(xb, v)
+    batched = v.ndim == 2
+    vectors = v if batched else v[None, :]
+    start = time.perf_counter()
+    n_rows, n_cols = xb.shape
+    system = _System(xb, np.ones(n_rows, bool), np.ones(n_cols, bool), gmin)
+    zeros = np.zeros(n_cols)
+    if xb.kind == "ohmic" and len(vectors) > n_rows and not cells and \
+            (not voltages or 16 * n_rows * n_rows * n_cols <= 2 ** 30):
+        return _ohmic_batch(system, vectors, batched, tol, max_iter, on_fail, voltages, start)
+    outputs = _solve_vectors(system, [(row, zeros) for row in vectors], tol, max_iter, on_fail, cells,
+                             voltages)
+    return _result(outputs, batched, cells, voltages,
+                   {"method": "schur-cg", "wall_time_s": time.perf_counter() - start})
+
+
+def effective_matrix(xb: Crossbar, *, tol: float = 1e-10, max_iter: int = 50, on_fail: str = "raise"):
+    """The C x R matrix M of an ohmic crossbar's MVM read, IR drop included: i_col = M @ v.
+
+    Computed with R solves (unit drive on each row), A per V.
+    """
+    _check_options(xb, tol, max_iter, on_fail, 0.0)
+    if xb.kind != "ohmic":
+        raise ValueError(f"effective_matrix needs linear (ohmic) cells, got a {xb.kind} crossbar")
+    system = _System(xb, np.ones(xb.rows, bool), np.ones(xb.cols, bool), 0.0)
+    return _effective(system, tol, max_iter, on_fail, False)[0]
+
+
+def _effective(system, tol, max_iter, on_fail, voltages):
+    n_rows, n_cols = system.shape
+    zeros = np.zeros(n_cols)
+    m = np.empty((n_cols, n_rows))
+    w_row = np.empty((n_rows, n_rows * n_cols)) if voltages else None
+    w_col = np.empty((n_rows, n_rows * n_cols)) if voltages else None
+    outputs = []
+    for k in range(n_rows):
+        unit = np.zeros(n_rows)
+        unit[k] = 1.0
+        out = _solve_vectors(system, [(unit, zeros)], tol, max_iter, on_fail, False, voltages)[0]
+        m[:, k] = out["i_col"]
+        if voltages:
+            w_row[k] = out["v_row"].ravel()
+            w_col[k] = out["v_col"].ravel()
+        outputs.append(out)
+    return m, w_row, w_col, outputs
+
+
+def _ohmic_batch(system, vectors, batched, tol, max_iter, on_fail, voltages, start):
+    """Linear cells, many vectors: R unit solves give M (and the voltage maps), then products."""
+    n_rows, n_cols = system.shape
+    m, w_row, w_col, outputs = _effective(system, tol, max_iter, on_fail, voltages)
+    i_col = vectors @ m.T
+    v_row = v_col = None
+    if voltages:
+        v_row = (vectors @ w_row).reshape(len(vectors), n_rows, n_cols)
+        v_col = (vectors @ w_col).reshape(len(vectors), n_rows, n_cols)
+    info = {"method": "effective-matrix", "unit_solves": n_rows,
+            "wall_time_s": time.perf_counter() - start,
+            "iterations": int(max(o["iterations"] for o in outputs)),
+            "cg_iterations": int(sum(o["cg_iterations"] for o in outputs)),
+            "residual": float(max(o["residual"] for o in outputs)),
+            "kcl_residual_A": float(max(o["kcl_residual_A"] for o in outputs)),
+            "converged": bool(all(o["converged"] for o in outputs))}
+    return SolveResult(i_col=i_col, v_row=v_row, v_col=v_col, i_cell=None, engine="memsim", info=info)
+
+
+def solve_bias(xb: Crossbar, bias: Bias, *, cells: bool = False, tol: float = 1e-10, max_iter: int = 50,
+               on_fail: str = "raise", gmin: float = GMIN_1T1R) -> SolveResult:
+    """Solve ``xb`` under a general :class:`~memsim.bias.Bias` (NaN: that line end floats).
+
+    Floating lines must reach a driven line through conducting cells, else ValueError.
+    Returns a SolveResult with ``i_col`` (C,) (0 A for a floating column) and (R, C) voltages.
+    """
+    _check_options(xb, tol, max_iter, on_fail, gmin)
+    v_row, v_col = _check_bias(xb, bias)
+    driven = ~np.isnan(v_row)
+    held = ~np.isnan(v_col)
+    _check_connected(xb, driven, held, gmin)
+    start = time.perf_counter()
+    system = _System(xb, driven, held, gmin)
+    outputs = _solve_vectors(system, [(v_row, v_col)], tol, max_iter, on_fail, cells, True)
+    info = {"method": "schur-cg", "scheme": bias.scheme, "selected": bias.selected,
+            "wall_time_s": time.perf_counter() - start}
+    return _result(outputs, False, cells, True, info)
+
+
+def solve_read(xb: Crossbar, row: int, col: int, v_read: float = 0.2, scheme: str = "v/2", **options
+               ) -> SolveResult:
+    """Read cell (``row``, ``col``) at ``v_read`` V with a bias ``scheme`` (memsim.bias.SCHEMES).
+
+    The sensed current is ``result.i_col[col]``; keyword options as :func:`solve_bias`.
+    """
+    if not isinstance(xb, Crossbar):
+        raise ValueError(f"xb must be a memsim.Crossbar, got {type(xb).__name__}")
+    return solve_bias(xb, read_bias(xb.rows, xb.cols, row, col, v_read, scheme), **options)

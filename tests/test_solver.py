@@ -1,0 +1,245 @@
+"""Fast solver (memsim.solve*) against the scipy reference, closed forms and Kirchhoff's law.
+
+Tolerances: ohmic column currents within 1e-9 relative of spsolve (stated in the brief);
+closed forms with ideal wires within 1e-12 relative; nonlinear cells within 1e-9 relative of
+the reference Newton (both converge to 1e-10 or better).
+"""
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+import memsim
+from memsim.bias import Bias, read_bias
+from memsim.solver import effective_matrix, solve, solve_bias, solve_read
+from memsim.solver.reference import reference_solve, reference_solve_bias
+
+RTOL_OHMIC = 1e-9
+RTOL_CLOSED = 1e-12
+RTOL_NONLINEAR = 1e-9
+
+
+def rel_err(a, b):
+    return float(np.max(np.abs(np.asarray(a) - b)) / np.max(np.abs(b)))
+
+
+def random_g(rng, shape, lo=1e-7, hi=1e-3):
+    return 10 ** rng.uniform(math.log10(lo), math.log10(hi), shape)
+
+
+# ---------------------------------------------------------------------------------------------
+# ohmic cells
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("shape", [(1, 1), (1, 9), (9, 1), (5, 8), (8, 5), (33, 17)])
+@pytest.mark.parametrize("r", [0.01, 1.0, 100.0])
+def test_ohmic_matches_spsolve(shape, r):
+    rng = np.random.default_rng(hash((shape, r)) % 2 ** 32)
+    xb = memsim.Crossbar.ohmic(random_g(rng, shape), r_row=r, r_col=r * 0.5)
+    v = rng.uniform(-0.5, 0.5, shape[0])
+    res = solve(xb, v)
+    ref = reference_solve(xb, v)
+    assert res.engine == "memsim" and res.info["converged"]
+    assert res.i_col.shape == (shape[1],) and res.v_row.shape == shape and res.v_col.shape == shape
+    assert rel_err(res.i_col, ref.i_col) < RTOL_OHMIC
+    assert np.max(np.abs(res.v_row - ref.v_row)) < 1e-10 * 0.5
+    assert np.max(np.abs(res.v_col - ref.v_col)) < 1e-10 * 0.5
+
+
+@pytest.mark.parametrize("shape,r", [((64, 64), 1.0), ((96, 128), 100.0), ((256, 256), 1.0)])
+def test_ohmic_matches_spsolve_larger(shape, r):
+    rng = np.random.default_rng(7)
+    xb = memsim.Crossbar.ohmic(random_g(rng, shape), r_row=r, r_col=r)
+    v = rng.uniform(0, 0.3, shape[0])
+    assert rel_err(solve(xb, v).i_col, reference_solve(xb, v).i_col) < RTOL_OHMIC
+
+
+@pytest.mark.parametrize("r_row,r_col", [(0.0, 0.0), (0.0, 3.0), (3.0, 0.0)])
+def test_ohmic_zero_wire_resistance(r_row, r_col):
+    rng = np.random.default_rng(3)
+    g = random_g(rng, (12, 7))
+    g[2, :] = 0.0  # an open row of cells is a valid circuit
+    g[:, 4] = 0.0
+    xb = memsim.Crossbar.ohmic(g, r_row=r_row, r_col=r_col)
+    v = rng.uniform(-1, 1, 12)
+    res = solve(xb, v)
+    if r_row == r_col == 0.0:
+        np.testing.assert_allclose(res.i_col, v @ g, rtol=1e-14, atol=0)
+        np.testing.assert_array_equal(res.v_row, np.repeat(v[:, None], 7, axis=1))
+        np.testing.assert_array_equal(res.v_col, 0.0)
+    assert rel_err(res.i_col, reference_solve(xb, v).i_col) < RTOL_OHMIC
+    assert res.i_col[4] == 0.0
+
+
+@pytest.mark.parametrize("r", [0.5, 20.0])
+def test_kirchhoff_current_balance(r):
+    rng = np.random.default_rng(11)
+    xb = memsim.Crossbar.ohmic(random_g(rng, (40, 30), 1e-6, 1e-4), r_row=r, r_col=r)
+    v = rng.uniform(0, 0.4, 40)
+    res = solve(xb, v, cells=True)
+    i_in = (v - res.v_row[:, 0]) / r  # current delivered by each row driver
+    assert abs(i_in.sum() - res.i_col.sum()) < 1e-10 * abs(res.i_col.sum())
+    # the sense current is the current in the last column segment, and all cells' current
+    np.testing.assert_allclose(res.i_col, res.v_col[-1] / r, rtol=1e-8)
+    np.testing.assert_allclose(res.i_col, res.i_cell.sum(axis=0), rtol=1e-13)
+
+
+def test_single_row_ladder_closed_form():
+    """One driven row over C equal cells into grounded (ideal) columns: a uniform ladder.
+
+    With 2 cosh(theta) = 2 + G r, the node voltages are
+    V_j = V cosh(theta (C - 1/2 - j)) / cosh(theta (C + 1/2)).
+    """
+    n_cols, g, r, v = 50, 1e-3, 2.0, 0.3
+    xb = memsim.Crossbar.ohmic(np.full((1, n_cols), g), r_row=r, r_col=0.0)
+    res = solve(xb, [v])
+    theta = math.acosh(1 + g * r / 2)
+    j = np.arange(n_cols)
+    expected = v * np.cosh(theta * (n_cols - 0.5 - j)) / math.cosh(theta * (n_cols + 0.5))
+    np.testing.assert_allclose(res.v_row[0], expected, rtol=1e-12)
+    np.testing.assert_allclose(res.i_col, g * expected, rtol=1e-12)
+
+
+def test_single_cell_series():
+    xb = memsim.Crossbar.ohmic([[2e-4]], r_row=150.0, r_col=350.0)
+    res = solve(xb, [0.25])
+    assert res.i_col[0] == pytest.approx(0.25 / (150.0 + 1 / 2e-4 + 350.0), rel=1e-14)
+
+
+def test_two_by_two_floating_sneak_path():
+    """Floating read of (0, 0) in a 2x2 array: the sneak path is three cells in series."""
+    g_s, g_u, v = 1e-5, 1e-4, 0.2
+    xb = memsim.Crossbar.ohmic([[g_s, g_u], [g_u, g_u]], r_row=0.0, r_col=0.0)
+    res = solve_read(xb, 0, 0, v, "floating")
+    assert res.i_col[0] == pytest.approx(v * (g_s + g_u / 3), rel=RTOL_CLOSED)
+    assert res.i_col[1] == 0.0  # a floating column senses nothing
+
+
+@pytest.mark.parametrize("scheme", ["floating", "v/2", "v/3", "grounded"])
+@pytest.mark.parametrize("shape", [(2, 2), (5, 7), (16, 16)])
+def test_ideal_wire_read_closed_forms(scheme, shape):
+    """DESIGN.md's read formulas: selected g_s, every other cell g_u, ideal wires."""
+    n_rows, n_cols = shape
+    g_s, g_u, v = 4e-6, 4e-5, 0.2
+    g = np.full(shape, g_u)
+    row, col = n_rows // 2, n_cols - 1
+    g[row, col] = g_s
+    xb = memsim.Crossbar.ohmic(g, r_row=0.0, r_col=0.0)
+    expected = {
+        "floating": v * (g_s + 1 / (1 / ((n_cols - 1) * g_u) + 1 / ((n_rows - 1) * (n_cols - 1) * g_u)
+                                    + 1 / ((n_rows - 1) * g_u))),
+        "v/2": v * g_s + (n_rows - 1) * g_u * v / 2,
+        "v/3": v * g_s + (n_rows - 1) * g_u * v / 3,
+        "grounded": v * g_s,
+    }[scheme]
+    res = solve_read(xb, row, col, v, scheme)
+    assert res.i_col[col] == pytest.approx(expected, rel=RTOL_CLOSED)
+
+
+@pytest.mark.parametrize("scheme", ["floating", "v/2", "v/3", "grounded"])
+@pytest.mark.parametrize("r", [0.0, 2.5, 100.0])
+def test_ohmic_read_schemes_match_reference(scheme, r):
+    rng = np.random.default_rng(5)
+    xb = memsim.Crossbar.ohmic(random_g(rng, (9, 12), 1e-6, 1e-4), r_row=r, r_col=2 * r)
+    bias = read_bias(9, 12, 4, 7, 0.3, scheme)
+    res = solve_bias(xb, bias)
+    ref = reference_solve_bias(xb, bias)
+    assert rel_err(res.i_col, ref.i_col) < RTOL_OHMIC
+    assert np.max(np.abs(res.v_row - ref.v_row)) < 1e-10 * 0.3
+    assert res.info["scheme"] == scheme and res.info["selected"] == (4, 7)
+
+
+def test_general_bias_mixed_floating_lines():
+    rng = np.random.default_rng(9)
+    xb = memsim.Crossbar.ohmic(random_g(rng, (6, 5), 1e-6, 1e-4), r_row=4.0, r_col=1.0)
+    bias = Bias(np.array([0.2, np.nan, -0.1, np.nan, 0.0, 0.3]), np.array([0.0, np.nan, 0.05, 0.0, np.nan]))
+    res = solve_bias(xb, bias)
+    assert rel_err(res.i_col, reference_solve_bias(xb, bias).i_col) < RTOL_OHMIC
+    assert res.i_col[1] == 0.0 and res.i_col[4] == 0.0
+
+
+def test_batch_and_effective_matrix_agree_with_single_solves():
+    rng = np.random.default_rng(2)
+    xb = memsim.Crossbar.ohmic(random_g(rng, (12, 10), 1e-6, 1e-4), r_row=5.0, r_col=5.0)
+    few = rng.uniform(0, 0.3, (3, 12))
+    many = rng.uniform(0, 0.3, (40, 12))  # more vectors than rows: the effective-matrix path
+    singles = np.array([solve(xb, x).i_col for x in many])
+    res_few = solve(xb, few)
+    assert res_few.i_col.shape == (3, 10) and res_few.v_row.shape == (3, 12, 10)
+    np.testing.assert_allclose(res_few.i_col, [solve(xb, x).i_col for x in few], rtol=1e-12)
+    res_many = solve(xb, many)
+    assert res_many.info["method"] == "effective-matrix"
+    np.testing.assert_allclose(res_many.i_col, singles, rtol=1e-9)
+    np.testing.assert_allclose(res_many.v_row[7], solve(xb, many[7]).v_row, rtol=1e-9)
+    assert solve(xb, many, voltages=False).v_row is None
+    m = effective_matrix(xb)
+    assert m.shape == (10, 12)
+    np.testing.assert_allclose(many @ m.T, singles, rtol=1e-9)
+
+
+@pytest.mark.parametrize("r", [10.0, 100.0])
+def test_512_converges(r):
+    rng = np.random.default_rng(512)
+    xb = memsim.Crossbar.ohmic(rng.uniform(1e-6, 1e-4, (512, 512)), r_row=r, r_col=r)
+    v = rng.uniform(0, 0.3, 512)
+    res = solve(xb, v)
+    assert res.info["converged"] and res.info["residual"] <= 1e-10
+    i_in = (v - res.v_row[:, 0]) / r
+    assert abs(i_in.sum() - res.i_col.sum()) < 1e-9 * res.i_col.sum()
+
+
+# ---------------------------------------------------------------------------------------------
+# bad input, singular circuits, convergence failures
+# ---------------------------------------------------------------------------------------------
+def test_bad_inputs_raise_clear_value_errors():
+    xb = memsim.Crossbar.ohmic(np.full((3, 4), 1e-5))
+    with pytest.raises(ValueError, match=r"v must have shape \(3,\)"):
+        solve(xb, np.zeros(4))
+    with pytest.raises(ValueError, match="finite"):
+        solve(xb, [0.1, np.nan, 0.2])
+    with pytest.raises(ValueError, match="on_fail"):
+        solve(xb, np.zeros(3), on_fail="ignore")
+    with pytest.raises(ValueError, match="tol"):
+        solve(xb, np.zeros(3), tol=0)
+    with pytest.raises(ValueError, match="max_iter"):
+        solve(xb, np.zeros(3), max_iter=0)
+    with pytest.raises(ValueError, match="selected row"):
+        solve_read(xb, 3, 0)
+    with pytest.raises(ValueError, match="bias scheme"):
+        solve_read(xb, 0, 0, scheme="v/4")
+    with pytest.raises(ValueError, match="v_row of shape"):
+        solve_bias(xb, Bias(np.zeros(2), np.zeros(4)))
+    with pytest.raises(ValueError, match="drives no line"):
+        solve_bias(xb, Bias(np.full(3, np.nan), np.full(4, np.nan)))
+
+
+@pytest.mark.parametrize("r", [0.0, 1.0])
+def test_isolated_floating_line_is_a_clear_error(r):
+    g = np.full((3, 4), 1e-5)
+    g[1, :] = 0.0  # row 1 floats in the floating scheme and touches nothing
+    xb = memsim.Crossbar.ohmic(g, r_row=r, r_col=r)
+    with pytest.raises(ValueError, match=r"singular: floating rows \[1\]"):
+        solve_read(xb, 0, 0, 0.2, "floating")
+    # driven, the same open row is fine
+    assert solve_read(xb, 0, 0, 0.2, "grounded").i_col[0] > 0
+
+
+def test_convergence_failure_raises_or_warns():
+    xb = memsim.Crossbar.ohmic(np.full((4, 4), 1e-4), r_row=10.0, r_col=10.0)
+    with pytest.raises(memsim.ConvergenceError) as info:
+        solve(xb, np.full(4, 0.2), max_iter=1)  # the verification step is never reached
+    assert info.value.residual > 1e-10
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = solve(xb, np.full(4, 0.2), max_iter=1, on_fail="warn")
+    assert any("did not converge" in str(w.message) for w in caught)
+    assert not res.info["converged"]
+
+
+def test_import_memsim_does_not_load_the_solver():
+    import subprocess
+    import sys
+    code = ("import sys, memsim; assert 'memsim.solver' not in sys.modules; "
+            "assert 'numba' not in sys.modules, 'numba imported'; memsim.solve; "
+            "assert 'memsim.solver' in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
