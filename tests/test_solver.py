@@ -243,3 +243,97 @@ def test_import_memsim_does_not_load_the_solver():
             "assert 'numba' not in sys.modules, 'numba imported'; memsim.solve; "
             "assert 'memsim.solver' in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# nonlinear cells: RRAM (0T1R) and 1T1R
+# ---------------------------------------------------------------------------------------------
+def nonlinear_crossbar(kind, shape, r, rng, v_gate=1.8):
+    g_read = rng.uniform(6e-6, 1e-4, shape)
+    if kind == "device":
+        return memsim.Crossbar.device(g_read=g_read, r_row=r, r_col=0.7 * r)
+    return memsim.Crossbar.one_t_one_r(g_read=g_read, r_row=r, r_col=0.7 * r, v_gate=v_gate)
+
+
+@pytest.mark.parametrize("kind", ["device", "1t1r"])
+@pytest.mark.parametrize("r", [0.0, 1.0, 100.0])
+@pytest.mark.parametrize("shape", [(1, 1), (1, 6), (6, 1), (11, 8)])
+def test_nonlinear_mvm_matches_reference_newton(kind, r, shape):
+    rng = np.random.default_rng(abs(hash((kind, r, shape))) % 2 ** 32)
+    xb = nonlinear_crossbar(kind, shape, r, rng)
+    v = rng.uniform(-0.4, 0.4, shape[0])  # both polarities: odd RRAM, swapped transistor
+    res = solve(xb, v, cells=True)
+    ref = reference_solve(xb, v)
+    assert res.info["converged"]
+    assert rel_err(res.i_col, ref.i_col) < RTOL_NONLINEAR
+    assert rel_err(res.i_cell, ref.i_cell) < RTOL_NONLINEAR
+    assert np.max(np.abs(res.v_col - ref.v_col)) < 1e-10 * 0.4
+
+
+@pytest.mark.parametrize("kind", ["device", "1t1r"])
+@pytest.mark.parametrize("scheme", ["floating", "v/2", "v/3", "grounded"])
+@pytest.mark.parametrize("r", [0.0, 2.0, 100.0])
+def test_nonlinear_reads_match_reference_newton(kind, scheme, r):
+    rng = np.random.default_rng(17)
+    # mixed gate drives, some below threshold (0.5 V): rows switched off on purpose
+    v_gate = rng.uniform(0.3, 1.8, 7)
+    xb = nonlinear_crossbar(kind, (7, 9), r, rng, v_gate=v_gate)
+    bias = read_bias(7, 9, 2, 3, 0.3, scheme)
+    res = solve_bias(xb, bias)
+    ref = reference_solve_bias(xb, bias)
+    assert rel_err(res.i_col, ref.i_col) < RTOL_NONLINEAR
+    assert np.max(np.abs(res.v_row - ref.v_row)) < 1e-9 * 0.3
+
+
+def test_device_kirchhoff_and_odd_symmetry():
+    rng = np.random.default_rng(4)
+    xb = nonlinear_crossbar("device", (20, 15), 5.0, rng)
+    v = rng.uniform(0, 0.5, 20)
+    pos, neg = solve(xb, v), solve(xb, -v)
+    np.testing.assert_allclose(neg.i_col, -pos.i_col, rtol=1e-12)  # sinh is odd, wires linear
+    i_in = (v - pos.v_row[:, 0]) / 5.0
+    assert abs(i_in.sum() - pos.i_col.sum()) < 1e-9 * pos.i_col.sum()
+    # nonlinearity: doubling the input more than doubles the current
+    assert np.all(solve(xb, 2 * v).i_col > 2 * pos.i_col)
+
+
+def test_gate_off_isolates_a_1t1r_cell():
+    """Only row 2's gate is on: a floating read of (2, 3) then sees its own cell alone.
+
+    The sensed current equals that of a 1x1 crossbar with the same wire path (col + 1 row
+    segments, rows - row column segments), up to the transistors' leakage g_leak (1e-12 S).
+    """
+    rng = np.random.default_rng(8)
+    n_rows, n_cols, row, col, r = 6, 5, 2, 3, 10.0
+    v_gate = np.zeros(n_rows)
+    v_gate[row] = 1.8
+    g_read = rng.uniform(6e-6, 1e-4, (n_rows, n_cols))
+    xb = memsim.Crossbar.one_t_one_r(g_read=g_read, v_gate=v_gate, r_row=r, r_col=r)
+    res = solve_read(xb, row, col, 0.3, "floating")
+    alone = memsim.Crossbar.one_t_one_r(gap=xb.gap[row:row + 1, col:col + 1], v_gate=1.8,
+                                        r_row=r * (col + 1), r_col=r * (n_rows - row))
+    single = solve(alone, [0.3]).i_col[0]
+    assert res.i_col[col] == pytest.approx(single, rel=1e-5)
+    # and with every gate off nothing but leakage reaches the sense node
+    off = memsim.Crossbar.one_t_one_r(gap=xb.gap, v_gate=0.0, r_row=r, r_col=r)
+    assert abs(solve(off, np.full(n_rows, 0.3)).i_col).max() < 1e-12 * 0.3 * n_rows * 1.01
+
+
+def test_1t1r_gate_limits_current():
+    rng = np.random.default_rng(12)
+    g_read = rng.uniform(5e-5, 1e-4, (4, 4))
+    weak = memsim.Crossbar.one_t_one_r(g_read=g_read, v_gate=0.6, r_row=1.0, r_col=1.0)
+    strong = memsim.Crossbar.one_t_one_r(g_read=g_read, v_gate=1.8, r_row=1.0, r_col=1.0)
+    v = np.full(4, 0.4)
+    assert np.all(solve(weak, v).i_col < solve(strong, v).i_col)
+
+
+@pytest.mark.slow
+def test_device_512_at_100_ohm_converges():
+    rng = np.random.default_rng(100)
+    xb = memsim.Crossbar.device(g_read=rng.uniform(5e-6, 1e-4, (512, 512)), r_row=100.0, r_col=100.0)
+    v = rng.uniform(0, 0.3, 512)
+    res = solve(xb, v)
+    assert res.info["converged"] and res.info["residual"] <= 1e-10
+    i_in = (v - res.v_row[:, 0]) / 100.0
+    assert abs(i_in.sum() - res.i_col.sum()) < 1e-9 * res.i_col.sum()

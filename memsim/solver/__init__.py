@@ -6,6 +6,6 @@ Kernels live in the kernel-only modules ``_lines`` (line-structured linear algeb
 :mod:`memsim.solver.reference` holds the slow scipy reference the tests compare with.
 Importing this package compiles nothing: Numba compiles (or loads its cache) on the first solve.
 """
-from .core import GMIN_1T1R, effective_matrix, solve, solve_bias, solve_read
+from .core import effective_matrix, solve, solve_bias, solve_read
 
-__all__ = ["solve", "solve_read", "solve_bias", "effective_matrix", "GMIN_1T1R"]
+__all__ = ["solve", "solve_read", "solve_bias", "effective_matrix"]

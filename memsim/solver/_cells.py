@@ -33,17 +33,17 @@ def device_cells(vr, vc, gap, p_dev, i_cell, d_vr, d_vc):
 
 
 @njit(cache=True, inline="always")
-def _transistor(vd, vs, vg, p_mos, gmin):
+def _transistor(vd, vs, vg, p_mos):
     """Channel current d -> s (A) with d/dvd and d/dvs; drain and source swap for vd < vs."""
     if vd >= vs:
         current, gm, gds = mosfet_current(vg - vs, vd - vs, p_mos)
-        return current + gmin * (vd - vs), gds + gmin, -gm - gds - gmin
+        return current, gds, -gm - gds
     current, gm, gds = mosfet_current(vg - vd, vs - vd, p_mos)
-    return -current + gmin * (vd - vs), gm + gds + gmin, -gds - gmin
+    return -current, gm + gds, -gds
 
 
 @njit(cache=True)
-def series_node(vr, vc, vg, gap, p_dev, p_mos, gmin, vd_guess):
+def series_node(vr, vc, vg, gap, p_dev, p_mos, vd_guess):
     """Internal node voltage of one 1T1R cell: RRAM current (vr -> vd) = channel current (vd -> vc).
 
     Safeguarded Newton inside the bracket [min(vr, vc), max(vr, vc)], where the mismatch is
@@ -53,13 +53,13 @@ def series_node(vr, vc, vg, gap, p_dev, p_mos, gmin, vd_guess):
     hi = max(vr, vc)
     if hi == lo:
         i_r, g_r = rram_current(0.0, gap, p_dev)
-        i_m, m_d, m_s = _transistor(vr, vc, vg, p_mos, gmin)
+        i_m, m_d, m_s = _transistor(vr, vc, vg, p_mos)
         return vr, 0.0, g_r * m_d / (g_r + m_d), g_r * m_s / (g_r + m_d)
     vd = min(max(vd_guess, lo), hi)
     tol = 4e-16 * max(abs(lo), abs(hi)) + 1e-300
     for _ in range(200):
         i_r, g_r = rram_current(vr - vd, gap, p_dev)
-        i_m, m_d, m_s = _transistor(vd, vc, vg, p_mos, gmin)
+        i_m, m_d, m_s = _transistor(vd, vc, vg, p_mos)
         mismatch = i_r - i_m  # decreasing in vd
         if mismatch > 0.0:
             lo = vd
@@ -77,7 +77,7 @@ def series_node(vr, vc, vg, gap, p_dev, p_mos, gmin, vd_guess):
             break
         vd = new
     i_r, g_r = rram_current(vr - vd, gap, p_dev)
-    i_m, m_d, m_s = _transistor(vd, vc, vg, p_mos, gmin)
+    i_m, m_d, m_s = _transistor(vd, vc, vg, p_mos)
     # Implicit derivative of the series current: d vd = (g_r d vr - m_s d vc) / (g_r + m_d).
     denom = g_r + m_d
     # Both branch currents agree at the root; the one less sensitive to the rounding of vd is
@@ -87,13 +87,13 @@ def series_node(vr, vc, vg, gap, p_dev, p_mos, gmin, vd_guess):
 
 
 @njit(cache=True)
-def one_t_one_r_cells(vr, vc, gap, v_gate, p_dev, p_mos, gmin, vd, i_cell, d_vr, d_vc):
+def one_t_one_r_cells(vr, vc, gap, v_gate, p_dev, p_mos, vd, i_cell, d_vr, d_vc):
     """1T1R cells; ``vd`` (R, C) holds the internal-node guesses in and the solutions out."""
     n_rows, n_cols = vr.shape
     for i in range(n_rows):
         vg = v_gate[i]
         for j in range(n_cols):
-            node, current, a, b = series_node(vr[i, j], vc[i, j], vg, gap[i, j], p_dev, p_mos, gmin,
+            node, current, a, b = series_node(vr[i, j], vc[i, j], vg, gap[i, j], p_dev, p_mos,
                                               vd[i, j])
             vd[i, j] = node
             i_cell[i, j] = current

@@ -23,11 +23,6 @@ from ..bias import Bias, read_bias
 from ..errors import ConvergenceError
 from ..result import SolveResult
 
-#: Default drain-source leakage (S) of each 1T1R transistor.  It keeps the nodal system
-#: regular when a floating line reaches the driven lines only through switched-off
-#: transistors (ngspice has the same kind of term: gmin across the MOSFET junctions).
-GMIN_1T1R = 1e-15
-
 _ON_FAIL = ("raise", "warn")
 _MAX_STEP_V = 0.5  # largest node update per Newton step, V (line-search cap)
 
@@ -41,7 +36,7 @@ def _kernels():
 # ---------------------------------------------------------------------------------------------
 # validation
 # ---------------------------------------------------------------------------------------------
-def _check_options(xb, tol, max_iter, on_fail, gmin):
+def _check_options(xb, tol, max_iter, on_fail):
     if not isinstance(xb, Crossbar):
         raise ValueError(f"xb must be a memsim.Crossbar, got {type(xb).__name__}")
     if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not (0 < tol < 1):
@@ -50,8 +45,6 @@ def _check_options(xb, tol, max_iter, on_fail, gmin):
         raise ValueError(f"max_iter must be an integer >= 1, got {max_iter!r}")
     if on_fail not in _ON_FAIL:
         raise ValueError(f"on_fail must be one of {_ON_FAIL}, got {on_fail!r}")
-    if isinstance(gmin, bool) or not isinstance(gmin, (int, float)) or not (gmin >= 0 and math.isfinite(gmin)):
-        raise ValueError(f"gmin must be a finite conductance >= 0 S, got {gmin!r}")
 
 
 def _check_bias(xb: Crossbar, bias: Bias):
@@ -69,13 +62,14 @@ def _check_bias(xb: Crossbar, bias: Bias):
     return v_row, v_col
 
 
-def _check_connected(xb: Crossbar, driven, held, gmin):
+def _check_connected(xb: Crossbar, driven, held):
     """Every floating line must reach a driven line through conducting cells (else singular)."""
     if np.all(driven) and np.all(held):
         return
     if xb.kind == "ohmic":
         conducting = xb.g > 0
-    elif xb.kind == "1t1r" and gmin == 0:
+    elif xb.kind == "1t1r" and getattr(xb.transistor, "g_leak", 0.0) == 0.0:
+        # without drain-source leakage a switched-off transistor is an open circuit
         on = xb.v_gate > xb.transistor.vto
         conducting = np.broadcast_to(on[:, None], xb.shape)
     else:
@@ -110,7 +104,7 @@ def _short(indices, limit=8):
 class _System:
     """The nodal system of ``xb`` for one pattern of driven / floating line ends."""
 
-    def __init__(self, xb: Crossbar, driven, held, gmin: float):
+    def __init__(self, xb: Crossbar, driven, held):
         self.xb = xb
         self.kind = xb.kind
         self.shape = xb.shape
@@ -120,7 +114,6 @@ class _System:
         self.g_c = 0.0 if self.cols_merged else 1.0 / xb.r_col
         self.driven = np.ascontiguousarray(driven, dtype=np.bool_)
         self.held = np.ascontiguousarray(held, dtype=np.bool_)
-        self.gmin = float(gmin)
         self.symmetric = xb.kind != "1t1r"
         n_rows, n_cols = self.shape
         self.cg_max_iter = 8 * (n_rows + n_cols) + 200
@@ -132,7 +125,9 @@ class _System:
             self.p_dev = xb.device_params.as_array()
         if xb.kind == "1t1r":
             self.v_gate = np.ascontiguousarray(xb.v_gate, dtype=np.float64)
-            self.p_mos = xb.transistor.as_array()
+            p_mos = xb.transistor.as_array()
+            # (beta, vto, lambda, g_leak); a card without leakage has g_leak = 0
+            self.p_mos = np.ascontiguousarray(np.concatenate([p_mos, np.zeros(4 - p_mos.size)]))
 
     # -- pieces ---------------------------------------------------------------------------
     def initial(self, v_row, v_col):
@@ -154,8 +149,7 @@ class _System:
         elif self.kind == "device":
             cells.device_cells(vr, vc, self.gap, self.p_dev, i_cell, d_vr, d_vc)
         else:
-            cells.one_t_one_r_cells(vr, vc, self.gap, self.v_gate, self.p_dev, self.p_mos, self.gmin,
-                                    vd, i_cell, d_vr, d_vc)
+            cells.one_t_one_r_cells(vr, vc, self.gap, self.v_gate, self.p_dev, self.p_mos, vd, i_cell, d_vr, d_vc)
 
     def residual(self, vr, vc, i_cell, v_row, v_col, f_row, f_col):
         lines, _ = _kernels()
@@ -302,7 +296,7 @@ def _result(outputs, batched, cells, voltages, engine_info):
 
 
 def solve(xb: Crossbar, v, *, cells: bool = False, voltages: bool = True, tol: float = 1e-10,
-          max_iter: int = 50, on_fail: str = "raise", gmin: float = GMIN_1T1R) -> SolveResult:
+          max_iter: int = 50, on_fail: str = "raise") -> SolveResult:
     """Matrix-vector read: rows driven at ``v``, every column sensed at 0 V.
 
     Parameters
@@ -323,8 +317,6 @@ def solve(xb: Crossbar, v, *, cells: bool = False, voltages: bool = True, tol: f
         Newton (for ohmic cells: refinement) iterations per vector.
     on_fail : "raise" or "warn"
         What to do when ``tol`` is not reached: raise ConvergenceError or warn and return.
-    gmin : float
-        1T1R only: drain-source leakage conductance of each transistor, S.
 
     Returns
     -------
@@ -340,13 +332,13 @@ def solve(xb: Crossbar, v, *, cells: bool = False, voltages: bool = True, tol: f
     >>> memsim.solve(xb, [0.1, 0.2]).i_col
     array([3.e-05, 3.e-05])
     """
-    _check_options(xb, tol, max_iter, on_fail, gmin)
+    _check_options(xb, tol, max_iter, on_fail)
     v = check_inputs(xb, v)
     batched = v.ndim == 2
     vectors = v if batched else v[None, :]
     start = time.perf_counter()
     n_rows, n_cols = xb.shape
-    system = _System(xb, np.ones(n_rows, bool), np.ones(n_cols, bool), gmin)
+    system = _System(xb, np.ones(n_rows, bool), np.ones(n_cols, bool))
     zeros = np.zeros(n_cols)
     if xb.kind == "ohmic" and len(vectors) > n_rows and not cells and \
             (not voltages or 16 * n_rows * n_rows * n_cols <= 2 ** 30):
@@ -362,10 +354,10 @@ def effective_matrix(xb: Crossbar, *, tol: float = 1e-10, max_iter: int = 50, on
 
     Computed with R solves (unit drive on each row), A per V.
     """
-    _check_options(xb, tol, max_iter, on_fail, 0.0)
+    _check_options(xb, tol, max_iter, on_fail)
     if xb.kind != "ohmic":
         raise ValueError(f"effective_matrix needs linear (ohmic) cells, got a {xb.kind} crossbar")
-    system = _System(xb, np.ones(xb.rows, bool), np.ones(xb.cols, bool), 0.0)
+    system = _System(xb, np.ones(xb.rows, bool), np.ones(xb.cols, bool))
     return _effective(system, tol, max_iter, on_fail, False)[0]
 
 
@@ -408,19 +400,19 @@ def _ohmic_batch(system, vectors, batched, tol, max_iter, on_fail, voltages, sta
 
 
 def solve_bias(xb: Crossbar, bias: Bias, *, cells: bool = False, tol: float = 1e-10, max_iter: int = 50,
-               on_fail: str = "raise", gmin: float = GMIN_1T1R) -> SolveResult:
+               on_fail: str = "raise") -> SolveResult:
     """Solve ``xb`` under a general :class:`~memsim.bias.Bias` (NaN: that line end floats).
 
     Floating lines must reach a driven line through conducting cells, else ValueError.
     Returns a SolveResult with ``i_col`` (C,) (0 A for a floating column) and (R, C) voltages.
     """
-    _check_options(xb, tol, max_iter, on_fail, gmin)
+    _check_options(xb, tol, max_iter, on_fail)
     v_row, v_col = _check_bias(xb, bias)
     driven = ~np.isnan(v_row)
     held = ~np.isnan(v_col)
-    _check_connected(xb, driven, held, gmin)
+    _check_connected(xb, driven, held)
     start = time.perf_counter()
-    system = _System(xb, driven, held, gmin)
+    system = _System(xb, driven, held)
     outputs = _solve_vectors(system, [(v_row, v_col)], tol, max_iter, on_fail, cells, True)
     info = {"method": "schur-cg", "scheme": bias.scheme, "selected": bias.selected,
             "wall_time_s": time.perf_counter() - start}

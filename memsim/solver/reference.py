@@ -103,7 +103,7 @@ def _column_currents(xb, bias, nodes, voltages, i_cell):
     return i_col
 
 
-def reference_solve_bias(xb: Crossbar, bias: Bias, *, gmin: float = 1e-15, tol: float = 1e-13,
+def reference_solve_bias(xb: Crossbar, bias: Bias, *, tol: float = 1e-13,
                          max_iter: int = 200) -> SolveResult:
     """Reference solution of ``xb`` under ``bias`` (any cell kind); engine="reference"."""
     nodes = _Nodes(xb, bias, internal=xb.kind == "1t1r")
@@ -125,7 +125,7 @@ def reference_solve_bias(xb: Crossbar, bias: Bias, *, gmin: float = 1e-15, tol: 
         voltages[free] = known.mean() if known.size else 0.0
         if nodes.internal is not None:
             voltages[nodes.internal] = voltages[nodes.row]
-        voltages, iterations = _newton(xb, nodes, wires, voltages, gmin, tol, max_iter)
+        voltages, iterations = _newton(xb, nodes, wires, voltages, tol, max_iter)
         i_cell = rram_current(voltages[nodes.row] - voltages[nodes.internal if nodes.internal is not None
                                                              else nodes.col], xb.gap, xb.device_params)
         info = {"iterations": iterations}
@@ -134,7 +134,7 @@ def reference_solve_bias(xb: Crossbar, bias: Bias, *, gmin: float = 1e-15, tol: 
                        engine="reference", info=info)
 
 
-def _cell_residual(xb, nodes, voltages, gmin):
+def _cell_residual(xb, nodes, voltages):
     """Cell currents as (node, current leaving) pairs and the Jacobian stamps."""
     p = xb.device_params
     if xb.kind == "device":
@@ -150,7 +150,7 @@ def _cell_residual(xb, nodes, voltages, gmin):
     g_r = dcurrent_dv(voltages[a] - voltages[d], gap, p)
 
     def channel(vd, vc):
-        return drain_current(vg - vc, vd - vc, xb.transistor) + gmin * (vd - vc)
+        return drain_current(vg - vc, vd - vc, xb.transistor)
 
     vd, vc = voltages[d], voltages[c]
     i_m = channel(vd, vc)
@@ -161,21 +161,21 @@ def _cell_residual(xb, nodes, voltages, gmin):
     return [(a, d, i_r), (d, c, i_m)], [(a, d, g_r, a, -g_r), (d, c, dm_dd, d, dm_dc)]
 
 
-def _newton(xb, nodes, wires, voltages, gmin, tol, max_iter):
+def _newton(xb, nodes, wires, voltages, tol, max_iter):
     n = nodes.count
     free = nodes.free_index
     scale = max(np.abs(nodes.fixed_value).max(initial=0.0), 1e-3)
 
     def residual(v):
         f = wires @ v
-        currents, _ = _cell_residual(xb, nodes, v, gmin)
+        currents, _ = _cell_residual(xb, nodes, v)
         for p, q, i in currents:
             np.add.at(f, p, i)
             np.add.at(f, q, -i)
         return f
 
     def jacobian(v):
-        _, stamps = _cell_residual(xb, nodes, v, gmin)
+        _, stamps = _cell_residual(xb, nodes, v)
         rows, cols, vals = [], [], []
         # stamp (p, q, k1, x1, k2) means: current p->q depends on v(x1) with k1 and on the
         # second terminal (q for the RRAM, c for the transistor) with k2
