@@ -26,8 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 
 SCHEMES = ("floating", "v/2", "v/3", "grounded")
-_UNSELECTED = {"floating": (math.nan, math.nan), "v/2": (0.5, 0.5), "v/3": (1 / 3, 2 / 3),
-               "grounded": (0.0, 0.0)}
+# Unselected (row, column) voltage as (numerator, denominator) of V; NaN: floating.
+_UNSELECTED = {"floating": ((math.nan, 1), (math.nan, 1)), "v/2": ((1, 2), (1, 2)), "v/3": ((1, 3), (2, 3)),
+               "grounded": ((0, 1), (0, 1))}
 
 
 @dataclass(frozen=True, eq=False)
@@ -64,9 +65,9 @@ def read_bias(rows: int, cols: int, row: int, col: int, v_read: float, scheme: s
     if isinstance(v_read, (bool, np.bool_)) or not isinstance(v_read, (int, float, np.integer, np.floating)) \
             or not math.isfinite(v_read):
         raise ValueError(f"read voltage must be a finite number of volts, got {v_read!r}")
-    row_factor, col_factor = _UNSELECTED[scheme]
-    v_row = np.full(rows, row_factor * v_read)
-    v_col = np.full(cols, col_factor * v_read)
+    (row_num, row_den), (col_num, col_den) = _UNSELECTED[scheme]
+    v_row = np.full(rows, row_num * v_read / row_den)
+    v_col = np.full(cols, col_num * v_read / col_den)
     v_row[row] = v_read
     v_col[col] = 0.0
     return Bias(v_row, v_col, scheme, (int(row), int(col)))

@@ -11,7 +11,7 @@ from numba import njit
 # Field indices of RRAMParams.as_array()
 I0, G0, V0 = 0, 1, 2
 # Field indices of MosfetParams.as_array(): beta = kp*w/l, vto, lambda
-M_BETA, M_VTO, M_LAMBDA = 0, 1, 2
+M_BETA, M_VTO, M_LAMBDA, M_GLEAK = 0, 1, 2, 3
 
 
 @njit(cache=True, inline="always")
@@ -26,16 +26,18 @@ def rram_current(v, gap, p):
 def mosfet_current(vgs, vds, p):
     """Shichman-Hodges (ngspice level 1) drain current for vds >= 0 and its derivatives.
 
-    Returns (id, d id/d vgs, d id/d vds).  The caller swaps drain and source for vds < 0.
+    Returns (id, d id/d vgs, d id/d vds), including the drain-source leakage g_leak * vds.
+    The caller swaps drain and source for vds < 0 (the leakage term is odd, so it swaps too).
     """
     beta = p[M_BETA]
     vov = vgs - p[M_VTO]
     lam = p[M_LAMBDA]
+    leak = p[M_GLEAK]
     if vov <= 0.0:
-        return 0.0, 0.0, 0.0
+        return leak * vds, 0.0, leak
     clm = 1.0 + lam * vds
     if vds < vov:
         core = beta * (vov - 0.5 * vds) * vds
-        return core * clm, beta * vds * clm, beta * (vov - vds) * clm + core * lam
+        return core * clm + leak * vds, beta * vds * clm, beta * (vov - vds) * clm + core * lam + leak
     core = 0.5 * beta * vov * vov
-    return core * clm, beta * vov * clm, core * lam
+    return core * clm + leak * vds, beta * vov * clm, core * lam + leak

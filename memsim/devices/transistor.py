@@ -8,7 +8,9 @@ the file).  The fast solver uses the reduced Shichman-Hodges model
                id = beta/2 vov^2 (1 + lambda vds)               otherwise     (saturation)
     vov = vgs - vto, id = 0 for vov <= 0, drain and source swapped for vds < 0,
 
-with beta = KP W / L.  For a level-1 card these are the card's own equations, so the two
+with beta = KP W / L, plus a leakage conductance ``g_leak`` from drain to source (ngspice's
+gmin across the drain junction, whose bulk is tied to the source; the netlist sets gmin to
+``g_leak``).  For a level-1 card these are the card's own equations, so the two
 engines agree exactly; for any other card the reduced parameters come from calibration.
 """
 from __future__ import annotations
@@ -74,6 +76,7 @@ class MosfetParams:
     beta: float | None = None
     vto: float | None = None
     lambda_: float | None = None
+    g_leak: float = 1e-12
     card_text: str = field(init=False, repr=False, compare=False)
     model_name: str = field(init=False, compare=False)
     card_params: dict = field(init=False, repr=False, compare=False)
@@ -107,6 +110,8 @@ class MosfetParams:
             if not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise ValueError(f"transistor {attr} must be a finite number, got {value!r}")
             object.__setattr__(self, attr, float(value))
+        if not (isinstance(self.g_leak, (int, float)) and math.isfinite(self.g_leak) and self.g_leak >= 0):
+            raise ValueError(f"transistor g_leak must be a conductance >= 0 S, got {self.g_leak!r}")
         if self.beta <= 0 or self.lambda_ < 0:
             raise ValueError(f"transistor needs beta > 0 and lambda_ >= 0, got {self.beta}, {self.lambda_}")
 
@@ -116,8 +121,8 @@ class MosfetParams:
         return hashlib.sha256(self.card_text.encode()).hexdigest()
 
     def as_array(self) -> np.ndarray:
-        """(beta, vto, lambda_) for the Numba kernels."""
-        return np.array([self.beta, self.vto, self.lambda_], dtype=np.float64)
+        """(beta, vto, lambda_, g_leak) for the Numba kernels."""
+        return np.array([self.beta, self.vto, self.lambda_, self.g_leak], dtype=np.float64)
 
 
 def drain_current(vgs, vds, p: MosfetParams):
@@ -132,4 +137,4 @@ def drain_current(vgs, vds, p: MosfetParams):
     lin = p.beta * (vov - 0.5 * vds_abs) * vds_abs * clm
     sat = 0.5 * p.beta * vov ** 2 * clm
     current = np.where(vov <= 0, 0.0, np.where(vds_abs < vov, lin, sat))
-    return sign * current
+    return sign * current + p.g_leak * vds

@@ -1,0 +1,165 @@
+"""The ``memsim`` command: netlists, ngspice runs, the fast solver and the demo.
+
+    memsim demo [--out DIR]                         32x32 1T1R and selector-less arrays
+    memsim netlist  (--spec FILE | --kind K --rows R --cols C ...) [--read R,C --scheme S | --program R,C --pulse V] [-o FILE]
+    memsim simulate (--spec FILE | --kind K --rows R --cols C ...) [--engine ngspice|solver] [-o FILE.csv|.npz]
+
+Every subcommand mirrors the Python API (memsim.netlist, memsim.simulate, memsim.solve);
+errors in the input are reported in one line with what is accepted, exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT_OUT = Path("memsim_output")
+
+
+def _cell(text: str) -> tuple[int, int]:
+    try:
+        row, col = (int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected ROW,COL (two integers), got {text!r}") from None
+    return row, col
+
+
+def _add_array_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("array (a JSON spec, or options)")
+    group.add_argument("--spec", type=Path, help="JSON array spec (see memsim.spec for its keys)")
+    group.add_argument("--kind", choices=("ohmic", "device", "1t1r"), default="device",
+                       help="cell kind (default: device, the selector-less RRAM)")
+    group.add_argument("--rows", type=int, default=8, help="rows (default 8)")
+    group.add_argument("--cols", type=int, default=8, help="columns (default 8)")
+    group.add_argument("--r-row", type=float, default=1.0, help="row wire resistance per segment, ohm")
+    group.add_argument("--r-col", type=float, default=1.0, help="column wire resistance per segment, ohm")
+    group.add_argument("--preset", default="rram8", help="device preset for random levels (rram8, rram64)")
+    group.add_argument("--seed", type=int, default=0, help="seed of the random levels")
+    group.add_argument("--v-read", type=float, default=0.2, help="read / input voltage, V (default 0.2)")
+    group.add_argument("--v-gate", type=float, default=1.8, help="1T1R gate voltage, V (default 1.8)")
+    bias = parser.add_argument_group("analysis")
+    bias.add_argument("--read", type=_cell, metavar="ROW,COL", help="single-cell read instead of an MVM")
+    bias.add_argument("--scheme", choices=("floating", "v/2", "v/3", "grounded"), default="v/2",
+                      help="bias of unselected lines for --read/--program (default v/2)")
+
+
+def _build(args):
+    from . import spec
+
+    if args.spec is not None:
+        return spec.load(args.spec)
+    return spec.build({"kind": args.kind, "rows": args.rows, "cols": args.cols, "r_row": args.r_row,
+                       "r_col": args.r_col, "preset": args.preset, "seed": args.seed,
+                       "v_read": args.v_read, "v_gate": args.v_gate})
+
+
+def cmd_netlist(args) -> int:
+    from . import netlist
+    from .io import write_atomic
+
+    xb, v_in = _build(args)
+    if args.program is not None:
+        text = netlist.program(xb, *args.program, args.pulse, args.width, scheme=args.scheme)
+    elif args.read is not None:
+        text = netlist.read(xb, *args.read, v_read=args.v_read, scheme=args.scheme)
+    else:
+        text = netlist.mvm(xb, v_in)
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        print(f"wrote {write_atomic(args.output, text)}", file=sys.stderr)
+    return 0
+
+
+def cmd_simulate(args) -> int:
+    from .io import write_atomic
+
+    xb, v_in = _build(args)
+    if args.engine == "ngspice":
+        from . import spice
+
+        result = (spice.simulate_read(xb, *args.read, args.v_read, args.scheme, cells=True, timeout=args.timeout)
+                  if args.read is not None else spice.simulate(xb, v_in, cells=True, timeout=args.timeout))
+    else:
+        from . import solver
+
+        result = (solver.solve_read(xb, *args.read, args.v_read, args.scheme, cells=True)
+                  if args.read is not None else solver.solve(xb, v_in, cells=True))
+    if args.output is None:
+        print("column,i_col_A")
+        for j, value in enumerate(result.i_col):
+            print(f"{j},{value:.12g}")
+        return 0
+    suffix = args.output.suffix.lower()
+    if suffix == ".csv":
+        rows = ["column,i_col_A"] + [f"{j},{value!r}" for j, value in enumerate(result.i_col)]
+        write_atomic(args.output, "\n".join(rows) + "\n")
+    elif suffix == ".npz":
+        import io
+
+        buffer = io.BytesIO()
+        np.savez(buffer, i_col=result.i_col, v_row=result.v_row, v_col=result.v_col, i_cell=result.i_cell,
+                 engine=np.array(result.engine))
+        write_atomic(args.output, buffer.getvalue())
+    else:
+        raise ValueError(f"output must end in .csv or .npz, got {args.output.name!r}")
+    print(f"wrote {args.output} ({result.engine})", file=sys.stderr)
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from . import demo
+
+    result = demo.run(size=args.size, r_wire=args.r_wire)
+    path = demo.save(result, args.out)
+    print(f"figure: {path}  ({result.seconds:.1f} s)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="memsim", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="simulate a 32x32 1T1R and a 32x32 selector-less array; IR drop and sneak paths")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output folder (default ./{DEFAULT_OUT})")
+    p.add_argument("--size", type=int, default=32, help="array size N (NxN, default 32; ngspice grows fast with N)")
+    p.add_argument("--r-wire", type=float, default=2.5, help="wire resistance per segment, ohm (default 2.5)")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("netlist", help="write an ngspice netlist (MVM, single-cell read or programming pulse)")
+    _add_array_options(p)
+    p.add_argument("--program", type=_cell, metavar="ROW,COL", help="programming transient of one cell")
+    p.add_argument("--pulse", type=float, default=1.8, help="programming pulse, V (>0 SET, <0 RESET; default 1.8)")
+    p.add_argument("--width", type=float, default=50e-9, help="programming pulse width, s (default 50e-9)")
+    p.add_argument("-o", "--output", type=Path, help="netlist file (default: standard output)")
+    p.set_defaults(func=cmd_netlist)
+
+    p = sub.add_parser("simulate", help="solve an array (ngspice or the fast solver); print or save the column currents")
+    _add_array_options(p)
+    p.add_argument("--engine", choices=("ngspice", "solver"), default="ngspice", help="default: ngspice")
+    p.add_argument("--timeout", type=float, default=600.0, help="ngspice timeout, s")
+    p.add_argument("-o", "--output", type=Path, help="results file, .csv (column currents) or .npz (all)")
+    p.set_defaults(func=cmd_simulate)
+    return parser
+
+
+def main(argv=None) -> int:
+    from .errors import MemsimError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, MemsimError) as err:
+        print(f"memsim {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("memsim: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

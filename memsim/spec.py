@@ -1,0 +1,104 @@
+"""JSON array specs: a small, validated description of a crossbar and its inputs.
+
+Example::
+
+    {"kind": "device", "rows": 8, "cols": 8, "r_row": 1.0, "r_col": 1.0,
+     "preset": "rram8", "seed": 0, "v_read": 0.2, "v_gate": 1.8}
+
+Keys (all optional except ``kind``, ``rows`` and ``cols`` unless ``g`` is given):
+
+- ``kind``: ``"ohmic"``, ``"device"`` or ``"1t1r"``;
+- ``rows``, ``cols``: array size;
+- ``r_row``, ``r_col``: wire resistance per segment, ohm (default 1.0);
+- ``g``: the (rows, cols) conductance matrix in S (read conductance at ``v_read`` for RRAM
+  cells); without it, cells take random levels of ``preset`` drawn with ``seed``;
+- ``preset``: device preset name (``"rram8"``, ``"rram64"``), ``seed``: integer;
+- ``v_read``: read voltage, V (default 0.2); ``v_gate``: 1T1R gate voltage, V (default 1.8);
+- ``inputs``: the input voltage vector (default: every row at ``v_read``).
+
+Unknown keys are refused, so a typo never silently falls back to a default.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from .array import KINDS, Crossbar
+from .devices.presets import preset as get_preset
+
+KEYS = {"kind", "rows", "cols", "r_row", "r_col", "g", "preset", "seed", "v_read", "v_gate", "inputs"}
+
+
+def _int(spec, key, default=None, low=1):
+    value = spec.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"spec {key!r} must be an integer >= {low}, got {value!r}")
+    return value
+
+
+def _num(spec, key, default):
+    value = spec.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"spec {key!r} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def build(spec: dict) -> tuple[Crossbar, np.ndarray]:
+    """(Crossbar, input vector) from a spec dict; raises ValueError naming the bad key."""
+    if not isinstance(spec, dict):
+        raise ValueError(f"an array spec must be a JSON object, got {type(spec).__name__}")
+    unknown = set(spec) - KEYS
+    if unknown:
+        raise ValueError(f"unknown spec key(s) {sorted(unknown)}; accepted keys: {sorted(KEYS)}")
+    kind = spec.get("kind")
+    if kind not in KINDS:
+        raise ValueError(f"spec 'kind' must be one of {KINDS}, got {kind!r}")
+    v_read = _num(spec, "v_read", 0.2)
+    r_row, r_col = _num(spec, "r_row", 1.0), _num(spec, "r_col", 1.0)
+    if "g" in spec:
+        try:
+            g = np.asarray(spec["g"], dtype=float) if isinstance(spec["g"], list) else None
+        except (TypeError, ValueError):
+            g = None
+        if g is None or g.ndim != 2:
+            raise ValueError("spec 'g' must be a list of rows of conductances (S)")
+    else:
+        rows, cols = _int(spec, "rows"), _int(spec, "cols")
+        if rows * cols > 4096 * 4096:
+            raise ValueError(f"spec array {rows}x{cols} is larger than memsim accepts (4096x4096)")
+        name = spec.get("preset", "rram8")
+        if not isinstance(name, str):
+            raise ValueError(f"spec 'preset' must be a preset name, got {name!r}")
+        levels = np.asarray(get_preset(name).levels)
+        rng = np.random.default_rng(_int(spec, "seed", 0, low=0))
+        g = levels[rng.integers(0, levels.size, (rows, cols))]
+    if kind == "ohmic":
+        xb = Crossbar.ohmic(g, r_row, r_col)
+    elif kind == "device":
+        xb = Crossbar.device(g_read=g, v_read=v_read, r_row=r_row, r_col=r_col)
+    else:
+        xb = Crossbar.one_t_one_r(g_read=g, v_read=v_read, v_gate=_num(spec, "v_gate", 1.8),
+                                  r_row=r_row, r_col=r_col)
+    inputs = spec.get("inputs")
+    try:
+        v_in = np.full(xb.rows, v_read) if inputs is None else np.asarray(inputs, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"spec 'inputs' must be a list of {xb.rows} numbers (V)") from None
+    if v_in.shape != (xb.rows,) or not np.all(np.isfinite(v_in)):
+        raise ValueError(f"spec 'inputs' must be {xb.rows} finite voltages, got shape {v_in.shape}")
+    return xb, v_in
+
+
+def load(path: str | Path) -> tuple[Crossbar, np.ndarray]:
+    """Read a JSON spec file and build it."""
+    path = Path(path)
+    try:
+        spec = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"spec file not found: {path}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"spec file {path} is not valid JSON: {err}") from None
+    return build(spec)

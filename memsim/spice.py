@@ -1,0 +1,284 @@
+"""Run ngspice on memsim netlists and read the solved circuit back.
+
+Backends (chosen explicitly, never a hidden global simulator):
+
+- ``"subprocess"`` (default): ``ngspice -b -r out.raw netlist.cir`` in a private temporary
+  directory, with a timeout; the binary rawfile is parsed by numpy.  The directory is removed
+  whatever happens.
+- ``"pyspice"``: PySpice's shared-library interface to ``libngspice.so`` (needs Debian's
+  ``libngspice0-dev``).  What does not work there: a timeout (the library runs in-process
+  and cannot be interrupted, so ``timeout`` is ignored), and transient programming runs
+  (only ``.op`` netlists are supported through it).  PySpice 1.5 warns "Unsupported Ngspice
+  version" for ngspice 39 and then runs correctly; memsim silences that warning.
+
+Both return the same :class:`~memsim.result.SolveResult` the fast solver returns.  Errors
+(binary missing, timeout, non-convergence, unreadable output) raise :class:`SpiceError`
+quoting ngspice's own message.
+"""
+from __future__ import annotations
+
+import math
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import netlist
+from .array import Crossbar, check_inputs
+from .bias import Bias, mvm_bias, read_bias
+from .devices.rram import current as rram_current
+from .errors import SpiceError
+from .result import SolveResult
+
+BACKENDS = ("subprocess", "pyspice")
+DEFAULT_TIMEOUT = 600.0
+# Lines that mean the answer cannot be trusted, warnings included: ngspice writes a rawfile and
+# exits 0 even after "Warning: source stepping failed" on a singular circuit.  (A failed gmin
+# step alone is not fatal: source stepping may still converge.)
+_FATAL = re.compile(r"\berror\b(?!\s*=)|singular matrix|iteration limit|timestep too small|aborted|"
+                    r"no convergence|source stepping failed|cannot|unknown subckt|unknown model", re.IGNORECASE)
+
+
+def ngspice_binary() -> str:
+    """Path of the ngspice executable (``$MEMSIM_NGSPICE`` or ``ngspice`` on PATH)."""
+    path = shutil.which(os.environ.get("MEMSIM_NGSPICE", "ngspice"))
+    if path is None:
+        raise SpiceError("ngspice was not found on PATH; install it with "
+                         "`apt-get install -y ngspice libngspice0 libngspice0-dev` (or run "
+                         "scripts/install.sh), or set MEMSIM_NGSPICE to the executable")
+    return path
+
+
+# -- rawfile ---------------------------------------------------------------------------------
+def parse_rawfile(data: bytes) -> dict[str, np.ndarray]:
+    """Parse the first plot of an ngspice binary rawfile: {vector name: values (points,)}."""
+    marker = data.find(b"Binary:\n")
+    if marker < 0:
+        raise SpiceError("ngspice rawfile is truncated or not binary (no 'Binary:' section)")
+    header = data[:marker].decode("ascii", errors="replace").splitlines()
+    fields = {}
+    names = []
+    in_vars = False
+    for line in header:
+        if in_vars:
+            parts = line.split()
+            if len(parts) >= 3 and parts[0].isdigit():
+                names.append(parts[1].lower())
+                continue
+            in_vars = False
+        if line.startswith("Variables:"):
+            in_vars = True
+        elif ":" in line:
+            key, value = line.split(":", 1)
+            fields[key.strip().lower()] = value.strip()
+    try:
+        n_vars = int(fields["no. variables"])
+        n_points = int(fields["no. points"])
+    except (KeyError, ValueError):
+        raise SpiceError("ngspice rawfile header lacks its variable or point count") from None
+    if "complex" in fields.get("flags", ""):
+        raise SpiceError("complex rawfiles (AC analyses) are not supported")
+    if len(names) != n_vars:
+        raise SpiceError(f"ngspice rawfile lists {len(names)} variables, header says {n_vars}")
+    body = data[marker + len(b"Binary:\n"):]
+    needed = n_vars * n_points * 8
+    if len(body) < needed:
+        raise SpiceError(f"ngspice rawfile is truncated: {len(body)} bytes of data, {needed} expected")
+    values = np.frombuffer(body[:needed], dtype="<f8").reshape(n_points, n_vars)
+    return {name: values[:, k].copy() for k, name in enumerate(names)}
+
+
+def _check_output(output: str) -> None:
+    lowered = output.lower()
+    bad = list(dict.fromkeys(line.strip() for line in output.splitlines() if _FATAL.search(line)))
+    if bad:
+        hint = ""
+        if any(k in lowered for k in ("convergence", "iteration limit", "timestep too small", "gmin", "singular")):
+            hint = (" The circuit did not converge (or is singular: a floating line with no path to a "
+                    "source?). Check the bias and cell values, or try smaller steps.")
+        raise SpiceError("ngspice reported: " + " | ".join(bad[:5]) + hint, output)
+
+
+# -- backends -------------------------------------------------------------------------------
+def run_netlist(text: str, *, backend: str = "subprocess", timeout: float = DEFAULT_TIMEOUT) -> dict[str, np.ndarray]:
+    """Run one netlist and return its vectors ({name: values}); names as ngspice writes them,
+    lower case (``v(r0_0)``, ``i(vs0)``)."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "pyspice":
+        return _run_pyspice(text)
+    if not (isinstance(timeout, (int, float)) and timeout > 0):
+        raise ValueError(f"timeout must be a number of seconds > 0, got {timeout!r}")
+    binary = ngspice_binary()
+    with tempfile.TemporaryDirectory(prefix="memsim-ngspice-") as work:
+        cir = Path(work) / "circuit.cir"
+        raw = Path(work) / "out.raw"
+        try:
+            cir.write_text(text, encoding="ascii")
+        except OSError as err:
+            raise SpiceError(f"cannot write the netlist to the temporary directory {work}: {err}; "
+                             "free some space or set TMPDIR to another disk") from None
+        try:
+            proc = subprocess.run([binary, "-b", "-r", str(raw), str(cir)], cwd=work, capture_output=True,
+                                  text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            raise SpiceError(f"ngspice did not finish within the {timeout:g} s timeout; pass a larger "
+                             "timeout or simulate a smaller array (memsim.solve handles large ones)") from None
+        except OSError as err:
+            raise SpiceError(f"ngspice could not be started ({binary}): {err}") from None
+        output = proc.stdout + proc.stderr
+        if proc.returncode < 0:
+            raise SpiceError(f"ngspice was killed by signal {-proc.returncode}", output)
+        _check_output(output)
+        if proc.returncode != 0:
+            raise SpiceError(f"ngspice exited with status {proc.returncode}: "
+                             + " | ".join(output.strip().splitlines()[-5:]), output)
+        if not raw.exists():
+            raise SpiceError("ngspice wrote no results: " + " | ".join(output.strip().splitlines()[-5:]), output)
+        return parse_rawfile(raw.read_bytes())
+
+
+_PYSPICE = None
+
+
+def _run_pyspice(text: str) -> dict[str, np.ndarray]:
+    global _PYSPICE
+    if "\n.tran" in text:
+        raise SpiceError("the pyspice backend runs .op netlists only; use backend='subprocess' for transients")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from PySpice.Spice.NgSpice.Shared import NgSpiceShared
+            if _PYSPICE is None:
+                _PYSPICE = NgSpiceShared.new_instance()
+    except Exception as err:  # PySpice raises several types when libngspice.so is missing
+        raise SpiceError(f"the PySpice backend could not load libngspice ({err}); install "
+                         "libngspice0-dev or use backend='subprocess'") from None
+    ng = _PYSPICE
+    ng.destroy()
+    ng.clear_output()
+    try:
+        ng.load_circuit(text)
+        ng.run()
+    except Exception as err:
+        raise SpiceError(f"ngspice (shared library) failed: {err}", "\n".join(ng.stderr)) from None
+    output = "\n".join(ng.stdout + ng.stderr)
+    _check_output(output)
+    plot = ng.plot(None, ng.last_plot)
+    result = {}
+    for name, vector in plot.items():
+        key = name.lower()
+        key = f"i({key[:-7]})" if key.endswith("#branch") else f"v({key})"
+        result[key] = np.atleast_1d(np.real(np.asarray(vector._data, dtype=float)))
+    return result
+
+
+# -- crossbar-level runs --------------------------------------------------------------------
+def simulate(xb: Crossbar, v_in, *, cells: bool = False, backend: str = "subprocess",
+             timeout: float = DEFAULT_TIMEOUT) -> SolveResult:
+    """Solve the MVM read of ``xb`` with ngspice.
+
+    ``v_in``: (rows,) or (batch, rows) volts (a batch runs one ngspice job per vector).
+    Returns a :class:`SolveResult` with ``i_col`` (cols,) or (batch, cols) A, ``v_row`` and
+    ``v_col`` (rows, cols) V, and ``i_cell`` (rows, cols) A when ``cells`` is true.
+    """
+    v_in = check_inputs(xb, v_in)
+    biases = [mvm_bias(v, xb.cols) for v in np.atleast_2d(v_in)]
+    return _run_biases(xb, biases, cells, backend, timeout, batched=v_in.ndim == 2)
+
+
+def simulate_read(xb: Crossbar, row: int, col: int, v_read: float = 0.2, scheme: str = "v/2", *,
+                  cells: bool = False, backend: str = "subprocess", timeout: float = DEFAULT_TIMEOUT) -> SolveResult:
+    """Single-cell read of (``row``, ``col``) with a bias scheme (see :mod:`memsim.bias`).
+
+    ``i_col[col]`` is the sensed current; driven unselected columns report the current into
+    their driver, floating ones 0 A.
+    """
+    return simulate_bias(xb, read_bias(xb.rows, xb.cols, row, col, v_read, scheme), cells=cells,
+                         backend=backend, timeout=timeout)
+
+
+def simulate_bias(xb: Crossbar, bias: Bias, *, cells: bool = False, backend: str = "subprocess",
+                  timeout: float = DEFAULT_TIMEOUT) -> SolveResult:
+    """DC operating point of ``xb`` under any :class:`~memsim.bias.Bias`."""
+    return _run_biases(xb, [bias], cells, backend, timeout, batched=False)
+
+
+def _run_biases(xb, biases, cells, backend, timeout, batched) -> SolveResult:
+    rows, cols = xb.shape
+    row_names = [f"v(r{i}_{j})" for i in range(rows) for j in range(cols)]
+    col_names = [f"v(c{i}_{j})" for i in range(rows) for j in range(cols)]
+    out = {"i_col": [], "v_row": [], "v_col": [], "i_cell": []}
+    t_start = time.perf_counter()
+    for bias in biases:
+        vectors = run_netlist(netlist.bias_op(xb, bias), backend=backend, timeout=timeout)
+        try:
+            v_row = np.array([vectors[n][0] for n in row_names]).reshape(rows, cols)
+            v_col = np.array([vectors[n][0] for n in col_names]).reshape(rows, cols)
+            i_col = np.array([vectors[f"i(vs{j})"][0] if not math.isnan(bias.v_col[j]) else 0.0
+                              for j in range(cols)])
+            v_mid = (np.array([vectors[f"v(d{i}_{j})"][0] for i in range(rows) for j in range(cols)])
+                     .reshape(rows, cols) if (cells and xb.kind == "1t1r") else None)
+        except KeyError as err:
+            raise SpiceError(f"ngspice results lack the vector {err.args[0]}; the rawfile does not match "
+                             "the netlist") from None
+        out["i_col"].append(i_col)
+        out["v_row"].append(v_row)
+        out["v_col"].append(v_col)
+        if cells:
+            out["i_cell"].append(_cell_currents(xb, v_row, v_col, v_mid))
+    pick = (lambda k: np.array(out[k])) if batched else (lambda k: out[k][0])
+    return SolveResult(pick("i_col"), pick("v_row"), pick("v_col"), pick("i_cell") if cells else None,
+                       engine="ngspice", info={"backend": backend, "runs": len(biases),
+                                               "seconds": time.perf_counter() - t_start})
+
+
+def _cell_currents(xb: Crossbar, v_row, v_col, v_mid) -> np.ndarray:
+    """Cell currents from ngspice's node voltages through the same element equations."""
+    if xb.kind == "ohmic":
+        return xb.g * (v_row - v_col)
+    if xb.kind == "device":
+        return rram_current(v_row - v_col, xb.gap, xb.device_params)
+    return rram_current(v_row - v_mid, xb.gap, xb.device_params)
+
+
+# -- programming transients -----------------------------------------------------------------
+@dataclass(frozen=True)
+class ProgramResult:
+    """A programming transient: ``time`` (T,) s, ``gap`` (T, R, C) m, ``gap_final`` (R, C) m,
+    ``i_selected`` (T,) A through the selected row driver (positive out of the driver)."""
+
+    time: np.ndarray
+    gap: np.ndarray
+    i_selected: np.ndarray
+    selected: tuple[int, int]
+
+    @property
+    def gap_final(self) -> np.ndarray:
+        return self.gap[-1]
+
+    @property
+    def gap_initial(self) -> np.ndarray:
+        return self.gap[0]
+
+
+def simulate_program(xb: Crossbar, row: int, col: int, v_pulse: float, t_pulse: float = 50e-9, *,
+                     scheme: str = "v/2", timeout: float = DEFAULT_TIMEOUT, **pulse_options) -> ProgramResult:
+    """Run :func:`memsim.netlist.program` with ngspice and return every cell's gap over time."""
+    text = netlist.program(xb, row, col, v_pulse, t_pulse, scheme=scheme, **pulse_options)
+    vectors = run_netlist(text, backend="subprocess", timeout=timeout)
+    rows, cols = xb.shape
+    try:
+        t = vectors["time"]
+        gap = np.stack([vectors[f"v(x{i}_{j})"] for i in range(rows) for j in range(cols)], axis=1)
+        i_sel = -vectors[f"i(vin{row})"]
+    except KeyError as err:
+        raise SpiceError(f"ngspice transient results lack the vector {err.args[0]}") from None
+    return ProgramResult(t, gap.reshape(len(t), rows, cols) * 1e-9, i_sel, (row, col))
