@@ -7,6 +7,8 @@ the reference Newton (both converge to 1e-10 or better).
 import math
 import warnings
 
+import zlib
+
 import numpy as np
 import pytest
 
@@ -34,7 +36,7 @@ def random_g(rng, shape, lo=1e-7, hi=1e-3):
 @pytest.mark.parametrize("shape", [(1, 1), (1, 9), (9, 1), (5, 8), (8, 5), (33, 17)])
 @pytest.mark.parametrize("r", [0.01, 1.0, 100.0])
 def test_ohmic_matches_spsolve(shape, r):
-    rng = np.random.default_rng(hash((shape, r)) % 2 ** 32)
+    rng = np.random.default_rng(zlib.crc32(repr((shape, r)).encode()))
     xb = memsim.Crossbar.ohmic(random_g(rng, shape), r_row=r, r_col=r * 0.5)
     v = rng.uniform(-0.5, 0.5, shape[0])
     res = solve(xb, v)
@@ -259,7 +261,7 @@ def nonlinear_crossbar(kind, shape, r, rng, v_gate=1.8):
 @pytest.mark.parametrize("r", [0.0, 1.0, 100.0])
 @pytest.mark.parametrize("shape", [(1, 1), (1, 6), (6, 1), (11, 8)])
 def test_nonlinear_mvm_matches_reference_newton(kind, r, shape):
-    rng = np.random.default_rng(abs(hash((kind, r, shape))) % 2 ** 32)
+    rng = np.random.default_rng(zlib.crc32(repr((kind, r, shape)).encode()))
     xb = nonlinear_crossbar(kind, shape, r, rng)
     v = rng.uniform(-0.4, 0.4, shape[0])  # both polarities: odd RRAM, swapped transistor
     res = solve(xb, v, cells=True)
@@ -275,8 +277,8 @@ def test_nonlinear_mvm_matches_reference_newton(kind, r, shape):
 @pytest.mark.parametrize("r", [0.0, 2.0, 100.0])
 def test_nonlinear_reads_match_reference_newton(kind, scheme, r):
     rng = np.random.default_rng(17)
-    # mixed gate drives, some below threshold (0.5 V): rows switched off on purpose
-    v_gate = rng.uniform(0.3, 1.8, 7)
+    # mixed gate drives, some off: rows switched off on purpose
+    v_gate = np.where(rng.random(7) < 0.3, 0.0, rng.uniform(0.8, 1.8, 7))
     xb = nonlinear_crossbar(kind, (7, 9), r, rng, v_gate=v_gate)
     bias = read_bias(7, 9, 2, 3, 0.3, scheme)
     res = solve_bias(xb, bias)

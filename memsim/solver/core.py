@@ -187,6 +187,8 @@ class _System:
         known = np.concatenate([np.abs(v_row[self.driven]), np.abs(v_col[self.held])])
         v_scale = float(known.max()) if known.size else 0.0
         vr, vc = self.initial(v_row, v_col)
+        self.v_range = (min(v_row[self.driven].min(initial=np.inf), v_col[self.held].min(initial=np.inf)),
+                        max(v_row[self.driven].max(initial=-np.inf), v_col[self.held].max(initial=-np.inf)))
         vd = vr.copy() if self.kind == "1t1r" else None
         cell = tuple(np.empty(self.shape) for _ in range(3))
         f_row = np.empty(self.shape)
@@ -223,7 +225,7 @@ class _System:
                 self.residual(vr, vc, cell[0], v_row, v_col, f_row, f_col)
             else:
                 vr, vc, vd, cell, lam = self._line_search(vr, vc, vd, dr, dc, update, v_row, v_col,
-                                                          f_row, f_col, cell)
+                                                          f_row, f_col, cell, jac)
             if update <= tol * v_scale:
                 converged = True
                 break
@@ -234,10 +236,40 @@ class _System:
                 "iterations": iteration, "cg_iterations": cg_total,
                 "residual": update / v_scale if v_scale > 0 else 0.0, "kcl_residual_A": kcl}
 
-    def _line_search(self, vr, vc, vd, dr, dc, update, v_row, v_col, f_row, f_col, cell):
-        """Backtracking on ||KCL residual||^2 (Armijo), steps capped at _MAX_STEP_V per node."""
+    def _merit_weights(self, jac):
+        """1 / (Jacobian diagonal) per node: the line-search merit sum(f^2 / J_ii).
+
+        Scaling by the diagonal lets a weakly coupled node (a floating row behind nearly-off
+        transistors, pA residuals) count as much as a wire node with uA residuals.
+        """
+        d_row, d_col = jac[0], jac[1]
+        n_rows, n_cols = self.shape
+        if self.rows_merged:
+            diag_r = np.ones(self.shape)
+            diag_r[:, 0] = np.where(self.driven, 1.0, d_row.sum(axis=1))
+        else:
+            wire = np.full(self.shape, 2 * self.g_r)
+            wire[:, -1] = self.g_r
+            wire[:, 0] = self.g_r * (self.driven + (1.0 if n_cols > 1 else 0.0))
+            diag_r = d_row + wire
+        if self.cols_merged:
+            diag_c = np.ones(self.shape)
+            diag_c[0, :] = np.where(self.held, 1.0, d_col.sum(axis=0))
+        else:
+            wire = np.full(self.shape, 2 * self.g_c)
+            wire[0, :] = self.g_c
+            wire[-1, :] = self.g_c * (self.held + (1.0 if n_rows > 1 else 0.0))
+            diag_c = d_col + wire
+        tiny = 1e-300
+        return 1.0 / np.maximum(diag_r, tiny), 1.0 / np.maximum(diag_c, tiny)
+
+    def _line_search(self, vr, vc, vd, dr, dc, update, v_row, v_col, f_row, f_col, cell, jac):
+        """Backtracking (Armijo) on the diagonally scaled KCL residual, steps capped at
+        _MAX_STEP_V, node voltages projected into the range of the drive voltages (a network
+        of passive cells obeys the maximum principle, so the solution lies inside it)."""
         lines, _ = _kernels()
-        phi0 = lines.sum_sq2(f_row, f_col)
+        w_row, w_col = self._merit_weights(jac)
+        phi0 = float(np.sum(w_row * f_row * f_row) + np.sum(w_col * f_col * f_col))
         lam = min(1.0, _MAX_STEP_V / update)
         new_r = np.empty(self.shape)
         new_c = np.empty(self.shape)
@@ -247,10 +279,12 @@ class _System:
         for _ in range(30):
             lines.add_update(vr, vc, dr, dc, lam, self.rows_merged, self.cols_merged, self.driven,
                              self.held, new_r, new_c)
+            np.clip(new_r, self.v_range[0], self.v_range[1], out=new_r)
+            np.clip(new_c, self.v_range[0], self.v_range[1], out=new_c)
             trial_vd = vd.copy() if vd is not None else None
             self.cells(new_r, new_c, trial_vd, trial_cell)
             self.residual(new_r, new_c, trial_cell[0], v_row, v_col, trial_f_row, trial_f_col)
-            phi = lines.sum_sq2(trial_f_row, trial_f_col)
+            phi = float(np.sum(w_row * trial_f_row * trial_f_row) + np.sum(w_col * trial_f_col * trial_f_col))
             if phi <= (1.0 - 1e-4 * lam) * phi0:
                 break
             lam *= 0.5
