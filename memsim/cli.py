@@ -10,13 +10,17 @@ errors in the input are reported in one line with what is accepted, exit status 
 from __future__ import annotations
 
 import argparse
-import json
+import importlib
 import sys
 from pathlib import Path
 
 import numpy as np
 
 DEFAULT_OUT = Path("memsim_output")
+# Modules that contribute subcommands: each has add_cli(subparsers), registering parsers
+# whose set_defaults(func=...) takes the parsed args and returns an exit status.  Their
+# top-level imports stay light (numpy only) so `memsim --help` is fast.
+_SUBCOMMAND_MODULES = ("memsim.calibrate", "memsim.study", "memsim.nn.cli", "memsim.compensate.cli")
 
 
 def _cell(text: str) -> tuple[int, int]:
@@ -144,6 +148,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=600.0, help="ngspice timeout, s")
     p.add_argument("-o", "--output", type=Path, help="results file, .csv (column currents) or .npz (all)")
     p.set_defaults(func=cmd_simulate)
+
+    for module_name in _SUBCOMMAND_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        module.add_cli(sub)
     return parser
 
 
