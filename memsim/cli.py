@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -151,10 +152,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     for module_name in _SUBCOMMAND_MODULES:
         try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        module.add_cli(sub)
+            present = importlib.util.find_spec(module_name) is not None
+        except ModuleNotFoundError:  # its parent package is not there
+            present = False
+        if present:  # a module that is present but broken must fail loudly, not vanish
+            importlib.import_module(module_name).add_cli(sub)
     return parser
 
 
