@@ -1,0 +1,241 @@
+"""Benchmark the fast solver (memsim.solve) against scipy spsolve, badcrossbar and ngspice.
+
+Prints one table; every ratio is measured in this run.  Each case runs in a forked child
+process so its peak resident memory (ru_maxrss) is its own.  Numba compile time is reported
+apart from run time: the first solve in a fresh Numba cache directory compiles, the second
+reuses the machine code.
+
+    python scripts/bench_solver.py            # full run (ngspice at 128x128 takes minutes)
+    python scripts/bench_solver.py --quick    # skip the 128x128 ngspice runs
+"""
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import resource
+import sys
+import tempfile
+import time
+
+if "NUMBA_CACHE_DIR" not in os.environ:  # a fresh cache, so "compile" means compile
+    os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="memsim-bench-numba-")
+
+import numpy as np
+
+G_RANGE = (1e-6, 1e-4)  # S, ohmic cells
+G_READ_RANGE = (6e-6, 1e-4)  # S at 0.2 V, RRAM cells
+
+
+# ---------------------------------------------------------------------------------------------
+# the cases (each runs in a child; inputs are built there from a seed)
+# ---------------------------------------------------------------------------------------------
+def crossbar(kind, n, r, seed=0):
+    import memsim
+    rng = np.random.default_rng(seed)
+    if kind == "ohmic":
+        xb = memsim.Crossbar.ohmic(rng.uniform(*G_RANGE, (n, n)), r_row=r, r_col=r)
+    elif kind == "device":
+        xb = memsim.Crossbar.device(g_read=rng.uniform(*G_READ_RANGE, (n, n)), r_row=r, r_col=r)
+    else:
+        xb = memsim.Crossbar.one_t_one_r(g_read=rng.uniform(*G_READ_RANGE, (n, n)), r_row=r, r_col=r)
+    return xb, rng.uniform(0.0, 0.3, n)
+
+
+def run_memsim(kind, n, r, batch=0):
+    import memsim
+    small, v_small = crossbar(kind, 4, r)
+    memsim.solve(small, v_small)  # load the compiled kernels (compile time is reported apart)
+    if batch:
+        memsim.solve(small, np.tile(v_small, (8, 1)), voltages=False)
+    xb, v = crossbar(kind, n, r)
+    if batch:
+        v = np.random.default_rng(1).uniform(0.0, 0.3, (batch, n))
+        start = time.perf_counter()
+        res = memsim.solve(xb, v, voltages=False)
+    else:
+        start = time.perf_counter()
+        res = memsim.solve(xb, v)
+    elapsed = time.perf_counter() - start
+    return elapsed, res.i_col, res.info
+
+
+def assemble_and_spsolve(g, r, v):
+    """Vectorised COO assembly of the ohmic MVM nodal system (drivers and sense nodes
+    eliminated), CSC conversion and one spsolve (SuperLU): the direct-solver baseline."""
+    import scipy.sparse as sp
+    from scipy.sparse.linalg import spsolve
+    n_rows, n_cols = g.shape
+    idx = np.arange(n_rows * n_cols).reshape(n_rows, n_cols)
+    row_nodes, col_nodes = idx, idx + n_rows * n_cols
+    gw = 1.0 / r
+    a = [row_nodes[:, :-1].ravel(), col_nodes[:-1, :].ravel(), row_nodes.ravel()]
+    b = [row_nodes[:, 1:].ravel(), col_nodes[1:, :].ravel(), col_nodes.ravel()]
+    w = [np.full(a[0].size, gw), np.full(a[1].size, gw), g.ravel()]
+    a, b, w = np.concatenate(a), np.concatenate(b), np.concatenate(w)
+    ends = np.concatenate([row_nodes[:, 0], col_nodes[-1, :]])  # driver and sense segments
+    rows = np.concatenate([a, b, a, b, ends])
+    cols = np.concatenate([a, b, b, a, ends])
+    vals = np.concatenate([w, w, -w, -w, np.full(ends.size, gw)])
+    n = 2 * n_rows * n_cols
+    matrix = sp.coo_matrix((vals, (rows, cols)), shape=(n, n)).tocsc()
+    rhs = np.zeros(n)
+    rhs[row_nodes[:, 0]] = gw * v
+    x = spsolve(matrix, rhs)
+    return x[col_nodes[-1, :]] * gw
+
+
+def run_spsolve(kind, n, r):
+    """scipy: COO assembly of the full nodal system, CSC conversion, spsolve (SuperLU)."""
+    xb, v = crossbar(kind, n, r)
+    start = time.perf_counter()
+    i_col = assemble_and_spsolve(xb.g, r, v)
+    return time.perf_counter() - start, i_col, {}
+
+
+def run_badcrossbar(kind, n, r):
+    import badcrossbar
+    xb, v = crossbar(kind, n, r)
+    start = time.perf_counter()
+    solution = badcrossbar.compute(v[:, None], 1 / xb.g, r_i_word_line=r, r_i_bit_line=r)
+    elapsed = time.perf_counter() - start
+    return elapsed, np.asarray(solution.currents.output).ravel(), {}
+
+
+def run_ngspice(kind, n, r):
+    import memsim
+    xb, v = crossbar(kind, n, r)
+    start = time.perf_counter()
+    res = memsim.simulate(xb, v)
+    return time.perf_counter() - start, res.i_col, {}
+
+
+def run_compile(kind):
+    """First and second call on a small array: compile (+ tiny run) vs run only."""
+    import memsim
+    xb, v = crossbar(kind, 8, 1.0)
+    start = time.perf_counter()
+    memsim.solve(xb, v)
+    first = time.perf_counter() - start
+    start = time.perf_counter()
+    memsim.solve(xb, v)
+    second = time.perf_counter() - start
+    return first, np.array([second]), {}
+
+
+def _child(queue, func, args):
+    try:
+        out = func(*args)
+        queue.put(("ok", out, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024))
+    except BaseException as err:  # report, do not hang the parent
+        queue.put(("error", f"{type(err).__name__}: {err}", 0))
+
+
+def measure(func, *args):
+    """Run func(*args) in a forked child: (seconds, i_col, info, peak RSS bytes) or an error string."""
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(queue, func, args))
+    proc.start()
+    status, out, peak = queue.get()
+    proc.join()
+    if status != "ok":
+        return out
+    seconds, i_col, info = out
+    return seconds, i_col, info, peak
+
+
+# ---------------------------------------------------------------------------------------------
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="skip the 128x128 ngspice runs")
+    parser.add_argument("--r", type=float, default=1.0, help="wire resistance per segment, ohm (default 1)")
+    args = parser.parse_args(argv)
+    r = args.r
+    rows = []
+
+    def row(case, ours, ref_name, ref, target_text, target_ok):
+        if isinstance(ours, str):
+            rows.append((case, "ERROR " + ours[:40], "", ref_name, "", "", "", target_text, "no"))
+            return
+        t, i_ours, info, mem = ours
+        if ref is None:
+            ref_cells = ("-", "-", "-")
+            ratio = None
+        elif isinstance(ref, str):
+            ref_cells = ("n/a: " + ref[:44], "", "")
+            ratio = None
+        else:
+            t_ref, i_ref, _, mem_ref = ref
+            err = float(np.max(np.abs(i_ours - i_ref)) / np.max(np.abs(i_ref)))
+            ratio = t_ref / t
+            ref_cells = (f"{t_ref:8.3f} s", f"{mem_ref / 2**20:7.0f} MB", f"{ratio:7.1f}x (err {err:.1e})")
+        ok = target_ok(t, mem, ratio)
+        rows.append((case, f"{t:8.3f} s", f"{mem / 2**20:7.0f} MB", ref_name, *ref_cells, target_text,
+                     "yes" if ok else ("no" if ok is not None else "?")))
+
+    # compile time, per kind (fresh NUMBA_CACHE_DIR per child is not needed: first child compiles)
+    for kind in ("ohmic", "device", "1t1r"):
+        out = measure(run_compile, kind)
+        if isinstance(out, str):
+            rows.append((f"compile {kind}", "ERROR " + out[:40], "", "", "", "", "", "", ""))
+            continue
+        first, second, _, _ = out
+        rows.append((f"numba {kind}: 1st call (compile)", f"{first:8.3f} s", "", "2nd call", f"{second[0]:8.4f} s",
+                     "", "", "compile apart", "-"))
+
+    ours = measure(run_memsim, "ohmic", 512, r)
+    row(f"ohmic 512x512, r={r:g}", ours, "scipy spsolve", measure(run_spsolve, "ohmic", 512, r),
+        ">=10x spsolve", lambda t, m, q: None if q is None else q >= 10)
+    try:
+        import badcrossbar  # noqa: F401
+        bad = measure(run_badcrossbar, "ohmic", 512, r)
+    except ImportError:
+        bad = "badcrossbar not installable here (pip: no distribution in the local index)"
+    row(f"ohmic 512x512, r={r:g}", ours, "badcrossbar", bad, ">=30x badcrossbar",
+        lambda t, m, q: None if q is None else q >= 30)
+    for rr in (10.0, 100.0):
+        row(f"ohmic 512x512, r={rr:g}", measure(run_memsim, "ohmic", 512, rr), "scipy spsolve",
+            measure(run_spsolve, "ohmic", 512, rr), ">=10x spsolve", lambda t, m, q: None if q is None else q >= 10)
+    row(f"ohmic 1024x1024, r={r:g}", measure(run_memsim, "ohmic", 1024, r), "-", None, "<2 s, <1.5 GB",
+        lambda t, m, q: t < 2 and m < 1.5 * 2**30)
+    row(f"ohmic 1024x1024, r=100", measure(run_memsim, "ohmic", 1024, 100.0), "-", None, "<2 s, <1.5 GB",
+        lambda t, m, q: t < 2 and m < 1.5 * 2**30)
+    row(f"ohmic 256x256 x 1000 vectors, r={r:g}", measure(run_memsim, "ohmic", 256, r, 1000), "-", None,
+        "<2 s total", lambda t, m, q: t < 2)
+    limits = {"device": 2.0, "1t1r": 3.0}
+    for kind in ("device", "1t1r"):
+        for n in (64, 128, 256):
+            ours = measure(run_memsim, kind, n, r)
+            if n == 64 or (n == 128 and not args.quick):
+                ref = measure(run_ngspice, kind, n, r)
+                target = ">=500x ngspice" if n == 128 else "(ngspice ratio)"
+                ok = (lambda t, m, q: None if q is None else q >= 500) if n == 128 else (lambda t, m, q: None)
+                row(f"{kind} {n}x{n}, r={r:g}", ours, "ngspice", ref, target, ok)
+            else:
+                row(f"{kind} {n}x{n}, r={r:g}", ours, "-", None,
+                    f"<{limits[kind]:g} s" if n == 256 else "-",
+                    (lambda t, m, q, lim=limits[kind]: t < lim) if n == 256 else (lambda t, m, q: None))
+    ours = measure(run_memsim, "ohmic", 128, r)
+    if args.quick:
+        row(f"ohmic 128x128, r={r:g}", ours, "ngspice", "skipped (--quick)", ">=500x ngspice",
+            lambda t, m, q: None)
+    else:
+        row(f"ohmic 128x128, r={r:g}", ours, "ngspice", measure(run_ngspice, "ohmic", 128, r),
+            ">=500x ngspice", lambda t, m, q: None if q is None else q >= 500)
+    row(f"ohmic 64x64, r={r:g}", measure(run_memsim, "ohmic", 64, r), "ngspice",
+        measure(run_ngspice, "ohmic", 64, r), "(ngspice ratio)", lambda t, m, q: None)
+
+    header = ("case", "memsim", "peak RSS", "reference", "ref time", "ref peak", "speedup", "target", "met")
+    widths = [max(len(str(x[i])) for x in rows + [header]) for i in range(len(header))]
+    print(f"memsim.solve benchmark: G in [{G_RANGE[0]:g}, {G_RANGE[1]:g}] S (RRAM read G in "
+          f"[{G_READ_RANGE[0]:g}, {G_READ_RANGE[1]:g}] S), inputs U(0, 0.3) V, one thread; "
+          f"numpy {np.__version__}, python {sys.version.split()[0]}")
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
+    print("  ".join("-" * w for w in widths))
+    for x in rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(x, widths)))
+
+
+if __name__ == "__main__":
+    main()
