@@ -15,7 +15,7 @@ import importlib
 
 from .array import Crossbar
 from .bias import SCHEMES, Bias
-from .errors import ConvergenceError, MemsimError, SpiceError
+from .errors import ConvergenceError, MemsimError, ResourceLimitError, SpiceError
 from .result import SolveResult
 
 __version__ = "0.1.0"
@@ -25,7 +25,7 @@ _LAZY = {"simulate": ("memsim.spice", "simulate"), "simulate_read": ("memsim.spi
          "netlist": ("memsim.netlist", None), "devices": ("memsim.devices", None),
          "spice": ("memsim.spice", None), "solver": ("memsim.solver", None)}
 
-__all__ = ["Crossbar", "Bias", "SCHEMES", "SolveResult", "SpiceError", "ConvergenceError", "MemsimError",
+__all__ = ["Crossbar", "Bias", "SCHEMES", "SolveResult", "SpiceError", "ConvergenceError", "MemsimError", "ResourceLimitError",
            *_LAZY]
 
 

@@ -23,6 +23,9 @@ from .devices.rram import DEFAULT_PARAMS, RRAMParams, conductance, current, gap_
 from .devices.transistor import MosfetParams
 
 KINDS = ("ohmic", "device", "1t1r")
+#: Largest |voltage| accepted on RRAM cells (V).  The compact model's sinh(V/V0) is far outside
+#: its physical range (and soon overflows) beyond a few volts; real arrays break down first.
+V_LIMIT_RRAM = 10.0
 
 
 def as_real_array(value, name: str, ndim: int | None = None, min_value: float | None = None,
@@ -186,4 +189,12 @@ def check_inputs(xb: Crossbar, v) -> np.ndarray:
     if v.ndim not in (1, 2) or v.shape[-1] != xb.rows:
         raise ValueError(f"v must have shape ({xb.rows},) or (batch, {xb.rows}) for this "
                          f"{xb.rows}x{xb.cols} crossbar, got {v.shape}")
+    check_voltage(xb, v)
     return v
+
+
+def check_voltage(xb: Crossbar, v) -> None:
+    """Refuse voltages beyond :data:`V_LIMIT_RRAM` on RRAM crossbars (ValueError)."""
+    if xb.kind != "ohmic" and np.max(np.abs(v)) > V_LIMIT_RRAM:
+        raise ValueError(f"voltages on RRAM cells must stay within +/-{V_LIMIT_RRAM} V (the compact model's "
+                         f"range), got {np.max(np.abs(v)):.4g} V")

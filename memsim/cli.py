@@ -86,8 +86,9 @@ def cmd_simulate(args) -> int:
     if args.engine == "ngspice":
         from . import spice
 
-        result = (spice.simulate_read(xb, *args.read, args.v_read, args.scheme, cells=True, timeout=args.timeout)
-                  if args.read is not None else spice.simulate(xb, v_in, cells=True, timeout=args.timeout))
+        options = {"cells": True, "timeout": args.timeout, "force": args.force}
+        result = (spice.simulate_read(xb, *args.read, args.v_read, args.scheme, **options)
+                  if args.read is not None else spice.simulate(xb, v_in, **options))
     else:
         from . import solver
 
@@ -147,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_array_options(p)
     p.add_argument("--engine", choices=("ngspice", "solver"), default="ngspice", help="default: ngspice")
     p.add_argument("--timeout", type=float, default=600.0, help="ngspice timeout, s")
+    p.add_argument("--force", action="store_true",
+                   help="run ngspice above the size limit (128x128 cells; $MEMSIM_SPICE_MAX_CELLS)")
     p.add_argument("-o", "--output", type=Path, help="results file, .csv (column currents) or .npz (all)")
     p.set_defaults(func=cmd_simulate)
 

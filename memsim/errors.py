@@ -22,3 +22,7 @@ class ConvergenceError(MemsimError):
     def __init__(self, message: str, residual: float = float("nan")):
         super().__init__(message)
         self.residual = residual
+
+
+class ResourceLimitError(MemsimError, ValueError):
+    """A run was refused because its estimated time or memory is above the configured limit."""

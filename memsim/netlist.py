@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from . import units
-from .array import Crossbar, as_real_array, check_inputs
+from .array import Crossbar, check_inputs, check_voltage
 from .bias import Bias, mvm_bias, read_bias
 from .devices.rram import spice_subckt
 
@@ -39,6 +39,7 @@ def read(xb: Crossbar, row: int, col: int, v_read: float = 0.2, scheme: str = "v
     """Netlist of a single-cell read (.op) of cell (``row``, ``col``) with a bias scheme
     (``"floating"``, ``"v/2"``, ``"v/3"``, ``"grounded"``; see :mod:`memsim.bias`)."""
     bias = read_bias(xb.rows, xb.cols, row, col, v_read, scheme)
+    check_voltage(xb, v_read)
     return bias_op(xb, bias, title=f"{xb.kind} {xb.rows}x{xb.cols} read of cell ({row}, {col}), {scheme}")
 
 
@@ -64,6 +65,7 @@ def program(xb: Crossbar, row: int, col: int, v_pulse: float, t_pulse: float = 5
     carries the gap in nm; run it with ``.tran ... uic`` (written here).  Times in s.
     """
     bias = read_bias(xb.rows, xb.cols, row, col, v_pulse, scheme)
+    check_voltage(xb, v_pulse)
     if xb.kind == "ohmic":
         raise ValueError("a programming transient needs RRAM cells (kind 'device' or '1t1r'), not ohmic ones")
     for name, value in (("t_pulse", t_pulse), ("t_edge", t_edge), ("t_settle", t_settle)):

@@ -21,6 +21,7 @@ import math
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -31,14 +32,16 @@ from pathlib import Path
 import numpy as np
 
 from . import netlist
-from .array import Crossbar, check_inputs
+from .array import Crossbar, check_inputs, check_voltage
 from .bias import Bias, mvm_bias, read_bias
 from .devices.rram import current as rram_current
-from .errors import SpiceError
+from .errors import ResourceLimitError, SpiceError
 from .result import SolveResult
 
 BACKENDS = ("subprocess", "pyspice")
 DEFAULT_TIMEOUT = 600.0
+#: Largest array (in cells) simulated without ``force=True``; override with $MEMSIM_SPICE_MAX_CELLS.
+DEFAULT_MAX_CELLS = 128 * 128
 # Lines that mean the answer cannot be trusted, warnings included: ngspice writes a rawfile and
 # exits 0 even after "Warning: source stepping failed" on a singular circuit.  (A failed gmin
 # step alone is not fatal: source stepping may still converge.)
@@ -126,14 +129,24 @@ def run_netlist(text: str, *, backend: str = "subprocess", timeout: float = DEFA
             raise SpiceError(f"cannot write the netlist to the temporary directory {work}: {err}; "
                              "free some space or set TMPDIR to another disk") from None
         try:
-            proc = subprocess.run([binary, "-b", "-r", str(raw), str(cir)], cwd=work, capture_output=True,
-                                  text=True, timeout=timeout, stdin=subprocess.DEVNULL)
-        except subprocess.TimeoutExpired:
-            raise SpiceError(f"ngspice did not finish within the {timeout:g} s timeout; pass a larger "
-                             "timeout or simulate a smaller array (memsim.solve handles large ones)") from None
+            # A session of its own, so a timeout kills ngspice and anything it started.
+            proc = subprocess.Popen([binary, "-b", "-r", str(raw), str(cir)], cwd=work, stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                    start_new_session=True)
         except OSError as err:
             raise SpiceError(f"ngspice could not be started ({binary}): {err}") from None
-        output = proc.stdout + proc.stderr
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise SpiceError(f"ngspice did not finish within the {timeout:g} s timeout; pass a larger "
+                             "timeout or simulate a smaller array (memsim.solve handles large ones)") from None
+        except BaseException:  # KeyboardInterrupt: stop ngspice too, then let the directory go
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise
+        output = stdout + stderr
         if proc.returncode < 0:
             raise SpiceError(f"ngspice was killed by signal {-proc.returncode}", output)
         _check_output(output)
@@ -180,34 +193,72 @@ def _run_pyspice(text: str) -> dict[str, np.ndarray]:
     return result
 
 
+# -- resource guard ----------------------------------------------------------------------------
+def estimate_cost(xb: Crossbar) -> tuple[float, float]:
+    """Rough ngspice cost of one .op on ``xb``: (seconds, bytes).
+
+    Fitted to Debian's ngspice 39 (no KLU) on this project's 2-core machines: about 0.2 s and
+    25 MB at 32x32, 4 s and 60 MB at 64x64 (1T1R); time grows as cells^2.2.
+    """
+    cells = xb.rows * xb.cols
+    return 0.2 * (cells / 1024) ** 2.2, 15e6 + 11e3 * cells
+
+
+def max_cells() -> int:
+    value = os.environ.get("MEMSIM_SPICE_MAX_CELLS", str(DEFAULT_MAX_CELLS))
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"MEMSIM_SPICE_MAX_CELLS must be an integer number of cells, got {value!r}") from None
+
+
+def check_size(xb: Crossbar, force: bool = False) -> None:
+    """Refuse (ResourceLimitError) an ngspice run above the size limit unless ``force``."""
+    limit = max_cells()
+    if force or xb.rows * xb.cols <= limit:
+        return
+    seconds, nbytes = estimate_cost(xb)
+    raise ResourceLimitError(
+        f"ngspice on a {xb.rows}x{xb.cols} {xb.kind} array is estimated at {seconds / 60:.0f} min and "
+        f"{nbytes / 1e9:.1f} GB per run (Debian's ngspice has no KLU solver); memsim refuses SPICE runs above "
+        f"{limit} cells. Use memsim.solve for large arrays, or pass force=True (CLI: --force) or set "
+        "MEMSIM_SPICE_MAX_CELLS to run it anyway")
+
+
 # -- crossbar-level runs --------------------------------------------------------------------
 def simulate(xb: Crossbar, v_in, *, cells: bool = False, backend: str = "subprocess",
-             timeout: float = DEFAULT_TIMEOUT) -> SolveResult:
+             timeout: float = DEFAULT_TIMEOUT, force: bool = False) -> SolveResult:
     """Solve the MVM read of ``xb`` with ngspice.
 
     ``v_in``: (rows,) or (batch, rows) volts (a batch runs one ngspice job per vector).
     Returns a :class:`SolveResult` with ``i_col`` (cols,) or (batch, cols) A, ``v_row`` and
-    ``v_col`` (rows, cols) V, and ``i_cell`` (rows, cols) A when ``cells`` is true.
+    ``v_col`` (rows, cols) V, and ``i_cell`` (rows, cols) A when ``cells`` is true.  Arrays
+    above :data:`DEFAULT_MAX_CELLS` are refused with a cost estimate unless ``force``.
     """
     v_in = check_inputs(xb, v_in)
+    check_size(xb, force)
     biases = [mvm_bias(v, xb.cols) for v in np.atleast_2d(v_in)]
     return _run_biases(xb, biases, cells, backend, timeout, batched=v_in.ndim == 2)
 
 
 def simulate_read(xb: Crossbar, row: int, col: int, v_read: float = 0.2, scheme: str = "v/2", *,
-                  cells: bool = False, backend: str = "subprocess", timeout: float = DEFAULT_TIMEOUT) -> SolveResult:
+                  cells: bool = False, backend: str = "subprocess", timeout: float = DEFAULT_TIMEOUT,
+                  force: bool = False) -> SolveResult:
     """Single-cell read of (``row``, ``col``) with a bias scheme (see :mod:`memsim.bias`).
 
     ``i_col[col]`` is the sensed current; driven unselected columns report the current into
     their driver, floating ones 0 A.
     """
-    return simulate_bias(xb, read_bias(xb.rows, xb.cols, row, col, v_read, scheme), cells=cells,
-                         backend=backend, timeout=timeout)
+    bias = read_bias(xb.rows, xb.cols, row, col, v_read, scheme)
+    check_voltage(xb, v_read)
+    return simulate_bias(xb, bias, cells=cells,
+                         backend=backend, timeout=timeout, force=force)
 
 
 def simulate_bias(xb: Crossbar, bias: Bias, *, cells: bool = False, backend: str = "subprocess",
-                  timeout: float = DEFAULT_TIMEOUT) -> SolveResult:
+                  timeout: float = DEFAULT_TIMEOUT, force: bool = False) -> SolveResult:
     """DC operating point of ``xb`` under any :class:`~memsim.bias.Bias`."""
+    check_size(xb, force)
     return _run_biases(xb, [bias], cells, backend, timeout, batched=False)
 
 
@@ -270,8 +321,10 @@ class ProgramResult:
 
 
 def simulate_program(xb: Crossbar, row: int, col: int, v_pulse: float, t_pulse: float = 50e-9, *,
-                     scheme: str = "v/2", timeout: float = DEFAULT_TIMEOUT, **pulse_options) -> ProgramResult:
+                     scheme: str = "v/2", timeout: float = DEFAULT_TIMEOUT, force: bool = False,
+                     **pulse_options) -> ProgramResult:
     """Run :func:`memsim.netlist.program` with ngspice and return every cell's gap over time."""
+    check_size(xb, force)
     text = netlist.program(xb, row, col, v_pulse, t_pulse, scheme=scheme, **pulse_options)
     vectors = run_netlist(text, backend="subprocess", timeout=timeout)
     rows, cols = xb.shape

@@ -45,7 +45,7 @@ def main():
             text = netlist.mvm(xb, v)
             t_netlist = time.perf_counter() - t0
             t0 = time.perf_counter()
-            memsim.simulate(xb, v, timeout=7200)
+            memsim.simulate(xb, v, timeout=7200, force=True)
             t_runner = time.perf_counter() - t0
             with tempfile.TemporaryDirectory() as work:
                 cir = Path(work) / "c.cir"

@@ -1,6 +1,4 @@
 """Real ngspice runs against closed forms, the scipy reference and the device equations."""
-import glob
-import os
 import tempfile
 
 import numpy as np
@@ -11,10 +9,6 @@ import memsim
 from memsim import devices, spice
 from memsim.bias import mvm_bias
 from memsim.solver.reference import reference_solve_bias
-
-
-def _leftover_dirs():
-    return set(glob.glob(os.path.join(tempfile.gettempdir(), "memsim-ngspice-*")))
 
 
 def test_single_device_cell_equals_model_equation():
@@ -123,8 +117,8 @@ def test_transient_subckt_integrates_the_same_rate_as_numpy():
     assert run.gap_initial[0, 0] - run.gap_final[0, 0] > 1e-11  # it did switch
 
 
-def test_missing_binary_timeout_and_bad_circuit_raise_spice_error(monkeypatch):
-    before = _leftover_dirs()
+def test_missing_binary_timeout_and_bad_circuit_raise_spice_error(monkeypatch, tmp_path):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # private: other processes share /tmp
     xb = memsim.Crossbar.ohmic(np.full((2, 2), 1e-5))
     with pytest.raises(memsim.SpiceError, match="timeout"):
         spice.run_netlist("* slow\nv1 1 0 sin(0 1 1e9)\nr1 1 0 1\n.tran 1e-15 1e-3\n.end\n", timeout=0.5)
@@ -133,7 +127,7 @@ def test_missing_binary_timeout_and_bad_circuit_raise_spice_error(monkeypatch):
     monkeypatch.setenv("MEMSIM_NGSPICE", "/nonexistent/ngspice")
     with pytest.raises(memsim.SpiceError, match="not found"):
         spice.simulate(xb, [0.1, 0.1])
-    assert _leftover_dirs() == before
+    assert not list(tmp_path.iterdir())
 
 
 def test_corrupt_rawfile_is_a_clear_error():
