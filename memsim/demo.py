@@ -1,7 +1,8 @@
 """``memsim demo``: a 32x32 1T1R and a 32x32 selector-less array on built-in defaults.
 
-Shows the two effects the toolkit exists for, solved by ngspice (and, where present, by the
-fast solver for comparison):
+The 1T1R array uses the shipped BSIM4 transistor card in ngspice and, in the fast solver,
+the reduced transistor from the committed calibration (netlists/models/
+nmos_bsim4.calibration.json).  Shows, solved by ngspice and compared with the fast solver:
 
 - IR drop: the MVM column currents with wire resistance against the ideal-wire product;
 - sneak paths: the read margin (I_LRS - I_HRS) / I_LRS of a selected cell with every
@@ -27,6 +28,7 @@ class DemoResult:
     ir_error: dict = field(default_factory=dict)        # kind -> (cols,) relative error
     margin: dict = field(default_factory=dict)          # (kind, scheme) -> read margin
     solver_vs_spice: dict = field(default_factory=dict)  # kind -> max relative difference
+    uncalibrated_vs_spice: float = float("nan")          # 1T1R with the level-1 defaults
     seconds: float = 0.0
 
 
@@ -49,20 +51,23 @@ def read_margin(run_read, xb_factory, size: int, scheme: str, g_lrs: float, g_hr
 def run(size: int = 32, r_wire: float = 2.5, seed: int = 0, log=print) -> DemoResult:
     """Run the demo with ngspice; compare with the fast solver when it is available."""
     from . import spice
+    from .calibrate import Calibration, uncalibrated_params
+    from .devices.transistor import MosfetParams
+    from .solver import solve
 
-    try:
-        from .solver import solve
-    except ImportError:  # the fast solver is optional for the demo
-        solve = None
     t0 = time.perf_counter()
+    calibration = Calibration.load()
+    bsim4 = calibration.mosfet()
+    uncalibrated = MosfetParams(card=bsim4.card, w=bsim4.w, l=bsim4.l, **uncalibrated_params(bsim4.w, bsim4.l))
     levels = np.asarray(preset("rram8").levels)
     rng = np.random.default_rng(seed)
     g = levels[rng.integers(0, levels.size, (size, size))]
     v_in = rng.uniform(0.0, 0.2, size)
     result = DemoResult(size, r_wire)
     arrays = {"device": Crossbar.device(g_read=g, r_row=r_wire, r_col=r_wire),
-              "1t1r": Crossbar.one_t_one_r(g_read=g, r_row=r_wire, r_col=r_wire)}
-    log(f"memsim demo: {size}x{size} arrays, rram8 levels (5-40 uS at 0.2 V), {r_wire} ohm per wire segment")
+              "1t1r": Crossbar.one_t_one_r(g_read=g, r_row=r_wire, r_col=r_wire, transistor=bsim4)}
+    log(f"memsim demo: {size}x{size} arrays, rram8 levels (5-40 uS at 0.2 V), {r_wire} ohm per wire segment; "
+        f"1T1R transistor: {bsim4.card.name} (BSIM4) in ngspice, calibrated reduced model in the fast solver")
     for kind, xb in arrays.items():
         ref = spice.simulate(xb, v_in)
         ideal = xb.with_wires(0.0, 0.0)
@@ -70,11 +75,14 @@ def run(size: int = 32, r_wire: float = 2.5, seed: int = 0, log=print) -> DemoRe
         result.ir_error[kind] = (ref.i_col - ideal_i) / ideal_i
         log(f"  {kind:>6} MVM: IR drop lowers column currents by up to "
             f"{-100 * result.ir_error[kind].min():.2f}% (mean {-100 * result.ir_error[kind].mean():.2f}%)")
-        if solve is not None:
-            fast = solve(xb, v_in)
-            diff = np.max(np.abs(fast.i_col - ref.i_col) / np.abs(ref.i_col))
-            result.solver_vs_spice[kind] = diff
-            log(f"  {kind:>6} MVM: fast solver vs ngspice, max relative difference {diff:.2e}")
+        fast = solve(xb, v_in)
+        diff = np.max(np.abs(fast.i_col - ref.i_col) / np.abs(ref.i_col))
+        result.solver_vs_spice[kind] = diff
+        log(f"  {kind:>6} MVM: fast solver vs ngspice, max relative difference {diff:.2e}")
+        if kind == "1t1r":
+            plain = solve(Crossbar.one_t_one_r(xb.gap, r_row=r_wire, r_col=r_wire, transistor=uncalibrated), v_in)
+            result.uncalibrated_vs_spice = np.max(np.abs(plain.i_col - ref.i_col) / np.abs(ref.i_col))
+            log(f"  {kind:>6} MVM: (uncalibrated level-1 defaults instead: {result.uncalibrated_vs_spice:.2e})")
 
     def device_factory(g_cells, row):
         return Crossbar.device(g_read=g_cells, r_row=r_wire, r_col=r_wire)
@@ -82,7 +90,7 @@ def run(size: int = 32, r_wire: float = 2.5, seed: int = 0, log=print) -> DemoRe
     def one_t_factory(g_cells, row):
         gates = np.zeros(size)
         gates[row] = 1.8  # only the selected word line's transistors are on
-        return Crossbar.one_t_one_r(g_read=g_cells, v_gate=gates, r_row=r_wire, r_col=r_wire)
+        return Crossbar.one_t_one_r(g_read=g_cells, v_gate=gates, r_row=r_wire, r_col=r_wire, transistor=bsim4)
 
     def run_read(xb, row, col, scheme):
         return spice.simulate_read(xb, row, col, 0.2, scheme)
