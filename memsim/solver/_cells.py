@@ -11,7 +11,7 @@ from numba import njit
 from ..devices.kernels import mosfet_current, rram_current
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def ohmic_cells(vr, vc, g, i_cell, d_vr, d_vc):
     n_rows, n_cols = vr.shape
     for i in range(n_rows):
@@ -21,7 +21,7 @@ def ohmic_cells(vr, vc, g, i_cell, d_vr, d_vc):
             d_vc[i, j] = -g[i, j]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def device_cells(vr, vc, gap, p_dev, i_cell, d_vr, d_vc):
     n_rows, n_cols = vr.shape
     for i in range(n_rows):
@@ -32,7 +32,7 @@ def device_cells(vr, vc, gap, p_dev, i_cell, d_vr, d_vc):
             d_vc[i, j] = -g
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _transistor(vd, vs, vg, p_mos):
     """Channel current d -> s (A) with d/dvd and d/dvs; drain and source swap for vd < vs."""
     if vd >= vs:
@@ -42,7 +42,7 @@ def _transistor(vd, vs, vg, p_mos):
     return -current, gm + gds, -gds
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def series_node(vr, vc, vg, gap, p_dev, p_mos, vd_guess):
     """Internal node voltage of one 1T1R cell: RRAM current (vr -> vd) = channel current (vd -> vc).
 
@@ -86,7 +86,7 @@ def series_node(vr, vc, vg, gap, p_dev, p_mos, vd_guess):
     return vd, current, g_r * m_d / denom, g_r * m_s / denom
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def one_t_one_r_cells(vr, vc, gap, v_gate, p_dev, p_mos, vd, i_cell, d_vr, d_vc):
     """1T1R cells; ``vd`` (R, C) holds the internal-node guesses in and the solutions out."""
     n_rows, n_cols = vr.shape

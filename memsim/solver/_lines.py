@@ -30,7 +30,7 @@ from numba import njit
 # ---------------------------------------------------------------------------------------------
 # line factorisations and solves
 # ---------------------------------------------------------------------------------------------
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def factor_rows(diag, g_w, merged, driven, inv):
     """Inverse pivots of the row-line blocks of Dr into ``inv`` (R, C).
 
@@ -61,7 +61,7 @@ def factor_rows(diag, g_w, merged, driven, inv):
                 inv[i, j] = 1.0 / e
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def factor_cols(diag, g_w, merged, held, inv):
     """Inverse pivots of the column-line blocks of Dc into ``inv`` (R, C); open end at row 0."""
     n_rows, n_cols = diag.shape
@@ -89,7 +89,7 @@ def factor_cols(diag, g_w, merged, held, inv):
                 inv[i, j] = 1.0 / e[j]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def solve_rows(rhs, g_w, merged, driven, inv, out):
     """out = Dr^-1 rhs, both (R, C) row-space arrays."""
     n_rows, n_cols = rhs.shape
@@ -109,7 +109,7 @@ def solve_rows(rhs, g_w, merged, driven, inv, out):
             out[i, j] += g_w * inv[i, j] * out[i, j - 1]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def solve_cols(rhs, g_w, merged, held, inv, out):
     """out = Dc^-1 rhs, both (R, C) column-space arrays."""
     n_rows, n_cols = rhs.shape
@@ -131,7 +131,7 @@ def solve_cols(rhs, g_w, merged, held, inv, out):
             out[i, j] += g_w * inv[i, j] * out[i + 1, j]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def apply_cols(p, diag, g_w, merged, held, out):
     """out = Dc p: column wires plus the column-side cell terms ``diag``."""
     n_rows, n_cols = p.shape
@@ -158,7 +158,7 @@ def apply_cols(p, diag, g_w, merged, held, out):
             out[i, j] = value
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def cols_to_rows(p, coef, rows_merged, driven, cols_merged, held, out):
     """out = B p: column-space ``p`` through the cell couplings ``coef`` into row space."""
     n_rows, n_cols = p.shape
@@ -181,7 +181,7 @@ def cols_to_rows(p, coef, rows_merged, driven, cols_merged, held, out):
                 out[i, j] = value
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def rows_to_cols(s, coef, rows_merged, driven, cols_merged, held, out):
     """out = B s: row-space ``s`` through the cell couplings ``coef`` into column space."""
     n_rows, n_cols = s.shape
@@ -204,7 +204,7 @@ def rows_to_cols(s, coef, rows_merged, driven, cols_merged, held, out):
 # ---------------------------------------------------------------------------------------------
 # the Schur system on the column nodes
 # ---------------------------------------------------------------------------------------------
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def schur_apply(p, d_col, b1, b2, g_r, g_c, rows_merged, cols_merged, driven, held, inv_r,
                 t_row, s_row, out):
     """out = (Dc - B2 Dr^-1 B1) p; ``t_row``, ``s_row`` are (R, C) scratch arrays."""
@@ -218,7 +218,7 @@ def schur_apply(p, d_col, b1, b2, g_r, g_c, rows_merged, cols_merged, driven, he
             out[i, j] -= t_row[i, j]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _dot(a, b):
     total = 0.0
     n_rows, n_cols = a.shape
@@ -228,7 +228,7 @@ def _dot(a, b):
     return total
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def schur_cg(rhs, x, d_col, coef, g_r, g_c, rows_merged, cols_merged, driven, held, inv_r, inv_c,
              rel_tol, max_iter):
     """Preconditioned CG on the symmetric Schur system (B1 = B2 = coef); x updated in place.
@@ -293,7 +293,7 @@ def schur_cg(rhs, x, d_col, coef, g_r, g_c, rows_merged, cols_merged, driven, he
     return iterations, np.sqrt(rr) / norm_b
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def schur_bicgstab(rhs, x, d_col, b1, b2, g_r, g_c, rows_merged, cols_merged, driven, held, inv_r,
                    inv_c, rel_tol, max_iter):
     """Right-preconditioned BiCGStab on the non-symmetric Schur system; x updated in place.
@@ -382,7 +382,7 @@ def schur_bicgstab(rhs, x, d_col, b1, b2, g_r, g_c, rows_merged, cols_merged, dr
     return iterations, np.sqrt(rr) / norm_b
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def newton_step(f_row, f_col, d_row, d_col, b1, b2, symmetric, g_r, g_c, rows_merged, cols_merged,
                 driven, held, inv_r, inv_c, rel_tol, max_iter, dr, dc):
     """Solve the linearised system for the update (dr, dc) given the KCL residuals (fr, fc).
@@ -415,7 +415,7 @@ def newton_step(f_row, f_col, d_row, d_col, b1, b2, symmetric, g_r, g_c, rows_me
 # ---------------------------------------------------------------------------------------------
 # KCL residual and voltage updates
 # ---------------------------------------------------------------------------------------------
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def kcl_residual(vr, vc, i_cell, g_r, g_c, rows_merged, cols_merged, driven, held, v_row, v_col,
                  f_row, f_col):
     """Currents leaving every free node (A): rows into (R, C) ``f_row``, columns into ``f_col``.
@@ -465,7 +465,7 @@ def kcl_residual(vr, vc, i_cell, g_r, g_c, rows_merged, cols_merged, driven, hel
             f_col[i, j] = value
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def add_update(vr, vc, dr, dc, step, rows_merged, cols_merged, driven, held, out_r, out_c):
     """out = v + step * d, spreading merged-line unknowns (index 0) over their line."""
     n_rows, n_cols = vr.shape
@@ -481,7 +481,7 @@ def add_update(vr, vc, dr, dc, step, rows_merged, cols_merged, driven, held, out
                 out_c[i, j] = vc[i, j] + step * dc[i, j]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def max_abs2(a, b):
     """max(|a|, |b|) over two arrays of the same shape."""
     m = 0.0
@@ -497,7 +497,7 @@ def max_abs2(a, b):
     return m
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def sum_sq2(a, b):
     """sum(a^2) + sum(b^2)."""
     return _dot(a, a) + _dot(b, b)

@@ -13,6 +13,8 @@ node by more than ``tol`` times the largest drive voltage; otherwise it raises
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 import time
 import warnings
 
@@ -396,21 +398,30 @@ def effective_matrix(xb: Crossbar, *, tol: float = 1e-10, max_iter: int = 50, on
 
 
 def _effective(system, tol, max_iter, on_fail, voltages):
+    """R unit solves (one per row), spread over the CPU cores: the kernels release the GIL."""
     n_rows, n_cols = system.shape
     zeros = np.zeros(n_cols)
     m = np.empty((n_cols, n_rows))
     w_row = np.empty((n_rows, n_rows * n_cols)) if voltages else None
     w_col = np.empty((n_rows, n_rows * n_cols)) if voltages else None
-    outputs = []
-    for k in range(n_rows):
-        unit = np.zeros(n_rows)
-        unit[k] = 1.0
-        out = _solve_vectors(system, [(unit, zeros)], tol, max_iter, on_fail, False, voltages)[0]
+    # Factor once before the threads share the system (the factors are read-only afterwards).
+    system.solve(np.eye(1, n_rows, 0)[0], zeros, tol, max_iter)
+
+    def unit_solve(k):
+        out = _solve_vectors(system, [(np.eye(1, n_rows, k)[0], zeros)], tol, max_iter, on_fail, False,
+                             voltages)[0]
         m[:, k] = out["i_col"]
         if voltages:
             w_row[k] = out["v_row"].ravel()
             w_col[k] = out["v_col"].ravel()
-        outputs.append(out)
+        return out
+
+    workers = min(os.cpu_count() or 1, 8, n_rows)
+    if workers > 1 and n_rows * n_cols >= 4096:
+        with ThreadPoolExecutor(workers) as pool:
+            outputs = list(pool.map(unit_solve, range(n_rows)))
+    else:
+        outputs = [unit_solve(k) for k in range(n_rows)]
     return m, w_row, w_col, outputs
 
 
