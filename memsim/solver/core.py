@@ -20,7 +20,7 @@ import warnings
 
 import numpy as np
 
-from ..array import Crossbar, check_inputs
+from ..array import Crossbar, check_inputs, check_voltage
 from ..bias import Bias, read_bias
 from ..errors import ConvergenceError
 from ..result import SolveResult
@@ -61,6 +61,7 @@ def _check_bias(xb: Crossbar, bias: Bias):
         raise ValueError("bias voltages must be finite volts or NaN (floating line end), got inf")
     if np.all(np.isnan(v_row)) and np.all(np.isnan(v_col)):
         raise ValueError("bias drives no line: at least one row or column end must be held at a voltage")
+    check_voltage(xb, np.nan_to_num(np.concatenate([v_row, v_col])))
     return v_row, v_col
 
 
