@@ -244,11 +244,19 @@ class Calibration:
         return _mosfet(self.card_path, self.w, self.l, self.params)
 
     def apply(self, xb):
-        """``xb`` with its transistor replaced by the calibrated one (1T1R crossbars only)."""
+        """``xb`` with its reduced transistor replaced by the calibrated one (1T1R crossbars only).
+
+        The crossbar must already use this calibration's model card (that card is what ngspice
+        simulates); anything else raises CalibrationError.
+        """
         from .array import Crossbar
 
         if xb.kind != "1t1r":
             return xb
+        if xb.transistor.card_hash != self.card_sha256:
+            raise CalibrationError(
+                f"this crossbar's transistor card {xb.transistor.card.name} is not the card the calibration was "
+                f"fitted to ({self.card_file}); build the crossbar with transistor=calibration.mosfet()")
         return Crossbar(xb.kind, xb.r_row, xb.r_col, gap=xb.gap, device_params=xb.device_params,
                         transistor=self.mosfet(), v_gate=xb.v_gate)
 

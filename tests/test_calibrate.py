@@ -45,11 +45,17 @@ def test_committed_default_calibration_is_what_calibrate_produces():
 def test_solver_with_calibration_matches_bsim4_ngspice():
     calibration = Calibration.load()
     rng = np.random.default_rng(5)
-    gaps = memsim.devices.preset("rram8").level_gaps
-    xb = calibration.apply(memsim.Crossbar.one_t_one_r(gaps[rng.integers(0, 8, (24, 24))], r_row=1.0, r_col=1.0))
+    gaps = memsim.devices.preset("rram8").level_gaps[rng.integers(0, 8, (24, 24))]
+    # Any reduced parameters on the BSIM4 card: ngspice only reads the card, solve the calibration.
+    rough = memsim.devices.MosfetParams(card=cal.BSIM4_CARD, beta=1e-3, vto=0.3, lambda_=0.0)
+    xb = memsim.Crossbar.one_t_one_r(gaps, transistor=rough, r_row=1.0, r_col=1.0)
     v = rng.uniform(0, 0.2, 24)
-    assert xb.transistor.card.name == "nmos_bsim4.lib"
-    assert cal.column_error(memsim.solve(xb, v).i_col, memsim.simulate(xb, v).i_col) < 0.01
+    spice_i = memsim.simulate(xb, v).i_col
+    assert cal.column_error(memsim.solve(xb, v, calibration=calibration).i_col, spice_i) < 0.01
+    assert cal.column_error(memsim.solve(xb, v, calibration=cal.DEFAULT_CALIBRATION).i_col, spice_i) < 0.01
+    assert cal.column_error(memsim.solve(xb, v).i_col, spice_i) > 0.02  # the rough guess is far off
+    with pytest.raises(CalibrationError, match="not the card"):
+        memsim.solve(memsim.Crossbar.one_t_one_r(gaps), v, calibration=calibration)
 
 
 def test_column_error_metric():

@@ -49,6 +49,17 @@ def _check_options(xb, tol, max_iter, on_fail):
         raise ValueError(f"on_fail must be one of {_ON_FAIL}, got {on_fail!r}")
 
 
+def _calibrated(xb: Crossbar, calibration) -> Crossbar:
+    """Apply a calibration (a memsim.calibrate.Calibration or the path of its JSON file)."""
+    if calibration is None:
+        return xb
+    from ..calibrate import Calibration
+
+    if not isinstance(calibration, Calibration):
+        calibration = Calibration.load(calibration)
+    return calibration.apply(xb)
+
+
 def _check_bias(xb: Crossbar, bias: Bias):
     if not isinstance(bias, Bias):
         raise ValueError(f"bias must be a memsim.Bias, got {type(bias).__name__}")
@@ -333,7 +344,7 @@ def _result(outputs, batched, cells, voltages, engine_info):
 
 
 def solve(xb: Crossbar, v, *, cells: bool = False, voltages: bool = True, tol: float = 1e-10,
-          max_iter: int = 50, on_fail: str = "raise") -> SolveResult:
+          max_iter: int = 50, on_fail: str = "raise", calibration=None) -> SolveResult:
     """Matrix-vector read: rows driven at ``v``, every column sensed at 0 V.
 
     Parameters
@@ -354,6 +365,9 @@ def solve(xb: Crossbar, v, *, cells: bool = False, voltages: bool = True, tol: f
         Newton (for ohmic cells: refinement) iterations per vector.
     on_fail : "raise" or "warn"
         What to do when ``tol`` is not reached: raise ConvergenceError or warn and return.
+    calibration : Calibration or path, optional
+        Fitted reduced transistor for 1T1R cells (see :mod:`memsim.calibrate`); the crossbar
+        must use the model card it was fitted to.
 
     Returns
     -------
@@ -370,6 +384,7 @@ def solve(xb: Crossbar, v, *, cells: bool = False, voltages: bool = True, tol: f
     array([3.e-05, 3.e-05])
     """
     _check_options(xb, tol, max_iter, on_fail)
+    xb = _calibrated(xb, calibration)
     v = check_inputs(xb, v)
     batched = v.ndim == 2
     vectors = v if batched else v[None, :]
@@ -446,13 +461,15 @@ def _ohmic_batch(system, vectors, batched, tol, max_iter, on_fail, voltages, sta
 
 
 def solve_bias(xb: Crossbar, bias: Bias, *, cells: bool = False, tol: float = 1e-10, max_iter: int = 50,
-               on_fail: str = "raise") -> SolveResult:
+               on_fail: str = "raise", calibration=None) -> SolveResult:
     """Solve ``xb`` under a general :class:`~memsim.bias.Bias` (NaN: that line end floats).
 
     Floating lines must reach a driven line through conducting cells, else ValueError.
     Returns a SolveResult with ``i_col`` (C,) (0 A for a floating column) and (R, C) voltages.
+    ``calibration`` as for :func:`solve`.
     """
     _check_options(xb, tol, max_iter, on_fail)
+    xb = _calibrated(xb, calibration)
     v_row, v_col = _check_bias(xb, bias)
     driven = ~np.isnan(v_row)
     held = ~np.isnan(v_col)
