@@ -266,3 +266,17 @@ def test_spice_size_guard_refuses_with_an_estimate(monkeypatch, reliability):
     with pytest.raises(memsim.ResourceLimitError, match="refuses SPICE runs above 4 cells"):
         memsim.simulate(memsim.Crossbar.ohmic(np.full((3, 3), 1e-5)), [0.1] * 3)
     assert memsim.simulate(memsim.Crossbar.ohmic(np.full((3, 3), 1e-5)), [0.1] * 3, force=True).i_col.shape == (3,)
+
+
+def test_solver_states_its_memory_estimate_before_allocating(monkeypatch, reliability):
+    reliability["fault kinds"] += 1
+    xb = memsim.Crossbar.ohmic(np.full((64, 64), 1e-5))
+    monkeypatch.setenv("MEMSIM_MAX_RAM_FRACTION", "1e-9")
+    with pytest.raises(memsim.ResourceLimitError, match=r"allocate about .* GiB .* voltages=False"):
+        memsim.solve(xb, np.full((10, 64), 0.1))
+    monkeypatch.setenv("MEMSIM_MAX_RAM_FRACTION", "0.5")
+    # 4000 vectors of node voltages on 1024x1024 would be ~64 GiB: refused before any allocation.
+    big = memsim.Crossbar.ohmic(np.full((1024, 1024), 1e-5))
+    with pytest.raises(memsim.ResourceLimitError, match="GiB"):
+        memsim.solve(big, np.zeros((4000, 1024)))
+    assert memsim.solve(xb, np.full((10, 64), 0.1)).i_col.shape == (10, 64)

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..array import Crossbar, check_inputs, check_voltage
 from ..bias import Bias, read_bias
-from ..errors import ConvergenceError
+from ..errors import ConvergenceError, ResourceLimitError
 from ..result import SolveResult
 
 _ON_FAIL = ("raise", "warn")
@@ -47,6 +47,34 @@ def _check_options(xb, tol, max_iter, on_fail):
         raise ValueError(f"max_iter must be an integer >= 1, got {max_iter!r}")
     if on_fail not in _ON_FAIL:
         raise ValueError(f"on_fail must be one of {_ON_FAIL}, got {on_fail!r}")
+
+
+#: Share of physical RAM a solve may plan to allocate before it is refused ($MEMSIM_MAX_RAM_FRACTION).
+DEFAULT_RAM_FRACTION = 0.5
+
+
+def memory_estimate(xb: Crossbar, batch: int, cells: bool, voltages: bool) -> int:
+    """Bytes a solve will allocate: the outputs plus about 24 working (R, C) arrays per vector
+    in flight (two, with the effective-matrix path's threads)."""
+    plane = 8 * xb.rows * xb.cols
+    outputs = batch * (8 * xb.cols + plane * ((2 if voltages else 0) + (1 if cells else 0)))
+    return int(outputs + 24 * plane * 2)
+
+
+def _check_memory(xb: Crossbar, batch: int, cells: bool, voltages: bool) -> None:
+    value = os.environ.get("MEMSIM_MAX_RAM_FRACTION", str(DEFAULT_RAM_FRACTION))
+    try:
+        fraction = float(value)
+    except ValueError:
+        raise ValueError(f"MEMSIM_MAX_RAM_FRACTION must be a number in (0, 1], got {value!r}") from None
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    need = memory_estimate(xb, batch, cells, voltages)
+    if need > fraction * total:
+        raise ResourceLimitError(
+            f"this solve would allocate about {need / 2**30:.1f} GiB ({batch} vectors on a {xb.rows}x{xb.cols} "
+            f"array{', node voltages' if voltages else ''}{', cell currents' if cells else ''}), more than "
+            f"{fraction:.0%} of the {total / 2**30:.0f} GiB of RAM; pass voltages=False / cells=False, split the "
+            "batch, or raise MEMSIM_MAX_RAM_FRACTION")
 
 
 def _calibrated(xb: Crossbar, calibration) -> Crossbar:
@@ -388,6 +416,7 @@ def solve(xb: Crossbar, v, *, cells: bool = False, voltages: bool = True, tol: f
     v = check_inputs(xb, v)
     batched = v.ndim == 2
     vectors = v if batched else v[None, :]
+    _check_memory(xb, len(vectors), cells, voltages)
     start = time.perf_counter()
     n_rows, n_cols = xb.shape
     system = _System(xb, np.ones(n_rows, bool), np.ones(n_cols, bool))
