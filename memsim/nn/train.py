@@ -29,6 +29,20 @@ def _softmax_xent_grad(logits, labels):
     return loss, prob / n
 
 
+class _SGD:
+    """SGD with (heavy-ball) momentum, as torch.optim.SGD."""
+
+    def __init__(self, params, lr, momentum=0.9):
+        self.params, self.momentum = params, momentum
+        self.buf = [np.zeros_like(p) for p in params]
+
+    def step(self, grads, lr):
+        for p, g, b in zip(self.params, grads, self.buf):
+            b *= self.momentum
+            b += g
+            p -= lr * b
+
+
 class _Adam:
     def __init__(self, params, lr, beta1=0.9, beta2=0.999, eps=1e-8):
         self.params, self.lr, self.b1, self.b2, self.eps = params, lr, beta1, beta2, eps
@@ -67,15 +81,17 @@ def blas_threads(n: int | None = 1):
 
 
 def train_mlp(dataset, hidden=(256, 128), *, batchnorm: bool = True, epochs: int = 30,
-              batch_size: int = 64, lr: float = 2e-3, weight_decay: float = 0.0, seed: int = 0,
-              verbose: bool = False) -> MLP:
+              batch_size: int = 64, lr: float | None = None, weight_decay: float = 0.0, seed: int = 0,
+              optimizer: str = "adam", verbose: bool = False) -> MLP:
     """Train an MLP ``features - hidden... - classes`` on ``dataset`` (a :class:`~memsim.nn.datasets.Dataset`).
 
     Parameters
     ----------
     hidden : sequence of int
         Hidden widths; each hidden block is Linear -> BatchNorm (if ``batchnorm``) -> ReLU.
-    epochs, batch_size, lr : training schedule (Adam, cosine-decayed learning rate).
+    epochs, batch_size, lr : training schedule (cosine-decayed learning rate; default lr
+        2e-3 for Adam, 0.05 for SGD).
+    optimizer : "adam" or "sgd" (momentum 0.9).
     weight_decay : L2 penalty on the Linear weights.
     seed : seeds initialisation and batch order (``numpy.random.default_rng(seed)``).
 
@@ -85,10 +101,14 @@ def train_mlp(dataset, hidden=(256, 128), *, batchnorm: bool = True, epochs: int
         BatchNorm layers carry the running statistics accumulated in training.
     """
     with blas_threads(1):
-        return _train(dataset, hidden, batchnorm, epochs, batch_size, lr, weight_decay, seed, verbose)
+        return _train(dataset, hidden, batchnorm, epochs, batch_size, lr, weight_decay, seed, optimizer,
+                      verbose)
 
 
-def _train(dataset, hidden, batchnorm, epochs, batch_size, lr, weight_decay, seed, verbose):
+def _train(dataset, hidden, batchnorm, epochs, batch_size, lr, weight_decay, seed, optimizer, verbose):
+    if optimizer not in ("adam", "sgd"):
+        raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
+    lr = (2e-3 if optimizer == "adam" else 0.05) if lr is None else lr
     hidden = tuple(int(h) for h in hidden)
     if any(h < 1 for h in hidden):
         raise ValueError(f"hidden widths must be >= 1, got {hidden}")
@@ -110,7 +130,7 @@ def _train(dataset, hidden, batchnorm, epochs, batch_size, lr, weight_decay, see
                    "mean": np.zeros(sizes[k + 1]), "var": np.ones(sizes[k + 1])} if has_bn else None)
     params = ws + [b for b, n in zip(bs, bn) if n is None]
     params += [n[key] for n in bn if n is not None for key in ("gamma", "beta")]
-    adam = _Adam(params, lr)
+    opt = _Adam(params, lr) if optimizer == "adam" else _SGD(params, lr)
     n_samples = len(y)
     steps_per_epoch = int(np.ceil(n_samples / batch_size))
     total = epochs * steps_per_epoch
@@ -159,7 +179,7 @@ def _train(dataset, hidden, batchnorm, epochs, batch_size, lr, weight_decay, see
             grads = g_w + [g_b[k] for k in range(len(ws)) if bn[k] is None]
             grads += [g for k in range(len(ws)) if bn[k] is not None for g in g_bn[k]]
             rate = lr * 0.5 * (1 + np.cos(np.pi * step / total))
-            adam.step(grads, rate)
+            opt.step(grads, rate)
             step += 1
         if verbose:
             print(f"epoch {epoch + 1}/{epochs}: loss {loss:.4f}")
