@@ -1,0 +1,129 @@
+"""Studies on top of :class:`~memsim.nn.inference.AnalogNetwork`: accuracy against time since
+programming over seeds, and the configurations of the results table and of the comparison
+with aihwkit's PCM-like model.
+
+Seeds: seed ``s`` trains the floating-point network with ``s`` and draws every random
+quantity of the hardware (programming, drift, read and output noise) from ``s``, so the
+spread over seeds covers both the training and the devices.
+"""
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+
+from .inference import AnalogNetwork, HardwareConfig
+
+YEAR = 365.25 * 86400.0
+MONTH = YEAR / 12.0
+#: The drift times of the results table.
+DRIFT_TIMES = (("1 s", 1.0), ("1 h", 3600.0), ("1 day", 86400.0), ("1 month", MONTH), ("1 year", YEAR),
+               ("10 years", 10 * YEAR))
+_UNITS = {"s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0, "day": 86400.0,
+          "days": 86400.0, "w": 7 * 86400.0, "mo": MONTH, "month": MONTH, "months": MONTH, "y": YEAR,
+          "year": YEAR, "years": YEAR}
+
+
+def parse_duration(text) -> float:
+    """Seconds from ``"3600"``, ``"1h"``, ``"1 day"``, ``"1mo"``, ``"10y"`` (month = year / 12,
+    year = 365.25 days)."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        value = float(text)
+    else:
+        match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([a-zA-Z]*)\s*", str(text))
+        if not match or (match.group(2) and match.group(2).lower() not in _UNITS):
+            raise ValueError(f"a time must be a number of seconds or have a unit (s, min, h, d, w, mo, y), "
+                             f"got {text!r}")
+        value = float(match.group(1)) * _UNITS.get(match.group(2).lower(), 1.0)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"a time since programming must be >= 0 s, got {text!r}")
+    return value
+
+
+def parse_seeds(text) -> list[int]:
+    """``"5"`` -> seeds 0..4; ``"0,3,7"`` -> those seeds."""
+    text = str(text).strip()
+    try:
+        if "," in text:
+            seeds = [int(part) for part in text.split(",") if part.strip()]
+        else:
+            seeds = list(range(int(text)))
+    except ValueError:
+        raise ValueError(f"seeds must be a count (5 -> seeds 0..4) or a comma list (0,3,7), got {text!r}") from None
+    if not seeds or any(s < 0 for s in seeds):
+        raise ValueError(f"seeds must be a count >= 1 or a list of integers >= 0, got {text!r}")
+    return seeds
+
+
+def format_time(seconds: float) -> str:
+    for name, value in DRIFT_TIMES:
+        if abs(seconds - value) <= 1e-9 * value:
+            return name
+    return "0 s" if seconds == 0 else f"{seconds:g} s"
+
+
+def trained(model: str, seed: int, cache_dir=None, dataset=None):
+    """The float network ``model`` trained with ``seed`` (cached as .npz in ``cache_dir``)."""
+    from . import datasets
+    from .model import load
+    from .train import NETWORKS, blas_threads, train_network
+
+    if model not in NETWORKS:
+        raise ValueError(f"unknown model {model!r}; choose one of {sorted(NETWORKS)}")
+    dataset = datasets.load(NETWORKS[model][0]) if dataset is None else dataset
+    path = Path(cache_dir) / f"{model}-seed{seed}.npz" if cache_dir is not None else None
+    if path is not None and path.exists():
+        return load(path), dataset
+    with blas_threads(1):
+        mlp, dataset = train_network(model, seed=seed, dataset=dataset)
+    if path is not None:
+        mlp.save(path)
+    return mlp, dataset
+
+
+def accuracy_over_time(mlp, dataset, config: HardwareConfig, seed: int, times=(0.0,), *,
+                       bn_recalibration: bool = False, images: int | None = None, progress: bool = False):
+    """Program the network once (``seed``) and measure the test accuracy at every time in
+    ``times`` (s since programming).  Returns a list of dicts with ``t``, ``accuracy`` and,
+    when ``bn_recalibration``, ``accuracy_bn`` (BatchNorm statistics re-estimated on the
+    training set through the drifted hardware)."""
+    from .train import blas_threads
+
+    x, y = dataset.x_test, dataset.y_test
+    if images is not None:
+        x, y = x[:images], y[:images]
+    calibration = dataset.x_train[:256] if (config.adc_bits is not None and config.adc_range == "calibrated") else None
+    out = []
+    with blas_threads(1):
+        net = AnalogNetwork(mlp, config, seed=seed, calibration_x=calibration)
+        for t in times:
+            net.set_time(t)
+            row = {"t": float(t), "accuracy": net.accuracy(x, y, progress=progress)}
+            if bn_recalibration:
+                row["accuracy_bn"] = net.recalibrate_bn(dataset.x_train).accuracy(x, y)
+            out.append(row)
+    return out
+
+
+def aihwkit_pcm_config(**changes) -> HardwareConfig:
+    """The setting of the aihwkit comparison: PCM-like model on a single differential pair per
+    weight, g_max = 25 uS, one scale per tile (aihwkit's SinglePairConductanceConverter),
+    ideal wires, linear cells, and aihwkit's default InferenceRPUConfig periphery: 7-bit
+    inputs with abs-max noise management, output noise 0.06, 9-bit outputs bounded at +-12
+    with iterative bound management; tiles of 512 (aihwkit's max_input_size)."""
+    config = HardwareConfig(tile=512, conductances="pcm", scale="tile", cells="ohmic", r_wire=0.0,
+                            dac_bits=7, adc_bits=9, adc_range=12.0, out_noise=0.06, bound_management=True,
+                            noise="pcm")
+    return config.replace(**changes)
+
+
+def mean_std(values) -> tuple[float, float]:
+    values = np.asarray(values, dtype=float)
+    return float(values.mean()), float(values.std(ddof=1)) if values.size > 1 else 0.0
+
+
+def format_pm(values, scale: float = 100.0) -> str:
+    mean, std = mean_std(values)
+    return f"{scale * mean:5.1f} ± {scale * std:3.1f}"

@@ -1,0 +1,61 @@
+"""``memsim infer``: runs, prints the table, writes results; bad input is one line, exit 2."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("sklearn")
+
+from memsim.cli import main  # noqa: E402
+from memsim.nn import experiments  # noqa: E402
+
+
+def test_infer_digits_with_drift_writes_results(tmp_path, capsys):
+    code = main(["infer", "--model", "mlp-digits", "--seeds", "2", "--noise", "rram", "--r-wire", "1",
+                 "--drift-time", "0,1h,10y", "--images", "100", "--no-progress", "--out", str(tmp_path)])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "64-64-10" in out and "10 years" in out and "±" in out
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert data["seeds"] == [0, 1] and len(data["rows"]) == 6
+    assert all(0.8 < row["accuracy"] <= 1.0 for row in data["rows"])
+    assert (tmp_path / "results.csv").read_text().startswith("seed,t,accuracy")
+
+
+def test_infer_aihwkit_setting(capsys):
+    assert main(["infer", "--aihwkit", "--images", "50", "--drift-time", "1y", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "tile 512" in out and "pcm" in out and "1 year" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--drift-time", "1x"], "a time must be"),
+    (["--seeds", "0"], "seeds must be"),
+    (["--tile", "7"], "tile must be an even"),
+    (["--cells", "device", "--conductances", "pcm"], "no open"),
+    (["--dac-bits", "-1"], "--dac-bits must be >= 0"),
+])
+def test_infer_bad_input_is_one_line_exit_2(argv, message, capsys):
+    assert main(["infer", "--images", "5", "--no-progress", *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+
+
+def test_cli_module_import_is_light():
+    code = ("import sys, memsim.nn.cli; bad = [m for m in ('numpy', 'numba', 'sklearn', 'scipy') "
+            "if m in sys.modules]; print(bad)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    # memsim/__init__ imports numpy (the Crossbar); nothing heavier may load
+    assert "numba" not in out and "sklearn" not in out and "scipy" not in out
+
+
+def test_durations_and_seeds():
+    assert experiments.parse_duration("10y") == pytest.approx(10 * 365.25 * 86400)
+    assert experiments.parse_duration("1 mo") == pytest.approx(365.25 * 86400 / 12)
+    assert experiments.parse_duration("3600") == 3600.0
+    assert experiments.format_time(86400.0) == "1 day"
+    assert experiments.parse_seeds("3") == [0, 1, 2]
+    assert experiments.parse_seeds("0,4") == [0, 4]
+    with pytest.raises(ValueError):
+        experiments.parse_duration("-1s")
