@@ -1,0 +1,108 @@
+"""Array-size studies: parameter sweeps on a local pool or a Dask cluster, resumable.
+
+::
+
+    import memsim.study
+    run = memsim.study.run("examples/studies/sneak_paths.toml", out="results")   # or a dict
+    memsim.plots.plot_results(run.path)                                          # PNG + SVG
+
+    memsim study CONFIG [--dask ADDRESS|local] [--workers N] [--out DIR] [--no-plot]
+    memsim plot RESULTS [--out DIR]
+
+A study config names a grid (array size N, wire resistance, cell kind, bias scheme, device
+preset and level count, tile size, seeds) and the metrics to compute
+(:mod:`memsim.study.config`); each point is one metric at one combination of the axes it
+depends on (:mod:`memsim.study.metrics`); points run on a process pool or Dask and are
+written one CSV row each as they finish (:mod:`memsim.study.runner`).
+
+Importing this package is cheap (stdlib only); numpy, the solver, ngspice, Dask and
+matplotlib load when a study or plot runs.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+from .config import AXES, METRIC_AXES, METRIC_HELP, METRICS, OPTIONS, StudyConfig, load, validate
+
+_LAZY = {
+    "run": ("memsim.study.runner", "run"),
+    "StudyRun": ("memsim.study.runner", "StudyRun"),
+    "expand": ("memsim.study.runner", "expand"),
+    "read_results": ("memsim.study.runner", "read_results"),
+    "read_margin": ("memsim.study.metrics", "read_margin"),
+    "margin_crossover": ("memsim.study.metrics", "margin_crossover"),
+    "closed_form_margin": ("memsim.study.metrics", "closed_form_margin"),
+    "closed_form_read_current": ("memsim.study.metrics", "closed_form_read_current"),
+    "level_conductances": ("memsim.study.metrics", "level_conductances"),
+    "write_disturb": ("memsim.study.metrics", "write_disturb"),
+    "tiled_mvm": ("memsim.study.metrics", "tiled_mvm"),
+    "driver_power": ("memsim.study.metrics", "driver_power"),
+}
+
+__all__ = ["AXES", "METRICS", "METRIC_AXES", "OPTIONS", "StudyConfig", "load", "validate", "add_cli", *_LAZY]
+
+DEFAULT_OUT = Path("memsim_output")
+
+
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'memsim.study' has no attribute {name!r}")
+    module_name, attribute = _LAZY[name]
+    value = getattr(importlib.import_module(module_name), attribute)
+    globals()[name] = value
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# command line (registered by memsim.cli)
+# ---------------------------------------------------------------------------------------------
+def _cmd_study(args) -> int:
+    from .runner import run
+
+    out = args.out if args.out is not None else DEFAULT_OUT
+    result = run(args.config, out=out, dask=args.dask, workers=args.workers, progress=not args.quiet)
+    print(f"results: {result.path}  ({result.points} points: {result.already_done} already there, "
+          f"{result.computed} computed in {result.seconds:.1f} s on {result.executor}"
+          + (f"; {result.failed} failed, see the error column" if result.failed else "") + ")")
+    if not args.no_plot:
+        from ..plots import plot_results
+
+        for path in plot_results(result.path, out):
+            print(f"figure: {path}")
+    return 1 if result.failed else 0
+
+
+def _cmd_plot(args) -> int:
+    from ..plots import plot_results
+
+    paths = plot_results(args.results, args.out)
+    if not paths:
+        print(f"memsim plot: nothing to plot in {args.results}", file=sys.stderr)
+        return 1
+    for path in paths:
+        print(f"figure: {path}")
+    return 0
+
+
+def add_cli(subparsers) -> None:
+    """Register ``memsim study`` and ``memsim plot``."""
+    p = subparsers.add_parser(
+        "study", help="run an array-size study (TOML/JSON config) on a local pool or Dask; resumable",
+        description="Run the grid of a study config; one CSV row per finished point in OUT/<name>.csv. "
+                    "Running the same command again resumes: finished points are skipped. "
+                    "Metrics: " + "; ".join(f"{k}: {v}" for k, v in METRIC_HELP.items()))
+    p.add_argument("config", type=Path, help="study config, .toml or .json (see examples/studies/)")
+    p.add_argument("--dask", metavar="ADDRESS", help="run on a Dask cluster: a scheduler address, or 'local' "
+                                                      "for a LocalCluster of --workers processes")
+    p.add_argument("--workers", type=int, default=2, help="worker processes (local pool or LocalCluster; default 2)")
+    p.add_argument("--out", type=Path, help=f"output folder (default ./{DEFAULT_OUT})")
+    p.add_argument("--no-plot", action="store_true", help="do not write the figures at the end")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_study)
+
+    p = subparsers.add_parser("plot", help="figures (PNG and SVG) from a study results file alone")
+    p.add_argument("results", type=Path, help="results CSV written by memsim study")
+    p.add_argument("--out", type=Path, help="output folder (default: the results file's folder)")
+    p.set_defaults(func=_cmd_plot)
