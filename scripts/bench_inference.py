@@ -99,7 +99,8 @@ def main(argv=None) -> int:
 
     print(f"\n{n} MNIST test images, 784-256-BN-128-BN-10 MLP, {args.tile}x{args.tile} tiles, "
           f"rram8 levels, {args.workers} worker thread(s), {os.cpu_count()} CPU(s)")
-    header = f"{'case':44s} {'wall s':>9s} {'ms/image':>9s} {'x float':>10s} {'target s':>9s} {'ok':>3s} {'accuracy':>9s}"
+    header = (f"{'case':44s} {'wall s':>9s} {'ms/image':>9s} {'x float':>10s} {'target s':>9s} {'ok':>3s} "
+              f"{'accuracy':>9s}")
     print(header)
     print("-" * len(header))
     for name, seconds, accuracy, target in rows:

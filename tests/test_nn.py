@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("sklearn")
 
-from memsim.nn import datasets, mapping, noise  # noqa: E402
+from memsim.nn import datasets, mapping  # noqa: E402
 from memsim.nn.inference import AnalogNetwork, HardwareConfig  # noqa: E402
 from memsim.nn.model import MLP, BatchNorm, Linear, ReLU, from_sklearn, load  # noqa: E402
 from memsim.nn.train import train_mlp  # noqa: E402
@@ -222,3 +222,42 @@ def test_config_validation():
         HardwareConfig(noise="flash")
     with pytest.raises(ValueError, match="calibration_x"):
         AnalogNetwork(MLP((Linear(np.ones((4, 2)), np.zeros(2)),)), HardwareConfig(adc_bits=8))
+
+
+def test_torch_loader_reads_a_sequential_without_torch(bn_mlp, digits):
+    """from_torch only touches module names and tensors: stand-ins with torch's attribute
+    names (weight (out, in), bias, running_mean, running_var, eps) exercise it."""
+
+    class Tensor:
+        def __init__(self, array):
+            self.array = np.asarray(array)
+
+        def detach(self):
+            return self
+
+        def cpu(self):
+            return self
+
+        def numpy(self):
+            return self.array
+
+    def module(name, **fields):
+        return type(name, (), {})() if not fields else type(name, (), {k: v for k, v in fields.items()})()
+
+    sequential = []
+    for layer in bn_mlp.layers:
+        if isinstance(layer, Linear):
+            sequential.append(module("Linear", weight=Tensor(layer.w.T), bias=Tensor(layer.b)))
+        elif isinstance(layer, BatchNorm):
+            sequential.append(module("BatchNorm1d", num_features=layer.gamma.size, affine=True,
+                                     weight=Tensor(layer.gamma), bias=Tensor(layer.beta),
+                                     running_mean=Tensor(layer.mean), running_var=Tensor(layer.var),
+                                     eps=layer.eps))
+        else:
+            sequential.append(module("ReLU"))
+    from memsim.nn.model import from_torch
+
+    model = from_torch(sequential)
+    np.testing.assert_allclose(model.forward(digits.x_test[:20]), bn_mlp.forward(digits.x_test[:20]))
+    with pytest.raises(ValueError, match="unsupported torch module Conv2d"):
+        from_torch([module("Conv2d")])

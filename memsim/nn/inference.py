@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import math
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -472,6 +472,12 @@ class AnalogNetwork:
         return total * (tile.map.scale / cfg.v_read) * x_scale * (tile.alpha if compensate else 1.0)
 
     def _read(self, tile, v, pool, progress):
+        """Differential currents (B, outputs), A, of one read, with read and output noise.
+
+        Read noise is relative Gaussian noise on every cell current, drawn per read; its sum
+        on a column has variance sigma^2 sum_i (v_i G_ij)^2, which is drawn directly (exact
+        for linear cells and ideal wires, the ideal-wire estimate otherwise).
+        """
         i_col = self._currents(tile, v, pool, progress)
         i_diff = i_col[:, 0::2] - i_col[:, 1::2]
         sigma_read = getattr(self.model, "read_sigma", 0.0)
@@ -483,12 +489,14 @@ class AnalogNetwork:
             i_diff = i_diff + tile.noise_sigma * self._read_rng.standard_normal(i_diff.shape)
         return i_diff
 
-    def _linear(self, index, x, pool, progress):
+    def _linear(self, index, x, pool, progress, tile_bar=None):
         mapped = self.layers[index]
         out = np.zeros((len(x), mapped.n_out))
         for tile in self.tiles:
             if tile.layer == index:
                 out[:, tile.map.cols] += self._tile_output(tile, x[:, tile.map.rows], pool, progress)
+                if tile_bar is not None:
+                    tile_bar.update(1)
         return out + self.mlp.layers[index].b
 
     def forward(self, x, *, progress: bool = False, bn_batch_stats: bool = False):
@@ -513,9 +521,7 @@ class AnalogNetwork:
         try:
             for index, layer in enumerate(self.mlp.layers):
                 if isinstance(layer, Linear):
-                    x = self._linear(index, x, pool, bar if solves else None)
-                    if bar is not None and not solves:
-                        bar.update(sum(1 for t in self.tiles if t.layer == index))
+                    x = self._linear(index, x, pool, bar if solves else None, None if solves else bar)
                 elif isinstance(layer, BatchNorm) and bn_batch_stats:
                     mean, var = x.mean(axis=0), x.var(axis=0)
                     stats[index] = (mean, var)

@@ -1,0 +1,292 @@
+"""The network-level results table and the accuracy-against-time figure.
+
+    nice python scripts/nn_results.py [--out memsim_output/nn] [--seeds 5] [--models mlp-mnist,mlp-digits]
+                                      [--workers 2] [--images-1t1r 200] [--render-only]
+
+For the 784-256-BN-128-BN-10 MLP on the MNIST subset and the 64-64-10 MLP on digits, over
+``--seeds`` seeds (seed s trains the float network and draws every device random number):
+
+- floating point; the ideal crossbar (rram8 and rram64 levels, 8-bit DAC and ADC);
+- + IR drop at r = 1, 2.5, 10 ohm per segment on tiles of 64, 128, 256 (ohmic cells);
+- + device nonlinearity (selector-less RRAM, ideal wires and r = 2.5 ohm), 1T1R cells;
+- + RRAM programming and read noise (r = 2.5 ohm), then its drift at 1 s ... 10 years;
+- the PCM-like model in aihwkit's setting: uncompensated, with global drift compensation,
+  and with BatchNorm re-calibration, at the same times, next to aihwkit 1.2.0's figures;
+- (MNIST) how those 10-year figures depend on the float training recipe.
+
+Every finished point is appended to ``results.jsonl`` at once, so an interrupted run resumes
+where it stopped; the table (``nn_results.txt``) and the figure (``nn_accuracy_vs_time.png``)
+are rebuilt from that file.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from memsim.io import save_figure, write_atomic  # noqa: E402
+from memsim.nn import experiments as ex  # noqa: E402
+from memsim.nn.inference import HardwareConfig  # noqa: E402
+
+TIMES = [t for _, t in ex.DRIFT_TIMES]
+#: aihwkit 1.2.0, the same 784-256-BN-128-BN-10 MLP on the same MNIST subset (issue 6).
+AIHWKIT = {"float": 0.943, "none": 0.273, "global": 0.570, "global+bn": 0.923}
+RECIPES = {"adam 2e-3, 30 ep (default)": ("adam", 2e-3, 30), "sgd 0.05, 30 ep": ("sgd", 0.05, 30),
+           "adam 1e-3, 10 ep": ("adam", 1e-3, 10), "sgd 0.01, 10 ep": ("sgd", 0.01, 10)}
+
+
+def specs(model: str, workers: int, images_1t1r: int | None):
+    """(key, label, config, times, options) of every row, in table order."""
+    base = HardwareConfig(tile=128, conductances="rram8", dac_bits=8, adc_bits=8, workers=workers)
+    mnist = model == "mlp-mnist"
+    rows = [("ideal-rram8", "ideal crossbar, rram8 levels, 8-bit DAC/ADC, T=128", base, [0.0], {}),
+            ("ideal-rram64", "ideal crossbar, rram64 levels", base.replace(conductances="rram64"), [0.0], {})]
+    for tile in (64, 128, 256):
+        for r in (1.0, 2.5, 10.0):
+            rows.append((f"ir-T{tile}-r{r:g}", f"+ IR drop, r = {r:g} ohm, T = {tile}",
+                         base.replace(tile=tile, r_wire=r), [0.0], {}))
+    rows += [
+        ("device-r0", "+ device nonlinearity (selector-less), ideal wires", base.replace(cells="device"), [0.0], {}),
+        ("device-r2.5", "+ device nonlinearity, r = 2.5 ohm", base.replace(cells="device", r_wire=2.5), [0.0], {}),
+        ("1t1r-r2.5", "1T1R cells (write-verified), r = 2.5 ohm", base.replace(cells="1t1r", r_wire=2.5), [0.0],
+         {"images": images_1t1r if mnist else None}),
+        ("rram", "+ RRAM prog. and read noise, r = 2.5 ohm; drift", base.replace(r_wire=2.5, noise="rram"),
+         [0.0] + TIMES, {}),
+        ("pcm-none", "PCM-like, aihwkit setting, uncompensated", ex.aihwkit_pcm_config(), [0.0] + TIMES, {}),
+        ("pcm-global", "PCM-like, + global drift compensation", ex.aihwkit_pcm_config(compensation="global"),
+         [0.0] + TIMES, {"bn": mnist}),
+    ]
+    return rows
+
+
+def load_done(path):
+    done = {}
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as handle:
+            for line in handle:
+                if line.strip():
+                    item = json.loads(line)
+                    done[(item["model"], item["key"], item["seed"])] = item
+    return done
+
+
+def append(path, item):
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(item) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def run(args, path):
+    done = load_done(path)
+    cache = os.path.join(args.out, "models")
+    os.makedirs(cache, exist_ok=True)
+    for model in args.models:
+        rows = specs(model, args.workers, args.images_1t1r)
+        for seed in args.seeds:
+            mlp, data = ex.trained(model, seed, cache_dir=cache)
+            if (model, "float", seed) not in done:
+                item = {"model": model, "key": "float", "seed": seed,
+                        "points": [{"t": 0.0, "accuracy": mlp.accuracy(data.x_test, data.y_test)}]}
+                append(path, item)
+                done[(model, "float", seed)] = item
+            for key, label, config, times, options in rows:
+                if (model, key, seed) in done:
+                    continue
+                start = time.perf_counter()
+                points = ex.accuracy_over_time(mlp, data, config, seed, times,
+                                               bn_recalibration=options.get("bn", False),
+                                               images=options.get("images"), progress=False)
+                item = {"model": model, "key": key, "seed": seed, "points": points,
+                        "images": options.get("images") or len(data.y_test),
+                        "seconds": time.perf_counter() - start}
+                append(path, item)
+                done[(model, key, seed)] = item
+                print(f"{model} seed {seed} {key}: " + ", ".join(f"{100 * p['accuracy']:.1f}" for p in points)
+                      + f"  ({item['seconds']:.1f} s)", file=sys.stderr, flush=True)
+    if args.recipes and "mlp-mnist" in args.models:
+        run_recipes(args, path, done)
+
+
+def run_recipes(args, path, done):
+    """The aihwkit comparison's 10-year figures for float networks trained several ways."""
+    from memsim.nn import datasets
+    from memsim.nn.train import blas_threads, train_mlp
+
+    data = datasets.load("mnist")
+    for name, (optimizer, lr, epochs) in RECIPES.items():
+        for seed in args.seeds:
+            key = f"recipe:{name}"
+            if ("mlp-mnist", key, seed) in done:
+                continue
+            start = time.perf_counter()
+            with blas_threads(1):
+                mlp = train_mlp(data, (256, 128), batchnorm=True, optimizer=optimizer, lr=lr, epochs=epochs,
+                                seed=seed)
+            none = ex.accuracy_over_time(mlp, data, ex.aihwkit_pcm_config(), seed, [10 * ex.YEAR])[0]
+            comp = ex.accuracy_over_time(mlp, data, ex.aihwkit_pcm_config(compensation="global"), seed,
+                                         [10 * ex.YEAR], bn_recalibration=True)[0]
+            item = {"model": "mlp-mnist", "key": key, "seed": seed, "float": mlp.accuracy(data.x_test, data.y_test),
+                    "none": none["accuracy"], "global": comp["accuracy"], "global+bn": comp["accuracy_bn"],
+                    "mean_abs_w1": float(np.mean(np.abs(mlp.layers[0].w))), "seconds": time.perf_counter() - start}
+            append(path, item)
+            done[("mlp-mnist", key, seed)] = item
+            print(f"recipe {name} seed {seed}: float {item['float']:.3f} 10y {item['none']:.3f} / "
+                  f"{item['global']:.3f} / {item['global+bn']:.3f}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# table and figure
+# ---------------------------------------------------------------------------------------------
+def collect(done, model, key, t, field="accuracy"):
+    values = []
+    for (m, k, _), item in sorted(done.items()):
+        if m == model and k == key:
+            for point in item["points"]:
+                if abs(point["t"] - t) <= 1e-9 * max(t, 1.0) and field in point:
+                    values.append(point[field])
+    return values
+
+
+def pm(values):
+    return f"{ex.format_pm(values)} (n={len(values)})" if values else "-"
+
+
+def render_table(done, args) -> str:
+    lines = []
+    for model in args.models:
+        rows = specs(model, args.workers, args.images_1t1r)
+        floats = collect(done, model, "float", 0.0)
+        title = {"mlp-mnist": "784-256-BN-128-BN-10 MLP, MNIST subset (4000 train / 1000 test)",
+                 "mlp-digits": "64-64-10 MLP, scikit-learn digits (1437 train / 360 test)"}[model]
+        lines += [f"## {title}", "", "test accuracy %, mean ± std over seeds (n = seeds)", "",
+                  f"| {'configuration':58s} | {'time':9s} | {'accuracy %':20s} |",
+                  f"|{'-' * 60}|{'-' * 11}|{'-' * 22}|",
+                  f"| {'floating point':58s} | {'':9s} | {pm(floats):20s} |"]
+        for key, label, config, times, options in rows:
+            images = options.get("images")
+            suffix = f" ({images} images)" if images else ""
+            for t in times:
+                values = collect(done, model, key, t)
+                name = label + suffix if t == times[0] else ""
+                lines.append(f"| {name:58s} | {ex.format_time(t) if len(times) > 1 else '':9s} | {pm(values):20s} |")
+                if options.get("bn"):
+                    values = collect(done, model, key, t, "accuracy_bn")
+                    lines.append(f"| {'  + BN re-calibration' if t == times[0] else '':58s} | "
+                                 f"{ex.format_time(t):9s} | {pm(values):20s} |")
+        lines.append("")
+        if model == "mlp-mnist":
+            lines += aihwkit_section(done)
+    return "\n".join(lines)
+
+
+def aihwkit_section(done):
+    year10 = 10 * ex.YEAR
+    ours = {"float": collect(done, "mlp-mnist", "float", 0.0),
+            "none": collect(done, "mlp-mnist", "pcm-none", year10),
+            "global": collect(done, "mlp-mnist", "pcm-global", year10),
+            "global+bn": collect(done, "mlp-mnist", "pcm-global", year10, "accuracy_bn")}
+    names = {"float": "floating point", "none": "PCM-like, 10 years, uncompensated",
+             "global": "+ global drift compensation", "global+bn": "+ BN re-calibration"}
+    lines = ["### PCM-like model against aihwkit 1.2.0 (same MLP, same MNIST subset, ideal wires)", "",
+             f"| {'':36s} | {'aihwkit 1.2.0':13s} | {'memsim':20s} | {'difference':10s} |",
+             f"|{'-' * 38}|{'-' * 15}|{'-' * 22}|{'-' * 12}|"]
+    for key, name in names.items():
+        values = ours[key]
+        diff = f"{100 * (np.mean(values) - AIHWKIT[key]):+.1f}" if values else "-"
+        lines.append(f"| {name:36s} | {100 * AIHWKIT[key]:13.1f} | {pm(values):20s} | {diff:>10s} |")
+    recipes = [(name, [item for (m, k, _), item in sorted(done.items()) if k == f"recipe:{name}"])
+               for name in RECIPES]
+    recipes = [(name, items) for name, items in recipes if items]
+    if recipes:
+        lines += ["", "The same comparison for float networks trained other ways (10 years, PCM-like):", "",
+                  f"| {'training':28s} | {'float %':13s} | {'mean abs w1':11s} | {'uncomp. %':13s} | "
+                  f"{'global %':13s} | {'+ BN %':13s} |",
+                  f"|{'-' * 30}|{'-' * 15}|{'-' * 13}|{'-' * 15}|{'-' * 15}|{'-' * 15}|"]
+        for name, items in recipes:
+            cells = [ex.format_pm([i[key] for i in items]) for key in ("float", "none", "global", "global+bn")]
+            w = np.mean([i["mean_abs_w1"] for i in items])
+            lines.append(f"| {name:28s} | {cells[0]:13s} | {w:11.4f} | {cells[1]:13s} | {cells[2]:13s} | "
+                         f"{cells[3]:13s} |")
+    lines.append("")
+    return lines
+
+
+def render_figure(done, args, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(args.models), figsize=(6.2 * len(args.models), 4.4), squeeze=False)
+    curves = [("rram", "accuracy", "RRAM (seed 004 model), rram8, r = 2.5 ohm", "C0", "o"),
+              ("pcm-none", "accuracy", "PCM-like, uncompensated", "C3", "s"),
+              ("pcm-global", "accuracy", "PCM-like, global drift compensation", "C1", "^"),
+              ("pcm-global", "accuracy_bn", "PCM-like, + BN re-calibration", "C2", "D")]
+    for ax, model in zip(axes[0], args.models):
+        floats = collect(done, model, "float", 0.0)
+        if floats:
+            ax.axhline(100 * np.mean(floats), color="k", lw=0.8, ls="--", label="floating point")
+        for key, field, label, color, marker in curves:
+            ts, means, stds = [], [], []
+            for t in TIMES:
+                values = collect(done, model, key, t, field)
+                if values:
+                    ts.append(t)
+                    means.append(100 * np.mean(values))
+                    stds.append(100 * np.std(values, ddof=1) if len(values) > 1 else 0.0)
+            if ts:
+                ax.errorbar(ts, means, yerr=stds, color=color, marker=marker, ms=4, capsize=3, label=label)
+        if model == "mlp-mnist":
+            for key, color, marker in (("none", "C3", "s"), ("global", "C1", "^"), ("global+bn", "C2", "D")):
+                ax.plot([10 * ex.YEAR], [100 * AIHWKIT[key]], marker=marker, mfc="none", mec=color, ms=11,
+                        mew=1.5, ls="none")
+            ax.plot([], [], marker="o", mfc="none", mec="gray", ls="none", label="aihwkit 1.2.0 (10 years)")
+        ax.set_xscale("log")
+        ax.set_xticks(TIMES)
+        ax.set_xticklabels([name for name, _ in ex.DRIFT_TIMES], rotation=30)
+        ax.set_ylim(0, 100)
+        ax.set_xlabel("time since programming")
+        ax.set_ylabel("test accuracy (%)")
+        ax.set_title({"mlp-mnist": "784-256-BN-128-BN-10, MNIST subset", "mlp-digits": "64-64-10, digits"}[model])
+        ax.grid(True, which="major", alpha=0.3)
+        ax.legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    save_figure(fig, path)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", default=os.path.join("memsim_output", "nn"))
+    parser.add_argument("--seeds", default="5", help="a count or a comma list (default 5: seeds 0..4)")
+    parser.add_argument("--models", default="mlp-mnist,mlp-digits")
+    parser.add_argument("--workers", type=int, default=2, help="threads for nonlinear-cell solves")
+    parser.add_argument("--images-1t1r", type=int, default=200, help="MNIST test images for the 1T1R row")
+    parser.add_argument("--no-recipes", dest="recipes", action="store_false",
+                        help="skip the training-recipe study of the aihwkit comparison")
+    parser.add_argument("--render-only", action="store_true", help="rebuild table and figure from results.jsonl")
+    args = parser.parse_args(argv)
+    args.seeds = ex.parse_seeds(args.seeds)
+    args.models = [m.strip() for m in args.models.split(",") if m.strip()]
+    os.makedirs(args.out, exist_ok=True)
+    path = os.path.join(args.out, "results.jsonl")
+    if not args.render_only:
+        run(args, path)
+    done = load_done(path)
+    table = render_table(done, args)
+    write_atomic(os.path.join(args.out, "nn_results.txt"), table + "\n")
+    render_figure(done, args, os.path.join(args.out, "nn_accuracy_vs_time.png"))
+    print(table)
+    print(f"\nwrote {os.path.join(args.out, 'nn_results.txt')} and nn_accuracy_vs_time.png", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
