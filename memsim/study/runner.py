@@ -143,6 +143,7 @@ def _check_levels(config: StudyConfig) -> None:
 # one point (runs in a worker)
 # ---------------------------------------------------------------------------------------------
 _BUSY = False
+_STOPPING = False
 
 
 def compute_row(point: dict, options: dict) -> dict:
@@ -153,7 +154,11 @@ def compute_row(point: dict, options: dict) -> dict:
     _BUSY = True
     try:
         values = METRIC_FUNCTIONS[point["metric"]](point, options)
-    except Exception as err:  # noqa: BLE001 - a failed point is recorded, the study goes on
+    except BaseException as err:
+        if _STOPPING:  # SIGTERM from the study process; whatever the unwinding raised, stop here
+            os._exit(1)
+        if not isinstance(err, Exception):
+            raise
         message = " ".join(f"{type(err).__name__}: {err}".split())
         return {"error": message[:500]}
     finally:
@@ -163,7 +168,10 @@ def compute_row(point: dict, options: dict) -> dict:
 
 
 def _on_sigterm(signum, frame):
-    # Inside a point: unwind (ngspice runs are killed and their folders removed on the way out).
+    # Inside a point: unwind, so a running ngspice is killed and its folder removed on the way
+    # out, then exit (compute_row sees _STOPPING); idle: exit now.
+    global _STOPPING
+    _STOPPING = True
     if _BUSY:
         raise KeyboardInterrupt
     os._exit(0)
@@ -173,6 +181,8 @@ def _watch_parent(parent_pid: int) -> None:
     while True:
         time.sleep(0.5)
         if os.getppid() != parent_pid:  # the study process died (SIGKILL): do not linger
+            os.kill(os.getpid(), signal.SIGTERM)  # unwind as if the study had stopped us
+            time.sleep(5.0)
             os._exit(1)
 
 
@@ -429,6 +439,7 @@ def _check_meta(path: Path, config: StudyConfig) -> None:
 def _run_local(points, options, workers, on_row):
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
 
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                                initializer=_worker_init, initargs=(os.getpid(),))
@@ -440,7 +451,14 @@ def _run_local(points, options, workers, on_row):
         while pending:
             done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
             for future in done:
-                on_row(futures[future], future.result())
+                try:
+                    values = future.result()
+                except BrokenProcessPool:
+                    from ..errors import MemsimError
+
+                    raise MemsimError("a worker process died (killed, or out of memory?); the finished points are "
+                                      "saved: run the study again to resume, perhaps with fewer --workers") from None
+                on_row(futures[future], values)
         finished = True
     finally:
         if not finished:
