@@ -211,9 +211,9 @@ def tile_figure(rows):
     wires = sorted({r["r_wire_ohm"] for r in tiles + nets})
     for cell, r_wire, _, _, xs, ys in series(tiles, "tile_max_error"):
         style, marker = _CELL_STYLE.get(cell, ("-", "o"))
-        ax_err.plot(xs, [100 * y for y in ys], style, marker=marker, ms=4, color=f"C{wires.index(r_wire)}",
+        ax_err.plot(xs, [100 * max(y, 1e-8) for y in ys], style, marker=marker, ms=4, color=f"C{wires.index(r_wire)}",
                     label=f"{_CELL_LABEL.get(cell, cell)}, {_label_r(r_wire)}")
-    ax_err.set_ylabel("largest output error (% of full scale)")
+    ax_err.set_ylabel("largest output error (% of full scale; floor 1e-6 %)")
     for cell, r_wire, _, _, xs, ys in series(tiles, "argmax_agreement"):
         style, marker = _CELL_STYLE.get(cell, ("-", "o"))
         ax_acc.plot(xs, [100 * y for y in ys], style, marker=marker, ms=4, color=f"C{wires.index(r_wire)}",

@@ -114,6 +114,10 @@ def test_killed_study_resumes_losing_nothing_and_repeating_nothing(sig, config_f
     assert final == reference.read_bytes()  # nothing lost, nothing twice, the same numbers
     assert kept_lines <= set(final.decode().splitlines())  # finished rows kept as they were
     assert not list(tmp_path.glob(".*.tmp"))
+    logged = (tmp_path / "exec.timings.csv").read_text().splitlines()[1:]
+    logged_keys = [line.rsplit(",", 2)[0].strip('"') for line in logged]
+    # no point computed twice (the log is written just after the row: a kill in between may skip one)
+    assert len(logged_keys) == len(set(logged_keys)) and N_POINTS - 1 <= len(logged_keys) <= N_POINTS
 
 
 def test_truncated_last_line_is_dropped_and_recomputed(config_file, reference, tmp_path):

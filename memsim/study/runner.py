@@ -6,8 +6,9 @@ study (Ctrl-C, SIGTERM, SIGKILL, power loss) keeps every finished point; a trunc
 line is dropped on resume.  Resuming skips every point already in the file and computes the
 rest.  When all points are done the file is rewritten atomically in grid order, so the same
 config gives byte-identical files whatever the executor, the worker count or the order in
-which points finished.  Beside it, ``<name>.study.json`` records the config; resuming with
-options that change results is refused.
+which points finished.  Beside it, ``<name>.study.json`` records the config (resuming with
+options that change results is refused) and ``<name>.timings.csv`` logs each point's wall
+time (appended by every run; it is the one file that differs between runs).
 """
 from __future__ import annotations
 
@@ -144,6 +145,9 @@ def _check_levels(config: StudyConfig) -> None:
 # ---------------------------------------------------------------------------------------------
 _BUSY = False
 _STOPPING = False
+#: Wall time of a point (s): reported in <name>.timings.csv, never in the results file (it
+#: differs from run to run, and the results must not).
+SECONDS = "_seconds"
 
 
 def compute_row(point: dict, options: dict) -> dict:
@@ -152,6 +156,7 @@ def compute_row(point: dict, options: dict) -> dict:
     from .metrics import METRIC_FUNCTIONS
 
     _BUSY = True
+    start = time.perf_counter()
     try:
         values = METRIC_FUNCTIONS[point["metric"]](point, options)
     except BaseException as err:
@@ -160,11 +165,12 @@ def compute_row(point: dict, options: dict) -> dict:
         if not isinstance(err, Exception):
             raise
         message = " ".join(f"{type(err).__name__}: {err}".split())
-        return {"error": message[:500]}
+        return {"error": message[:500], SECONDS: time.perf_counter() - start}
     finally:
         _BUSY = False
-    return {key: (None if isinstance(value, float) and math.isnan(value) else value)
-            for key, value in values.items()}
+    row = {key: (None if isinstance(value, float) and math.isnan(value) else value) for key, value in values.items()}
+    row[SECONDS] = time.perf_counter() - start
+    return row
 
 
 def _on_sigterm(signum, frame):
@@ -576,7 +582,11 @@ def run(config, *, out: str | Path = "memsim_output", dask: str | None = None, w
     bar = Progress(sum(point_cost(p, options) for p in todo), len(todo), config.name, enabled=progress)
     start = time.perf_counter()
 
+    timings = out / f"{config.name}.timings.csv"
+
     def on_row(point, values):
+        values = dict(values)
+        seconds = values.pop(SECONDS, None)
         row = {"metric": point["metric"]}
         for axis in METRIC_AXES[point["metric"]]:
             row[AXIS_COLUMNS[axis]] = fmt(point[axis])
@@ -585,6 +595,10 @@ def run(config, *, out: str | Path = "memsim_output", dask: str | None = None, w
                 raise AssertionError(f"metric {point['metric']} returned an undeclared column {key!r}")
             row[key] = fmt(value)
         results.append(point_key(point), row)
+        with open(timings, "a", encoding="utf-8") as handle:  # a log for people, not read back
+            if handle.tell() == 0:
+                handle.write("point,seconds,executor\n")
+            handle.write(_csv_line([point_key(point), fmt(seconds), summary.executor]))
         summary.computed += 1
         summary.failed += "error" in values
         bar.update(point_cost(point, options), error="error" in values)
