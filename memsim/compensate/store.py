@@ -1,0 +1,98 @@
+"""Fitted compensations as one versioned ``.npz``: a JSON header string plus plain arrays.
+
+No pickle anywhere: :func:`load` opens the file with ``allow_pickle=False``, checks the
+format name and version, that every strategy is a known kind and that every array named in
+the header is present with the recorded dtype and shape; a foreign, truncated or tampered
+file is refused with a ``ValueError`` saying what is wrong.  Values round-trip exactly.
+"""
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import numpy as np
+
+FORMAT = "memsim-compensation"
+VERSION = 1
+
+
+def _kinds():
+    from .drift import BNRecalibration, GlobalDriftCompensation, VeRAPlus
+    from .network import NetworkColumnCorrection, NetworkPreDistortion
+
+    return {cls.name: cls for cls in (GlobalDriftCompensation, BNRecalibration, VeRAPlus,
+                                      NetworkPreDistortion, NetworkColumnCorrection)}
+
+
+def to_bytes(strategies, info: dict | None = None) -> bytes:
+    """The ``.npz`` bytes of ``strategies`` (objects with name, meta(), arrays())."""
+    kinds = _kinds()
+    header = {"format": FORMAT, "version": VERSION, "info": info or {}, "strategies": []}
+    arrays = {}
+    for k, strategy in enumerate(strategies):
+        if strategy.name not in kinds:
+            raise ValueError(f"cannot store a strategy of kind {strategy.name!r}")
+        entry = {"kind": strategy.name, "meta": strategy.meta(), "arrays": {}}
+        for key, value in strategy.arrays().items():
+            value = np.asarray(value)
+            if value.dtype == object:
+                raise ValueError(f"array {key!r} of {strategy.name} is not numeric")
+            arrays[f"s{k}_{key}"] = value
+            entry["arrays"][key] = {"dtype": value.dtype.str, "shape": list(value.shape)}
+        header["strategies"].append(entry)
+    buffer = io.BytesIO()
+    np.savez(buffer, header=np.array(json.dumps(header, sort_keys=True)), **arrays)
+    return buffer.getvalue()
+
+
+def save(path, strategies, info: dict | None = None):
+    """Write ``strategies`` to ``path`` (atomically)."""
+    from ..io import write_atomic
+
+    return write_atomic(path, to_bytes(strategies, info))
+
+
+def load(path_or_bytes):
+    """Read a file written by :func:`save`: returns (strategies, info)."""
+    source = io.BytesIO(path_or_bytes) if isinstance(path_or_bytes, bytes) else path_or_bytes
+    name = "the data" if isinstance(path_or_bytes, bytes) else str(path_or_bytes)
+    try:
+        data = np.load(source, allow_pickle=False)
+        if not hasattr(data, "files"):
+            raise ValueError("not an .npz archive")
+        with data:
+            if "header" not in data.files:
+                raise ValueError(f"{name} is not a memsim compensation file (no header)")
+            header = json.loads(str(data["header"][()]))
+            contents = {key: data[key] for key in data.files if key != "header"}
+    except (zipfile.BadZipFile, OSError, EOFError, json.JSONDecodeError, KeyError) as exc:
+        raise ValueError(f"{name} is not a readable memsim compensation file (truncated or foreign): {exc}") from None
+    except ValueError as exc:
+        if "compensation file" in str(exc):
+            raise
+        raise ValueError(f"{name} is not a readable memsim compensation file (truncated or foreign): {exc}") from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise ValueError(f"{name} is not a memsim compensation file (format {header.get('format')!r})"
+                         if isinstance(header, dict) else f"{name} has a malformed header")
+    if header.get("version") != VERSION:
+        raise ValueError(f"{name} has compensation file version {header.get('version')!r}; this memsim reads "
+                         f"version {VERSION}")
+    kinds = _kinds()
+    strategies = []
+    for k, entry in enumerate(header.get("strategies", [])):
+        kind = entry.get("kind")
+        if kind not in kinds:
+            raise ValueError(f"{name}: unknown compensation kind {kind!r}; known: {sorted(kinds)}")
+        arrays = {}
+        for key, spec in entry.get("arrays", {}).items():
+            full = f"s{k}_{key}"
+            if full not in contents:
+                raise ValueError(f"{name}: array {full!r} named in the header is missing (truncated file?)")
+            value = contents[full]
+            if value.dtype.str != spec["dtype"] or list(value.shape) != list(spec["shape"]):
+                raise ValueError(f"{name}: array {full!r} is {value.dtype.str} {list(value.shape)}, the header "
+                                 f"says {spec['dtype']} {spec['shape']}")
+            arrays[key] = value
+        strategies.append(kinds[kind].from_arrays(arrays, entry.get("meta", {})))
+    return strategies, header.get("info", {})
