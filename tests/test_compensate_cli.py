@@ -1,0 +1,25 @@
+"""``memsim compensate`` fit / show / eval on the digits network."""
+import subprocess
+import sys
+
+
+def _run(*args):
+    return subprocess.run([sys.executable, "-m", "memsim", "compensate", *args], capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_fit_show_eval_and_bad_input(tmp_path):
+    out = tmp_path / "c.npz"
+    fit = _run("fit", "--model", "mlp-digits", "--hardware", "pcm", "--method", "gdc,bn", "--bn-images", "64",
+               "--cache", str(tmp_path), "--out", str(out))
+    assert fit.returncode == 0, fit.stderr
+    assert "bn: 4096 bytes" in fit.stdout
+    show = _run("show", str(out))
+    assert show.returncode == 0 and "gdc: 8 bytes" in show.stdout  # 2 tiles (64-64-10 at T=512: one per layer) x float32
+    ev = _run("eval", str(out), "--drift-time", "10y", "--cache", str(tmp_path))
+    assert ev.returncode == 0 and "10 years" in ev.stdout, ev.stderr
+    bad = _run("fit", "--method", "nope", "--out", str(tmp_path / "x.npz"))
+    assert bad.returncode == 2 and "unknown method" in bad.stderr
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    junk = _run("show", str(tmp_path / "junk.npz"))
+    assert junk.returncode == 2 and "truncated or foreign" in junk.stderr
