@@ -1,7 +1,7 @@
 """Compensation results: IR drop, PCM-like and RRAM drift at 10 years, the VeRA+ schedule.
 
     nice python scripts/compensation_results.py [--out memsim_output/compensation] [--seeds 5]
-                                                [--sections ir,pcm,rram,schedule] [--render-only]
+                                                [--sections ir,pcm,rram,schedule,schedule-pcm] [--render-only]
 
 784-256-BN-128-BN-10 MLP on the MNIST subset; seed s trains the float network (cached) and
 draws every device random number.  Every finished (section, seed) is appended to
@@ -192,22 +192,28 @@ def render(done, out):
         lines.append("  fit s: " + ", ".join(f"{k} {s:.1f}" for k, s in fit.items())
                      + f"; VeRA+ inference overhead {pm([v['vera_infer_overhead'] for v in rows])} %")
         lines.append("")
-    rows = [v for (s, _), v in sorted(done.items()) if s == "schedule"]
-    if rows:
-        lines.append(f"VeRA+ schedule (Algorithm 1, x1.5 from 1 s to 10 y, 20 drift instances, RRAM model, GDC below), "
+    for section, model in (("schedule", "RRAM model"), ("schedule-pcm", "PCM-like model")):
+        rows = [v for (s, _), v in sorted(done.items()) if s == section]
+        if not rows:
+            continue
+        lines.append(f"VeRA+ schedule (Algorithm 1, x1.5 from 1 s to 10 y, 20 drift instances, {model}, GDC below), "
                      f"seeds {[v['seed'] for v in rows]}")
         for tol in ("0.01", "0.025"):
             counts = [v[tol]["sets"] for v in rows]
             lines.append(f"  tolerance {float(tol) * 100:.1f} %: sets {counts} (mean {np.mean(counts):.1f}); fit "
                          f"{np.mean([v[tol]['fit_s'] for v in rows]):.0f} s; storage {rows[0][tol]['storage']} B")
             for v in rows:
-                lines.append(f"    seed {v['seed']}: switch at " + ", ".join(f"{t:.3g} s" for t in v[tol]["times"]))
+                lines.append(f"    seed {v['seed']}: switch at " + (", ".join(f"{t:.3g} s" for t in v[tol]["times"])
+                                                                     or "never (no set needed)"))
         lines.append("")
     text = "\n".join(lines)
     write_atomic(os.path.join(out, "compensation_results.txt"), text + "\n")
     print(text)
-    curves = [v["curve"] for v in rows if "curve" in v]
-    if curves:
+    for section, model, name in (("schedule", "RRAM drift model", "compensation_accuracy_vs_time.png"),
+                                 ("schedule-pcm", "PCM-like drift model", "compensation_accuracy_vs_time_pcm.png")):
+        curves = [v["curve"] for (s, _), v in sorted(done.items()) if s == section and "curve" in v]
+        if not curves:
+            continue
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
@@ -219,9 +225,10 @@ def render(done, out):
         ax.set_xscale("log")
         ax.set_xlabel("time since programming (s)")
         ax.set_ylabel("test accuracy (%)")
-        ax.set_title("MNIST MLP, RRAM drift model, with and without compensation")
+        ax.set_title(f"MNIST MLP, {model}, with and without compensation")
         ax.legend()
-        save_figure(fig, os.path.join(out, "compensation_accuracy_vs_time.png"))
+        save_figure(fig, os.path.join(out, name))
+        plt.close(fig)
 
 
 def main():
@@ -252,6 +259,8 @@ def main():
                         row = run_drift(mlp, data, seed, rram_config(), section)
                     elif section == "schedule":
                         row = run_schedule(mlp, data, seed, rram_config())
+                    elif section == "schedule-pcm":
+                        row = run_schedule(mlp, data, seed, pcm_config())
                     else:
                         raise ValueError(f"unknown section {section!r}")
                 row.update(section=section, seed=seed, seconds=time.perf_counter() - start)
