@@ -75,7 +75,8 @@ def margin_figure(rows, threshold: float = SENSING_LIMIT):
     n_rows, n_cols = _panels(len(wires), 3)
     fig = _figure(4.8 * n_cols, 3.6 * n_rows + 0.4 + 0.18 * len(keys))
     axes = fig.subplots(n_rows, n_cols, sharey=True, squeeze=False).ravel()
-    floor = min([100 * r["margin"] for r in margins if r["margin"] > 0] + [100 * threshold / 2])
+    # margins below ~1e-7 are differences of nearly equal currents at the solver's tolerance
+    floor = max(min([100 * r["margin"] for r in margins if r["margin"] > 0] + [100 * threshold / 2]), 1e-5)
     for ax, r_wire in zip(axes, wires):
         below = 0
         for cell, scheme, preset in keys:
@@ -84,8 +85,10 @@ def margin_figure(rows, threshold: float = SENSING_LIMIT):
             style, marker = _CELL_STYLE.get(cell, ("-", "o"))
             color = _SCHEME_COLOR.get(scheme, "k")
             if points:
-                ax.plot([r["size"] for r in points], [100 * max(r["margin"], 1e-9) for r in points], style,
-                        marker=marker, ms=4, color=color)
+                # floating and V/2 nearly coincide: floating is drawn as a wide halo under V/2
+                wide = dict(lw=4, alpha=0.45, ms=7) if scheme == "floating" else dict(lw=1.5, ms=4)
+                ax.plot([r["size"] for r in points], [100 * max(r["margin"], 1e-12) for r in points], style,
+                        marker=marker, color=color, **wide)
                 spice = [r for r in points if _ok(r, "margin_spice")]
                 ax.plot([r["size"] for r in spice], [100 * r["margin_spice"] for r in spice], linestyle="none",
                         marker="o", ms=9, mfc="none", mec=color, alpha=0.8)
@@ -116,11 +119,12 @@ def margin_figure(rows, threshold: float = SENSING_LIMIT):
     for cell, scheme, preset in keys:
         style, marker = _CELL_STYLE.get(cell, ("-", "o"))
         label = f"{_CELL_LABEL.get(cell, cell)}, {scheme}" + (f", {preset}" if len(presets) > 1 else "")
-        never = [f"{_label_r(k[0])}" for k, r in crossings.items() if k[1:] == (cell, scheme, preset)
-                 and r.get("crossover_n") is None]
+        found = {k[0]: r for k, r in crossings.items() if k[1:] == (cell, scheme, preset)}
+        never = [r_wire for r_wire, r in found.items() if r.get("crossover_n") is None]
         if never:
-            searched = max(r["searched_to_n"] for k, r in crossings.items() if k[1:] == (cell, scheme, preset))
-            label += f" (never below {100 * threshold:g}% up to N={searched})"
+            searched = max(found[r_wire]["searched_to_n"] for r_wire in never)
+            where = "" if len(never) == len(found) else " with " + ", ".join(_label_r(w) for w in sorted(never))
+            label += f" (never below {100 * threshold:g}% up to N={searched}{where})"
         handles.append(Line2D([], [], ls=style, marker=marker, ms=4, color=_SCHEME_COLOR.get(scheme, "k"),
                               label=label))
     handles.append(Line2D([], [], ls="none", marker="o", ms=9, mfc="none", mec="k", label="ngspice spot check"))
@@ -144,6 +148,11 @@ def mvm_figure(rows):
     sizes = sorted({r["size"] for r in data})
     wires = sorted({r["r_wire_ohm"] for r in data})
     many = len({g[1:] for g in groups}) > 1
+    from matplotlib.colors import LogNorm
+
+    positive = [100 * r["mvm_max_error"] for r in data if r["mvm_max_error"] > 0]
+    # one colour scale for every panel; errors below 1e-3 % are solver round-off
+    norm = LogNorm(vmin=1e-3, vmax=max(max(positive, default=1.0), 1e-2))
     for ax, (cell, preset, levels) in zip(axes, groups):
         grid = np.full((len(wires), len(sizes)), np.nan)
         sums = defaultdict(list)
@@ -152,15 +161,11 @@ def mvm_figure(rows):
                 sums[wires.index(r["r_wire_ohm"]), sizes.index(r["size"])].append(r["mvm_max_error"])
         for (i, j), values in sums.items():
             grid[i, j] = 100 * np.mean(values)  # mean over seeds
-        from matplotlib.colors import LogNorm
-
-        positive = grid[np.isfinite(grid) & (grid > 0)]
-        norm = LogNorm(vmin=max(positive.min(), 1e-3), vmax=max(positive.max(), 1e-2)) if positive.size else None
-        image = ax.imshow(np.where(grid > 0, grid, np.nan), origin="lower", aspect="auto", cmap="viridis", norm=norm)
+        image = ax.imshow(np.clip(grid, norm.vmin, None), origin="lower", aspect="auto", cmap="viridis", norm=norm)
         for (i, j), value in np.ndenumerate(grid):
             if np.isfinite(value):
                 ax.text(j, i, f"{value:.2g}", ha="center", va="center", fontsize=6,
-                        color="w" if norm is None or value < math.sqrt(norm.vmin * norm.vmax) else "k")
+                        color="w" if value < math.sqrt(norm.vmin * norm.vmax) else "k")
         ax.set_xticks(range(len(sizes)), [str(s) for s in sizes], fontsize=7)
         ax.set_yticks(range(len(wires)), [f"{w:g}" for w in wires], fontsize=7)
         ax.set_xlabel("array size N")
@@ -178,12 +183,15 @@ def mvm_figure(rows):
                         color=f"C{k}", label=f"{_CELL_LABEL.get(cell, cell)}, {r_wire:g} ohm")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
+    ax.set_xticks(sizes, [str(s) for s in sizes], fontsize=7)
+    ax.minorticks_off()
     ax.set_xlabel("array size N")
     ax.set_ylabel("energy per MVM (J)")
     ax.set_title("drivers' energy per MVM (random inputs)", fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=6)
-    fig.suptitle("IR drop: MVM error against the ideal-wire product (random levels and inputs)", fontsize=10)
+    fig.suptitle("IR drop: largest MVM error against the ideal product (ideal wires and switch; random levels "
+                 "and inputs)", fontsize=10)
     return fig
 
 

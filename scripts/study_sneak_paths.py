@@ -4,7 +4,7 @@
 Reads the far-corner cell of an N x N array with every other cell at LRS (the worst case),
 for the four bias schemes, with and without wire resistance; finds the N at which each
 scheme falls below the 10 % sensing limit (bisection on N); ngspice checks N <= 64; a SET
-pulse on a 16 x 16 array gives the half-select write disturb of each scheme.  Copy this file
+pulse on an 8 x 8 array gives the half-select write disturb of each scheme.  Copy this file
 and edit CONFIG (keys: memsim/study/config.py).  Running it again resumes an interrupted run.
 
     python scripts/study_sneak_paths.py [--out DIR] [--dask ADDRESS|local] [--workers N]
@@ -18,20 +18,21 @@ CONFIG = {
     "name": "sneak_paths",
     "metrics": ["read_margin", "margin_crossover", "write_disturb"],
     "grid": {
-        "size": [16, 32, 64, 128, 256, 512, 1024],
+        "size": [8, 16, 32, 64, 128, 256, 512, 1024],
         "r_wire": [0.0, 1.0, 2.5],                      # ohm per wire segment
         "cell": ["device", "1t1r"],                     # selector-less, 1T1R
         "scheme": ["floating", "v/2", "v/3", "grounded"],
         "preset": ["rram8"],                            # 8 levels, 5-40 uS at 0.2 V: LRS 40 uS, HRS 5 uS
     },
-    "options": {"v_read": 0.2, "margin_threshold": 0.1, "crossover_max_size": 1024,
-                "spice_max_size": 64, "disturb_max_size": 16, "v_write": 1.8, "t_write": 50e-9},
+    "options": {"v_read": 0.2, "margin_threshold": 0.1, "crossover_max_size": 512,
+                "spice_max_size": 64, "disturb_max_size": 8, "v_write": 1.8, "t_write": 50e-9},
 }
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default="memsim_output/studies", help="results folder")
+    parser.add_argument("--out", default="memsim_output", help="results folder (default ./memsim_output, as "
+                                                               "memsim study: either resumes the other)")
     parser.add_argument("--dask", help="Dask scheduler address, or 'local' for a LocalCluster")
     parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     args = parser.parse_args()

@@ -70,7 +70,7 @@ def test_classic_result_on_rram_cells(tmp_path):
     config = {"name": "classic", "metrics": ["read_margin", "margin_crossover"],
               "grid": {"size": [4, 8, 16, 32], "r_wire": [0.0, 2.5], "cell": ["device", "1t1r"],
                        "scheme": ["floating", "v/2", "v/3", "grounded"]},
-              "options": {"spice_max_size": 16, "crossover_max_size": 256}}
+              "options": {"spice_max_size": 8, "crossover_max_size": 64}}
     rows = read_results(run_quiet(config, tmp_path).path)
     assert not [r for r in rows if r["error"]]
     for r_wire in (0.0, 2.5):
@@ -87,7 +87,7 @@ def test_classic_result_on_rram_cells(tmp_path):
             assert margin["1t1r", scheme, 32] == pytest.approx(margin["1t1r", scheme, 4], abs=0.02)
         assert margin["device", "grounded", 32] > 0.8
     for r in by(rows, "read_margin"):
-        if r["size"] <= 16:
+        if r["size"] <= 8:
             assert r["margin_spice"] == pytest.approx(r["margin"], abs=1e-6 if r["cell"] == "device" else 2e-3)
     crossover = {(r["cell"], r["scheme"], r["r_wire_ohm"]): r["crossover_n"] for r in by(rows, "margin_crossover")}
     # the numbers README states (fast solver, bisection on integer N; ngspice agrees at N-1 and N)
@@ -271,18 +271,20 @@ def test_import_is_light_and_the_cli_registers_both_subcommands():
 # plots from the results file alone
 # ---------------------------------------------------------------------------------------------
 def test_plots_from_the_results_file_alone(tmp_path):
+    from memsim.plots import plot_results
+
     config = {"name": "fig", "metrics": ["read_margin", "margin_crossover", "mvm", "write_disturb", "tile"],
-              "grid": {"size": [4, 8], "r_wire": [0.0, 1.0], "cell": ["device", "1t1r"], "scheme": ["v/2", "v/3"],
+              "grid": {"size": [4, 8], "r_wire": [0.0, 1.0], "cell": ["device", "ohmic"], "scheme": ["v/2", "v/3"],
                        "tile": [8, 16]},
-              "options": {"spice_max_size": 4, "disturb_max_size": 4, "disturb_steps": 60, "crossover_max_size": 64,
+              "options": {"spice_max_size": 4, "disturb_max_size": 4, "disturb_steps": 60, "crossover_max_size": 32,
                           "tile_matrix": [32, 8], "tile_inputs": 4, "inputs": 2}}
     produced = run_quiet(config, tmp_path / "run").path
     alone = tmp_path / "elsewhere" / "copied.csv"
     alone.parent.mkdir()
     alone.write_bytes(produced.read_bytes())  # no .study.json beside it
-    proc = memsim_cli("plot", str(alone))
-    assert proc.returncode == 0, proc.stderr
+    written = plot_results(alone)
     names = sorted(p.name for p in alone.parent.iterdir())
+    assert sorted(p.name for p in written) == sorted(set(names) - {"copied.csv"})
     expected = [f"copied_{kind}.{fmt}" for kind in ("margin_vs_n", "mvm_error", "tile", "write_disturb")
                 for fmt in ("png", "svg")]
     assert sorted(set(names) - {"copied.csv"}) == sorted(expected)
@@ -290,7 +292,23 @@ def test_plots_from_the_results_file_alone(tmp_path):
         data = (alone.parent / name).read_bytes()
         assert data.startswith(b"\x89PNG") if name.endswith(".png") else b"<svg" in data[:2000]
         assert len(data) > 5000
+    proc = memsim_cli("plot", str(alone), "--out", str(tmp_path / "cli"))  # the command does the same
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in (tmp_path / "cli").iterdir()) == sorted(expected)
     # a results file with no plottable rows: nothing written, exit 1
     empty = tmp_path / "empty.csv"
     empty.write_text("metric,size,error\n")
     assert memsim_cli("plot", str(empty)).returncode == 1
+
+
+def test_example_configs_validate_and_match_the_scripts():
+    import runpy
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    examples = {p.stem: study.load(p) for p in (root / "examples" / "studies").iterdir()
+                if p.suffix in (".toml", ".json")}
+    assert {"quick", "sneak_paths", "ir_drop", "tile_size"} <= set(examples)
+    for name in ("sneak_paths", "ir_drop", "tile_size"):
+        script = runpy.run_path(str(root / "scripts" / f"study_{name}.py"))  # __name__ != "__main__": no run
+        assert study.load(script["CONFIG"]) == examples[name], name

@@ -260,8 +260,14 @@ def load(source) -> StudyConfig:
     except UnicodeDecodeError:
         raise ValueError(f"study config {path} is not UTF-8 text") from None
     if suffix == ".toml":
-        import tomllib
-
+        try:
+            import tomllib
+        except ModuleNotFoundError:  # Python 3.10: the same parser as the tomli package
+            try:
+                import tomli as tomllib
+            except ModuleNotFoundError:
+                raise ValueError("TOML study configs need Python >= 3.11 (tomllib) or the tomli package; "
+                                 "pip install tomli, or write the config as JSON") from None
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as err:
