@@ -26,6 +26,13 @@ KINDS = ("ohmic", "device", "1t1r")
 #: Largest |voltage| accepted on RRAM cells (V).  The compact model's sinh(V/V0) is far outside
 #: its physical range (and soon overflows) beyond a few volts; real arrays break down first.
 V_LIMIT_RRAM = 10.0
+#: Largest |voltage| accepted on ohmic crossbars (V): far beyond any circuit, but finite products.
+V_LIMIT_OHMIC = 1e6
+#: Accepted wire resistance per segment: 0 (ideal) or within this range (ohm).  Below 1 nano-ohm
+#: the wire conductance swamps every cell by more than double precision can resolve.
+R_RANGE = (1e-9, 1e12)
+#: Largest cell conductance accepted (S): a 1 milli-ohm cell.
+G_MAX = 1e3
 
 
 def as_real_array(value, name: str, ndim: int | None = None, min_value: float | None = None,
@@ -58,6 +65,9 @@ def as_resistance(value, name: str) -> float:
     value = float(value)
     if not math.isfinite(value) or value < 0:
         raise ValueError(f"{name} must be a finite resistance >= 0 ohm, got {value!r}")
+    if value != 0 and not R_RANGE[0] <= value <= R_RANGE[1]:
+        raise ValueError(f"{name} must be 0 ohm (ideal wire) or within [{R_RANGE[0]:g}, {R_RANGE[1]:g}] ohm "
+                         f"per segment, got {value!r}")
     return value
 
 
@@ -85,6 +95,8 @@ class Crossbar:
             if self.g is None:
                 raise ValueError("an ohmic crossbar needs g, the (rows, cols) conductances in S")
             object.__setattr__(self, "g", as_real_array(self.g, "g (conductance, S)", 2, 0.0))
+            if np.any(self.g > G_MAX):
+                raise ValueError(f"g must be at most {G_MAX:g} S per cell, got {self.g.max():.6g} S")
             if self.gap is not None or self.v_gate is not None:
                 raise ValueError("an ohmic crossbar takes g only, not gap or v_gate")
             return
@@ -194,7 +206,10 @@ def check_inputs(xb: Crossbar, v) -> np.ndarray:
 
 
 def check_voltage(xb: Crossbar, v) -> None:
-    """Refuse voltages beyond :data:`V_LIMIT_RRAM` on RRAM crossbars (ValueError)."""
-    if xb.kind != "ohmic" and np.max(np.abs(v)) > V_LIMIT_RRAM:
+    """Refuse voltages beyond :data:`V_LIMIT_RRAM` on RRAM crossbars, :data:`V_LIMIT_OHMIC` on ohmic ones."""
+    peak = float(np.max(np.abs(v)))
+    if xb.kind != "ohmic" and peak > V_LIMIT_RRAM:
         raise ValueError(f"voltages on RRAM cells must stay within +/-{V_LIMIT_RRAM} V (the compact model's "
-                         f"range), got {np.max(np.abs(v)):.4g} V")
+                         f"range), got {peak:.4g} V")
+    if peak > V_LIMIT_OHMIC:
+        raise ValueError(f"voltages must stay within +/-{V_LIMIT_OHMIC:g} V, got {peak:.4g} V")

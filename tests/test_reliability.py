@@ -23,7 +23,7 @@ import memsim
 from memsim import netlist, spec, spice, units
 from memsim.calibrate import Calibration, CalibrationError
 
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(max_examples=int(os.environ.get("MEMSIM_FUZZ_EXAMPLES", 150)), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 ANY_FLOAT = st.floats(allow_nan=True, allow_infinity=True, width=64)
 SHAPES = st.tuples(st.integers(1, 6), st.integers(1, 6))
 EXPECTED = (ValueError, memsim.MemsimError)
