@@ -233,8 +233,11 @@ def tile_figure(rows):
     if floats:
         ax_acc.axhline(100 * float(np.mean(floats)), color="k", ls="--", lw=1, label="floating-point network")
     ax_acc.set_ylabel("accuracy / agreement with the ideal (%)")
+    ticks = sorted({r["tile"] for r in tiles + nets})
     for ax in (ax_err, ax_acc):
         ax.set_xscale("log", base=2)
+        ax.set_xticks(ticks, [str(t) for t in ticks])
+        ax.minorticks_off()
         ax.set_xlabel("tile size T (T x T cells)")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=6)
