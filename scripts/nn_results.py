@@ -172,14 +172,15 @@ def render_table(done, args) -> str:
         for key, label, config, times, options in rows:
             images = options.get("images")
             suffix = f" ({images} images)" if images else ""
-            for t in times:
-                values = collect(done, model, key, t)
-                name = label + suffix if t == times[0] else ""
-                lines.append(f"| {name:58s} | {ex.format_time(t) if len(times) > 1 else '':9s} | {pm(values):20s} |")
-                if options.get("bn"):
-                    values = collect(done, model, key, t, "accuracy_bn")
-                    lines.append(f"| {'  + BN re-calibration' if t == times[0] else '':58s} | "
-                                 f"{ex.format_time(t):9s} | {pm(values):20s} |")
+            fields = [("accuracy", label + suffix)]
+            if options.get("bn"):
+                fields.append(("accuracy_bn", "  + BatchNorm re-calibration (4000 training images)"))
+            for field, title in fields:
+                for t in times:
+                    values = collect(done, model, key, t, field)
+                    name = title if t == times[0] else ""
+                    lines.append(f"| {name:58s} | {ex.format_time(t) if len(times) > 1 else '':9s} | "
+                                 f"{pm(values):20s} |")
         lines.append("")
         if model == "mlp-mnist":
             lines += aihwkit_section(done)

@@ -252,8 +252,10 @@ class AnalogNetwork:
         The floating-point network; its Linear layers go onto tiles.
     config : HardwareConfig
     seed : int
-        Seeds programming noise, drift, read noise and output noise
-        (``numpy.random.default_rng([seed, ...])`` streams, independent of call order).
+        Seeds everything random: programming noise (one stream, in tile order), the drift
+        and slow noise at each time (a stream per ``(seed, t)``, so ``set_time`` gives the
+        same conductances whatever was run before), and the per-read noise (one stream per
+        network, consumed in the order of the reads).
     calibration_x : array (n, features), optional
         Inputs for the ADC full-scale calibration (training data; required when
         ``adc_range="calibrated"`` and ``adc_bits`` is set).
@@ -303,7 +305,8 @@ class AnalogNetwork:
                     saved = tile.g
                     tile.g, tile.engine = tile.cells.g_prog, None
                     tile.ref_readout = self._readout(tile)
-                    tile.g, tile.engine = saved, None
+                    if saved is not tile.cells.g_prog:
+                        tile.g, tile.engine = saved, None
             for tile in self.tiles:
                 now = self._readout(tile)
                 tile.alpha = tile.ref_readout / now if now > 0 else 1.0
