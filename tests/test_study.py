@@ -312,3 +312,17 @@ def test_example_configs_validate_and_match_the_scripts():
     for name in ("sneak_paths", "ir_drop", "tile_size"):
         script = runpy.run_path(str(root / "scripts" / f"study_{name}.py"))  # __name__ != "__main__": no run
         assert study.load(script["CONFIG"]) == examples[name], name
+
+
+def test_network_accuracy_through_memsim_nn(tmp_path):
+    hook, reason = metrics.network_hook()
+    if hook is None:
+        pytest.skip(reason)
+    config = {"name": "net", "metrics": ["network_accuracy"],
+              "grid": {"tile": [64], "r_wire": [0.0], "cell": ["ohmic"]},
+              "options": {"network": "mlp-digits", "network_samples": 100}}
+    (row,) = read_results(run_quiet(config, tmp_path).path)
+    assert row["error"] is None, row["error"]
+    # ohmic cells with ideal wires: only the programmed levels separate the tiles from the float network
+    assert 0.8 < row["accuracy_float"] <= 1.0
+    assert row["accuracy"] == pytest.approx(row["accuracy_float"], abs=0.03)
