@@ -35,7 +35,8 @@ CONFIG = {
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default="memsim_output/studies", help="results folder")
+    parser.add_argument("--out", default="memsim_output", help="results folder (default ./memsim_output, as "
+                                                               "memsim study: either resumes the other)")
     parser.add_argument("--dask", help="Dask scheduler address, or 'local' for a LocalCluster")
     parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     args = parser.parse_args()
