@@ -4,8 +4,6 @@ Tolerances: the fast solver and ngspice solve the same equations, so on ohmic ce
 wires both match DESIGN.md's closed forms to 1e-9 (solver) and 1e-6 (ngspice, which prints
 about 10 significant digits); nonlinear cells are compared with ngspice to 1e-6 relative.
 """
-import json
-import os
 import subprocess
 import sys
 

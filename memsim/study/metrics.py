@@ -452,7 +452,3 @@ METRIC_COLUMNS = {
 }
 #: Metrics with a fast-solver result that ngspice checks (the spice_rel_diff column).
 SPICE_CHECKED = ("read_margin", "mvm", "tile")
-
-
-def is_finite_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
