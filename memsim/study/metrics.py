@@ -22,7 +22,6 @@ Conventions shared with :mod:`memsim.demo` and DESIGN.md:
 from __future__ import annotations
 
 import functools
-import math
 
 import numpy as np
 
