@@ -3,6 +3,11 @@
     memsim demo [--out DIR]                         32x32 1T1R and selector-less arrays
     memsim netlist  (--spec FILE | --kind K --rows R --cols C ...) [--read R,C --scheme S | --program R,C --pulse V] [-o FILE]
     memsim simulate (--spec FILE | --kind K --rows R --cols C ...) [--engine ngspice|solver] [-o FILE.csv|.npz]
+    memsim calibrate [--card CARD.lib] [--quick] [--sizes 64 128] [--out DIR]
+    memsim study CONFIG [--dask ADDRESS|local] [--workers N] [--out DIR]  array-size studies, resumable
+    memsim plot RESULTS [--out DIR]                 figures from a study's results CSV
+    memsim infer --model mlp-mnist|mlp-digits ...   network inference on crossbar tiles
+    memsim compensate fit|show|eval ...             IR-drop and drift compensation
 
 Every subcommand mirrors the Python API (memsim.netlist, memsim.simulate, memsim.solve);
 errors in the input are reported in one line with what is accepted, exit status 2.

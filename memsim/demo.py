@@ -32,22 +32,6 @@ class DemoResult:
     seconds: float = 0.0
 
 
-def read_margin(run_read, xb_factory, size: int, scheme: str, g_lrs: float, g_hrs: float) -> float:
-    """(I_LRS - I_HRS) / I_LRS of cell (0, size-1), every other cell at ``g_lrs``.
-
-    ``run_read(xb, row, col, scheme)`` returns a SolveResult.  Cell (0, size-1) is the far
-    end of its row from the driver and the top of its column, far from the sense node: the
-    longest wire path in the array.
-    """
-    row, col = 0, size - 1
-    currents = []
-    for g_sel in (g_lrs, g_hrs):
-        g = np.full((size, size), g_lrs)
-        g[row, col] = g_sel
-        currents.append(run_read(xb_factory(g, row), row, col, scheme).i_col[col])
-    return (currents[0] - currents[1]) / currents[0]
-
-
 def run(size: int = 32, r_wire: float = 2.5, seed: int = 0, log=print) -> DemoResult:
     """Run the demo with ngspice; compare with the fast solver when it is available."""
     from . import spice
@@ -84,20 +68,12 @@ def run(size: int = 32, r_wire: float = 2.5, seed: int = 0, log=print) -> DemoRe
             result.uncalibrated_vs_spice = np.max(np.abs(plain.i_col - ref.i_col) / np.abs(ref.i_col))
             log(f"  {kind:>6} MVM: (uncalibrated level-1 defaults instead: {result.uncalibrated_vs_spice:.2e})")
 
-    def device_factory(g_cells, row):
-        return Crossbar.device(g_read=g_cells, r_row=r_wire, r_col=r_wire)
+    from .study.metrics import read_margin
 
-    def one_t_factory(g_cells, row):
-        gates = np.zeros(size)
-        gates[row] = 1.8  # only the selected word line's transistors are on
-        return Crossbar.one_t_one_r(g_read=g_cells, v_gate=gates, r_row=r_wire, r_col=r_wire, transistor=bsim4)
-
-    def run_read(xb, row, col, scheme):
-        return spice.simulate_read(xb, row, col, 0.2, scheme)
-
-    for kind, factory in (("device", device_factory), ("1t1r", one_t_factory)):
+    for kind in ("device", "1t1r"):
         for scheme in SCHEMES:
-            result.margin[kind, scheme] = read_margin(run_read, factory, size, scheme, levels[-1], levels[0])
+            result.margin[kind, scheme] = read_margin(kind, size, scheme, r_wire=r_wire, g_lrs=levels[-1],
+                                                      g_hrs=levels[0], engine="ngspice")[0]
         log(f"  {kind:>6} read margin (LRS 40 uS vs HRS 5 uS, all other cells LRS): " + ", ".join(
             f"{s} {100 * result.margin[kind, s]:.1f}%" for s in SCHEMES))
     result.seconds = time.perf_counter() - t0

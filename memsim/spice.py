@@ -138,13 +138,11 @@ def run_netlist(text: str, *, backend: str = "subprocess", timeout: float = DEFA
         try:
             stdout, stderr = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
+            _kill_session(proc)
             raise SpiceError(f"ngspice did not finish within the {timeout:g} s timeout; pass a larger "
                              "timeout or simulate a smaller array (memsim.solve handles large ones)") from None
         except BaseException:  # KeyboardInterrupt: stop ngspice too, then let the directory go
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
+            _kill_session(proc)
             raise
         output = stdout + stderr
         if proc.returncode < 0:
@@ -156,6 +154,15 @@ def run_netlist(text: str, *, backend: str = "subprocess", timeout: float = DEFA
         if not raw.exists():
             raise SpiceError("ngspice wrote no results: " + " | ".join(output.strip().splitlines()[-5:]), output)
         return parse_rawfile(raw.read_bytes())
+
+
+def _kill_session(proc) -> None:
+    """Kill ngspice's whole session; it may have exited on its own a moment ago."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.communicate()
 
 
 _PYSPICE = None
