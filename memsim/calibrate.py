@@ -30,13 +30,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .devices.transistor import MODELS_DIR
 from .errors import MemsimError
 
 SCHEMA = "memsim-calibration"
 SCHEMA_VERSION = 1
-_MODELS_DIR = Path(__file__).resolve().parent.parent / "netlists" / "models"
-BSIM4_CARD = _MODELS_DIR / "nmos_bsim4.lib"
-DEFAULT_CALIBRATION = _MODELS_DIR / "nmos_bsim4.calibration.json"
+BSIM4_CARD = MODELS_DIR / "nmos_bsim4.lib"
+DEFAULT_CALIBRATION = MODELS_DIR / "nmos_bsim4.calibration.json"
 FITTED = ("beta", "vto", "lambda_")
 #: bounds of the fitted parameters: beta (A/V^2), vto (V), lambda (1/V)
 BOUNDS = {"beta": (1e-6, 1e-1), "vto": (-0.5, 1.5), "lambda_": (0.0, 2.0)}
@@ -228,7 +228,7 @@ class Calibration:
     residuals: dict
     uncalibrated_residuals: dict
     optimizer: dict
-    card_dir: str = field(default=str(_MODELS_DIR), compare=False, repr=False)
+    card_dir: str = field(default=str(MODELS_DIR), compare=False, repr=False)
 
     @property
     def card_path(self) -> Path:
@@ -279,13 +279,10 @@ class Calibration:
         The model card is looked up by file name in ``card_dir`` (default: the folder of the
         calibration file) and its SHA-256 must match the one recorded at calibration time.
         """
+        from .io import read_json
+
         path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise CalibrationError(f"calibration file not found: {path}") from None
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise CalibrationError(f"calibration file {path} is not valid JSON (truncated or corrupt?): {err}") from None
+        data = read_json(path, "calibration file", CalibrationError)
         if not isinstance(data, dict) or data.get("schema") != SCHEMA:
             raise CalibrationError(f"{path} is not a memsim calibration file (schema {data.get('schema') if isinstance(data, dict) else None!r})")
         if data.get("schema_version") != SCHEMA_VERSION:

@@ -34,6 +34,19 @@ def write_atomic(path: str | Path, data: str | bytes) -> Path:
     return path
 
 
+def read_json(path: str | Path, what: str, error: type[Exception] = ValueError):
+    """Parse a JSON file; a missing, undecodable or truncated file raises ``error`` naming ``what``."""
+    import json
+
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise error(f"{what} not found: {path}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise error(f"{what} {path} is not valid JSON (truncated or corrupt?): {err}") from None
+
+
 def save_figure(fig, path: str | Path) -> Path:
     """Save a matplotlib figure atomically; the format follows the suffix (.png, .svg)."""
     import io

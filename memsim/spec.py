@@ -20,7 +20,6 @@ Unknown keys are refused, so a typo never silently falls back to a default.
 """
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -94,11 +93,6 @@ def build(spec: dict) -> tuple[Crossbar, np.ndarray]:
 
 def load(path: str | Path) -> tuple[Crossbar, np.ndarray]:
     """Read a JSON spec file and build it."""
-    path = Path(path)
-    try:
-        spec = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ValueError(f"spec file not found: {path}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"spec file {path} is not valid JSON: {err}") from None
-    return build(spec)
+    from .io import read_json
+
+    return build(read_json(path, "spec file"))
