@@ -16,20 +16,6 @@ from memsim.nn.train import train_mlp  # noqa: E402
 N_TEST = 360
 
 
-@pytest.fixture(scope="module")
-def digits():
-    return datasets.load("digits")
-
-
-@pytest.fixture(scope="module")
-def mlp(digits):
-    return train_mlp(digits, (64,), batchnorm=False, seed=0)
-
-
-@pytest.fixture(scope="module")
-def bn_mlp(digits):
-    return train_mlp(digits, (64, 32), batchnorm=True, epochs=20, seed=0)
-
 
 def accuracy(net, data, n=N_TEST):
     return net.accuracy(data.x_test[:n], data.y_test[:n])

@@ -9,27 +9,12 @@ pytest.importorskip("sklearn")
 
 import memsim  # noqa: E402
 from memsim.devices import MosfetParams  # noqa: E402
-from memsim.nn import datasets, noise  # noqa: E402
+from memsim.nn import noise  # noqa: E402
 from memsim.nn.inference import AnalogNetwork, HardwareConfig  # noqa: E402
-from memsim.nn.train import train_mlp  # noqa: E402
 from memsim.devices.presets import Variability  # noqa: E402
 
 YEAR = 365.25 * 86400.0
 
-
-@pytest.fixture(scope="module")
-def digits():
-    return datasets.load("digits")
-
-
-@pytest.fixture(scope="module")
-def mlp(digits):
-    return train_mlp(digits, (64,), batchnorm=False, seed=0)
-
-
-@pytest.fixture(scope="module")
-def bn_mlp(digits):
-    return train_mlp(digits, (64, 32), batchnorm=True, epochs=20, seed=0)
 
 
 def acc(net, data, n=360):
