@@ -11,7 +11,8 @@ For the 784-256-BN-128-BN-10 MLP on the MNIST subset and the 64-64-10 MLP on dig
 - + device nonlinearity (selector-less RRAM, ideal wires and r = 2.5 ohm), 1T1R cells;
 - + RRAM programming and read noise (r = 2.5 ohm), then its drift at 1 s ... 10 years;
 - the PCM-like model in aihwkit's setting: uncompensated, with global drift compensation,
-  and with BatchNorm re-calibration, at the same times, next to aihwkit 1.2.0's figures;
+  and with BatchNorm re-calibration, at the same times, next to aihwkit 1.2.0's quoted figures
+  (aihwkit's own training; scripts/compare_aihwkit.py runs both tools on identical weights);
 - (MNIST) how those 10-year figures depend on the float training recipe.
 
 Every finished point is appended to ``results.jsonl`` at once, so an interrupted run resumes
@@ -195,7 +196,9 @@ def aihwkit_section(done):
             "global+bn": collect(done, "mlp-mnist", "pcm-global", year10, "accuracy_bn")}
     names = {"float": "floating point", "none": "PCM-like, 10 years, uncompensated",
              "global": "+ global drift compensation", "global+bn": "+ BN re-calibration"}
-    lines = ["### PCM-like model against aihwkit 1.2.0 (same MLP, same MNIST subset, ideal wires)", "",
+    lines = ["### PCM-like model against aihwkit 1.2.0's quoted figures (same MLP, same MNIST subset, ideal wires;",
+             "### aihwkit trained its own network: for both tools on identical weights see scripts/compare_aihwkit.py)",
+             "",
              f"| {'':36s} | {'aihwkit 1.2.0':13s} | {'memsim':20s} | {'difference':10s} |",
              f"|{'-' * 38}|{'-' * 15}|{'-' * 22}|{'-' * 12}|"]
     for key, name in names.items():

@@ -2,6 +2,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -59,3 +60,15 @@ def test_durations_and_seeds():
     assert experiments.parse_seeds("0,4") == [0, 4]
     with pytest.raises(ValueError):
         experiments.parse_duration("-1s")
+
+
+def test_aihwkit_comparison_without_aihwkit_says_what_it_needs(tmp_path):
+    """scripts/compare_aihwkit.py needs aihwkit, which memsim does not depend on: without it
+    (import blocked here, whether or not it is installed) it stops at once with a clear line."""
+    script = Path(__file__).resolve().parents[1] / "scripts" / "compare_aihwkit.py"
+    code = ("import sys, runpy; sys.modules['aihwkit'] = None; sys.argv = ['compare_aihwkit.py', '--out', "
+            f"{str(tmp_path / 'out')!r}]; runpy.run_path({str(script)!r}, run_name='__main__')")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "needs aihwkit and torch" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,260 @@
+"""memsim's PCM-like inference against aihwkit's, on identical trained weights, in one process.
+
+    python scripts/compare_aihwkit.py [--seeds 5] [--times 0,1h,1d,1y,10y] [--out memsim_output/aihwkit]
+
+Needs aihwkit (and torch) importable beside memsim; neither is a memsim dependency.  aihwkit
+1.2.0 ships only as source on PyPI; README.md ("Comparing with aihwkit") gives the commands
+that build it here against torch==2.13.0.
+
+For every seed s: memsim trains the 784-256-BN-128-BN-10 MLP on the MNIST subset (seed s, or
+the cached copy from scripts/nn_results.py), the same weights go into a torch Sequential, and
+both tools program them and let them drift:
+
+- aihwkit: ``convert_to_analog`` with its default ``InferenceRPUConfig`` (PCMLikeNoiseModel,
+  g_max = 25 uS, single-pair converter, 7-bit inputs with abs-max noise management, output
+  noise 0.06, 9-bit outputs bounded at 12 with iterative bound management, tiles of at most
+  512 x 512), ``program_analog_weights`` and ``drift_analog_weights(t)``; the uncompensated
+  figure sets ``drift_compensation = None``, the compensated one keeps its default
+  GlobalDriftCompensation;
+- memsim: ``AnalogNetwork`` with :func:`memsim.nn.experiments.aihwkit_pcm_config` (the same
+  setting), uncompensated and with ``compensation="global"``;
+- BatchNorm re-calibration the same way in both: the BN statistics re-estimated from the 4000
+  training images passed through the drifted hardware in one batch.
+
+The table gives mean ± std over seeds for each tool and their difference, and the time each
+tool took for the same work (the ratio is memsim's time over aihwkit's).  Results are
+appended to ``results.jsonl`` in ``--out`` as they finish (a rerun resumes); the table is
+written to ``compare_aihwkit.txt`` and the accuracy-against-time figure to ``compare_aihwkit.png``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from memsim.io import write_atomic  # noqa: E402
+from memsim.nn import experiments as ex  # noqa: E402
+from memsim.nn.model import BatchNorm, Linear, ReLU  # noqa: E402
+
+#: aihwkit 1.2.0's figures quoted by issue 6 (same MLP, same MNIST subset, its own training).
+QUOTED = {"float": 0.943, "none": 0.273, "global": 0.570, "global+bn": 0.923}
+FIGURES = (("float", "floating point"), ("t0", "PCM-like, right after programming"),
+           ("none", "PCM-like, uncompensated"), ("global", "+ global drift compensation"),
+           ("global+bn", "+ BN re-calibration"))
+
+
+def to_torch(mlp):
+    """A torch Sequential with the MLP's weights and BatchNorm statistics (eval mode)."""
+    import torch
+    from torch import nn
+
+    modules = []
+    with torch.no_grad():
+        for layer in mlp.layers:
+            if isinstance(layer, Linear):
+                lin = nn.Linear(*layer.w.shape)
+                lin.weight.copy_(torch.tensor(layer.w.T, dtype=torch.float32))
+                lin.bias.copy_(torch.tensor(layer.b, dtype=torch.float32))
+                modules.append(lin)
+            elif isinstance(layer, BatchNorm):
+                bn = nn.BatchNorm1d(layer.gamma.size, eps=layer.eps)
+                for name in ("weight", "bias", "running_mean", "running_var"):
+                    value = {"weight": layer.gamma, "bias": layer.beta, "running_mean": layer.mean,
+                             "running_var": layer.var}[name]
+                    getattr(bn, name).copy_(torch.tensor(value, dtype=torch.float32))
+                modules.append(bn)
+            elif isinstance(layer, ReLU):
+                modules.append(nn.ReLU())
+            else:
+                raise ValueError(f"no torch equivalent for {type(layer).__name__}")
+    return nn.Sequential(*modules).eval()
+
+
+def _torch_accuracy(model, x, y):
+    import torch
+
+    with torch.no_grad():
+        logits = model(torch.as_tensor(x, dtype=torch.float32))
+    return float((logits.argmax(1).numpy() == y).mean())
+
+
+def _torch_recalibrate_bn(model, x):
+    """BN statistics from ``x`` in one batch through the (analog) model, as memsim does."""
+    import torch
+    from torch import nn
+
+    bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm1d)]
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None  # cumulative average: one batch gives that batch's statistics
+        bn.train()
+    with torch.no_grad():
+        model(torch.as_tensor(x, dtype=torch.float32))
+    for bn in bns:
+        bn.eval()
+
+
+def run_aihwkit(mlp, data, seed, times):
+    """aihwkit's accuracies at ``times`` (uncompensated, GDC, GDC + BN re-cal) and its time."""
+    import copy
+
+    import torch
+    from aihwkit.nn.conversion import convert_to_analog
+    from aihwkit.simulator.configs import InferenceRPUConfig
+
+    start = time.perf_counter()
+    out = {}
+    for compensated in (False, True):
+        config = InferenceRPUConfig()  # PCMLikeNoiseModel and GlobalDriftCompensation by default
+        if not compensated:
+            config.drift_compensation = None
+        torch.manual_seed(seed)
+        analog = convert_to_analog(to_torch(mlp), config).eval()
+        analog.program_analog_weights()
+        for t in times:
+            analog.drift_analog_weights(t)
+            key = "global" if compensated else "none"
+            out[(key, t)] = _torch_accuracy(analog, data.x_test, data.y_test)
+            if compensated:
+                recal = copy.deepcopy(analog)
+                _torch_recalibrate_bn(recal, data.x_train)
+                out[("global+bn", t)] = _torch_accuracy(recal, data.x_test, data.y_test)
+    return out, time.perf_counter() - start
+
+
+def run_memsim(mlp, data, seed, times):
+    start = time.perf_counter()
+    out = {}
+    for row in ex.accuracy_over_time(mlp, data, ex.aihwkit_pcm_config(), seed, times):
+        out[("none", row["t"])] = row["accuracy"]
+    for row in ex.accuracy_over_time(mlp, data, ex.aihwkit_pcm_config(compensation="global"), seed, times,
+                                     bn_recalibration=True):
+        out[("global", row["t"])] = row["accuracy"]
+        out[("global+bn", row["t"])] = row["accuracy_bn"]
+    return out, time.perf_counter() - start
+
+
+def render(items, times) -> str:
+    tools = ("aihwkit", "memsim")
+    lines = [f"memsim against aihwkit {items[0]['aihwkit_version']} on identical weights "
+             f"({len(items)} seeds: {', '.join(str(i['seed']) for i in items)}; mean ± std, %)", "",
+             f"| {'figure':34s} | {'time':8s} | {'aihwkit':12s} | {'memsim':12s} | {'memsim - aihwkit':16s} | "
+             f"{'quoted (aihwkit, own training)':30s} |",
+             f"|{'-' * 36}|{'-' * 10}|{'-' * 14}|{'-' * 14}|{'-' * 18}|{'-' * 32}|"]
+
+    def cell(values):
+        return ex.format_pm(values) if values else "-"
+
+    rows = [("float", None), ("t0", None)] + [(k, t) for k in ("none", "global", "global+bn") for t in times if t > 0]
+    for key, t in rows:
+        label = dict(FIGURES)[key]
+        lookup = (lambda i, tool: i[tool]["float"]) if key == "float" else \
+                 (lambda i, tool: i[tool][f"none@0"]) if key == "t0" else \
+                 (lambda i, tool: i[tool][f"{key}@{t:g}"])
+        values = {tool: [lookup(i, tool) for i in items] for tool in tools}
+        diff = 100 * (np.mean(values["memsim"]) - np.mean(values["aihwkit"]))
+        quoted = f"{100 * QUOTED[key]:.1f}" if key in QUOTED and (t is None or abs(t - 10 * ex.YEAR) < 1) else ""
+        when = "" if t is None else ex.format_time(t)
+        lines.append(f"| {label:34s} | {when:8s} | {cell(values['aihwkit']):12s} | {cell(values['memsim']):12s} | "
+                     f"{diff:+16.1f} | {quoted:>30s} |")
+    a_time = sum(i["aihwkit"]["seconds"] for i in items)
+    m_time = sum(i["memsim"]["seconds"] for i in items)
+    lines += ["", f"time for the same evaluations: aihwkit {a_time:.1f} s, memsim {m_time:.1f} s "
+                  f"(ratio memsim / aihwkit {m_time / a_time:.2f})", ""]
+    return "\n".join(lines)
+
+
+def render_figure(items, times, path):
+    """Accuracy against time since programming, both tools (mean ± std over seeds)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from memsim.io import save_figure
+
+    ts = [t for t in times if t > 0]
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    ax.axhline(100 * np.mean([i["memsim"]["float"] for i in items]), color="k", lw=0.8, ls="--",
+               label="floating point")
+    for (key, label), color in zip(FIGURES[2:], ("C3", "C1", "C2")):
+        for tool, style, marker in (("aihwkit", ":", "o"), ("memsim", "-", "s")):
+            values = 100 * np.array([[i[tool][f"{key}@{t:g}"] for t in ts] for i in items])
+            std = values.std(axis=0, ddof=1) if len(items) > 1 else np.zeros(len(ts))
+            ax.errorbar(ts, values.mean(axis=0), yerr=std, color=color, ls=style, marker=marker, ms=4, capsize=3,
+                        label=f"{tool}: {label}")
+        ax.plot([10 * ex.YEAR], [100 * QUOTED[key]], marker="*", color=color, ms=12, ls="none")
+    ax.plot([], [], marker="*", color="gray", ms=10, ls="none", label="quoted aihwkit figure (own training)")
+    ax.set_xscale("log")
+    ax.set_ylim(0, 100)
+    ax.set_xlabel("time since programming (s)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(f"PCM-like model, identical weights, {len(items)} seeds")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    save_figure(fig, path)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", default="5", help="a count (5 -> seeds 0..4) or a comma list")
+    parser.add_argument("--times", default="0,1h,1d,1y,10y", help="times since programming (0 is always added)")
+    parser.add_argument("--out", default="memsim_output/aihwkit", help="output folder")
+    parser.add_argument("--models", default="memsim_output/nn/models",
+                        help="cache of trained networks (shared with scripts/nn_results.py)")
+    args = parser.parse_args(argv)
+    try:
+        import aihwkit
+        import torch
+    except ImportError as err:
+        parser.error(f"this comparison needs aihwkit and torch importable ({err}); see README.md, "
+                     "'Comparing with aihwkit'")
+    seeds = ex.parse_seeds(args.seeds)
+    times = sorted({0.0, *(ex.parse_duration(t) for t in args.times.split(",") if t.strip())})
+    os.makedirs(args.out, exist_ok=True)
+    path = os.path.join(args.out, "results.jsonl")
+    done = {}
+    if os.path.exists(path):
+        with open(path) as fh:
+            for line in fh:
+                item = json.loads(line)
+                if item.get("times") == times:
+                    done[item["seed"]] = item
+    torch.set_num_threads(1)
+    for seed in seeds:
+        if seed in done:
+            continue
+        mlp, data = ex.trained("mlp-mnist", seed, cache_dir=args.models)
+        item = {"seed": seed, "times": times, "aihwkit_version": aihwkit.__version__,
+                "torch_version": torch.__version__}
+        for tool, runner in (("aihwkit", run_aihwkit), ("memsim", run_memsim)):
+            acc, seconds = runner(mlp, data, seed, times)
+            item[tool] = {f"{k}@{t:g}": v for (k, t), v in acc.items()}
+            item[tool]["seconds"] = seconds
+        item["aihwkit"]["float"] = _torch_accuracy(to_torch(mlp), data.x_test, data.y_test)
+        item["memsim"]["float"] = mlp.accuracy(data.x_test, data.y_test)
+        with open(path, "a") as fh:
+            fh.write(json.dumps(item) + "\n")
+        done[seed] = item
+        print(f"seed {seed}: 10 y uncomp./GDC/+BN aihwkit "
+              f"{[round(item['aihwkit'][f'{k}@{times[-1]:g}'], 3) for k in ('none', 'global', 'global+bn')]} "
+              f"memsim {[round(item['memsim'][f'{k}@{times[-1]:g}'], 3) for k in ('none', 'global', 'global+bn')]}",
+              file=sys.stderr, flush=True)
+    table = render([done[s] for s in seeds], times)
+    write_atomic(os.path.join(args.out, "compare_aihwkit.txt"), table)
+    render_figure([done[s] for s in seeds], times, os.path.join(args.out, "compare_aihwkit.png"))
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
