@@ -213,13 +213,16 @@ def main(argv=None) -> int:
                         help="cache of trained networks (shared with scripts/nn_results.py)")
     args = parser.parse_args(argv)
     try:
+        seeds = ex.parse_seeds(args.seeds)
+        times = sorted({0.0, *(ex.parse_duration(t) for t in args.times.split(",") if t.strip())})
+    except ValueError as err:
+        parser.error(str(err))
+    try:
         import aihwkit
         import torch
     except ImportError as err:
         parser.error(f"this comparison needs aihwkit and torch importable ({err}); see README.md, "
                      "'Comparing with aihwkit'")
-    seeds = ex.parse_seeds(args.seeds)
-    times = sorted({0.0, *(ex.parse_duration(t) for t in args.times.split(",") if t.strip())})
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "results.jsonl")
     done = {}
