@@ -80,7 +80,7 @@ def _torch_accuracy(model, x, y):
     import torch
 
     with torch.no_grad():
-        logits = model(torch.as_tensor(x, dtype=torch.float32))
+        logits = model(torch.from_numpy(np.array(x, dtype=np.float32)))
     return float((logits.argmax(1).numpy() == y).mean())
 
 
@@ -95,7 +95,7 @@ def _torch_recalibrate_bn(model, x):
         bn.momentum = None  # cumulative average: one batch gives that batch's statistics
         bn.train()
     with torch.no_grad():
-        model(torch.as_tensor(x, dtype=torch.float32))
+        model(torch.from_numpy(np.array(x, dtype=np.float32)))
     for bn in bns:
         bn.eval()
 
