@@ -229,7 +229,7 @@ def main(argv=None):
     header = ("case", "memsim", "peak RSS", "reference", "ref time", "ref peak", "speedup", "target", "met")
     widths = [max(len(str(x[i])) for x in rows + [header]) for i in range(len(header))]
     print(f"memsim.solve benchmark: G in [{G_RANGE[0]:g}, {G_RANGE[1]:g}] S (RRAM read G in "
-          f"[{G_READ_RANGE[0]:g}, {G_READ_RANGE[1]:g}] S), inputs U(0, 0.3) V, one thread; "
+          f"[{G_READ_RANGE[0]:g}, {G_READ_RANGE[1]:g}] S), inputs U(0, 0.3) V, {os.cpu_count()} cores (unit solves of a batch run in threads); "
           f"numpy {np.__version__}, python {sys.version.split()[0]}")
     print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
     print("  ".join("-" * w for w in widths))
