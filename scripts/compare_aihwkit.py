@@ -154,10 +154,8 @@ def render(items, times) -> str:
     rows = [("float", None), ("t0", None)] + [(k, t) for k in ("none", "global", "global+bn") for t in times if t > 0]
     for key, t in rows:
         label = dict(FIGURES)[key]
-        lookup = (lambda i, tool: i[tool]["float"]) if key == "float" else \
-                 (lambda i, tool: i[tool][f"none@0"]) if key == "t0" else \
-                 (lambda i, tool: i[tool][f"{key}@{t:g}"])
-        values = {tool: [lookup(i, tool) for i in items] for tool in tools}
+        field = {"float": "float", "t0": "none@0"}[key] if t is None else f"{key}@{t:g}"
+        values = {tool: [i[tool][field] for i in items] for tool in tools}
         diff = 100 * (np.mean(values["memsim"]) - np.mean(values["aihwkit"]))
         quoted = f"{100 * QUOTED[key]:.1f}" if key in QUOTED and (t is None or abs(t - 10 * ex.YEAR) < 1) else ""
         when = "" if t is None else ex.format_time(t)
