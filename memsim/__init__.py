@@ -11,8 +11,7 @@ Importing memsim is cheap: the solver, ngspice runner and netlist generator load
 """
 from __future__ import annotations
 
-import importlib
-
+from ._lazy import lazy_getattr
 from .array import Crossbar
 from .bias import SCHEMES, Bias
 from .errors import ConvergenceError, MemsimError, ResourceLimitError, SpiceError
@@ -29,11 +28,4 @@ __all__ = ["Crossbar", "Bias", "SCHEMES", "SolveResult", "SpiceError", "Converge
            *_LAZY]
 
 
-def __getattr__(name):
-    if name not in _LAZY:
-        raise AttributeError(f"module 'memsim' has no attribute {name!r}")
-    module_name, attribute = _LAZY[name]
-    module = importlib.import_module(module_name)
-    value = module if attribute is None else getattr(module, attribute)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, globals(), _LAZY)

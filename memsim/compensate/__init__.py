@@ -6,22 +6,15 @@ reports ``storage_bytes``, what it keeps on chip.  Tile level: :mod:`.ir_drop`; 
 level: :mod:`.network` (``compensated(net)`` view with digital hooks, IR drop) and
 :mod:`.drift`; files: :mod:`.store` (versioned ``.npz``, no pickle).
 """
+from .._lazy import lazy_getattr
 from .ir_drop import ColumnCorrection, PreDistortion, quantize_columns
 
 __all__ = ["ColumnCorrection", "PreDistortion", "quantize_columns", "compensated", "NetworkPreDistortion",
            "NetworkColumnCorrection", "headroom_conductances", "GlobalDriftCompensation", "BNRecalibration",
            "VeRAPlus", "DriftSampler", "save", "load"]
 
-_LAZY = {"compensated": "network", "NetworkPreDistortion": "network", "NetworkColumnCorrection": "network",
-         "headroom_conductances": "network", "GlobalDriftCompensation": "drift", "BNRecalibration": "drift",
-         "VeRAPlus": "drift", "DriftSampler": "drift", "save": "store", "load": "store"}
-
-
-def __getattr__(name):
-    if name not in _LAZY:
-        raise AttributeError(f"module 'memsim.compensate' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-    globals()[name] = value
-    return value
+_MODULES = {"compensated": "network", "NetworkPreDistortion": "network", "NetworkColumnCorrection": "network",
+            "headroom_conductances": "network", "GlobalDriftCompensation": "drift", "BNRecalibration": "drift",
+            "VeRAPlus": "drift", "DriftSampler": "drift", "save": "store", "load": "store"}
+__getattr__ = lazy_getattr(__name__, globals(), {name: (f"{__name__}.{module}", name)
+                                                 for name, module in _MODULES.items()})

@@ -12,7 +12,7 @@ Modules (imported on first use, so ``import memsim.nn`` stays cheap):
 """
 from __future__ import annotations
 
-import importlib
+from .._lazy import lazy_getattr
 
 _LAZY = {
     "load_dataset": ("memsim.nn.datasets", "load"),
@@ -39,10 +39,4 @@ _LAZY = {
 __all__ = list(_LAZY)
 
 
-def __getattr__(name):
-    if name not in _LAZY:
-        raise AttributeError(f"module 'memsim.nn' has no attribute {name!r}")
-    module_name, attribute = _LAZY[name]
-    value = getattr(importlib.import_module(module_name), attribute)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, globals(), _LAZY)

@@ -20,10 +20,10 @@ matplotlib load when a study or plot runs.
 """
 from __future__ import annotations
 
-import importlib
 import sys
 from pathlib import Path
 
+from .._lazy import lazy_getattr
 from .config import AXES, METRIC_AXES, METRIC_HELP, METRICS, OPTIONS, StudyConfig, load, validate
 
 _LAZY = {
@@ -46,13 +46,7 @@ __all__ = ["AXES", "METRICS", "METRIC_AXES", "OPTIONS", "StudyConfig", "load", "
 DEFAULT_OUT = Path("memsim_output")
 
 
-def __getattr__(name):
-    if name not in _LAZY:
-        raise AttributeError(f"module 'memsim.study' has no attribute {name!r}")
-    module_name, attribute = _LAZY[name]
-    value = getattr(importlib.import_module(module_name), attribute)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, globals(), _LAZY)
 
 
 # ---------------------------------------------------------------------------------------------
