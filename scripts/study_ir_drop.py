@@ -8,7 +8,6 @@ cells (ideal wires, ideal switch).  ngspice checks N <= 64.  Copy this file and 
 
     python scripts/study_ir_drop.py [--out DIR] [--dask ADDRESS|local] [--workers N]
 """
-import argparse
 
 import memsim.study
 from memsim.plots import plot_results
@@ -29,13 +28,7 @@ CONFIG = {
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default="memsim_output", help="results folder (default ./memsim_output, as "
-                                                               "memsim study: either resumes the other)")
-    parser.add_argument("--dask", help="Dask scheduler address, or 'local' for a LocalCluster")
-    parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
-    args = parser.parse_args()
-    run = memsim.study.run(CONFIG, out=args.out, dask=args.dask, workers=args.workers)
+    run = memsim.study.run_script(CONFIG, __doc__.split("\n\n")[0])
     rows = [r for r in memsim.study.read_results(run.path) if r["metric"] == "mvm" and not r["error"]]
     sizes = CONFIG["grid"]["size"]
     for cell in CONFIG["grid"]["cell"]:

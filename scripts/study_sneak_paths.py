@@ -9,7 +9,6 @@ and edit CONFIG (keys: memsim/study/config.py).  Running it again resumes an int
 
     python scripts/study_sneak_paths.py [--out DIR] [--dask ADDRESS|local] [--workers N]
 """
-import argparse
 
 import memsim.study
 from memsim.plots import plot_results
@@ -30,13 +29,7 @@ CONFIG = {
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default="memsim_output", help="results folder (default ./memsim_output, as "
-                                                               "memsim study: either resumes the other)")
-    parser.add_argument("--dask", help="Dask scheduler address, or 'local' for a LocalCluster")
-    parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
-    args = parser.parse_args()
-    run = memsim.study.run(CONFIG, out=args.out, dask=args.dask, workers=args.workers)
+    run = memsim.study.run_script(CONFIG, __doc__.split("\n\n")[0])
     rows = memsim.study.read_results(run.path)
     limit = 100 * CONFIG["options"]["margin_threshold"]
     print(f"\nfirst N with a read margin below {limit:g} % (fast solver; 'never' = not up to N = "

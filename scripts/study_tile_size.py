@@ -13,7 +13,6 @@ Copy this file and edit CONFIG (keys: memsim/study/config.py).  Running it again
 
     python scripts/study_tile_size.py [--out DIR] [--dask ADDRESS|local] [--workers N]
 """
-import argparse
 
 import memsim.study
 from memsim.plots import plot_results
@@ -34,13 +33,7 @@ CONFIG = {
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default="memsim_output", help="results folder (default ./memsim_output, as "
-                                                               "memsim study: either resumes the other)")
-    parser.add_argument("--dask", help="Dask scheduler address, or 'local' for a LocalCluster")
-    parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
-    args = parser.parse_args()
-    run = memsim.study.run(CONFIG, out=args.out, dask=args.dask, workers=args.workers)
+    run = memsim.study.run_script(CONFIG, __doc__.split("\n\n")[0])
     rows = [r for r in memsim.study.read_results(run.path) if not r["error"]]
     print(f"\n{'T':>5} {'ohm':>5} {'tile error %':>13} {'argmax agree %':>15} {'network acc %':>14}")
     for tile in CONFIG["grid"]["tile"]:

@@ -129,3 +129,18 @@ def test_truncated_last_line_is_dropped_and_recomputed(config_file, reference, t
     run = study.run(config_file, out=tmp_path, progress=False)
     assert (run.already_done, run.computed) == (N_POINTS - 3, 3)
     assert run.path.read_bytes() == reference.read_bytes()
+
+
+def test_study_script_command_line_runs_its_config_where_told(tmp_path, capsys):
+    """scripts/study_*.py share memsim.study.run_script: --out, --workers reach the runner;
+    a bad option is argparse's one-line error."""
+    config = {"name": "script", "metrics": ["mvm"],
+              "grid": {"size": [4], "r_wire": [1.0], "cell": ["device"], "preset": ["rram8"], "levels": [8],
+                       "seed": [0]}}
+    result = study.run_script(config, "a study script", ["--out", str(tmp_path), "--workers", "1"])
+    assert result.path == tmp_path / "script.csv" and result.points == 1 and not result.failed
+    _, rows, dropped = read_rows(result.path)
+    assert len(rows) == 1 and rows[0]["size"] == "4" and not rows[0]["error"] and dropped == 0
+    with pytest.raises(SystemExit) as err:
+        study.run_script(config, "a study script", ["--workers", "two"])
+    assert err.value.code == 2 and "invalid int value" in capsys.readouterr().err

@@ -41,7 +41,7 @@ _LAZY = {
     "driver_power": ("memsim.study.metrics", "driver_power"),
 }
 
-__all__ = ["AXES", "METRICS", "METRIC_AXES", "OPTIONS", "StudyConfig", "load", "validate", "add_cli", *_LAZY]
+__all__ = ["AXES", "METRICS", "METRIC_AXES", "OPTIONS", "StudyConfig", "load", "validate", "add_cli", "run_script", *_LAZY]
 
 DEFAULT_OUT = Path("memsim_output")
 
@@ -80,6 +80,29 @@ def _cmd_plot(args) -> int:
     return 0
 
 
+def _add_run_options(p) -> None:
+    """Where a study runs and writes: shared by ``memsim study`` and :func:`run_script`."""
+    p.add_argument("--dask", metavar="ADDRESS", help="run on a Dask cluster: a scheduler address, or 'local' "
+                                                      "for a LocalCluster of --workers processes")
+    p.add_argument("--workers", type=int, default=2, help="worker processes (local pool or LocalCluster; default 2)")
+    p.add_argument("--out", type=Path, help=f"output folder (default ./{DEFAULT_OUT}, as memsim study: either "
+                                            "resumes the other)")
+
+
+def run_script(config, description: str, argv=None):
+    """The command line of a study script (``--out``, ``--dask``, ``--workers``): runs ``config``
+    (a dict, as in scripts/study_*.py) and returns the runner's result."""
+    import argparse
+
+    from .runner import run
+
+    parser = argparse.ArgumentParser(description=description)
+    _add_run_options(parser)
+    args = parser.parse_args(argv)
+    out = args.out if args.out is not None else DEFAULT_OUT
+    return run(config, out=out, dask=args.dask, workers=args.workers)
+
+
 def add_cli(subparsers) -> None:
     """Register ``memsim study`` and ``memsim plot``."""
     p = subparsers.add_parser(
@@ -88,10 +111,7 @@ def add_cli(subparsers) -> None:
                     "Running the same command again resumes: finished points are skipped. "
                     "Metrics: " + "; ".join(f"{k}: {v}" for k, v in METRIC_HELP.items()))
     p.add_argument("config", type=Path, help="study config, .toml or .json (see examples/studies/)")
-    p.add_argument("--dask", metavar="ADDRESS", help="run on a Dask cluster: a scheduler address, or 'local' "
-                                                      "for a LocalCluster of --workers processes")
-    p.add_argument("--workers", type=int, default=2, help="worker processes (local pool or LocalCluster; default 2)")
-    p.add_argument("--out", type=Path, help=f"output folder (default ./{DEFAULT_OUT})")
+    _add_run_options(p)
     p.add_argument("--no-plot", action="store_true", help="do not write the figures at the end")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_study)
