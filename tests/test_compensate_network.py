@@ -7,21 +7,15 @@ from memsim.compensate import (BNRecalibration, GlobalDriftCompensation, Network
 from memsim.compensate.store import to_bytes
 from memsim.devices import preset
 from memsim.nn import datasets
+from memsim.nn.experiments import YEAR, aihwkit_pcm_config
 from memsim.nn.inference import AnalogNetwork, HardwareConfig
 from memsim.nn.train import train_mlp
-
-YEAR = 365.25 * 86400.0
 
 
 @pytest.fixture(scope="module")
 def digits():
     data = datasets.load("digits")
     return train_mlp(data, (64,), batchnorm=True, epochs=10, seed=0), data
-
-
-def _pcm(tile=64):
-    return HardwareConfig(tile=tile, conductances="pcm", scale="tile", dac_bits=7, adc_bits=9, adc_range=12.0,
-                          out_noise=0.06, bound_management=True, noise="pcm")
 
 
 def _view(net, *strategies):
@@ -60,7 +54,7 @@ def test_drift_strategies_beat_no_compensation_at_10_years(digits):
     x, y = data.x_test, data.y_test
     rows = []
     for seed in range(3):
-        net = AnalogNetwork(mlp, _pcm(), seed=seed)
+        net = AnalogNetwork(mlp, aihwkit_pcm_config(tile=64), seed=seed)
         gdc = GlobalDriftCompensation().fit(net)
         bn = BNRecalibration(200, seed=seed).fit(data.x_train)
         vera = VeRAPlus(1, seed=seed).fit_single(net, data.x_train, data.y_train, 10 * YEAR)
@@ -79,7 +73,7 @@ def test_drift_strategies_beat_no_compensation_at_10_years(digits):
 
 def test_stored_compensation_round_trips_exactly(digits, tmp_path):
     mlp, data = digits
-    net = AnalogNetwork(mlp, _pcm(), seed=0)
+    net = AnalogNetwork(mlp, aihwkit_pcm_config(tile=64), seed=0)
     strategies = [GlobalDriftCompensation("column").fit(net), BNRecalibration(50).fit(data.x_train),
                   VeRAPlus(2, epochs=1).fit_single(net, data.x_train[:300], data.y_train[:300], YEAR),
                   NetworkColumnCorrection().fit(net, data.x_train[:100])]
