@@ -42,8 +42,7 @@ from memsim.io import write_atomic  # noqa: E402
 from memsim.nn import experiments as ex  # noqa: E402
 from memsim.nn.model import BatchNorm, Linear, ReLU  # noqa: E402
 
-#: aihwkit 1.2.0's figures quoted by issue 6 (same MLP, same MNIST subset, its own training).
-QUOTED = {"float": 0.943, "none": 0.273, "global": 0.570, "global+bn": 0.923}
+QUOTED = ex.AIHWKIT_QUOTED
 FIGURES = (("float", "floating point"), ("t0", "PCM-like, right after programming"),
            ("none", "PCM-like, uncompensated"), ("global", "+ global drift compensation"),
            ("global+bn", "+ BN re-calibration"))

@@ -36,8 +36,7 @@ from memsim.nn import experiments as ex  # noqa: E402
 from memsim.nn.inference import HardwareConfig  # noqa: E402
 
 TIMES = [t for _, t in ex.DRIFT_TIMES]
-#: aihwkit 1.2.0, the same 784-256-BN-128-BN-10 MLP on the same MNIST subset (issue 6).
-AIHWKIT = {"float": 0.943, "none": 0.273, "global": 0.570, "global+bn": 0.923}
+AIHWKIT = ex.AIHWKIT_QUOTED
 RECIPES = {"adam 2e-3, 30 ep (default)": ("adam", 2e-3, 30), "sgd 0.05, 30 ep": ("sgd", 0.05, 30),
            "adam 1e-3, 10 ep": ("adam", 1e-3, 10), "sgd 0.01, 10 ep": ("sgd", 0.01, 10)}
 
