@@ -1,14 +1,15 @@
 """memsim's PCM-like inference against aihwkit's, on identical trained weights, in one process.
 
-    python scripts/compare_aihwkit.py [--seeds 5] [--times 0,1h,1d,1y,10y] [--out memsim_output/aihwkit]
+    python3 scripts/compare_aihwkit.py [--model mlp-mnist|lenet-fashion] [--seeds 5]
+                                       [--times 0,1h,1d,1y,10y] [--images N] [--out DIR]
 
-Needs aihwkit (and torch) importable beside memsim; neither is a memsim dependency.  aihwkit
-1.2.0 ships only as source on PyPI; README.md ("Comparing with aihwkit") gives the commands
-that build it here against torch==2.13.0.
+Needs aihwkit importable beside memsim; it is not a memsim dependency.  aihwkit 1.2.0 ships
+only as source on PyPI; README.md ("Comparing with aihwkit") gives the commands that build it
+here against torch==2.13.0.
 
-For every seed s: memsim trains the 784-256-BN-128-BN-10 MLP on the MNIST subset (seed s, or
-the cached copy from scripts/nn_results.py), the same weights go into a torch Sequential, and
-both tools program them and let them drift:
+For every seed s: memsim trains the built-in model (the 784-256-BN-128-BN-10 MLP on the MNIST
+subset by default, or the LeNet-class CNN on Fashion-MNIST; seed s, or the cached copy), the
+same torch model goes to both tools, and both program it and let it drift:
 
 - aihwkit: ``convert_to_analog`` with its default ``InferenceRPUConfig`` (PCMLikeNoiseModel,
   g_max = 25 uS, single-pair converter, 7-bit inputs with abs-max noise management, output
@@ -16,15 +17,16 @@ both tools program them and let them drift:
   512 x 512), ``program_analog_weights`` and ``drift_analog_weights(t)``; the uncompensated
   figure sets ``drift_compensation = None``, the compensated one keeps its default
   GlobalDriftCompensation;
-- memsim: ``AnalogNetwork`` with :func:`memsim.nn.experiments.aihwkit_pcm_config` (the same
-  setting), uncompensated and with ``compensation="global"``;
-- BatchNorm re-calibration the same way in both: the BN statistics re-estimated from the 4000
-  training images passed through the drifted hardware in one batch.
+- memsim: :func:`memsim.nn.convert` with :func:`memsim.nn.experiments.aihwkit_pcm_config` (the
+  same setting), uncompensated and with :class:`memsim.compensate.GlobalDriftCompensation`;
+- BatchNorm re-calibration (models with BatchNorm) the same way in both: the BN statistics
+  re-estimated from 4000 training images passed through the drifted hardware in one batch.
 
 The table gives mean ± std over seeds for each tool and their difference, and the time each
 tool took for the same work (the ratio is memsim's time over aihwkit's).  Results are
-appended to ``results.jsonl`` in ``--out`` as they finish (a rerun resumes); the table is
-written to ``compare_aihwkit.txt`` and the accuracy-against-time figure to ``compare_aihwkit.png``.
+appended to ``results.jsonl`` in ``--out`` (default ``memsim_output/aihwkit/<model>``) as they
+finish (a rerun resumes); the table is written to ``compare_aihwkit.txt`` and the
+accuracy-against-time figure to ``compare_aihwkit.png``.
 """
 from __future__ import annotations
 
@@ -36,11 +38,8 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-
-from memsim.io import write_atomic  # noqa: E402
-from memsim.nn import experiments as ex  # noqa: E402
-from memsim.nn.model import BatchNorm, Linear, ReLU  # noqa: E402
+from memsim.io import write_atomic
+from memsim.nn import experiments as ex
 
 QUOTED = ex.AIHWKIT_QUOTED
 FIGURES = (("float", "floating point"), ("t0", "PCM-like, right after programming"),
@@ -48,31 +47,19 @@ FIGURES = (("float", "floating point"), ("t0", "PCM-like, right after programmin
            ("global+bn", "+ BN re-calibration"))
 
 
-def to_torch(mlp):
-    """A torch Sequential with the MLP's weights and BatchNorm statistics (eval mode)."""
-    import torch
-    from torch import nn
+BN_IMAGES = 4000
 
-    modules = []
-    with torch.no_grad():
-        for layer in mlp.layers:
-            if isinstance(layer, Linear):
-                lin = nn.Linear(*layer.w.shape)
-                lin.weight.copy_(torch.tensor(layer.w.T, dtype=torch.float32))
-                lin.bias.copy_(torch.tensor(layer.b, dtype=torch.float32))
-                modules.append(lin)
-            elif isinstance(layer, BatchNorm):
-                bn = nn.BatchNorm1d(layer.gamma.size, eps=layer.eps)
-                for name in ("weight", "bias", "running_mean", "running_var"):
-                    value = {"weight": layer.gamma, "bias": layer.beta, "running_mean": layer.mean,
-                             "running_var": layer.var}[name]
-                    getattr(bn, name).copy_(torch.tensor(value, dtype=torch.float32))
-                modules.append(bn)
-            elif isinstance(layer, ReLU):
-                modules.append(nn.ReLU())
-            else:
-                raise ValueError(f"no torch equivalent for {type(layer).__name__}")
-    return nn.Sequential(*modules).eval()
+
+def float32_copy(model):
+    import copy
+
+    return copy.deepcopy(model).float().eval()
+
+
+def has_batchnorm(model) -> bool:
+    from memsim.compensate.drift import batchnorms
+
+    return bool(batchnorms(model))
 
 
 def _torch_accuracy(model, x, y):
@@ -88,7 +75,7 @@ def _torch_recalibrate_bn(model, x):
     import torch
     from torch import nn
 
-    bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm1d)]
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     for bn in bns:
         bn.reset_running_stats()
         bn.momentum = None  # cumulative average: one batch gives that batch's statistics
@@ -99,7 +86,7 @@ def _torch_recalibrate_bn(model, x):
         bn.eval()
 
 
-def run_aihwkit(mlp, data, seed, times):
+def run_aihwkit(model, data, seed, times):
     """aihwkit's accuracies at ``times`` (uncompensated, GDC, GDC + BN re-cal) and its time."""
     import copy
 
@@ -114,34 +101,37 @@ def run_aihwkit(mlp, data, seed, times):
         if not compensated:
             config.drift_compensation = None
         torch.manual_seed(seed)
-        analog = convert_to_analog(to_torch(mlp), config).eval()
+        analog = convert_to_analog(float32_copy(model), config).eval()
         analog.program_analog_weights()
         for t in times:
             analog.drift_analog_weights(t)
             key = "global" if compensated else "none"
             out[(key, t)] = _torch_accuracy(analog, data.x_test, data.y_test)
-            if compensated:
+            if compensated and has_batchnorm(model):
                 recal = copy.deepcopy(analog)
-                _torch_recalibrate_bn(recal, data.x_train)
+                _torch_recalibrate_bn(recal, data.x_train[:BN_IMAGES])
                 out[("global+bn", t)] = _torch_accuracy(recal, data.x_test, data.y_test)
     return out, time.perf_counter() - start
 
 
-def run_memsim(mlp, data, seed, times):
+def run_memsim(model, data, seed, times):
     start = time.perf_counter()
     out = {}
-    for row in ex.accuracy_over_time(mlp, data, ex.aihwkit_pcm_config(), seed, times):
+    for row in ex.accuracy_over_time(model, data, ex.aihwkit_pcm_config(), seed, times):
         out[("none", row["t"])] = row["accuracy"]
-    for row in ex.accuracy_over_time(mlp, data, ex.aihwkit_pcm_config(compensation="global"), seed, times,
-                                     bn_recalibration=True):
+    bn = has_batchnorm(model)
+    for row in ex.accuracy_over_time(model, data, ex.aihwkit_pcm_config(), seed, times, gdc=True,
+                                     bn_recalibration=bn, bn_images=BN_IMAGES):
         out[("global", row["t"])] = row["accuracy"]
-        out[("global+bn", row["t"])] = row["accuracy_bn"]
+        if bn:
+            out[("global+bn", row["t"])] = row["accuracy_bn"]
     return out, time.perf_counter() - start
 
 
 def render(items, times) -> str:
     tools = ("aihwkit", "memsim")
-    lines = [f"memsim against aihwkit {items[0]['aihwkit_version']} on identical weights "
+    model = items[0].get("model", "mlp-mnist")
+    lines = [f"memsim against aihwkit {items[0]['aihwkit_version']} on identical weights, {model} "
              f"({len(items)} seeds: {', '.join(str(i['seed']) for i in items)}; mean ± std, %)", "",
              f"| {'figure':34s} | {'time':8s} | {'aihwkit':12s} | {'memsim':12s} | {'memsim - aihwkit':16s} | "
              f"{'quoted (aihwkit, own training)':30s} |",
@@ -154,9 +144,12 @@ def render(items, times) -> str:
     for key, t in rows:
         label = dict(FIGURES)[key]
         field = {"float": "float", "t0": "none@0"}[key] if t is None else f"{key}@{t:g}"
+        if field not in items[0]["memsim"]:
+            continue
         values = {tool: [i[tool][field] for i in items] for tool in tools}
         diff = 100 * (np.mean(values["memsim"]) - np.mean(values["aihwkit"]))
-        quoted = f"{100 * QUOTED[key]:.1f}" if key in QUOTED and (t is None or abs(t - 10 * ex.YEAR) < 1) else ""
+        quoted = f"{100 * QUOTED[key]:.1f}" if (model == "mlp-mnist" and key in QUOTED
+                                                 and (t is None or abs(t - 10 * ex.YEAR) < 1)) else ""
         when = "" if t is None else ex.format_time(t)
         lines.append(f"| {label:34s} | {when:8s} | {cell(values['aihwkit']):12s} | {cell(values['memsim']):12s} | "
                      f"{diff:+16.1f} | {quoted:>30s} |")
@@ -180,19 +173,24 @@ def render_figure(items, times, path):
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     ax.axhline(100 * np.mean([i["memsim"]["float"] for i in items]), color="k", lw=0.8, ls="--",
                label="floating point")
+    model = items[0].get("model", "mlp-mnist")
     for (key, label), color in zip(FIGURES[2:], ("C3", "C1", "C2")):
+        if f"{key}@{ts[0]:g}" not in items[0]["memsim"]:
+            continue
         for tool, style, marker in (("aihwkit", ":", "o"), ("memsim", "-", "s")):
             values = 100 * np.array([[i[tool][f"{key}@{t:g}"] for t in ts] for i in items])
             std = values.std(axis=0, ddof=1) if len(items) > 1 else np.zeros(len(ts))
             ax.errorbar(ts, values.mean(axis=0), yerr=std, color=color, ls=style, marker=marker, ms=4, capsize=3,
                         label=f"{tool}: {label}")
-        ax.plot([10 * ex.YEAR], [100 * QUOTED[key]], marker="*", color=color, ms=12, ls="none")
-    ax.plot([], [], marker="*", color="gray", ms=10, ls="none", label="quoted aihwkit figure (own training)")
+        if model == "mlp-mnist":
+            ax.plot([10 * ex.YEAR], [100 * QUOTED[key]], marker="*", color=color, ms=12, ls="none")
+    if model == "mlp-mnist":
+        ax.plot([], [], marker="*", color="gray", ms=10, ls="none", label="quoted aihwkit figure (own training)")
     ax.set_xscale("log")
     ax.set_ylim(0, 100)
     ax.set_xlabel("time since programming (s)")
     ax.set_ylabel("test accuracy (%)")
-    ax.set_title(f"PCM-like model, identical weights, {len(items)} seeds")
+    ax.set_title(f"{model}, PCM-like model, identical weights, {len(items)} seeds")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7, loc="lower left")
     fig.tight_layout()
@@ -203,9 +201,12 @@ def render_figure(items, times, path):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="mlp-mnist", choices=("mlp-mnist", "lenet-fashion"),
+                        help="the built-in model compared (default mlp-mnist)")
     parser.add_argument("--seeds", default="5", help="a count (5 -> seeds 0..4) or a comma list")
+    parser.add_argument("--images", type=int, help="test images (default: the whole test set)")
     parser.add_argument("--times", default="0,1h,1d,1y,10y", help="times since programming (0 is always added)")
-    parser.add_argument("--out", default="memsim_output/aihwkit", help="output folder")
+    parser.add_argument("--out", help="output folder (default memsim_output/aihwkit/<model>)")
     parser.add_argument("--models", default="memsim_output/nn/models",
                         help="cache of trained networks (shared with scripts/nn_results.py)")
     args = parser.parse_args(argv)
@@ -214,12 +215,15 @@ def main(argv=None) -> int:
         times = sorted({0.0, *(ex.parse_duration(t) for t in args.times.split(",") if t.strip())})
     except ValueError as err:
         parser.error(str(err))
+    if args.images is not None and args.images < 1:
+        parser.error(f"--images must be >= 1, got {args.images}")
     try:
         import aihwkit
         import torch
     except ImportError as err:
         parser.error(f"this comparison needs aihwkit and torch importable ({err}); see README.md, "
                      "'Comparing with aihwkit'")
+    args.out = args.out or os.path.join("memsim_output", "aihwkit", args.model)
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "results.jsonl")
     done = {}
@@ -227,27 +231,31 @@ def main(argv=None) -> int:
         with open(path) as fh:
             for line in fh:
                 item = json.loads(line)
-                if item.get("times") == times:
+                if item.get("times") == times and item.get("model", "mlp-mnist") == args.model \
+                        and item.get("images") == args.images:
                     done[item["seed"]] = item
     torch.set_num_threads(1)
     for seed in seeds:
         if seed in done:
             continue
-        mlp, data = ex.trained("mlp-mnist", seed, cache_dir=args.models)
-        item = {"seed": seed, "times": times, "aihwkit_version": aihwkit.__version__,
-                "torch_version": torch.__version__}
+        model, data = ex.trained(args.model, seed, cache_dir=args.models)
+        if args.images is not None:
+            data = ex.test_subset(data, args.images)
+        item = {"seed": seed, "model": args.model, "images": args.images, "times": times,
+                "aihwkit_version": aihwkit.__version__, "torch_version": torch.__version__}
         for tool, runner in (("aihwkit", run_aihwkit), ("memsim", run_memsim)):
-            acc, seconds = runner(mlp, data, seed, times)
+            acc, seconds = runner(model, data, seed, times)
             item[tool] = {f"{k}@{t:g}": v for (k, t), v in acc.items()}
             item[tool]["seconds"] = seconds
-        item["aihwkit"]["float"] = _torch_accuracy(to_torch(mlp), data.x_test, data.y_test)
-        item["memsim"]["float"] = mlp.accuracy(data.x_test, data.y_test)
+        item["aihwkit"]["float"] = _torch_accuracy(float32_copy(model), data.x_test, data.y_test)
+        item["memsim"]["float"] = ex.float_accuracy(model, data.x_test, data.y_test)
         with open(path, "a") as fh:
             fh.write(json.dumps(item) + "\n")
         done[seed] = item
-        print(f"seed {seed}: 10 y uncomp./GDC/+BN aihwkit "
-              f"{[round(item['aihwkit'][f'{k}@{times[-1]:g}'], 3) for k in ('none', 'global', 'global+bn')]} "
-              f"memsim {[round(item['memsim'][f'{k}@{times[-1]:g}'], 3) for k in ('none', 'global', 'global+bn')]}",
+        last = [k for k in ('none', 'global', 'global+bn') if f"{k}@{times[-1]:g}" in item["memsim"]]
+        print(f"seed {seed}: last time {'/'.join(last)} aihwkit "
+              f"{[round(item['aihwkit'][f'{k}@{times[-1]:g}'], 3) for k in last]} "
+              f"memsim {[round(item['memsim'][f'{k}@{times[-1]:g}'], 3) for k in last]}",
               file=sys.stderr, flush=True)
     table = render([done[s] for s in seeds], times)
     write_atomic(os.path.join(args.out, "compare_aihwkit.txt"), table)

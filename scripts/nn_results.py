@@ -1,10 +1,11 @@
 """The network-level results table and the accuracy-against-time figure.
 
-    nice python scripts/nn_results.py [--out memsim_output/nn] [--seeds 5] [--models mlp-mnist,mlp-digits]
-                                      [--workers 2] [--images-1t1r 200] [--render-only]
+    nice python3 scripts/nn_results.py [--out memsim_output/nn] [--seeds 5] [--models mlp-mnist,mlp-digits]
+                                       [--workers 2] [--images-1t1r 200] [--images N] [--render-only]
+    nice python3 scripts/nn_results.py --models lenet-fashion,resnet-fashion --seeds 3 --out memsim_output/cnn
 
-For the 784-256-BN-128-BN-10 MLP on the MNIST subset and the 64-64-10 MLP on digits, over
-``--seeds`` seeds (seed s trains the float network and draws every device random number):
+For the MLPs (784-256-BN-128-BN-10 on the MNIST subset, 64-64-10 on digits), over ``--seeds``
+seeds (seed s trains the float network and draws every device random number):
 
 - floating point; the ideal crossbar (rram8 and rram64 levels, 8-bit DAC and ADC);
 - + IR drop at r = 1, 2.5, 10 ohm per segment on tiles of 64, 128, 256 (ohmic cells);
@@ -14,6 +15,13 @@ For the 784-256-BN-128-BN-10 MLP on the MNIST subset and the 64-64-10 MLP on dig
   and with BatchNorm re-calibration, at the same times, next to aihwkit 1.2.0's quoted figures
   (aihwkit's own training; scripts/compare_aihwkit.py runs both tools on identical weights);
 - (MNIST) how those 10-year figures depend on the float training recipe.
+
+For the CNNs on Fashion-MNIST (LeNet-5-class and the small ResNet): floating point; ideal
+quantised tiles; IR drop at T = 64 / 128 / 256 and r = 1 and 2.5 ohm; the RRAM and PCM-like
+drift models at 1 day, 1 year and 10 years with no compensation, global drift compensation
+and BatchNorm re-calibration (models with BatchNorm); and, at 10 years on the PCM-like model,
+the network trained hardware-aware (PCM-like programming noise in the forward pass) against
+the plain one.
 
 Every finished point is appended to ``results.jsonl`` at once, so an interrupted run resumes
 where it stopped; the table (``nn_results.txt``) and the figure (``nn_accuracy_vs_time.png``)
@@ -29,11 +37,9 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-
-from memsim.io import save_figure, write_atomic  # noqa: E402
-from memsim.nn import experiments as ex  # noqa: E402
-from memsim.nn.inference import HardwareConfig  # noqa: E402
+from memsim.io import save_figure, write_atomic
+from memsim.nn import experiments as ex
+from memsim.nn.config import HardwareConfig
 
 TIMES = [t for _, t in ex.DRIFT_TIMES]
 AIHWKIT = ex.AIHWKIT_QUOTED
@@ -41,9 +47,22 @@ RECIPES = {"adam 2e-3, 30 ep (default)": ("adam", 2e-3, 30), "sgd 0.05, 30 ep": 
            "adam 1e-3, 10 ep": ("adam", 1e-3, 10), "sgd 0.01, 10 ep": ("sgd", 0.01, 10)}
 
 
+CNN_TIMES = [86400.0, ex.YEAR, 10 * ex.YEAR]
+TITLES = {"mlp-mnist": "784-256-BN-128-BN-10 MLP, MNIST subset (4000 train / 1000 test)",
+          "mlp-digits": "64-64-10 MLP, scikit-learn digits (1437 train / 360 test)",
+          "lenet-fashion": "LeNet-5-class CNN, Fashion-MNIST (60000 train / 10000 test)",
+          "resnet-fashion": "small ResNet with BatchNorm, Fashion-MNIST (60000 train / 10000 test)"}
+
+
+def has_batchnorm(model: str) -> bool:
+    return model in ("mlp-mnist", "resnet-fashion")
+
+
 def specs(model: str, workers: int, images_1t1r: int | None):
     """(key, label, config, times, options) of every row, in table order."""
     base = HardwareConfig(tile=128, conductances="rram8", dac_bits=8, adc_bits=8, workers=workers)
+    if model.endswith("fashion"):
+        return cnn_specs(model, base)
     mnist = model == "mlp-mnist"
     rows = [("ideal-rram8", "ideal crossbar, rram8 levels, 8-bit DAC/ADC, T=128", base, [0.0], {}),
             ("ideal-rram64", "ideal crossbar, rram64 levels", base.replace(conductances="rram64"), [0.0], {})]
@@ -59,10 +78,44 @@ def specs(model: str, workers: int, images_1t1r: int | None):
         ("rram", "+ RRAM prog. and read noise, r = 2.5 ohm; drift", base.replace(r_wire=2.5, noise="rram"),
          [0.0] + TIMES, {}),
         ("pcm-none", "PCM-like, aihwkit setting, uncompensated", ex.aihwkit_pcm_config(), [0.0] + TIMES, {}),
-        ("pcm-global", "PCM-like, + global drift compensation", ex.aihwkit_pcm_config(compensation="global"),
-         [0.0] + TIMES, {"bn": mnist}),
+        ("pcm-global", "PCM-like, + global drift compensation", ex.aihwkit_pcm_config(),
+         [0.0] + TIMES, {"gdc": True, "bn": mnist}),
     ]
     return rows
+
+
+def cnn_specs(model: str, base):
+    bn = has_batchnorm(model)
+    rows = [("ideal-rram8", "ideal tiles, rram8 levels, 8-bit DAC/ADC, T=128", base, [0.0], {})]
+    for tile in (64, 128, 256):
+        for r in (1.0, 2.5):
+            rows.append((f"ir-T{tile}-r{r:g}", f"+ IR drop, r = {r:g} ohm, T = {tile}",
+                         base.replace(tile=tile, r_wire=r), [0.0], {}))
+    rram = base.replace(noise="rram")
+    pcm = ex.aihwkit_pcm_config()
+    rows += [("rram-none", "RRAM drift model, rram8, ideal wires, uncompensated", rram, CNN_TIMES, {}),
+             ("rram-global", "RRAM, + global drift compensation", rram, CNN_TIMES, {"gdc": True, "bn": bn}),
+             ("pcm-none", "PCM-like, aihwkit setting, uncompensated", pcm, CNN_TIMES, {}),
+             ("pcm-global", "PCM-like, + global drift compensation", pcm, CNN_TIMES, {"gdc": True, "bn": bn}),
+             ("hwa-pcm-none", "hardware-aware trained, PCM-like, uncompensated", pcm, [10 * ex.YEAR],
+              {"hwa": True}),
+             ("hwa-pcm-global", "hardware-aware trained, + global drift compensation", pcm, [10 * ex.YEAR],
+              {"hwa": True, "gdc": True, "bn": bn})]
+    return rows
+
+
+def hwa_trained(model, seed, cache, dataset):
+    """``model`` trained hardware-aware on the PCM-like setting (programming noise in every
+    forward), cached beside the plain models."""
+    from memsim.nn import models
+    from memsim.nn.train import train_network
+
+    path = os.path.join(cache, f"{model}-hwa-pcm-seed{seed}.pt")
+    if os.path.exists(path):
+        return models.load(path)[0]
+    net, _ = train_network(model, seed, dataset, hardware=ex.aihwkit_pcm_config(), progress=True)
+    models.save(net, model, path)
+    return net
 
 
 def load_done(path):
@@ -90,17 +143,20 @@ def run(args, path):
     for model in args.models:
         rows = specs(model, args.workers, args.images_1t1r)
         for seed in args.seeds:
-            mlp, data = ex.trained(model, seed, cache_dir=cache)
+            net, data = ex.trained(model, seed, cache_dir=cache, progress=True)
+            if args.images is not None:
+                data = ex.test_subset(data, args.images)
             if (model, "float", seed) not in done:
                 item = {"model": model, "key": "float", "seed": seed,
-                        "points": [{"t": 0.0, "accuracy": mlp.accuracy(data.x_test, data.y_test)}]}
+                        "points": [{"t": 0.0, "accuracy": ex.float_accuracy(net, data.x_test, data.y_test)}]}
                 append(path, item)
                 done[(model, "float", seed)] = item
             for key, label, config, times, options in rows:
                 if (model, key, seed) in done:
                     continue
                 start = time.perf_counter()
-                points = ex.accuracy_over_time(mlp, data, config, seed, times,
+                this = hwa_trained(model, seed, cache, data) if options.get("hwa") else net
+                points = ex.accuracy_over_time(this, data, config, seed, times, gdc=options.get("gdc", False),
                                                bn_recalibration=options.get("bn", False),
                                                images=options.get("images"), progress=False)
                 item = {"model": model, "key": key, "seed": seed, "points": points,
@@ -117,7 +173,7 @@ def run(args, path):
 def run_recipes(args, path, done):
     """The aihwkit comparison's 10-year figures for float networks trained several ways."""
     from memsim.nn import datasets
-    from memsim.nn.train import blas_threads, train_mlp
+    from memsim.nn.train import train_network
 
     data = datasets.load("mnist")
     for name, (optimizer, lr, epochs) in RECIPES.items():
@@ -126,15 +182,14 @@ def run_recipes(args, path, done):
             if ("mlp-mnist", key, seed) in done:
                 continue
             start = time.perf_counter()
-            with blas_threads(1):
-                mlp = train_mlp(data, (256, 128), batchnorm=True, optimizer=optimizer, lr=lr, epochs=epochs,
-                                seed=seed)
-            none = ex.accuracy_over_time(mlp, data, ex.aihwkit_pcm_config(), seed, [10 * ex.YEAR])[0]
-            comp = ex.accuracy_over_time(mlp, data, ex.aihwkit_pcm_config(compensation="global"), seed,
-                                         [10 * ex.YEAR], bn_recalibration=True)[0]
-            item = {"model": "mlp-mnist", "key": key, "seed": seed, "float": mlp.accuracy(data.x_test, data.y_test),
+            net, _ = train_network("mlp-mnist", seed, data, optimizer=optimizer, lr=lr, epochs=epochs)
+            none = ex.accuracy_over_time(net, data, ex.aihwkit_pcm_config(), seed, [10 * ex.YEAR])[0]
+            comp = ex.accuracy_over_time(net, data, ex.aihwkit_pcm_config(), seed, [10 * ex.YEAR], gdc=True,
+                                         bn_recalibration=True)[0]
+            item = {"model": "mlp-mnist", "key": key, "seed": seed,
+                    "float": ex.float_accuracy(net, data.x_test, data.y_test),
                     "none": none["accuracy"], "global": comp["accuracy"], "global+bn": comp["accuracy_bn"],
-                    "mean_abs_w1": float(np.mean(np.abs(mlp.layers[0].w))), "seconds": time.perf_counter() - start}
+                    "mean_abs_w1": float(net[0].weight.detach().abs().mean()), "seconds": time.perf_counter() - start}
             append(path, item)
             done[("mlp-mnist", key, seed)] = item
             print(f"recipe {name} seed {seed}: float {item['float']:.3f} 10y {item['none']:.3f} / "
@@ -163,8 +218,7 @@ def render_table(done, args) -> str:
     for model in args.models:
         rows = specs(model, args.workers, args.images_1t1r)
         floats = collect(done, model, "float", 0.0)
-        title = {"mlp-mnist": "784-256-BN-128-BN-10 MLP, MNIST subset (4000 train / 1000 test)",
-                 "mlp-digits": "64-64-10 MLP, scikit-learn digits (1437 train / 360 test)"}[model]
+        title = TITLES[model] + (f", first {args.images} test images" if args.images else "")
         lines += [f"## {title}", "", "test accuracy %, mean ± std over seeds (n = seeds)", "",
                   f"| {'configuration':58s} | {'time':9s} | {'accuracy %':20s} |",
                   f"|{'-' * 60}|{'-' * 11}|{'-' * 22}|",
@@ -174,7 +228,7 @@ def render_table(done, args) -> str:
             suffix = f" ({images} images)" if images else ""
             fields = [("accuracy", label + suffix)]
             if options.get("bn"):
-                fields.append(("accuracy_bn", "  + BatchNorm re-calibration (4000 training images)"))
+                fields.append(("accuracy_bn", "  + BatchNorm re-calibration (<= 4000 training images)"))
             for field, title in fields:
                 for t in times:
                     values = collect(done, model, key, t, field)
@@ -228,7 +282,9 @@ def render_figure(done, args, path):
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(args.models), figsize=(6.2 * len(args.models), 4.4), squeeze=False)
-    curves = [("rram", "accuracy", "RRAM (seed 004 model), rram8, r = 2.5 ohm", "C0", "o"),
+    curves = [("rram", "accuracy", "RRAM (VeRA+ paper's model), rram8, r = 2.5 ohm", "C0", "o"),
+              ("rram-none", "accuracy", "RRAM (VeRA+ paper's model), rram8", "C0", "o"),
+              ("rram-global", "accuracy", "RRAM, global drift compensation", "C4", "v"),
               ("pcm-none", "accuracy", "PCM-like, uncompensated", "C3", "s"),
               ("pcm-global", "accuracy", "PCM-like, global drift compensation", "C1", "^"),
               ("pcm-global", "accuracy_bn", "PCM-like, + BN re-calibration", "C2", "D")]
@@ -257,7 +313,7 @@ def render_figure(done, args, path):
         ax.set_ylim(0, 100)
         ax.set_xlabel("time since programming")
         ax.set_ylabel("test accuracy (%)")
-        ax.set_title({"mlp-mnist": "784-256-BN-128-BN-10, MNIST subset", "mlp-digits": "64-64-10, digits"}[model])
+        ax.set_title(TITLES[model].split(" (")[0], fontsize=9)
         ax.grid(True, which="major", alpha=0.3)
         ax.legend(fontsize=7, loc="lower left")
     fig.tight_layout()
@@ -272,12 +328,16 @@ def main(argv=None) -> int:
     parser.add_argument("--models", default="mlp-mnist,mlp-digits")
     parser.add_argument("--workers", type=int, default=2, help="threads for nonlinear-cell solves")
     parser.add_argument("--images-1t1r", type=int, default=200, help="MNIST test images for the 1T1R row")
+    parser.add_argument("--images", type=int, help="use only the first N test images (default: all)")
     parser.add_argument("--no-recipes", dest="recipes", action="store_false",
                         help="skip the training-recipe study of the aihwkit comparison")
     parser.add_argument("--render-only", action="store_true", help="rebuild table and figure from results.jsonl")
     args = parser.parse_args(argv)
     args.seeds = ex.parse_seeds(args.seeds)
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]
+    unknown = [m for m in args.models if m not in TITLES]
+    if unknown:
+        parser.error(f"unknown model(s) {unknown}; choose from {', '.join(TITLES)}")
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "results.jsonl")
     if not args.render_only:

@@ -23,7 +23,7 @@ def pytest_terminal_summary(terminalreporter):
             "reliability: " + ", ".join(f"{key} {value}" for key, value in sorted(RELIABILITY.items())))
 
 
-# Small trained networks shared by the nn tests (module scope: trained once per test module).
+# Small trained torch networks shared by the nn tests (module scope: trained once per module).
 @pytest.fixture(scope="module")
 def digits():
     from memsim.nn import datasets
@@ -31,15 +31,31 @@ def digits():
     return datasets.load("digits")
 
 
+def _digits_mlp(digits, sizes, batchnorm, epochs):
+    import torch
+    from torch import nn
+
+    from memsim.nn.train import seeded, train
+
+    layers = []
+    for k in range(len(sizes) - 1):
+        layers.append(nn.Linear(sizes[k], sizes[k + 1], bias=not (batchnorm and k < len(sizes) - 2)))
+        if k < len(sizes) - 2:
+            if batchnorm:
+                layers.append(nn.BatchNorm1d(sizes[k + 1]))
+            layers.append(nn.ReLU())
+    with seeded(0):
+        model = nn.Sequential(*layers).to(torch.float64)
+    return train(model, digits, epochs=epochs, seed=0)
+
+
 @pytest.fixture(scope="module")
 def mlp(digits):
-    from memsim.nn.train import train_mlp
-
-    return train_mlp(digits, (64,), batchnorm=False, seed=0)
+    """64-64-10 MLP on digits (float64)."""
+    return _digits_mlp(digits, (64, 64, 10), False, 30)
 
 
 @pytest.fixture(scope="module")
 def bn_mlp(digits):
-    from memsim.nn.train import train_mlp
-
-    return train_mlp(digits, (64, 32), batchnorm=True, epochs=20, seed=0)
+    """64-64-BN-32-BN-10 MLP on digits (float64)."""
+    return _digits_mlp(digits, (64, 64, 32, 10), True, 20)

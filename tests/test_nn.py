@@ -1,28 +1,43 @@
-"""Network-level inference (memsim.nn): datasets, training, mapping, ideal and non-ideal tiles.
+"""Networks on tiles (memsim.nn): datasets, models, training, mapping, conversion of torch
+models, ideal tiles against float logits, the config's checks.
 
-The networks here are the digits MLP (64-64-10, trains in well under a second) and small
-BatchNorm variants of it, so the whole file runs in well under a minute on 2 cores.
+The networks are small digits MLPs (64-64-10 and a BatchNorm variant, trained in seconds)
+and an untrained LeNet-class CNN, so the file runs in well under a minute on 2 cores.
 """
+import re
+
 import numpy as np
 import pytest
+import torch
+from torch import nn
 
 pytest.importorskip("sklearn")
 
-from memsim.nn import datasets, mapping  # noqa: E402
-from memsim.nn.inference import AnalogNetwork, HardwareConfig  # noqa: E402
-from memsim.nn.model import MLP, BatchNorm, Linear, ReLU, from_sklearn, load  # noqa: E402
-from memsim.nn.train import train_mlp  # noqa: E402
+from memsim.nn import datasets, mapping, models  # noqa: E402
+from memsim.nn.config import HardwareConfig  # noqa: E402
+from memsim.nn.convert import AnalogConv2d, convert  # noqa: E402
+from memsim.nn.train import seeded, train  # noqa: E402
 
 N_TEST = 360
 
 
+def logits(model, x):
+    model.eval()
+    with torch.no_grad():
+        x = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.array(x))
+        return model(x.to(next(model.parameters()).dtype)).numpy()
 
-def accuracy(net, data, n=N_TEST):
-    return net.accuracy(data.x_test[:n], data.y_test[:n])
+
+def analog_logits(analog, x):
+    return analog.logits(x if isinstance(x, torch.Tensor) else np.array(x)).numpy()
+
+
+def float_accuracy(model, data, n=N_TEST):
+    return float(np.mean(logits(model, data.x_test[:n]).argmax(1) == data.y_test[:n]))
 
 
 # ---------------------------------------------------------------------------------------------
-# datasets and training
+# datasets, models and training
 # ---------------------------------------------------------------------------------------------
 def test_digits_split_is_fixed_and_disjoint(digits):
     again = datasets.load("digits")
@@ -45,19 +60,58 @@ def test_mnist_subset_split():
     np.testing.assert_array_equal(data.y_test[:10], datasets.load("mnist").y_test[:10])
 
 
-def test_unknown_dataset_is_a_value_error():
+def test_fashion_mnist_from_the_debian_package(tmp_path, monkeypatch):
+    import gzip
+    import struct
+
+    folder = tmp_path / "fashion"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    images = {"train": rng.integers(0, 256, (30, 28, 28), dtype=np.uint8),
+              "t10k": rng.integers(0, 256, (10, 28, 28), dtype=np.uint8)}
+    for prefix, array in images.items():
+        with gzip.open(folder / f"{prefix}-images-idx3-ubyte.gz", "wb") as f:
+            f.write(struct.pack(">IIII", 0x803, len(array), 28, 28) + array.tobytes())
+        with gzip.open(folder / f"{prefix}-labels-idx1-ubyte.gz", "wb") as f:
+            f.write(struct.pack(">II", 0x801, len(array)) + (np.arange(len(array)) % 10).astype(np.uint8).tobytes())
+    monkeypatch.setenv("MEMSIM_FASHION_MNIST", str(folder))
+    data = datasets.load("fashion-mnist")
+    assert data.x_train.shape == (30, 784) and data.x_test.shape == (10, 784)
+    np.testing.assert_array_equal(data.x_test[3], images["t10k"][3].reshape(-1) / np.float32(255.0))
+    np.testing.assert_array_equal(data.y_train[:12], np.arange(12) % 10)
+    # truncated file: refused with the file named
+    with gzip.open(folder / "t10k-images-idx3-ubyte.gz", "wb") as f:
+        f.write(struct.pack(">IIII", 0x803, 10, 28, 28) + images["t10k"].tobytes()[:-5])
+    with pytest.raises(ValueError, match="truncated idx file"):
+        datasets.load("fashion-mnist")
+    monkeypatch.setenv("MEMSIM_FASHION_MNIST", str(tmp_path / "absent"))
+    with pytest.raises(ValueError, match="dataset-fashion-mnist"):
+        datasets.load("fashion-mnist")
+
+
+def test_unknown_dataset_and_model_are_value_errors():
     with pytest.raises(ValueError, match="unknown dataset"):
         datasets.load("cifar")
+    with pytest.raises(ValueError, match="unknown model"):
+        models.build("vgg")
 
 
 def test_training_reaches_float_accuracy(digits, mlp, bn_mlp):
-    assert mlp.describe() == "64-64-10"
-    assert bn_mlp.describe() == "64-64-BN-32-BN-10"
-    assert mlp.accuracy(digits.x_test, digits.y_test) > 0.95
-    assert bn_mlp.accuracy(digits.x_test, digits.y_test) > 0.93
+    assert float_accuracy(mlp, digits) > 0.95
+    assert float_accuracy(bn_mlp, digits) > 0.93
     # same seed, same network
-    again = train_mlp(digits, (64,), batchnorm=False, seed=0)
-    np.testing.assert_array_equal(again.layers[0].w, mlp.layers[0].w)
+    from memsim.nn.train import train_network
+
+    a, _ = train_network("mlp-digits", seed=3, dataset=digits, epochs=2)
+    b, _ = train_network("mlp-digits", seed=3, dataset=digits, epochs=2)
+    np.testing.assert_array_equal(a[0].weight.detach().numpy(), b[0].weight.detach().numpy())
+
+
+def test_built_in_cnns_take_flat_images():
+    for name in ("lenet-fashion", "resnet-fashion"):
+        model = models.build(name).eval()
+        with torch.no_grad():
+            assert model(torch.zeros(2, 784)).shape == (2, 10)
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -65,21 +119,37 @@ def test_sklearn_loader_reproduces_predictions(digits):
     from sklearn.neural_network import MLPClassifier
 
     clf = MLPClassifier((32,), max_iter=60, random_state=0).fit(digits.x_train, digits.y_train)
-    model = from_sklearn(clf)
-    np.testing.assert_array_equal(model.predict(digits.x_test), clf.predict(digits.x_test))
+    model = models.from_sklearn(clf)
+    np.testing.assert_array_equal(logits(model, digits.x_test).argmax(1), clf.predict(digits.x_test))
 
 
-def test_model_save_load_round_trip(bn_mlp, tmp_path, digits):
-    path = bn_mlp.save(tmp_path / "m.npz")
-    again = load(path)
-    np.testing.assert_allclose(again.forward(digits.x_test[:5]), bn_mlp.forward(digits.x_test[:5]))
+def test_model_file_round_trip_and_refusals(tmp_path):
+    with seeded(0):
+        model = models.build("lenet-fashion")
+    path = models.save(model, "lenet-fashion", tmp_path / "m.pt")
+    again, name = models.load(path)
+    assert name == "lenet-fashion"
+    x = torch.rand(3, 784)
+    np.testing.assert_array_equal(logits(again, x), logits(model, x))
+    with pytest.raises(ValueError, match="unknown model"):
+        models.save(model, "alexnet", tmp_path / "n.pt")
+    # weights of another architecture
+    torch.save({"format": "memsim-model", "version": 1, "architecture": "mlp-digits",
+                "state_dict": model.state_dict()}, tmp_path / "wrong.pt")
+    with pytest.raises(ValueError, match="do not fit architecture"):
+        models.load(tmp_path / "wrong.pt")
+    # arbitrary pickled objects are not unpickled
+    torch.save({"format": "memsim-model", "payload": _Evil()}, tmp_path / "evil.pt")
+    with pytest.raises(ValueError, match="not a readable memsim model file"):
+        models.load(tmp_path / "evil.pt")
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    with pytest.raises(ValueError, match="not a readable memsim model file"):
+        models.load(tmp_path / "junk.pt")
 
 
-def test_mlp_rejects_inconsistent_layers():
-    with pytest.raises(ValueError, match="do not chain"):
-        MLP((Linear(np.ones((4, 3)), np.zeros(3)), ReLU(), Linear(np.ones((2, 2)), np.zeros(2))))
-    with pytest.raises(ValueError, match="BatchNorm of size"):
-        MLP((Linear(np.ones((4, 3)), np.zeros(3)), BatchNorm(*(np.ones(2),) * 4)))
+class _Evil:
+    def __reduce__(self):
+        return (print, ("unpickled",))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -119,14 +189,15 @@ def test_mapping_round_trip_within_half_a_level(name, scale, rng):
     w[3, :] = 0.0
     w[:, 7] = 0.0  # an all-zero column
     cond = mapping.conductances(name)
-    mapped = mapping.map_weights(w, tile=32, cond=cond, scale=scale)
-    assert (mapped.row_blocks, mapped.col_blocks) == (3, 3)
-    back = mapped.weights()
-    for tile in mapped.tiles.values():
-        bound = tile.scale * cond.step / 2 * (1 + 1e-9) + 1e-15
+    maps = mapping.map_weights(w, tile=32, cond=cond, scale=scale)
+    assert len(maps) == 9  # 3 row blocks x 3 column blocks
+    back = mapping.unmap(maps, *w.shape).numpy()
+    for tile in maps:
+        scale_ = tile.scale.numpy()
+        bound = scale_ * cond.step / 2 * (1 + 1e-9) + 1e-15
         err = np.abs(back[tile.rows, tile.cols] - w[tile.rows, tile.cols])
         assert np.all(err <= bound[None, :])
-        g = tile.g_target
+        g = tile.g_target.numpy()
         assert g.min() >= cond.g_min - 1e-18 and g.max() <= cond.g_max + 1e-18
         if cond.levels is not None:  # every target is a programmed level
             assert np.all(np.min(np.abs(g[..., None] - np.asarray(cond.levels)), axis=-1) < 1e-18)
@@ -137,9 +208,10 @@ def test_mapping_round_trip_within_half_a_level(name, scale, rng):
     assert np.all(back[:, 7] == 0.0)
     # the vectorised mapping equals the plain-loop reference
     reference = _loop_mapping(w, 32, cond, scale)
-    for key, tile in mapped.tiles.items():
-        np.testing.assert_allclose(tile.g_target, reference[key][0], rtol=0, atol=1e-18)
-        np.testing.assert_allclose(tile.scale, reference[key][1])
+    for tile in maps:
+        key = (tile.rows.start // 32, tile.cols.start // 16)
+        np.testing.assert_allclose(tile.g_target.numpy(), reference[key][0], rtol=0, atol=1e-18)
+        np.testing.assert_allclose(tile.scale.numpy(), reference[key][1])
 
 
 def test_mapping_rejects_bad_input():
@@ -152,50 +224,107 @@ def test_mapping_rejects_bad_input():
 
 
 # ---------------------------------------------------------------------------------------------
-# the ideal crossbar
+# conversion and the ideal tile
 # ---------------------------------------------------------------------------------------------
-def _quantised_mlp(mlp, net):
-    """The float MLP with every Linear weight replaced by its un-mapped (quantised) value."""
-    for index in net.layers:
-        mlp = mlp.replace_layer(index, Linear(net.layers[index].weights(), mlp.layers[index].b))
-    return mlp
+def _quantised(model, analog):
+    """The float model with every converted layer's weight replaced by its un-mapped targets."""
+    out = analog.to_torch()
+    for (name, layer), plain in zip(analog.analog_layers(), [m for m in out.modules()
+                                                              if isinstance(m, (nn.Linear, nn.Conv2d))]):
+        w = mapping.unmap([t.map for t in layer.tiles], layer.in_features_flat, layer.weight.shape[0])
+        with torch.no_grad():
+            plain.weight.copy_(w.T.reshape(plain.weight.shape))
+    return out
 
 
-def test_ideal_crossbar_reproduces_float_logits(mlp, bn_mlp, digits):
+def test_ideal_tiles_reproduce_float_logits(mlp, bn_mlp, digits):
     x = digits.x_test
     for model in (mlp, bn_mlp):
-        ref = model.forward(x)
+        ref = logits(model, x)
         # continuous conductances, ideal converters: exactly the float network
-        net = AnalogNetwork(model, HardwareConfig(conductances="analog", tile=32))
-        np.testing.assert_allclose(net.forward(x), ref, rtol=0, atol=1e-9 * np.abs(ref).max())
+        analog = convert(model, HardwareConfig(conductances="analog", tile=32, dtype="float64"))
+        np.testing.assert_allclose(analog_logits(analog, x), ref, rtol=0, atol=1e-9 * np.abs(ref).max())
         # on device levels: exactly the float network with the quantised weights ...
+        errors = {}
         for name in ("rram8", "rram64"):
-            net = AnalogNetwork(model, HardwareConfig(conductances=name, tile=32))
-            logits = net.forward(x)
-            np.testing.assert_allclose(logits, _quantised_mlp(model, net).forward(x), rtol=0,
+            analog = convert(model, HardwareConfig(conductances=name, tile=32, dtype="float64"))
+            out = analog_logits(analog, x)
+            np.testing.assert_allclose(out, logits(_quantised(model, analog), x), rtol=0,
                                        atol=1e-9 * np.abs(ref).max())
+            errors[name] = np.abs(out - ref).mean()
         # ... whose error shrinks with the level spacing (5 uS -> 0.56 uS: about 9x)
-        err8 = np.abs(AnalogNetwork(model, HardwareConfig(conductances="rram8", tile=32)).forward(x) - ref).mean()
-        err64 = np.abs(AnalogNetwork(model, HardwareConfig(conductances="rram64", tile=32)).forward(x) - ref).mean()
-        assert 4 < err8 / err64 < 20
-        assert err64 < 0.01 * np.abs(ref).mean()
+        assert 4 < errors["rram8"] / errors["rram64"] < 20
+        assert errors["rram64"] < 0.01 * np.abs(ref).mean()
 
 
-def test_ideal_crossbar_with_converters_stays_within_quantisation_error(mlp, digits):
-    x, ref = digits.x_test, mlp.forward(digits.x_test)
+def test_ideal_tiles_reproduce_a_cnn_to_quantisation():
+    with seeded(1):
+        cnn = models.build("lenet-fashion").double().eval()
+    x = torch.rand(8, 784, dtype=torch.float64)
+    ref = logits(cnn, x)
+    analog = convert(cnn, HardwareConfig(conductances="analog", tile=64, dtype="float64"))
+    np.testing.assert_allclose(analog_logits(analog, x), ref, rtol=0, atol=1e-10 * np.abs(ref).max())
+    levels = convert(cnn, HardwareConfig(conductances="rram64", tile=64, dtype="float64"))
+    np.testing.assert_allclose(analog_logits(levels, x), logits(_quantised(cnn, levels), x), rtol=0,
+                               atol=1e-10 * np.abs(ref).max())
+    assert 0 < np.abs(analog_logits(levels, x) - ref).max() < 0.05 * np.abs(ref).max()
+
+
+@pytest.mark.parametrize("kernel, stride, padding, bias", [(3, 1, 1, True), (5, 2, 0, False), ((3, 2), (2, 1), (0, 1), True)])
+def test_unfold_mapping_matches_conv2d(kernel, stride, padding, bias):
+    with seeded(2):
+        conv = nn.Conv2d(3, 20, kernel, stride, padding, bias=bias).double()
+    model = nn.Sequential(nn.Unflatten(1, (3, 11, 9)), conv)
+    x = torch.randn(4, 3 * 11 * 9, dtype=torch.float64)
+    ref = logits(model, x)
+    analog = convert(model, HardwareConfig(conductances="analog", tile=16, dtype="float64"))
+    assert isinstance(analog.module[1], AnalogConv2d) and len(analog.module[1].tiles) > 1
+    out = analog_logits(analog, x)
+    assert out.shape == ref.shape
+    np.testing.assert_allclose(out, ref, rtol=0, atol=1e-6 * np.abs(ref).max())
+
+
+def test_convert_touches_only_linear_and_conv_and_refuses_what_it_cannot_map(bn_mlp):
+    analog = convert(bn_mlp, HardwareConfig(dtype="float64"))
+    assert analog.module[1] is not bn_mlp[1] and isinstance(analog.module[1], nn.BatchNorm1d)
+    np.testing.assert_array_equal(analog.module[1].running_mean.numpy(), bn_mlp[1].running_mean.numpy())
+    assert isinstance(bn_mlp[0], nn.Linear)  # the original is unchanged
+    for layer, message in [(nn.Conv2d(4, 4, 3, groups=2), "groups=2"),
+                           (nn.Conv2d(4, 4, 3, dilation=2), "dilation=(2, 2)"),
+                           (nn.Conv2d(4, 4, 3, padding=1, padding_mode="reflect"), "padding_mode"),
+                           (nn.Conv1d(4, 4, 3), "Conv1d"), (nn.LSTM(4, 4), "LSTM")]:
+        with pytest.raises(ValueError, match=f"layer 'body.1'.*{re.escape(message)}"):
+            convert(_wrap(layer), HardwareConfig())
+    with pytest.raises(ValueError, match="no Linear or Conv2d"):
+        convert(nn.Sequential(nn.ReLU()), HardwareConfig())
+    with pytest.raises(ValueError, match="already analog"):
+        convert(analog, HardwareConfig())
+    with pytest.raises(ValueError, match="torch.nn.Module"):
+        convert("model", HardwareConfig())
+
+
+def _wrap(layer):
+    model = nn.Module()
+    model.body = nn.Sequential(nn.ReLU(), layer)
+    return model
+
+
+def test_ideal_tiles_with_converters_stay_within_quantisation_error(mlp, digits):
+    x, ref = digits.x_test, logits(mlp, digits.x_test)
     errors = []
     for bits in (10, 8, 6):
-        config = HardwareConfig(conductances="analog", tile=32, dac_bits=bits, adc_bits=bits)
-        net = AnalogNetwork(mlp, config, calibration_x=digits.x_train[:200])
-        errors.append(np.abs(net.forward(x) - ref).mean() / np.abs(ref).mean())
+        config = HardwareConfig(conductances="analog", tile=32, dac_bits=bits, adc_bits=bits, dtype="float64")
+        analog = convert(mlp, config, calibration_x=digits.x_train[:200])
+        errors.append(np.abs(analog_logits(analog, x) - ref).mean() / np.abs(ref).mean())
     assert errors[0] < 0.004 and errors[0] < errors[1] < errors[2] < 0.1
     # bit-serial inputs with n bits carry the same information as an n+1-bit signed amplitude DAC
-    serial = AnalogNetwork(mlp, HardwareConfig(conductances="analog", tile=32, inputs="bit-serial", dac_bits=7))
-    amplitude = AnalogNetwork(mlp, HardwareConfig(conductances="analog", tile=32, dac_bits=8))
-    np.testing.assert_allclose(serial.forward(x), amplitude.forward(x), atol=1e-9 * np.abs(ref).max())
+    serial = convert(mlp, HardwareConfig(conductances="analog", tile=32, inputs="bit-serial", dac_bits=7,
+                                         dtype="float64"))
+    amplitude = convert(mlp, HardwareConfig(conductances="analog", tile=32, dac_bits=8, dtype="float64"))
+    np.testing.assert_allclose(analog_logits(serial, x), analog_logits(amplitude, x), atol=1e-9 * np.abs(ref).max())
 
 
-def test_config_validation():
+def test_config_validation(mlp):
     with pytest.raises(ValueError, match="cells must be one of"):
         HardwareConfig(cells="2t2r")
     with pytest.raises(ValueError, match="r_wire"):
@@ -206,44 +335,7 @@ def test_config_validation():
         HardwareConfig(inputs="bit-serial")
     with pytest.raises(ValueError, match="noise must be one of"):
         HardwareConfig(noise="flash")
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        HardwareConfig(dtype="float16")
     with pytest.raises(ValueError, match="calibration_x"):
-        AnalogNetwork(MLP((Linear(np.ones((4, 2)), np.zeros(2)),)), HardwareConfig(adc_bits=8))
-
-
-def test_torch_loader_reads_a_sequential_without_torch(bn_mlp, digits):
-    """from_torch only touches module names and tensors: stand-ins with torch's attribute
-    names (weight (out, in), bias, running_mean, running_var, eps) exercise it."""
-
-    class Tensor:
-        def __init__(self, array):
-            self.array = np.asarray(array)
-
-        def detach(self):
-            return self
-
-        def cpu(self):
-            return self
-
-        def numpy(self):
-            return self.array
-
-    def module(name, **fields):
-        return type(name, (), {})() if not fields else type(name, (), {k: v for k, v in fields.items()})()
-
-    sequential = []
-    for layer in bn_mlp.layers:
-        if isinstance(layer, Linear):
-            sequential.append(module("Linear", weight=Tensor(layer.w.T), bias=Tensor(layer.b)))
-        elif isinstance(layer, BatchNorm):
-            sequential.append(module("BatchNorm1d", num_features=layer.gamma.size, affine=True,
-                                     weight=Tensor(layer.gamma), bias=Tensor(layer.beta),
-                                     running_mean=Tensor(layer.mean), running_var=Tensor(layer.var),
-                                     eps=layer.eps))
-        else:
-            sequential.append(module("ReLU"))
-    from memsim.nn.model import from_torch
-
-    model = from_torch(sequential)
-    np.testing.assert_allclose(model.forward(digits.x_test[:20]), bn_mlp.forward(digits.x_test[:20]))
-    with pytest.raises(ValueError, match="unsupported torch module Conv2d"):
-        from_torch([module("Conv2d")])
+        convert(mlp, HardwareConfig(adc_bits=8))

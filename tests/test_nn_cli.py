@@ -14,20 +14,52 @@ from memsim.nn import experiments  # noqa: E402
 
 def test_infer_digits_with_drift_writes_results(tmp_path, capsys):
     code = main(["infer", "--model", "mlp-digits", "--seeds", "2", "--noise", "rram", "--r-wire", "1",
-                 "--drift-time", "0,1h,10y", "--images", "100", "--no-progress", "--out", str(tmp_path)])
+                 "--drift-time", "0,1h,10y", "--images", "100", "--no-progress", "--out", str(tmp_path),
+                 "--cache", str(tmp_path / "models")])
     assert code == 0
     out = capsys.readouterr().out
-    assert "64-64-10" in out and "10 years" in out and "±" in out
+    assert "mlp-digits" in out and "10 years" in out and "±" in out
     data = json.loads((tmp_path / "results.json").read_text())
     assert data["seeds"] == [0, 1] and len(data["rows"]) == 6
     assert all(0.8 < row["accuracy"] <= 1.0 for row in data["rows"])
     assert (tmp_path / "results.csv").read_text().startswith("seed,t,accuracy")
 
 
-def test_infer_aihwkit_setting(capsys):
-    assert main(["infer", "--aihwkit", "--images", "50", "--drift-time", "1y", "--no-progress"]) == 0
+def test_infer_aihwkit_setting(capsys, tmp_path):
+    assert main(["infer", "--aihwkit", "--images", "50", "--drift-time", "1y", "--no-progress",
+                 "--compensation", "global", "--cache", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "tile 512" in out and "pcm" in out and "1 year" in out
+    assert "tile 512" in out and "pcm" in out and "1 year" in out and "compensation global" in out
+
+
+def test_infer_takes_a_saved_cnn(tmp_path, capsys, monkeypatch):
+    """A model file (architecture name + state dict) for a CNN, on a stand-in Fashion-MNIST."""
+    from memsim.nn import models
+    from memsim.nn.train import seeded
+
+    _fake_fashion(tmp_path / "fashion", monkeypatch)
+    with seeded(0):
+        model = models.build("lenet-fashion")
+    path = models.save(model, "lenet-fashion", tmp_path / "lenet.pt")
+    assert main(["infer", "--model-file", str(path), "--tile", "64", "--r-wire", "1", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "lenet-fashion, 10 test images" in out and "r_wire 1 ohm" in out
+
+
+def _fake_fashion(folder, monkeypatch):
+    import gzip
+    import struct
+
+    import numpy as np
+
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 20), ("t10k", 10)):
+        with gzip.open(folder / f"{prefix}-images-idx3-ubyte.gz", "wb") as f:
+            f.write(struct.pack(">IIII", 0x803, n, 28, 28) + rng.integers(0, 256, n * 784, dtype=np.uint8).tobytes())
+        with gzip.open(folder / f"{prefix}-labels-idx1-ubyte.gz", "wb") as f:
+            f.write(struct.pack(">II", 0x801, n) + (np.arange(n) % 10).astype(np.uint8).tobytes())
+    monkeypatch.setenv("MEMSIM_FASHION_MNIST", str(folder))
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -36,19 +68,21 @@ def test_infer_aihwkit_setting(capsys):
     (["--tile", "7"], "tile must be an even"),
     (["--cells", "device", "--conductances", "pcm"], "no open"),
     (["--dac-bits", "-1"], "--dac-bits must be >= 0"),
+    (["--bn-recal"], "needs a model with BatchNorm"),
+    (["--model-file", "/nonexistent.pt"], "not a regular file"),
 ])
-def test_infer_bad_input_is_one_line_exit_2(argv, message, capsys):
-    assert main(["infer", "--images", "5", "--no-progress", *argv]) == 2
+def test_infer_bad_input_is_one_line_exit_2(argv, message, capsys, tmp_path):
+    assert main(["infer", "--images", "5", "--no-progress", "--cache", str(tmp_path), *argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
 
 
 def test_cli_module_import_is_light():
-    code = ("import sys, memsim.nn.cli; bad = [m for m in ('numpy', 'numba', 'sklearn', 'scipy') "
+    code = ("import sys, memsim.nn.cli; bad = [m for m in ('numpy', 'numba', 'sklearn', 'scipy', 'torch') "
             "if m in sys.modules]; print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     # memsim/__init__ imports numpy (the Crossbar); nothing heavier may load
-    assert "numba" not in out and "sklearn" not in out and "scipy" not in out
+    assert "numba" not in out and "sklearn" not in out and "scipy" not in out and "torch" not in out
 
 
 def test_durations_and_seeds():

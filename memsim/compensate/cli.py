@@ -1,4 +1,4 @@
-"""``memsim compensate``: fit, store and apply compensation for a trained MLP on crossbars.
+"""``memsim compensate``: fit, store and apply compensation for a trained network on crossbars.
 
     memsim compensate fit  --model mlp-mnist --hardware pcm --method gdc,bn,vera --out comp.npz [--seed 0]
     memsim compensate eval comp.npz --drift-time 1h,1y,10y
@@ -16,16 +16,19 @@ import argparse
 from pathlib import Path
 
 HARDWARE = ("pcm", "rram", "ir")
+MODEL_NAMES = ("mlp-digits", "mlp-mnist", "lenet-fashion", "resnet-fashion")
 METHODS = ("gdc", "gdc-column", "bn", "vera", "ir-pre", "ir-column")
 
 
 def add_cli(subparsers) -> None:
     p = subparsers.add_parser("compensate", help="fit, store and apply IR-drop and drift compensation",
-                              description="Fit compensation for a trained MLP on crossbar tiles, store it as a "
-                                          "versioned .npz, and evaluate accuracy with and without it.")
+                              description="Fit compensation for a trained network on crossbar tiles, store it as "
+                                          "a versioned .npz, and evaluate accuracy with and without it (each "
+                                          "method added in turn).")
     sub = p.add_subparsers(dest="compensate_command", required=True)
     fit = sub.add_parser("fit", help="fit compensation strategies and store them")
-    fit.add_argument("--model", default="mlp-digits", choices=("mlp-digits", "mlp-mnist"))
+    fit.add_argument("--model", default="mlp-digits", choices=MODEL_NAMES, help="a built-in model (default mlp-digits)")
+    fit.add_argument("--model-file", type=Path, help="a trained model file (memsim.nn.save_model) instead")
     fit.add_argument("--hardware", default="pcm", choices=HARDWARE)
     fit.add_argument("--method", default="gdc,bn,vera", help=f"comma list of {', '.join(METHODS)}")
     fit.add_argument("--seed", type=int, default=0)
@@ -47,8 +50,8 @@ def add_cli(subparsers) -> None:
 
 
 def _config(hardware):
+    from ..nn.config import HardwareConfig
     from ..nn.experiments import aihwkit_pcm_config
-    from ..nn.inference import HardwareConfig
 
     if hardware == "pcm":
         return aihwkit_pcm_config()
@@ -66,21 +69,26 @@ def _config(hardware):
     raise ValueError(f"hardware must be one of {HARDWARE}, got {hardware!r}")
 
 
-def _network(model, hardware, seed, cache):
-    from ..nn.experiments import trained
-    from ..nn.inference import AnalogNetwork
+def _network(model, model_file, hardware, seed, cache):
+    """(analog model, dataset, model name) for a built-in model or a model file."""
+    from ..nn import experiments as ex
+    from ..nn import models
+    from ..nn.convert import convert
 
-    mlp, data = trained(model, seed, cache_dir=cache)
+    if model_file is not None:
+        float_model, model = models.load(model_file)
+        data = ex.trained_dataset(model)
+    else:
+        float_model, data = ex.trained(model, seed, cache_dir=cache, progress=True)
     config = _config(hardware)
-    cal = data.x_train[:256] if config.adc_bits is not None and config.adc_range == "calibrated" else None
-    return AnalogNetwork(mlp, config, seed=seed, calibration_x=cal), data
+    return convert(float_model, config, seed=seed, calibration_x=ex.calibration_inputs(config, data)), data, model
 
 
 def cmd_fit(args) -> int:
     import numpy as np
 
     from ..nn.experiments import parse_duration
-    from .drift import BNRecalibration, GlobalDriftCompensation, VeRAPlus
+    from .drift import BNRecalibration, GlobalDriftCompensation, VeRAPlus, batchnorms
     from .network import NetworkColumnCorrection, NetworkPreDistortion
     from .store import save
 
@@ -90,31 +98,36 @@ def cmd_fit(args) -> int:
         raise ValueError(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)}")
     if any(m.startswith("ir") for m in methods) and args.hardware != "ir":
         raise ValueError("the ir-* methods need --hardware ir")
-    net, data = _network(args.model, args.hardware, args.seed, args.cache)
+    model, data, name = _network(args.model, args.model_file, args.hardware, args.seed, args.cache)
+    if "bn" in methods and not batchnorms(model):
+        raise ValueError(f"method bn needs a model with BatchNorm layers; {name} has none")
     strategies = []
     for method in methods:
         if method == "ir-pre":
             from ..devices import preset
 
-            pre = NetworkPreDistortion(np.asarray(preset("rram64").levels)).fit(net, data.x_train[:500])
-            pre.apply(net)
+            pre = NetworkPreDistortion(np.asarray(preset("rram64").levels)).fit(model, data.x_train[:500])
+            pre.attach(model)
             strategies.append(pre)
         elif method == "ir-column":
-            strategies.append(NetworkColumnCorrection().fit(net, data.x_train[:1000]))
+            strategies.append(NetworkColumnCorrection().fit(model, data.x_train[:1000]))
         elif method in ("gdc", "gdc-column"):
-            strategies.append(GlobalDriftCompensation("column" if method == "gdc-column" else "tile").fit(net))
+            strategies.append(GlobalDriftCompensation("column" if method == "gdc-column" else "tile").fit(model))
         elif method == "bn":
             strategies.append(BNRecalibration(args.bn_images, seed=args.seed).fit(data.x_train))
         elif method == "vera":
             vera = VeRAPlus(args.rank, seed=args.seed)
             if args.schedule is not None:
                 n_val = len(data.y_train) // 4
-                vera.fit_schedule(net, data.x_train[:-n_val], data.y_train[:-n_val], data.x_train[-n_val:],
-                                  data.y_train[-n_val:], tolerance=args.schedule)
+                vera.fit_schedule(model, data.x_train[:-n_val], data.y_train[:-n_val], data.x_train[-n_val:],
+                                  data.y_train[-n_val:], tolerance=args.schedule, progress=True)
             else:
-                vera.fit_single(net, data.x_train, data.y_train, parse_duration(args.train_time))
+                vera.fit_single(model, data.x_train, data.y_train, parse_duration(args.train_time))
             strategies.append(vera)
-    save(args.out, strategies, {"model": args.model, "hardware": args.hardware, "seed": args.seed})
+    info = {"model": name, "hardware": args.hardware, "seed": args.seed}
+    if args.model_file is not None:
+        info["model_file"] = str(args.model_file)
+    save(args.out, strategies, info)
     for s in strategies:
         print(f"{s.name}: {s.storage_bytes} bytes")
     print(f"wrote {args.out}")
@@ -133,31 +146,34 @@ def cmd_show(args) -> int:
 
 
 def cmd_eval(args) -> int:
+    from pathlib import Path
+
     from ..nn.experiments import format_time, parse_duration
-    from .network import compensated
     from .store import load
 
     strategies, info = load(args.file)
     try:
-        model, hardware, seed = info["model"], info["hardware"], int(info["seed"])
+        model_name, hardware, seed = str(info["model"]), str(info["hardware"]), int(info["seed"])
+        model_file = Path(info["model_file"]) if "model_file" in info else None
     except (KeyError, TypeError, ValueError):
         raise ValueError(f"{args.file} does not say which model/hardware it was fitted for") from None
+    if hardware not in HARDWARE or (model_file is None and model_name not in MODEL_NAMES):
+        raise ValueError(f"{args.file} names hardware {hardware!r} / model {model_name!r}, which memsim does not know")
     times = [parse_duration(t) for t in str(args.drift_time).split(",") if t.strip()]
-    net, data = _network(model, hardware, seed, args.cache)
+    model, data, _ = _network(model_name, model_file, hardware, seed, args.cache)
     x, y = data.x_test, data.y_test
-    plain = net.accuracy(x, y)
-    for s in strategies:
-        if s.name == "ir-predistortion":
-            s.apply(net)
-    digital = [s for s in strategies if s.name != "ir-predistortion"]
-    print(f"{model}, {hardware}, seed {seed}; methods {[s.name for s in strategies]}")
-    if hardware == "ir":
-        print(f"  uncompensated {100 * plain:.1f} %")
+    labels = ["without"]
+    results = {t: [] for t in times}
     for t in times:
-        net.set_time(t)
-        none = net.accuracy(x, y)
-        view = compensated(net)
-        for s in digital:
-            s.apply(view)
-        print(f"  t = {format_time(t):>9s}: without {100 * none:5.1f} %   with {100 * view.accuracy(x, y):5.1f} %")
+        results[t].append(model.set_time(t).accuracy(x, y))
+    # each method added in turn, in the stored order (IR pre-distortion re-programs the tiles)
+    for strategy in strategies:
+        strategy.attach(model)
+        labels.append(("+ " if len(labels) > 1 else "") + strategy.name)
+        for t in times:
+            results[t].append(model.set_time(t).accuracy(x, y))
+    print(f"{model_name}, {hardware}, seed {seed}; accuracy % with the methods added in turn")
+    print(f"  {'t':>9s}  " + "  ".join(f"{label:>10s}" for label in labels))
+    for t in times:
+        print(f"  {format_time(t):>9s}  " + "  ".join(f"{100 * acc:10.1f}" for acc in results[t]))
     return 0

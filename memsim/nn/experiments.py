@@ -1,6 +1,6 @@
-"""Studies on top of :class:`~memsim.nn.inference.AnalogNetwork`: accuracy against time since
-programming over seeds, and the configurations of the results table and of the comparison
-with aihwkit's PCM-like model.
+"""Studies on top of :func:`~memsim.nn.convert`: accuracy against time since programming over
+seeds, and the configurations of the results tables and of the comparison with aihwkit's
+PCM-like model.
 
 Seeds: seed ``s`` trains the floating-point network with ``s`` and draws every random
 quantity of the hardware (programming, drift, read and output noise) from ``s``, so the
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .inference import AnalogNetwork, HardwareConfig
+from .config import HardwareConfig
 
 YEAR = 365.25 * 86400.0
 MONTH = YEAR / 12.0
@@ -64,50 +64,115 @@ def format_time(seconds: float) -> str:
     return "0 s" if seconds == 0 else f"{seconds:g} s"
 
 
-def trained(model: str, seed: int, cache_dir=None, dataset=None):
-    """The float network ``model`` trained with ``seed`` (cached as .npz in ``cache_dir``)."""
-    from . import datasets
-    from .model import load
-    from .train import NETWORKS, blas_threads, train_network
+def trained(model: str, seed: int, cache_dir=None, dataset=None, *, progress: bool = False):
+    """The float built-in model ``model`` trained with ``seed`` (cached as a model file in
+    ``cache_dir``); returns ``(torch model, dataset)``."""
+    from . import datasets, models
+    from .train import train_network
 
-    if model not in NETWORKS:
-        raise ValueError(f"unknown model {model!r}; choose one of {sorted(NETWORKS)}")
-    dataset = datasets.load(NETWORKS[model][0]) if dataset is None else dataset
-    path = Path(cache_dir) / f"{model}-seed{seed}.npz" if cache_dir is not None else None
+    if model not in models.MODELS:
+        raise ValueError(f"unknown model {model!r}; choose one of {', '.join(models.MODELS)}")
+    dataset = datasets.load(models.MODELS[model][0]) if dataset is None else dataset
+    path = Path(cache_dir) / f"{model}-seed{seed}.pt" if cache_dir is not None else None
     if path is not None and path.exists():
-        return load(path), dataset
-    with blas_threads(1):
-        mlp, dataset = train_network(model, seed=seed, dataset=dataset)
+        return models.load(path)[0], dataset
+    net, dataset = train_network(model, seed=seed, dataset=dataset, progress=progress)
     if path is not None:
-        mlp.save(path)
-    return mlp, dataset
+        models.save(net, model, path)
+    return net, dataset
 
 
-def accuracy_over_time(mlp, dataset, config: HardwareConfig, seed: int, times=(0.0,), *,
-                       bn_recalibration: bool = False, images: int | None = None, progress: bool = False):
-    """Program the network once (``seed``) and measure the test accuracy at every time in
-    ``times`` (s since programming).  Returns a list of dicts with ``t``, ``accuracy`` and,
-    when ``bn_recalibration``, ``accuracy_bn`` (BatchNorm statistics re-estimated on the
-    training set through the drifted hardware)."""
-    from .train import blas_threads
+def trained_dataset(model: str):
+    """The dataset a built-in model is trained and tested on."""
+    from . import datasets, models
+
+    return datasets.load(models.MODELS[model][0])
+
+
+def test_subset(dataset, images: int):
+    """``dataset`` with only its first ``images`` test images."""
+    from .datasets import Dataset
+
+    return Dataset(dataset.name, dataset.x_train, dataset.y_train, dataset.x_test[:images], dataset.y_test[:images])
+
+
+def float_accuracy(model, x, y) -> float:
+    """Test accuracy of a float torch model on flat inputs ``x``."""
+    import torch
+
+    dtype = next(model.parameters()).dtype
+    model.eval()
+    with torch.no_grad():
+        logits = model(torch.tensor(np.asarray(x), dtype=dtype))
+    return float(np.mean(logits.argmax(dim=1).numpy() == np.asarray(y)))
+
+
+def calibration_inputs(config: HardwareConfig, dataset, images: int = 256):
+    """Training inputs for the ADC full scale when the config calibrates it, else None."""
+    return dataset.x_train[:images] if (config.adc_bits is not None and config.adc_range == "calibrated") else None
+
+
+def accuracy_over_time(model, dataset, config: HardwareConfig, seed: int, times=(0.0,), *, gdc: bool = False,
+                       bn_recalibration: bool = False, bn_images: int = 4000, images: int | None = None,
+                       progress: bool = False):
+    """Program ``model`` (a float torch model) once (``seed``) and measure the test accuracy
+    at every time in ``times`` (s since programming), with global drift compensation when
+    ``gdc``.  Returns a list of dicts with ``t``, ``accuracy`` and, when
+    ``bn_recalibration``, ``accuracy_bn`` (BatchNorm statistics re-estimated through the
+    drifted hardware from ``bn_images`` training inputs)."""
+    from ..compensate.drift import BNRecalibration, GlobalDriftCompensation
+    from .convert import convert
 
     x, y = dataset.x_test, dataset.y_test
     if images is not None:
         x, y = x[:images], y[:images]
-    calibration = dataset.x_train[:256] if (config.adc_bits is not None and config.adc_range == "calibrated") else None
+    analog = convert(model, config, seed=seed, calibration_x=calibration_inputs(config, dataset))
+    if gdc:
+        GlobalDriftCompensation().fit(analog).attach(analog)
+    bn = BNRecalibration(min(bn_images, len(dataset.y_train)), seed=seed).fit(dataset.x_train) \
+        if bn_recalibration else None
     out = []
-    with blas_threads(1):
-        net = AnalogNetwork(mlp, config, seed=seed, calibration_x=calibration)
-        for t in times:
-            net.set_time(t)
-            row = {"t": float(t), "accuracy": net.accuracy(x, y, progress=progress)}
-            if bn_recalibration:
-                row["accuracy_bn"] = net.recalibrate_bn(dataset.x_train).accuracy(x, y)
-            out.append(row)
+    for t in times:
+        analog.set_time(t)
+        row = {"t": float(t), "accuracy": analog.accuracy(x, y, progress=progress)}
+        if bn is not None:
+            bn.attach(analog)
+            row["accuracy_bn"] = analog.accuracy(x, y)
+            bn.detach()
+        out.append(row)
     return out
 
 
-#: aihwkit 1.2.0's accuracies for the 784-256-BN-128-BN-10 MLP on the MNIST subset (issue 6;
+def study_accuracy(*, network, tile, r_wire, cell, preset, levels, seed, v_read, v_gate, samples) -> dict:
+    """Network accuracy for :mod:`memsim.study`'s ``network_accuracy`` metric: the built-in
+    ``network`` trained with ``seed`` on tiles of ``cell`` cells and ``preset`` levels."""
+    from ..devices import preset as device_preset
+
+    if levels not in (None, len(device_preset(preset).levels)):
+        raise ValueError(f"network_accuracy maps weights on the preset's own levels; levels={levels} is not "
+                         f"{preset}'s level count")
+    model, data = _trained_cached(network, seed)
+    config = HardwareConfig(tile=tile, conductances=preset, cells=cell, r_wire=r_wire, v_read=v_read,
+                            v_gate=v_gate, dtype="float64")
+    x, y = data.x_test[:samples], data.y_test[:samples]
+    from .convert import convert
+
+    analog = convert(model, config, seed=seed)
+    return {"accuracy": analog.accuracy(x, y), "accuracy_float": analog.float_accuracy(x, y)}
+
+
+_TRAINED = {}
+
+
+def _trained_cached(network, seed):
+    key = (network, seed)
+    if key not in _TRAINED:
+        _TRAINED.clear()
+        _TRAINED[key] = trained(network, seed)
+    return _TRAINED[key]
+
+
+#: aihwkit 1.2.0's accuracies for the 784-256-BN-128-BN-10 MLP on the MNIST subset (with
 #: aihwkit's own training): floating point and, PCM-like at 10 years, uncompensated, with
 #: global drift compensation, and with BatchNorm re-calibration too.
 AIHWKIT_QUOTED = {"float": 0.943, "none": 0.273, "global": 0.570, "global+bn": 0.923}
@@ -118,7 +183,8 @@ def aihwkit_pcm_config(**changes) -> HardwareConfig:
     weight, g_max = 25 uS, one scale per tile (aihwkit's SinglePairConductanceConverter),
     ideal wires, linear cells, and aihwkit's default InferenceRPUConfig periphery: 7-bit
     inputs with abs-max noise management, output noise 0.06, 9-bit outputs bounded at +-12
-    with iterative bound management; tiles of 512 (aihwkit's max_input_size)."""
+    with iterative bound management; tiles of 512 (aihwkit's max_input_size).  aihwkit's
+    GlobalDriftCompensation is :class:`memsim.compensate.GlobalDriftCompensation`."""
     config = HardwareConfig(tile=512, conductances="pcm", scale="tile", cells="ohmic", r_wire=0.0,
                             dac_bits=7, adc_bits=9, adc_range=12.0, out_noise=0.06, bound_management=True,
                             noise="pcm")

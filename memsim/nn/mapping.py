@@ -21,9 +21,10 @@ is exactly the smaller crossbar of the used block, which is what the solver is g
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 SCALES = ("column", "tile")
 
@@ -63,15 +64,21 @@ class Conductances:
         """Largest spacing between neighbouring levels (0 for a continuous range), S."""
         return 0.0 if self.levels is None else float(np.max(np.diff(self.levels)))
 
-    def quantise_difference(self, delta):
-        """Nearest representable |G+ - G-| (S) to ``delta`` >= 0 (S)."""
-        delta = np.clip(delta, 0.0, self.span)
+    def quantise_difference(self, delta: torch.Tensor) -> torch.Tensor:
+        """Nearest representable |G+ - G-| (S) to ``delta`` >= 0 (S), a tensor.
+
+        The rounding passes gradients straight through (``delta`` plus a detached
+        correction), so hardware-aware training can map through it.
+        """
+        delta = torch.clamp(delta, 0.0, self.span)
         if self.levels is None:
             return delta
-        diffs = np.asarray(self.levels) - self.g_min
-        index = np.searchsorted(diffs, delta).clip(1, diffs.size - 1)
-        lower_closer = (delta - diffs[index - 1]) <= (diffs[index] - delta)
-        return np.where(lower_closer, diffs[index - 1], diffs[index])
+        diffs = torch.as_tensor(self.levels, dtype=delta.dtype, device=delta.device) - self.g_min
+        plain = delta.detach().contiguous()
+        index = torch.searchsorted(diffs, plain).clamp(1, diffs.numel() - 1)
+        lower, upper = diffs[index - 1], diffs[index]
+        nearest = torch.where((plain - lower) <= (upper - plain), lower, upper)
+        return delta + (nearest - plain)
 
 
 def conductances(name: str) -> Conductances:
@@ -101,43 +108,21 @@ class TileMap:
 
     rows: slice
     cols: slice
-    g_target: np.ndarray
-    scale: np.ndarray
+    g_target: torch.Tensor
+    scale: torch.Tensor
 
     @property
     def shape(self) -> tuple[int, int]:
-        return self.g_target.shape
+        return tuple(self.g_target.shape)
 
-    def weights(self, g=None) -> np.ndarray:
+    def weights(self, g=None) -> torch.Tensor:
         """Un-map: weights (used rows, used outputs) from conductances ``g`` (default: targets)."""
-        g = self.g_target if g is None else g
-        return (g[:, 0::2] - g[:, 1::2]) * self.scale
+        return differential(self.g_target if g is None else g) * self.scale
 
 
-@dataclass(frozen=True, eq=False)
-class MappedLayer:
-    """A weight matrix cut into tiles; ``tiles[(row_block, col_block)]``."""
-
-    n_in: int
-    n_out: int
-    tile: int
-    cond: Conductances
-    tiles: dict = field(repr=False)
-
-    @property
-    def row_blocks(self) -> int:
-        return -(-self.n_in // self.tile)
-
-    @property
-    def col_blocks(self) -> int:
-        return -(-self.n_out // (self.tile // 2))
-
-    def weights(self) -> np.ndarray:
-        """Un-mapped weight matrix (n_in, n_out) from the target conductances."""
-        w = np.zeros((self.n_in, self.n_out))
-        for tile in self.tiles.values():
-            w[tile.rows, tile.cols] = tile.weights()
-        return w
+def differential(g: torch.Tensor) -> torch.Tensor:
+    """G+ - G- of interleaved pair columns: (rows, 2 x outputs) -> (rows, outputs)."""
+    return g[..., 0::2] - g[..., 1::2]
 
 
 def check_tile(tile) -> int:
@@ -146,14 +131,43 @@ def check_tile(tile) -> int:
     return int(tile)
 
 
-def map_weights(w, tile: int = 128, cond: Conductances | str = "rram8", scale: str = "column"
-                ) -> MappedLayer:
+def tile_blocks(n_in: int, n_out: int, tile: int):
+    """The (rows, cols) slices of the T x T tiles of an (n_in, n_out) matrix, row blocks first."""
+    per_tile_out = tile // 2
+    return [(slice(r0, min(r0 + tile, n_in)), slice(c0, min(c0 + per_tile_out, n_out)))
+            for r0 in range(0, n_in, tile) for c0 in range(0, n_out, per_tile_out)]
+
+
+def block_scale(block: torch.Tensor, cond: Conductances, scale: str = "column") -> torch.Tensor:
+    """Digital scale (outputs,) of one weight block: its largest |w| per column (or per
+    block) over the conductance span; taken from the detached block (a constant for autograd)."""
+    magnitude = block.detach().abs()
+    w_max = magnitude.amax(dim=0) if scale == "column" else magnitude.amax().expand(block.shape[1])
+    return torch.where(w_max > 0, w_max / cond.span, torch.ones_like(w_max))
+
+
+def map_block(block: torch.Tensor, cond: Conductances, scale: str = "column", s: torch.Tensor | None = None):
+    """Target conductances (rows, 2 x outputs) and scale (outputs,) of one weight block.
+
+    Differentiable in ``block`` at a given scale ``s`` (default :func:`block_scale`; level
+    rounding passes gradients straight through), so training maps through it too.
+    """
+    s = block_scale(block, cond, scale) if s is None else s
+    delta = cond.quantise_difference(block.abs() / s)
+    positive = block > 0
+    g = torch.full((block.shape[0], 2 * block.shape[1]), cond.g_min, dtype=block.dtype, device=block.device)
+    g = g + torch.stack((torch.where(positive, delta, 0.0 * delta), torch.where(block < 0, delta, 0.0 * delta)),
+                        dim=2).reshape(g.shape)
+    return g, s
+
+
+def map_weights(w, tile: int = 128, cond: Conductances | str = "rram8", scale: str = "column") -> list:
     """Map ``w`` (inputs, outputs) onto T x T tiles of differential pairs.
 
     Parameters
     ----------
-    w : array (inputs, outputs)
-        Weights of a Linear layer (``y = x @ w``).
+    w : tensor or array (inputs, outputs)
+        Weights of a layer as a crossbar sees them (``y = x @ w``).
     tile : int
         T, cells per tile side (even): T inputs x T/2 outputs per tile.
     cond : Conductances or name
@@ -163,32 +177,31 @@ def map_weights(w, tile: int = 128, cond: Conductances | str = "rram8", scale: s
 
     Returns
     -------
-    MappedLayer
-        Targets within the conductance set; ``weights()`` un-maps them, within half a level
-        spacing times the scale of every weight.
+    list of TileMap
+        Row blocks first; ``TileMap.weights()`` un-maps each within half a level spacing
+        times its scale.
     """
-    w = np.asarray(w, dtype=np.float64)
-    if w.ndim != 2 or w.size == 0 or not np.all(np.isfinite(w)):
-        raise ValueError(f"w must be a finite 2-D (inputs, outputs) array, got shape {w.shape}")
+    w = torch.as_tensor(w)
+    if not torch.is_floating_point(w):
+        w = w.double()
+    if w.ndim != 2 or w.numel() == 0 or not bool(torch.isfinite(w).all()):
+        raise ValueError(f"w must be a finite 2-D (inputs, outputs) array, got shape {tuple(w.shape)}")
     tile = check_tile(tile)
     cond = conductances(cond) if isinstance(cond, str) else cond
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
-    n_in, n_out = w.shape
-    per_tile_out = tile // 2
-    tiles = {}
-    for rb, r0 in enumerate(range(0, n_in, tile)):
-        rows = slice(r0, min(r0 + tile, n_in))
-        for cb, c0 in enumerate(range(0, n_out, per_tile_out)):
-            cols = slice(c0, min(c0 + per_tile_out, n_out))
-            block = w[rows, cols]
-            w_max = np.abs(block).max(axis=0) if scale == "column" else np.full(block.shape[1], np.abs(block).max())
-            s = np.where(w_max > 0, w_max / cond.span, 1.0)
-            delta = cond.quantise_difference(np.abs(block) / s)
-            g = np.full((block.shape[0], 2 * block.shape[1]), cond.g_min)
-            g[:, 0::2] += np.where(block > 0, delta, 0.0)
-            g[:, 1::2] += np.where(block < 0, delta, 0.0)
-            g.setflags(write=False)
-            s.setflags(write=False)
-            tiles[(rb, cb)] = TileMap(rows, cols, g, s)
-    return MappedLayer(n_in, n_out, tile, cond, tiles)
+    maps = []
+    for rows, cols in tile_blocks(*w.shape, tile):
+        g, s = map_block(w[rows, cols], cond, scale)
+        maps.append(TileMap(rows, cols, g, s))
+    return maps
+
+
+def unmap(maps, n_in: int, n_out: int, conductances_now=None) -> torch.Tensor:
+    """The weight matrix (n_in, n_out) of ``maps`` (default: their targets; else one
+    conductance tensor per map)."""
+    first = maps[0].g_target
+    w = torch.zeros((n_in, n_out), dtype=first.dtype, device=first.device)
+    for k, tmap in enumerate(maps):
+        w[tmap.rows, tmap.cols] = tmap.weights(None if conductances_now is None else conductances_now[k])
+    return w

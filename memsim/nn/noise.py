@@ -1,23 +1,26 @@
-"""Programming noise, drift and read noise of the cells: one small class per device family.
+"""Programming noise, drift and read noise of the cells on torch tensors: one small class per
+device family.
 
-Every model has the same three methods (the aihwkit split, without its configuration tree):
+Every model has the same three members (the aihwkit split, without its configuration tree):
 
-- ``program(g_target, rng) -> ProgrammedCells``: conductances right after programming and
-  the per-device parameters (drift exponents, ...) drawn once, when the cell is written;
-- ``at_time(cells, t, rng) -> g``: conductances (S) ``t`` seconds after programming;
+- ``program(g_target, generator) -> ProgrammedCells``: conductances right after programming
+  and the per-device parameters (drift exponents, ...) drawn once, when the cell is written;
+- ``at_time(cells, t, generator) -> g``: conductances (S) ``t`` seconds after programming;
 - ``read_sigma``: relative Gaussian noise of a cell current on every read (0 if none).
 
-All conductances are in siemens; randomness only through the ``numpy.random.Generator``
-passed in.  Models: :class:`NoNoise`, :class:`RRAMNoiseModel` (seed 004's RRAM behaviour on
-memsim's :class:`~memsim.devices.Variability` figures), :class:`PCMLikeNoiseModel` (the
-equations of aihwkit's PCMLikeNoiseModel).
+All conductances are in siemens, tensors of any shape, on any device; randomness only
+through the ``torch.Generator`` passed in.  Every operation is differentiable in
+``g_target``, so the same models inject noise in hardware-aware training.  Models:
+:class:`NoNoise`, :class:`RRAMNoiseModel` (log-normal power-law drift on memsim's
+:class:`~memsim.devices.Variability` figures), :class:`PCMLikeNoiseModel` (the equations of
+aihwkit's PCMLikeNoiseModel).
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
 
-import numpy as np
+import torch
 
 from ..devices.presets import Variability
 
@@ -28,16 +31,24 @@ MODELS = ("none", "rram", "pcm")
 class ProgrammedCells:
     """Cells after programming: ``g_target`` and ``g_prog`` (S) and per-device ``params``."""
 
-    g_target: np.ndarray
-    g_prog: np.ndarray
+    g_target: torch.Tensor
+    g_prog: torch.Tensor
     params: dict = field(default_factory=dict)
 
 
-def _check_time(t_seconds) -> float:
-    if isinstance(t_seconds, bool) or not isinstance(t_seconds, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(t_seconds) or t_seconds < 0:
+def check_time(t_seconds) -> float:
+    """``t_seconds`` as a float >= 0, or one clear ValueError."""
+    if isinstance(t_seconds, bool) or not isinstance(t_seconds, (int, float)) \
+            and not (hasattr(t_seconds, "dtype") and getattr(t_seconds, "ndim", 1) == 0):
         raise ValueError(f"time since programming must be a number of seconds >= 0, got {t_seconds!r}")
-    return float(t_seconds)
+    value = float(t_seconds)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"time since programming must be a number of seconds >= 0, got {t_seconds!r}")
+    return value
+
+
+def _normal(like: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    return torch.randn(like.shape, generator=generator, dtype=like.dtype, device=like.device)
 
 
 @dataclass(frozen=True)
@@ -47,12 +58,11 @@ class NoNoise:
     name: str = "none"
     read_sigma: float = 0.0
 
-    def program(self, g_target, rng: np.random.Generator) -> ProgrammedCells:
-        g_target = np.asarray(g_target, dtype=float)
+    def program(self, g_target, generator) -> ProgrammedCells:
         return ProgrammedCells(g_target, g_target)
 
-    def at_time(self, cells: ProgrammedCells, t_seconds: float, rng: np.random.Generator) -> np.ndarray:
-        _check_time(t_seconds)
+    def at_time(self, cells: ProgrammedCells, t_seconds: float, generator) -> torch.Tensor:
+        check_time(t_seconds)
         return cells.g_prog
 
 
@@ -60,20 +70,19 @@ class NoNoise:
 class RRAMNoiseModel:
     """RRAM programming spread, read noise and log-normal (power-law) drift.
 
-    The drift follows the statistical model of seed 004 (VeRA+, Sec. II-A, after aihwkit's
-    RRAM model): a log-normal conductance whose median falls as a power of the time and
-    whose spread grows with log t, and a multiplicative Gaussian device-to-device term::
+    The statistical model of the VeRA+ paper (Sec. II-A, after aihwkit's RRAM model): a
+    log-normal conductance whose median falls as a power of the time and whose spread grows
+    with log t, and a multiplicative Gaussian device-to-device term::
 
-        programming  G_prog = G_target (1 + sigma_d2d xi) exp(sigma_c2c zeta)       (eq. 4)
-        drift        G(t)   = G_prog (t / t0)^(-nu),  nu ~ N(nu_mean, nu_std)   per device,
-                     i.e. ln G(t) ~ N(ln G_prog - nu_mean ln(t/t0), (nu_std ln(t/t0))^2)
+        programming  G_prog = G_target (1 + sigma_d2d xi) exp(sigma_c2c zeta)
+        drift        G(t)   = G_prog (t / t0)^(-nu),  nu ~ N(nu_mean, nu_std)   per device
         read         I = I_cell (1 + sigma_read eta)                          on every read
 
     with xi, zeta, eta standard normal (xi and nu fixed per device when it is programmed;
-    G(t) = G_prog for t <= t0).  The seed gives the form but its coefficients did not survive
-    in the text, so the figures default to memsim's :class:`~memsim.devices.Variability`
-    (the device presets' own: sigma_d2d 3 %, sigma_c2c 2 %, read 1 %, nu 0.005 +- 0.002,
-    t0 = 1 s).  Conductances stay within [g_floor, g_ceiling] (S): a cell saturates there.
+    G(t) = G_prog for t <= t0).  The paper gives the form but not its coefficients, so the
+    figures default to memsim's :class:`~memsim.devices.Variability` (the device presets'
+    own: sigma_d2d 3 %, sigma_c2c 2 %, read 1 %, nu 0.005 +- 0.002, t0 = 1 s).  Conductances
+    stay within [g_floor, g_ceiling] (S).
     """
 
     variability: Variability = field(default_factory=Variability)
@@ -85,21 +94,20 @@ class RRAMNoiseModel:
     def read_sigma(self) -> float:
         return self.variability.sigma_read
 
-    def program(self, g_target, rng: np.random.Generator) -> ProgrammedCells:
+    def program(self, g_target, generator) -> ProgrammedCells:
         var = self.variability
-        g_target = np.asarray(g_target, dtype=float)
-        factor = (1.0 + var.sigma_d2d * rng.standard_normal(g_target.shape)) * \
-            np.exp(var.sigma_c2c * rng.standard_normal(g_target.shape))
-        g_prog = np.clip(g_target * np.maximum(factor, 0.0), self.g_floor, self.g_ceiling)
-        nu = rng.normal(var.drift_nu, var.drift_nu_std, g_target.shape)
-        return ProgrammedCells(g_target, g_prog, {"nu": nu})
+        factor = (1.0 + var.sigma_d2d * _normal(g_target, generator)) * \
+            torch.exp(var.sigma_c2c * _normal(g_target, generator))
+        g_prog = torch.clamp(g_target * torch.clamp(factor, min=0.0), self.g_floor, self.g_ceiling)
+        nu = var.drift_nu + var.drift_nu_std * _normal(g_target, generator)
+        return ProgrammedCells(g_target, g_prog, {"nu": nu.detach()})
 
-    def at_time(self, cells: ProgrammedCells, t_seconds: float, rng: np.random.Generator) -> np.ndarray:
-        t_seconds = _check_time(t_seconds)
+    def at_time(self, cells: ProgrammedCells, t_seconds: float, generator) -> torch.Tensor:
+        t_seconds = check_time(t_seconds)
         ratio = max(t_seconds, self.variability.drift_t0) / self.variability.drift_t0
         if ratio == 1.0:
             return cells.g_prog
-        return np.clip(cells.g_prog * ratio ** (-cells.params["nu"]), self.g_floor, self.g_ceiling)
+        return torch.clamp(cells.g_prog * ratio ** (-cells.params["nu"]), self.g_floor, self.g_ceiling)
 
 
 @dataclass(frozen=True)
@@ -142,34 +150,31 @@ class PCMLikeNoiseModel:
     def _sigma_prog_us(self, g_target_us):
         g_max_us = self.g_max * 1e6
         ratio = g_target_us / g_max_us
-        sigma = np.zeros_like(g_target_us) + self.prog_coeff[0]
-        power = np.ones_like(g_target_us)
-        for coeff in self.prog_coeff[1:]:
-            power = power * ratio
-            sigma = sigma + coeff * power
-        return sigma * g_max_us / self.prog_coeff_g_max_reference_us
+        c0, c1, c2 = self.prog_coeff
+        return (c0 + c1 * ratio + c2 * ratio * ratio) * g_max_us / self.prog_coeff_g_max_reference_us
 
-    def drift_coefficients(self, g_target, rng: np.random.Generator) -> np.ndarray:
-        g_rel = np.maximum(np.abs(np.asarray(g_target, dtype=float)) / self.g_max, 1e-7)
-        mu = np.clip(-0.0155 * np.log(g_rel) + 0.0244, 0.049, 0.1)
-        sig = np.clip(-0.0125 * np.log(g_rel) - 0.0059, 0.008, 0.045)
-        return np.abs(mu + sig * rng.standard_normal(g_rel.shape)) * self.drift_scale
+    def drift_coefficients(self, g_target, generator) -> torch.Tensor:
+        g_rel = torch.clamp(g_target.abs() / self.g_max, min=1e-7)
+        mu = torch.clamp(-0.0155 * torch.log(g_rel) + 0.0244, 0.049, 0.1)
+        sig = torch.clamp(-0.0125 * torch.log(g_rel) - 0.0059, 0.008, 0.045)
+        return (mu + sig * _normal(g_rel, generator)).abs() * self.drift_scale
 
-    def program(self, g_target, rng: np.random.Generator) -> ProgrammedCells:
-        g_target = np.asarray(g_target, dtype=float)
+    def program(self, g_target, generator) -> ProgrammedCells:
         g_us = g_target * 1e6
-        g_prog_us = g_us + self.prog_noise_scale * self._sigma_prog_us(g_us) * rng.standard_normal(g_us.shape)
-        g_prog = np.maximum(g_prog_us, 0.0) * 1e-6
-        return ProgrammedCells(g_target, g_prog, {"nu": self.drift_coefficients(g_target, rng)})
+        noise = _normal(g_us, generator)
+        g_prog_us = g_us + self.prog_noise_scale * self._sigma_prog_us(g_us) * noise
+        g_prog = torch.clamp(g_prog_us, min=0.0) * 1e-6
+        return ProgrammedCells(g_target, g_prog, {"nu": self.drift_coefficients(g_target, generator)})
 
-    def at_time(self, cells: ProgrammedCells, t_seconds: float, rng: np.random.Generator) -> np.ndarray:
-        t = _check_time(t_seconds) + self.t0
+
+    def at_time(self, cells: ProgrammedCells, t_seconds: float, generator) -> torch.Tensor:
+        t = check_time(t_seconds) + self.t0
         g_prog = cells.g_prog
         g_drift = g_prog * (t / self.t0) ** (-cells.params["nu"]) if t > self.t0 else g_prog
-        q_s = np.minimum(0.0088 / np.maximum((np.abs(g_prog) / self.g_max) ** 0.65, 1e-3), 0.2)
+        q_s = torch.clamp(0.0088 / torch.clamp((g_prog.abs() / self.g_max) ** 0.65, min=1e-3), max=0.2)
         sigma = q_s * math.sqrt(math.log((t + self.t_read) / (2 * self.t_read)))
-        g = g_drift + np.abs(g_drift) * self.read_noise_scale * sigma * rng.standard_normal(g_prog.shape)
-        return np.maximum(g, 0.0)
+        g = g_drift + g_drift.abs() * self.read_noise_scale * sigma * _normal(g_prog, generator)
+        return torch.clamp(g, min=0.0)
 
 
 def model(name: str, **options):

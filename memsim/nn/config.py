@@ -1,0 +1,170 @@
+"""How a network is laid onto crossbars: :class:`HardwareConfig`, one frozen dataclass.
+
+Every non-ideality defaults to off; :func:`memsim.nn.convert` takes a config and a torch
+model and returns the analog copy.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from . import noise as noise_models
+from .mapping import Conductances, check_tile, conductances
+
+CELLS = ("ohmic", "device", "1t1r")
+INPUTS = ("amplitude", "bit-serial")
+DTYPES = ("float32", "float64")
+
+
+def _check_bits(value, name):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 1 <= value <= 24:
+        raise ValueError(f"{name} must be an integer number of bits in [1, 24] or None (ideal), got {value!r}")
+    return int(value)
+
+
+def _check_number(value, name, minimum=0.0, strict=False):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(value) or value < minimum or (strict and value == minimum):
+        relation = ">" if strict else ">="
+        raise ValueError(f"{name} must be a finite number {relation} {minimum}, got {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class HardwareConfig:
+    """How a network is laid onto crossbars.  Every non-ideality defaults to off.
+
+    Parameters
+    ----------
+    tile : int
+        T: tiles of T x T cells (T inputs x T/2 differential outputs).
+    conductances : str or Conductances
+        Programmable conductances: ``rram8`` (8 levels 5-40 uS at 0.2 V), ``rram64``,
+        ``analog`` (continuous 5-40 uS) or ``pcm`` (continuous 0-25 uS); see
+        :func:`memsim.nn.mapping.conductances`.
+    scale : "column" or "tile"
+        Digital weight scale per tile column or per tile.
+    cells : "ohmic", "device" or "1t1r"
+        Linear cells; selector-less RRAM (the compact model's sinh read I-V, sneak paths
+        through the wires); 1T1R (RRAM + NMOS, gates at ``v_gate``).
+    r_wire : float
+        Wire resistance per segment of rows and columns, ohm (0: ideal wires).
+    v_read : float
+        Read voltage of a full-scale input, V; the levels are defined at this voltage.
+    v_gate : float
+        1T1R gate voltage, V.
+    inputs : "amplitude" or "bit-serial"
+    dac_bits, adc_bits : int or None
+        Converter resolutions (signed); None is an ideal converter.
+    adc_range : "calibrated" or float
+        ADC full scale: calibrated per tile on the calibration inputs (times
+        ``adc_headroom``), or a bound in weight units (the tile output ``W x`` for inputs
+        normalised to |x| <= 1; aihwkit's ``out_bound`` = 12).
+    out_noise : float
+        Gaussian output noise per tile output and read, weight units (aihwkit's
+        ``out_noise``, default there 0.06).
+    bound_management : bool
+        When an output clips, repeat the read with the inputs halved (aihwkit's iterative
+        bound management, at most 10 halvings).
+    noise : str or model
+        ``none``, ``rram``, ``pcm`` or a model object from :mod:`memsim.nn.noise`.
+    dtype : "float32" or "float64"
+        Precision of the tiles' tensors (the solver's effective matrices are computed in
+        float64 and cast).
+    verify_1t1r : bool
+        Program 1T1R cells so that the whole cell (RRAM + transistor) reads the target at
+        ``v_read`` (write-verify on the cell current); else the RRAM alone is set to it.
+    tol : float
+        Solver tolerance for nonlinear cells (relative node-voltage update).
+    workers : int
+        Threads for the nonlinear solves and effective matrices.
+    """
+
+    tile: int = 128
+    conductances: object = "rram8"
+    scale: str = "column"
+    cells: str = "ohmic"
+    r_wire: float = 0.0
+    v_read: float = 0.2
+    v_gate: float = 1.8
+    inputs: str = "amplitude"
+    dac_bits: int | None = None
+    adc_bits: int | None = None
+    adc_range: object = "calibrated"
+    adc_headroom: float = 1.0
+    out_noise: float = 0.0
+    bound_management: bool = False
+    noise: object = "none"
+    dtype: str = "float32"
+    verify_1t1r: bool = True
+    tol: float = 1e-6
+    workers: int = 1
+
+    def __post_init__(self):
+        object.__setattr__(self, "tile", check_tile(self.tile))
+        if isinstance(self.conductances, str):
+            conductances(self.conductances)  # raises for an unknown name
+        elif not isinstance(self.conductances, Conductances):
+            raise ValueError("conductances must be a name or a memsim.nn.mapping.Conductances")
+        if self.scale not in ("column", "tile"):
+            raise ValueError(f"scale must be 'column' or 'tile', got {self.scale!r}")
+        if self.cells not in CELLS:
+            raise ValueError(f"cells must be one of {CELLS}, got {self.cells!r}")
+        _check_number(self.r_wire, "r_wire (ohm)")
+        _check_number(self.v_read, "v_read (V)", strict=True)
+        _check_number(self.v_gate, "v_gate (V)")
+        if self.inputs not in INPUTS:
+            raise ValueError(f"inputs must be one of {INPUTS}, got {self.inputs!r}")
+        _check_bits(self.dac_bits, "dac_bits")
+        _check_bits(self.adc_bits, "adc_bits")
+        if self.inputs == "bit-serial" and self.dac_bits is None:
+            raise ValueError("bit-serial inputs need dac_bits (the number of input bits)")
+        if not (self.adc_range == "calibrated" or (not isinstance(self.adc_range, (str, bool))
+                                                   and _check_number(self.adc_range, "adc_range", strict=True))):
+            raise ValueError(f"adc_range must be 'calibrated' or a bound > 0 in weight units, got {self.adc_range!r}")
+        _check_number(self.adc_headroom, "adc_headroom", strict=True)
+        _check_number(self.out_noise, "out_noise (weight units)")
+        if isinstance(self.noise, str):
+            if self.noise not in noise_models.MODELS:
+                raise ValueError(f"noise must be one of {noise_models.MODELS} or a model object, got {self.noise!r}")
+        elif not all(hasattr(self.noise, name) for name in ("program", "at_time", "read_sigma")):
+            raise ValueError("noise must be a name or an object with program, at_time and read_sigma")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
+        _check_number(self.tol, "tol", strict=True)
+        if isinstance(self.workers, bool) or not isinstance(self.workers, (int, np.integer)) or self.workers < 1:
+            raise ValueError(f"workers must be an integer >= 1, got {self.workers!r}")
+        if self.cells != "ohmic" and self.cond.g_min <= 0:
+            raise ValueError(f"{self.cells} cells need conductances > 0 S (the RRAM model has no open "
+                             f"state); {self.cond.name!r} reaches 0 S, use rram8, rram64 or analog")
+
+    @property
+    def cond(self) -> Conductances:
+        return conductances(self.conductances) if isinstance(self.conductances, str) else self.conductances
+
+    def noise_model(self):
+        if not isinstance(self.noise, str):
+            return self.noise
+        if self.noise == "rram":
+            from ..devices import preset
+
+            options = {}
+            if self.cond.name in ("rram8", "rram64"):
+                options["variability"] = preset(self.cond.name).variability
+            return noise_models.model("rram", **options)
+        if self.noise == "pcm":
+            return noise_models.model("pcm", g_max=self.cond.g_max)
+        return noise_models.model(self.noise)
+
+    @property
+    def torch_dtype(self):
+        import torch
+
+        return getattr(torch, self.dtype)
+
+    def replace(self, **changes) -> "HardwareConfig":
+        return replace(self, **changes)

@@ -1,0 +1,471 @@
+"""Any torch model on crossbar tiles: :func:`convert` and the analog layers.
+
+``convert(model, config)`` returns an :class:`AnalogModel`: a copy of ``model`` whose
+``Linear`` and ``Conv2d`` layers run on tiles (convolutions through ``unfold``: every output
+position is one input vector of the layer's (C kh kw) x out matrix, so a convolution uses
+the same tiles as a Linear layer); every other module is the original, untouched::
+
+    analog = memsim.nn.convert(model, HardwareConfig(tile=128, r_wire=2.5), seed=0)
+    analog.set_time(3600.0)                 # one hour of drift
+    analog.accuracy(x_test, y_test)
+
+Modes of an analog layer:
+
+- eval (default): the tiles (DAC, circuit, noise, ADC); digital bias;
+- ``analog.float_mode()``: the floating-point layer (ADC calibration, reference logits);
+- train (``analog.train()``): hardware-aware training: each forward draws a fresh device
+  instance of the weights (the mapping onto conductances, programming noise and drift to
+  ``analog.train_time`` from the noise model, optional global drift compensation in weight
+  space, output noise), differentiable in the float weights, which torch's optimisers
+  update; :meth:`AnalogModel.program` then writes the trained weights onto the tiles.
+
+Public hooks for compensation (:mod:`memsim.compensate`): torch forward hooks on any
+:class:`~memsim.nn.tile.Tile` (its digital output), :meth:`AnalogLayer.register_matrix_hook`
+(the layer's matrix output as a function of its matrix input, before the bias) and
+:meth:`AnalogModel.register_time_hook` (called after every :meth:`AnalogModel.set_time`).
+
+Seeds: ``seed`` draws programming noise (one stream, in tile order), the drift and slow
+noise at each time (a stream per ``(seed, t)``, so ``set_time`` gives the same conductances
+whatever ran before), the per-read noise (one stream per model) and the training samples.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+from collections import OrderedDict
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torch.utils.hooks import RemovableHandle
+
+from .config import HardwareConfig
+from .mapping import differential, map_block, map_weights, tile_blocks
+from .noise import check_time
+from .tile import Tile
+
+#: Layers with weights that have no tile mapping: refused rather than left digital unnoticed.
+_REFUSED = (nn.Conv1d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d, nn.Bilinear,
+            nn.RNNBase, nn.MultiheadAttention, nn.modules.lazy.LazyModuleMixin)
+
+
+def _generator(device, *words) -> torch.Generator:
+    gen = torch.Generator(device=device)
+    gen.manual_seed(int(np.random.SeedSequence([int(w) for w in words]).generate_state(1, np.uint64)[0] >> 1))
+    return gen
+
+
+def _time_key(t_seconds: float) -> int:
+    return int(np.float64(t_seconds).view(np.uint64))
+
+
+class _Shared:
+    """State every analog layer of one model reads: config, noise model, training settings."""
+
+    def __init__(self, config, noise_model, device):
+        self.config = config
+        self.noise_model = noise_model
+        self.float_mode = False
+        self.capture = False
+        self.train_time = 0.0
+        self.train_gdc = False
+        self.train_noise = True
+        self.sample_generator = None
+        self.device = device
+
+
+def sample_block(block, config, noise_model, t_seconds, generator, s=None):
+    """One device instance of a weight block: mapped onto conductances (scale ``s``, default
+    from the block), programmed and drifted to ``t_seconds`` by ``noise_model``, un-mapped.
+    Returns the weights at t and right after programming; differentiable in ``block``."""
+    g, s = map_block(block, config.cond, config.scale, s)
+    cells = noise_model.program(g, generator)
+    g_t = noise_model.at_time(cells, t_seconds, generator) if t_seconds > 0 else cells.g_prog
+    return differential(g_t) * s, differential(cells.g_prog) * s
+
+
+class AnalogLayer(nn.Module):
+    """A layer whose matrix product runs on tiles; subclasses fold inputs to 2-D."""
+
+    def __init__(self, source: nn.Module, shared: _Shared):
+        super().__init__()
+        self.weight = nn.Parameter(source.weight.detach().clone())
+        self.bias = None if source.bias is None else nn.Parameter(source.bias.detach().clone())
+        self.tiles = nn.ModuleList()
+        self._shared = shared
+        self._matrix_hooks = OrderedDict()
+        self.last_input = None
+
+    # -- the matrix ----------------------------------------------------------------------------
+    def matrix(self) -> torch.Tensor:
+        """The float weight matrix as a crossbar sees it, (inputs, outputs)."""
+        return self.weight.reshape(self.weight.shape[0], -1).T
+
+    @property
+    def in_features_flat(self) -> int:
+        return int(np.prod(self.weight.shape[1:]))
+
+    def register_matrix_hook(self, hook) -> RemovableHandle:
+        """``hook(layer, x2d, y2d) -> y2d or None``: change the matrix output ``y2d`` (N,
+        outputs; before the bias) from the matrix input ``x2d`` (N, inputs), in every mode."""
+        handle = RemovableHandle(self._matrix_hooks)
+        self._matrix_hooks[handle.id] = hook
+        return handle
+
+    def program(self, noise_model, generator) -> None:
+        """Map the float weights onto tiles and program their cells (programming noise)."""
+        cfg = self._shared.config
+        with torch.no_grad():
+            maps = map_weights(self.matrix().detach(), cfg.tile, cfg.cond, cfg.scale)
+        old = list(self.tiles)
+        self.tiles = nn.ModuleList()
+        for k, tmap in enumerate(maps):
+            tile = Tile(tmap, cfg, self._shared.read_generator)
+            if k < len(old):  # keep hooks that compensation attached to the same tile
+                tile._forward_hooks.update(old[k]._forward_hooks)
+            tile.read_sigma = float(getattr(noise_model, "read_sigma", 0.0))
+            tile.cells = noise_model.program(tile.g_target, generator)
+            tile.set_conductances(tile.cells.g_prog)
+            self.tiles.append(tile)
+
+    def analog_matrix(self, x2d: torch.Tensor) -> torch.Tensor:
+        out = torch.zeros((x2d.shape[0], self.weight.shape[0]), dtype=x2d.dtype, device=x2d.device)
+        for tile in self.tiles:
+            out[:, tile.cols] += tile(x2d[:, tile.rows])
+        return out
+
+    def sampled_matrix(self) -> tuple:
+        """One device instance of the weights (inputs, outputs), differentiable in the float
+        weights, and the per-tile output noise [(rows, cols, sigma)] in weight units."""
+        sh = self._shared
+        cfg, model, gen = sh.config, sh.noise_model, sh.sample_generator
+        w = self.matrix()
+        blocks = torch.zeros_like(w)
+        noise = []
+        for rows, cols in tile_blocks(*w.shape, cfg.tile):
+            if not sh.train_noise:
+                g, s = map_block(w[rows, cols], cfg.cond, cfg.scale)
+                blocks[rows, cols] = differential(g) * s
+                continue
+            w_t, w_0 = sample_block(w[rows, cols], cfg, model, sh.train_time, gen)
+            alpha = 1.0
+            if sh.train_gdc:  # the weight-space value of the one-hot read-out ratio
+                with torch.no_grad():
+                    n = cfg.out_noise * torch.randn(w_t.shape, generator=gen, dtype=w.dtype, device=w.device)
+                    now = (w_t + n).abs().mean()
+                    ref = (w_0 + n).abs().mean()
+                    alpha = float(ref / now) if now > 0 else 1.0
+            blocks[rows, cols] = w_t * alpha
+            if cfg.out_noise > 0:
+                noise.append((rows, cols, cfg.out_noise * alpha))
+        return blocks, noise
+
+    def _matrix_forward(self, x2d: torch.Tensor) -> torch.Tensor:
+        sh = self._shared
+        if sh.capture:
+            self.last_input = x2d.detach()
+        if sh.float_mode:
+            y = x2d @ self.matrix()
+        elif self.training:
+            w, noise = self.sampled_matrix()
+            y = x2d @ w
+            for rows, cols, sigma in noise:
+                scale = x2d[:, rows].detach().abs().amax(dim=1, keepdim=True)
+                y[:, cols] = y[:, cols] + sigma * scale * torch.randn(
+                    (x2d.shape[0], cols.stop - cols.start), generator=sh.sample_generator, dtype=y.dtype,
+                    device=y.device)
+        else:
+            if not self.tiles:
+                raise RuntimeError("this analog layer has no tiles: call AnalogModel.program() first")
+            y = self.analog_matrix(x2d)
+        for hook in self._matrix_hooks.values():
+            result = hook(self, x2d, y)
+            if result is not None:
+                y = result
+        return y if self.bias is None else y + self.bias
+
+
+class AnalogLinear(AnalogLayer):
+    """``nn.Linear`` on tiles."""
+
+    def __init__(self, source: nn.Linear, shared):
+        super().__init__(source, shared)
+        self.in_features, self.out_features = source.in_features, source.out_features
+
+    def forward(self, x):
+        shape = x.shape
+        y = self._matrix_forward(x.reshape(-1, shape[-1]))
+        return y.reshape(*shape[:-1], y.shape[-1])
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, tiles={len(self.tiles)}"
+
+
+class AnalogConv2d(AnalogLayer):
+    """``nn.Conv2d`` on tiles through ``unfold`` (groups 1, dilation 1, zero padding)."""
+
+    def __init__(self, source: nn.Conv2d, shared):
+        super().__init__(source, shared)
+        self.kernel_size, self.stride, self.padding = source.kernel_size, source.stride, source.padding
+        self.in_channels, self.out_channels = source.in_channels, source.out_channels
+
+    def forward(self, x):
+        if x.ndim != 4:
+            raise ValueError(f"{type(self).__name__} expects (batch, channels, height, width), got {tuple(x.shape)}")
+        batch, _, height, width = x.shape
+        sh = self._shared
+        if (sh.float_mode or self.training) and not sh.capture and not self._matrix_hooks:
+            w = self.weight if sh.float_mode else self.sampled_conv_weight()
+            return self._conv_float(x, w)
+        h_out = (height + 2 * self.padding[0] - self.kernel_size[0]) // self.stride[0] + 1
+        w_out = (width + 2 * self.padding[1] - self.kernel_size[1]) // self.stride[1] + 1
+        patches = F.unfold(x, self.kernel_size, padding=self.padding, stride=self.stride)
+        x2d = patches.transpose(1, 2).reshape(-1, patches.shape[1])
+        y = self._matrix_forward(x2d)
+        return y.reshape(batch, h_out * w_out, -1).transpose(1, 2).reshape(batch, -1, h_out, w_out)
+
+    def sampled_conv_weight(self):
+        w, noise = self.sampled_matrix()
+        if noise:  # output noise needs the per-patch input scale: go through unfold instead
+            return None
+        return w.T.reshape(self.weight.shape)
+
+    def _conv_float(self, x, w):
+        if w is None:
+            batch, _, height, width = x.shape
+            h_out = (height + 2 * self.padding[0] - self.kernel_size[0]) // self.stride[0] + 1
+            w_out = (width + 2 * self.padding[1] - self.kernel_size[1]) // self.stride[1] + 1
+            patches = F.unfold(x, self.kernel_size, padding=self.padding, stride=self.stride)
+            y = self._matrix_forward(patches.transpose(1, 2).reshape(-1, patches.shape[1]))
+            return y.reshape(batch, h_out * w_out, -1).transpose(1, 2).reshape(batch, -1, h_out, w_out)
+        return F.conv2d(x, w, self.bias, self.stride, self.padding)
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
+                f"padding={self.padding}, tiles={len(self.tiles)}")
+
+
+def _check_conv(name, module: nn.Conv2d):
+    problems = []
+    if module.groups != 1:
+        problems.append(f"groups={module.groups}")
+    if tuple(module.dilation) != (1, 1):
+        problems.append(f"dilation={tuple(module.dilation)}")
+    if module.padding_mode != "zeros":
+        problems.append(f"padding_mode={module.padding_mode!r}")
+    if isinstance(module.padding, str):
+        problems.append(f"padding={module.padding!r}")
+    if problems:
+        raise ValueError(f"layer {name!r} (Conv2d) is not supported on tiles: {', '.join(problems)}; memsim "
+                         f"maps Conv2d with groups=1, dilation=1, numeric zero padding")
+
+
+class AnalogModel(nn.Module):
+    """An analog copy of a torch model (see the module docstring); ``module`` is the copy."""
+
+    def __init__(self, module: nn.Module, config: HardwareConfig, seed: int, device):
+        super().__init__()
+        self.config = config
+        self.seed = int(seed)
+        self.device = torch.device(device)
+        self.noise_model = config.noise_model()
+        self._shared = _Shared(config, self.noise_model, self.device)
+        self._shared.read_generator = _generator(self.device, self.seed, 2, 0)
+        self._shared.sample_generator = _generator(self.device, self.seed, 3)
+        self.module = module
+        self.t_seconds = None
+        self._time_hooks = OrderedDict()
+
+    # -- structure ------------------------------------------------------------------------------
+    def analog_layers(self) -> list:
+        """[(name, AnalogLayer)] in module order."""
+        return [(name, m) for name, m in self.module.named_modules() if isinstance(m, AnalogLayer)]
+
+    def tiles(self) -> list:
+        """Every tile, in layer order then row block, then column block."""
+        return [tile for _, layer in self.analog_layers() for tile in layer.tiles]
+
+    # -- programming and time -------------------------------------------------------------------
+    def program(self, calibration_x=None) -> "AnalogModel":
+        """Map the float weights onto tiles, program them (programming noise), calibrate the
+        ADCs (``calibration_x``: training inputs, needed for ``adc_range="calibrated"`` with
+        ADC bits) and set the time to 0."""
+        gen = _generator(self.device, self.seed, 0)
+        for _, layer in self.analog_layers():
+            layer.program(self.noise_model, gen)
+        self._calibrate_adc(calibration_x)
+        self.set_time(0.0)
+        return self
+
+    def set_time(self, t_seconds) -> "AnalogModel":
+        """Let the cells drift to ``t_seconds`` after programming (the model's drift and slow
+        noise are drawn for that time; programming is not repeated), then run the time hooks."""
+        t = check_time(t_seconds)
+        gen = _generator(self.device, self.seed, 1, _time_key(t))
+        with torch.no_grad():
+            for tile in self.tiles():
+                tile.set_conductances(self.noise_model.at_time(tile.cells, t, gen))
+        self.t_seconds = t
+        for hook in list(self._time_hooks.values()):
+            hook(self)
+        return self
+
+    def register_time_hook(self, hook) -> RemovableHandle:
+        """``hook(model)`` after every :meth:`set_time` (drift compensation re-reads the tiles)."""
+        handle = RemovableHandle(self._time_hooks)
+        self._time_hooks[handle.id] = hook
+        return handle
+
+    @contextlib.contextmanager
+    def float_mode(self, capture: bool = False):
+        """Run the floating-point layers (``capture``: keep each analog layer's 2-D input in
+        ``layer.last_input``)."""
+        sh = self._shared
+        saved = sh.float_mode, sh.capture
+        sh.float_mode, sh.capture = True, capture
+        try:
+            yield self
+        finally:
+            sh.float_mode, sh.capture = saved
+
+    def training_noise(self, *, t_seconds: float = 0.0, gdc: bool = False, enabled: bool = True):
+        """Set what a training forward draws: drift to ``t_seconds`` (0: programming noise
+        only), ``gdc`` in weight space, or nothing (``enabled=False``: plain training on the
+        mapped weights).  Returns self."""
+        sh = self._shared
+        sh.train_time, sh.train_gdc, sh.train_noise = check_time(t_seconds), bool(gdc), bool(enabled)
+        return self
+
+    def _calibrate_adc(self, calibration_x):
+        cfg = self.config
+        if cfg.adc_range != "calibrated" or cfg.adc_bits is None:
+            return
+        if calibration_x is None:
+            raise ValueError("adc_range='calibrated' needs calibration_x (training inputs) to set the "
+                             "ADC full scale; or give adc_range as a bound in weight units")
+        with torch.no_grad(), self.float_mode(capture=True):
+            self(calibration_x)
+        for _, layer in self.analog_layers():
+            x2d = layer.last_input
+            layer.last_input = None
+            for tile in layer.tiles:
+                peak = 0.0
+                for v, _ in tile.periphery.drive(x2d[:, tile.rows])[1]:
+                    i_diff = differential(v @ tile.g_target)  # the ideal tile
+                    peak = max(peak, float(i_diff.abs().max()) if i_diff.numel() else 0.0)
+                tile.adc_full_scale = cfg.adc_headroom * peak if peak > 0 else cfg.v_read * cfg.cond.span
+
+    # -- running --------------------------------------------------------------------------------
+    def _input(self, x) -> torch.Tensor:
+        if isinstance(x, np.ndarray) and not x.flags.writeable:
+            x = x.copy()  # torch refuses to wrap read-only memory silently
+        x = torch.as_tensor(x)
+        return x.to(dtype=self.config.torch_dtype, device=self.device)
+
+    def forward(self, x):
+        return self.module(self._input(x))
+
+    def logits(self, x, *, batch_size: int = 1000, progress: bool = False) -> torch.Tensor:
+        """Logits of ``x`` in eval mode without gradients, in batches (a progress bar with
+        ``progress``)."""
+        from tqdm import tqdm
+
+        was_training = self.training
+        self.eval()
+        x = self._input(x)
+        out = []
+        try:
+            with torch.no_grad(), tqdm(total=len(x), desc="inference", unit="input", disable=not progress,
+                                       leave=False) as pbar:
+                for start in range(0, len(x), batch_size):
+                    out.append(self(x[start:start + batch_size]))
+                    pbar.update(min(batch_size, len(x) - start))
+        finally:
+            self.train(was_training)
+        return torch.cat(out) if out else torch.zeros((0,))
+
+    def predict(self, x, **options) -> np.ndarray:
+        return self.logits(x, **options).argmax(dim=1).cpu().numpy()
+
+    def accuracy(self, x, y, **options) -> float:
+        return float(np.mean(self.predict(x, **options) == np.asarray(y)))
+
+    def float_accuracy(self, x, y, **options) -> float:
+        with self.float_mode():
+            return self.accuracy(x, y, **options)
+
+    def to_torch(self) -> nn.Module:
+        """A plain float copy of the model (analog layers back to ``nn.Linear`` / ``nn.Conv2d``)."""
+        sh = self._shared  # shared state and generators are not copied (the layers are replaced)
+        memo = {id(obj): obj for obj in (sh, sh.read_generator, sh.sample_generator)}
+        module = copy.deepcopy(self.module, memo)
+        for name, layer in [(n, m) for n, m in module.named_modules() if isinstance(m, AnalogLayer)]:
+            if isinstance(layer, AnalogLinear):
+                plain = nn.Linear(layer.in_features, layer.out_features, bias=layer.bias is not None)
+            else:
+                plain = nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride,
+                                  layer.padding, bias=layer.bias is not None)
+            plain = plain.to(dtype=layer.weight.dtype, device=layer.weight.device)
+            with torch.no_grad():
+                plain.weight.copy_(layer.weight)
+                if layer.bias is not None:
+                    plain.bias.copy_(layer.bias)
+            _set_module(module, name, plain)
+        return module
+
+
+def _set_module(root: nn.Module, name: str, new: nn.Module) -> None:
+    parent, _, child = name.rpartition(".")
+    setattr(root.get_submodule(parent) if parent else root, child, new)
+
+
+def convert(model: nn.Module, config: HardwareConfig = HardwareConfig(), *, seed: int = 0, calibration_x=None,
+            device=None, program: bool = True) -> AnalogModel:
+    """An analog copy of ``model``: every ``nn.Linear`` and ``nn.Conv2d`` on tiles, programmed.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The float model (not changed).  Conv2d layers need groups 1, dilation 1 and numeric
+        zero padding; other layers with weights that have no tile mapping (Conv1d/3d,
+        transposed convolutions, recurrent, attention, lazy layers) are refused by name.
+    config : HardwareConfig
+    seed : int
+        Seeds every random draw (see the module docstring).
+    calibration_x : array or tensor, optional
+        Training inputs for the ADC full-scale calibration.
+    device : str or torch.device, optional
+        Where the tensors live (default: CPU).  The solver's effective matrices are computed
+        on the CPU and moved.
+    program : bool
+        Program the tiles now (default); else call :meth:`AnalogModel.program` later (after
+        hardware-aware training, say).
+    """
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if isinstance(model, AnalogModel) or any(isinstance(m, AnalogLayer) for m in model.modules()):
+        raise ValueError("model is already analog; convert its float model (AnalogModel.to_torch())")
+    if not isinstance(config, HardwareConfig):
+        raise ValueError(f"config must be a memsim.nn.HardwareConfig, got {type(config).__name__}")
+    device = torch.device("cpu" if device is None else device)
+    copied = copy.deepcopy(model).to(dtype=config.torch_dtype, device=device)
+    analog = AnalogModel(copied, config, seed, device)
+    found = 0
+    for name, module in list(copied.named_modules()):
+        if isinstance(module, _REFUSED):
+            raise ValueError(f"layer {name!r} ({type(module).__name__}) has no tile mapping in memsim; "
+                             f"supported: Linear and Conv2d (other layers without weights stay digital)")
+        if isinstance(module, nn.Linear):
+            _set_module(copied, name, AnalogLinear(module, analog._shared))
+            found += 1
+        elif isinstance(module, nn.Conv2d):
+            _check_conv(name, module)
+            _set_module(copied, name, AnalogConv2d(module, analog._shared))
+            found += 1
+    if not found:
+        raise ValueError("model has no Linear or Conv2d layer to put on tiles")
+    analog.eval()
+    if program:
+        analog.program(None if calibration_x is None else analog._input(calibration_x))
+    return analog

