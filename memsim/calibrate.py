@@ -100,8 +100,11 @@ def column_error(i_fast, i_spice, floor: float = 0.01) -> float:
 
 
 def card_hash(path: str | Path) -> str:
-    """SHA-256 of a model card file's text."""
-    return hashlib.sha256(Path(path).read_text(encoding="ascii").encode()).hexdigest()
+    """SHA-256 of a model card file's text (a regular file of at most 1 MiB, else CalibrationError)."""
+    from .devices.transistor import MAX_CARD_BYTES
+    from .io import read_bytes
+
+    return hashlib.sha256(read_bytes(path, "model card", MAX_CARD_BYTES, CalibrationError)).hexdigest()
 
 
 def _mosfet(card, w, l, params):

@@ -30,7 +30,7 @@ EXPECTED = (ValueError, memsim.MemsimError)
 
 # A netlist line memsim may write: an element, a comment, or one of its own dot statements.
 SAFE_LINE = (r"^(\*.*|[rvbcmx]\w* [\w ().,={}*+\-/<>?:]*|\.options [\w =.+\-]*|\.subckt \w+( \w+)* gap=1e-09|"
-             r"\.ends \w+|\.model \w+ nmos \([\w =.+\-]*\)?|\+[\w =.+\-)]*|\.op|\.end|\.tran [\w .+\-]*|)$")
+             r"\.ends \w+|\.model \w+ nmos \([\w =.+\-]*\)?|\+[\w =.+\-)]*|\.op|\.end|\.tran [\w .+\-]*|\.print op all|\.print tran [\w ()]*|)$")
 
 
 @pytest.fixture
@@ -48,6 +48,7 @@ def _assert_safe_netlist(text):
     for line in text.splitlines():
         assert re.match(SAFE_LINE, line), f"unexpected netlist line: {line!r}"
         assert "\r" not in line and not line.lower().startswith((".control", ".include", ".lib", "shell"))
+        assert not re.match(r"\s*\*\s*#|\s*\*ng_script", line, re.IGNORECASE), f"ngspice command comment: {line!r}"
 
 
 # -- fuzzing the public API -----------------------------------------------------------------------
