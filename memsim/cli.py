@@ -96,9 +96,13 @@ def _write_output(path: Path, data) -> None:
 
 
 def cmd_simulate(args) -> int:
+    from .io import check_target
+
     xb, v_in = _build(args)
-    if args.output is not None and args.output.suffix.lower() not in (".csv", ".npz"):
-        raise ValueError(f"output must end in .csv or .npz, got {args.output.name!r}")
+    if args.output is not None:
+        if args.output.suffix.lower() not in (".csv", ".npz"):
+            raise ValueError(f"output must end in .csv or .npz, got {args.output.name!r}")
+        check_target(args.output)  # refused before a long simulation, not after
     if args.engine == "ngspice":
         from . import spice
 
