@@ -499,11 +499,15 @@ def _cmd_calibrate(args) -> int:
     sizes = args.sizes if args.sizes is not None else (QUICK_SIZES if args.quick else FULL_SIZES)
     if any(not 2 <= n <= 256 for n in sizes):
         raise ValueError(f"--sizes are held-out array sizes in [2, 256], got {sizes}")
-    calibration = calibrate(args.card, config, out=args.out / "calibration.json")
+    from .io import check_target
+
+    target = args.out / "calibration.json"
+    existed = check_target(target).exists()  # a folder or device there: refused before the sweeps
+    calibration = calibrate(args.card, config, out=target)
     r, u = calibration.residuals, calibration.uncalibrated_residuals
     print(f"fitted {calibration.params} to {args.card}")
     print(f"single-cell rms relative error: {u['cells_rms_rel']:.3%} uncalibrated -> {r['cells_rms_rel']:.3%} calibrated")
-    print(f"wrote {args.out / 'calibration.json'}")
+    print(f"wrote {target}" + (" (replaced the existing file)" if existed else ""))
     if sizes:
         validation = validate(calibration, sizes=tuple(sizes))
         for case in validation["cases"]:

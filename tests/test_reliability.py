@@ -344,6 +344,8 @@ def _unreadable(kind, tmp_path, name):
     elif kind == "huge":
         with open(path, "wb") as handle:  # sparse: no disk used
             handle.truncate(3 << 30)
+    elif kind == "deep" and name.endswith(".toml"):
+        path.write_text('name = "x"\nmetrics = ' + "[" * 5000 + "]" * 5000 + "\n")
     elif kind == "deep":
         path.write_text('{"kind": "ohmic", "rows": 2, "cols": 2, "inputs": ' + "[" * 5000 + "]" * 5000 + "}")
     return path
@@ -352,6 +354,7 @@ def _unreadable(kind, tmp_path, name):
 READERS = {
     "spec": (lambda p: spec.load(p), "spec.json"),
     "study config": (lambda p: memsim.study.load(p), "study.json"),
+    "study config (TOML)": (lambda p: memsim.study.load(p), "study.toml"),
     "model card": (lambda p: memsim.devices.MosfetParams(card=p), "card.lib"),
     "calibration": (lambda p: Calibration.load(p), "cal.json"),
     "results": (lambda p: memsim.study.read_results(p), "results.csv"),
@@ -370,7 +373,7 @@ def test_unreadable_paths_are_refused_in_one_line(reader, kind, tmp_path, reliab
     message = str(info.value)
     assert "\n" not in message and message
     expected = {"folder": "a folder", "fifo": "FIFO", "device": "character device", "huge": "MiB",
-                "deep": "levels deep", "missing": "not found"}[kind]
+                "deep": "too deeply" if reader.endswith("(TOML)") else "levels deep", "missing": "not found"}[kind]
     assert expected in message
 
 
