@@ -14,7 +14,6 @@ Every array is validated and copied read-only on construction, so a ``Crossbar``
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np

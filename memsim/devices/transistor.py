@@ -16,7 +16,6 @@ engines agree exactly; for any other card the reduced parameters come from calib
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 import re
 from dataclasses import dataclass, field

@@ -26,7 +26,6 @@ is refused (it would only repeat identical points).
 """
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass, field
