@@ -179,11 +179,12 @@ def sweep_spice(card: str | Path = BSIM4_CARD, config: SweepConfig = SweepConfig
     return Dataset(gap, v_gate, v, current, measured)
 
 
-def spice_run_seconds(n: int) -> float:
-    """Estimated seconds of one ngspice .op on an n x n 1T1R array: start-up plus the solve
-    (:func:`memsim.spice.estimate_cost`, scaled for the transistor); the weights of the
+def spice_run_seconds(n: int, kind: str = "1t1r") -> float:
+    """Estimated seconds of one ngspice .op on an n x n array: start-up plus the solve
+    (:func:`memsim.spice.estimate_cost`'s cells^2.2 law; 1T1R arrays with the BSIM4 card take
+    about 1.3 times as long, 5.5 s at 64x64 in scripts/bench_solver.py).  These weight the
     progress bars, so their time left follows the large arrays that dominate."""
-    return 0.05 + 5.0 * 0.2 * (n * n / 1024) ** 2.2
+    return 0.05 + (1.3 if kind == "1t1r" else 1.0) * 0.2 * (n * n / 1024) ** 2.2
 
 
 def sweep_solver(params: dict, card: str | Path = BSIM4_CARD, config: SweepConfig = SweepConfig()) -> Dataset:
@@ -418,7 +419,7 @@ def validate(calibration: Calibration, sizes=(64, 128), kinds=("1t1r", "device")
     rng = np.random.default_rng(seed)
     cases, parity = [], {"spice": [], "calibrated": [], "uncalibrated": []}
     todo = [(n, kind, pattern) for n in sizes for kind in kinds for pattern in patterns]
-    total = sum(spice_run_seconds(n) for n, _, _ in todo)
+    total = sum(spice_run_seconds(n, kind) for n, kind, _ in todo)
     with WeightedProgress(total, len(todo), "held-out ngspice runs", progress, "arrays") as bar:
         for n, kind, pattern in todo:
             cells, v_in = _pattern(pattern, n, gaps, rng)
@@ -433,7 +434,7 @@ def validate(calibration: Calibration, sizes=(64, 128), kinds=("1t1r", "device")
                           "error_uncalibrated": column_error(before, ref)})
             for key, values in (("spice", ref), ("calibrated", after), ("uncalibrated", before)):
                 parity[key].extend(values.tolist())
-            bar.update(spice_run_seconds(n), note=f"{kind} {n}x{n} {pattern}")
+            bar.update(spice_run_seconds(n, kind), note=f"{kind} {n}x{n} {pattern}")
     return {"metric": "max over columns of |I_fast - I_spice| / |I_spice|, columns above 1% of the largest",
             "r_wire_ohm": r_wire, "cases": cases, "column_currents": parity}
 
