@@ -7,14 +7,15 @@ The public names (DESIGN.md)::
     ref = memsim.simulate(xb, v)       # the same circuit solved by ngspice
     text = memsim.netlist.mvm(xb, v)   # the ngspice netlist as text
 
-Importing memsim is cheap: the solver, ngspice runner and netlist generator load on first use.
+Importing memsim is cheap: the solver, ngspice runner, netlist generator and the subpackages
+(``memsim.calibrate``, ``memsim.study``, ``memsim.nn``, ``memsim.compensate``, ...) load on first use.
 """
 from __future__ import annotations
 
 from ._lazy import lazy_getattr
 from .array import Crossbar
 from .bias import SCHEMES, Bias
-from .errors import ConvergenceError, MemsimError, ResourceLimitError, SpiceError
+from .errors import ConvergenceError, FileError, MemsimError, ResourceLimitError, SpiceError
 from .result import SolveResult
 
 __version__ = "0.1.0"
@@ -22,9 +23,13 @@ __version__ = "0.1.0"
 _LAZY = {"simulate": ("memsim.spice", "simulate"), "simulate_read": ("memsim.spice", "simulate_read"),
          "solve": ("memsim.solver", "solve"), "solve_read": ("memsim.solver", "solve_read"),
          "netlist": ("memsim.netlist", None), "devices": ("memsim.devices", None),
-         "spice": ("memsim.spice", None), "solver": ("memsim.solver", None)}
+         "spice": ("memsim.spice", None), "solver": ("memsim.solver", None),
+         "calibrate": ("memsim.calibrate", None), "study": ("memsim.study", None), "nn": ("memsim.nn", None),
+         "compensate": ("memsim.compensate", None), "plots": ("memsim.plots", None), "spec": ("memsim.spec", None),
+         "units": ("memsim.units", None), "io": ("memsim.io", None), "bias": ("memsim.bias", None),
+         "demo": ("memsim.demo", None), "progress": ("memsim.progress", None)}
 
-__all__ = ["Crossbar", "Bias", "SCHEMES", "SolveResult", "SpiceError", "ConvergenceError", "MemsimError", "ResourceLimitError",
+__all__ = ["Crossbar", "Bias", "SCHEMES", "SolveResult", "SpiceError", "ConvergenceError", "MemsimError", "ResourceLimitError", "FileError",
            *_LAZY]
 
 

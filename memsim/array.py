@@ -14,11 +14,11 @@ Every array is validated and copied read-only on construction, so a ``Crossbar``
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from . import units
 from .devices.rram import DEFAULT_PARAMS, RRAMParams, conductance, current, gap_for_conductance
 from .devices.transistor import MosfetParams
 
@@ -33,6 +33,10 @@ V_LIMIT_OHMIC = 1e6
 R_RANGE = (1e-9, 1e12)
 #: Largest cell conductance accepted (S): a 1 milli-ohm cell.
 G_MAX = 1e3
+#: Largest g_max x r x N accepted (cell conductance S x wire resistance ohm x array size): at
+#: 1e15 the solver's and ngspice's currents are both off by tens of percent (4x4, 1e3 S cells,
+#: 1e12 ohm wires); at 1e9 the two still agree to 1e-7.
+RATIO_MAX = 1e9
 
 
 def as_real_array(value, name: str, ndim: int | None = None, min_value: float | None = None,
@@ -60,10 +64,11 @@ def as_real_array(value, name: str, ndim: int | None = None, min_value: float | 
 
 def as_resistance(value, name: str) -> float:
     """A wire resistance per segment: a finite real number >= 0 ohm."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"{name} must be a number of ohms >= 0, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value) or value < 0:
+    try:
+        value = units.real(value, name)
+    except ValueError:
+        raise ValueError(f"{name} must be a finite resistance >= 0 ohm, got {units.shown(value)}") from None
+    if value < 0:
         raise ValueError(f"{name} must be a finite resistance >= 0 ohm, got {value!r}")
     if value != 0 and not R_RANGE[0] <= value <= R_RANGE[1]:
         raise ValueError(f"{name} must be 0 ohm (ideal wire) or within [{R_RANGE[0]:g}, {R_RANGE[1]:g}] ohm "
@@ -85,8 +90,7 @@ class Crossbar:
     v_gate: np.ndarray | None = None
 
     def __post_init__(self):
-        if self.kind not in KINDS:
-            raise ValueError(f"cell kind must be one of {KINDS}, got {self.kind!r}")
+        object.__setattr__(self, "kind", units.choice(self.kind, KINDS, "cell kind"))
         object.__setattr__(self, "r_row", as_resistance(self.r_row, "r_row"))
         object.__setattr__(self, "r_col", as_resistance(self.r_col, "r_col"))
         if not isinstance(self.device_params, RRAMParams):
@@ -99,6 +103,7 @@ class Crossbar:
                 raise ValueError(f"g must be at most {G_MAX:g} S per cell, got {self.g.max():.6g} S")
             if self.gap is not None or self.v_gate is not None:
                 raise ValueError("an ohmic crossbar takes g only, not gap or v_gate")
+            self._check_ratio(float(self.g.max()))
             return
         if self.gap is None:
             raise ValueError(f"a {self.kind} crossbar needs gap (m) or g_read (S)")
@@ -109,6 +114,7 @@ class Crossbar:
                 f"gap must lie within [{p.gap_min:.3g}, {p.gap_max:.3g}] m, got "
                 f"[{gap.min():.3g}, {gap.max():.3g}] m")
         object.__setattr__(self, "gap", gap)
+        self._check_ratio(float(conductance(0.2, gap.min(), p)))
         if self.kind == "device":
             if self.v_gate is not None or self.transistor is not None:
                 raise ValueError("a selector-less (device) crossbar has no transistor or v_gate")
@@ -121,6 +127,17 @@ class Crossbar:
                                                "v_gate (V)"), (gap.shape[0],)).copy()
         v_gate.setflags(write=False)
         object.__setattr__(self, "v_gate", v_gate)
+
+    def _check_ratio(self, g_max: float) -> None:
+        """Refuse cells so much stronger than a wire segment that double precision cannot
+        resolve the currents (the nodal matrix mixes 1/r and g; beyond this the answer is noise)."""
+        r = max(self.r_row, self.r_col)
+        n = max(self.cells.shape)
+        if g_max * r * n > RATIO_MAX:
+            raise ValueError(
+                f"cell conductance x wire resistance x array size must be at most {RATIO_MAX:g} (beyond it the "
+                f"currents are below double precision), got {g_max:.3g} S x {r:.3g} ohm x {n}; lower r_row/r_col "
+                "or the conductances")
 
     # -- constructors ---------------------------------------------------------------------
     @classmethod

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import units
+
 SCHEMES = ("floating", "v/2", "v/3", "grounded")
 # Unselected (row, column) voltage as (numerator, denominator) of V; NaN: floating.
 _UNSELECTED = {"floating": ((math.nan, 1), (math.nan, 1)), "v/2": ((1, 2), (1, 2)), "v/3": ((1, 3), (2, 3)),
@@ -56,18 +58,24 @@ def mvm_bias(v_row, cols: int) -> Bias:
 
 def read_bias(rows: int, cols: int, row: int, col: int, v_read: float, scheme: str) -> Bias:
     """Bias for reading (or writing) cell (``row``, ``col``) at ``v_read`` V with ``scheme``."""
-    if scheme not in SCHEMES:
-        raise ValueError(f"bias scheme must be one of {SCHEMES}, got {scheme!r}")
+    scheme = units.choice(scheme, SCHEMES, "bias scheme")
+    selected = []
     for name, index, size in (("row", row, rows), ("col", col, cols)):
-        if isinstance(index, (bool, np.bool_)) or not isinstance(index, (int, np.integer)) \
-                or not 0 <= index < size:
-            raise ValueError(f"selected {name} must be an integer in [0, {size - 1}], got {index!r}")
-    if isinstance(v_read, (bool, np.bool_)) or not isinstance(v_read, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(v_read):
-        raise ValueError(f"read voltage must be a finite number of volts, got {v_read!r}")
+        try:
+            index = units.integer(index)
+        except ValueError:
+            index = None
+        if index is None or not 0 <= index < size:
+            raise ValueError(f"selected {name} must be an integer in [0, {size - 1}], got {units.shown(row if name == 'row' else col)}")
+        selected.append(index)
+    row, col = selected
+    try:
+        v_read = units.real(v_read)
+    except ValueError:
+        raise ValueError(f"read voltage must be a finite number of volts, got {units.shown(v_read)}") from None
     (row_num, row_den), (col_num, col_den) = _UNSELECTED[scheme]
     v_row = np.full(rows, row_num * v_read / row_den)
     v_col = np.full(cols, col_num * v_read / col_den)
     v_row[row] = v_read
     v_col[col] = 0.0
-    return Bias(v_row, v_col, scheme, (int(row), int(col)))
+    return Bias(v_row, v_col, scheme, (row, col))

@@ -79,6 +79,9 @@ class SweepConfig:
 
 
 QUICK = SweepConfig(v_reads=(0.1, 0.3, 0.5), v_gates=(1.4, 1.8), array_sizes=(8,), arrays_per_size=1)
+#: Held-out report sizes of `memsim calibrate` and of `memsim calibrate --quick` (larger than any fitted).
+FULL_SIZES = (64, 128)
+QUICK_SIZES = (16,)
 
 
 @dataclass
@@ -100,8 +103,11 @@ def column_error(i_fast, i_spice, floor: float = 0.01) -> float:
 
 
 def card_hash(path: str | Path) -> str:
-    """SHA-256 of a model card file's text."""
-    return hashlib.sha256(Path(path).read_text(encoding="ascii").encode()).hexdigest()
+    """SHA-256 of a model card file's text (a regular file of at most 1 MiB, else CalibrationError)."""
+    from .devices.transistor import MAX_CARD_BYTES
+    from .io import read_bytes
+
+    return hashlib.sha256(read_bytes(path, "model card", MAX_CARD_BYTES, CalibrationError)).hexdigest()
 
 
 def _mosfet(card, w, l, params):
@@ -149,7 +155,7 @@ def sweep_spice(card: str | Path = BSIM4_CARD, config: SweepConfig = SweepConfig
                 timeout: float = 600.0) -> Dataset:
     """Run the calibration sweeps with ngspice on ``card``.  Raises SpiceError on any failed run."""
     from . import spice
-    from .progress import Progress
+    from .progress import WeightedProgress
 
     # Any reduced parameters will do here: ngspice only sees the card.
     mosfet = _mosfet(card, config.w, config.l, uncalibrated_params(config.w, config.l))
@@ -157,18 +163,28 @@ def sweep_spice(card: str | Path = BSIM4_CARD, config: SweepConfig = SweepConfig
     arrays = _arrays(config)
     cases = sorted({(g, vg) for g, vg in zip(gap, v_gate)})
     current = np.empty_like(v)
-    with Progress(len(cases) + len(arrays), "ngspice sweeps", enabled=progress) as bar:
+    cell_cost = len(config.v_reads) * spice_run_seconds(1)
+    total = len(cases) * cell_cost + sum(spice_run_seconds(gaps.shape[0]) for gaps, _ in arrays)
+    with WeightedProgress(total, len(cases) + len(arrays), "ngspice sweeps", progress, "ngspice jobs") as bar:
         for g, vg in cases:
             mask = (gap == g) & (v_gate == vg)
             xb = _one_t_one_r(np.array([[g]]), vg, mosfet, 0.0)
             current[mask] = spice.simulate(xb, v[mask][:, None], timeout=timeout).i_col[:, 0]
-            bar.update()
+            bar.update(cell_cost)
         measured = []
         for gaps, v_in in arrays:
             xb = _one_t_one_r(gaps, config.v_gate_array, mosfet, config.r_wire)
             measured.append((gaps, v_in, spice.simulate(xb, v_in, timeout=timeout).i_col))
-            bar.update(note=f"{gaps.shape[0]}x{gaps.shape[1]}")
+            bar.update(spice_run_seconds(gaps.shape[0]), note=f"{gaps.shape[0]}x{gaps.shape[1]}")
     return Dataset(gap, v_gate, v, current, measured)
+
+
+def spice_run_seconds(n: int, kind: str = "1t1r") -> float:
+    """Estimated seconds of one ngspice .op on an n x n array: start-up plus the solve
+    (:func:`memsim.spice.estimate_cost`'s cells^2.2 law; 1T1R arrays with the BSIM4 card take
+    about 1.3 times as long, 5.5 s at 64x64 in scripts/bench_solver.py).  These weight the
+    progress bars, so their time left follows the large arrays that dominate."""
+    return 0.05 + (1.3 if kind == "1t1r" else 1.0) * 0.2 * (n * n / 1024) ** 2.2
 
 
 def sweep_solver(params: dict, card: str | Path = BSIM4_CARD, config: SweepConfig = SweepConfig()) -> Dataset:
@@ -394,7 +410,7 @@ def validate(calibration: Calibration, sizes=(64, 128), kinds=("1t1r", "device")
     from . import spice
     from .array import Crossbar
     from .devices.presets import preset
-    from .progress import Progress
+    from .progress import WeightedProgress
     from .solver import solve
 
     gaps = preset(calibration.fit_ranges.get("preset", "rram8")).level_gaps
@@ -403,7 +419,8 @@ def validate(calibration: Calibration, sizes=(64, 128), kinds=("1t1r", "device")
     rng = np.random.default_rng(seed)
     cases, parity = [], {"spice": [], "calibrated": [], "uncalibrated": []}
     todo = [(n, kind, pattern) for n in sizes for kind in kinds for pattern in patterns]
-    with Progress(len(todo), "held-out ngspice runs", enabled=progress) as bar:
+    total = sum(spice_run_seconds(n, kind) for n, kind, _ in todo)
+    with WeightedProgress(total, len(todo), "held-out ngspice runs", progress, "arrays") as bar:
         for n, kind, pattern in todo:
             cells, v_in = _pattern(pattern, n, gaps, rng)
             if kind == "1t1r":
@@ -417,7 +434,7 @@ def validate(calibration: Calibration, sizes=(64, 128), kinds=("1t1r", "device")
                           "error_uncalibrated": column_error(before, ref)})
             for key, values in (("spice", ref), ("calibrated", after), ("uncalibrated", before)):
                 parity[key].extend(values.tolist())
-            bar.update(note=f"{kind} {n}x{n} {pattern}")
+            bar.update(spice_run_seconds(n, kind), note=f"{kind} {n}x{n} {pattern}")
     return {"metric": "max over columns of |I_fast - I_spice| / |I_spice|, columns above 1% of the largest",
             "r_wire_ohm": r_wire, "cases": cases, "column_currents": parity}
 
@@ -469,9 +486,10 @@ def write_report(calibration: Calibration, validation: dict, out_dir: str | Path
 def add_cli(sub) -> None:
     p = sub.add_parser("calibrate", help="fit the fast solver's reduced transistor to ngspice (1T1R model card)")
     p.add_argument("--card", type=Path, default=BSIM4_CARD, help="MOSFET model card (default: the shipped BSIM4 card)")
-    p.add_argument("--quick", action="store_true", help="small sweeps (8x8 arrays, fewer voltages): about a minute")
-    p.add_argument("--sizes", type=int, nargs="*", default=[64, 128],
-                   help="held-out array sizes for the report (default 64 128; none to skip)")
+    p.add_argument("--quick", action="store_true",
+                   help="small sweeps (8x8 arrays, fewer voltages) and a 16x16 held-out report: about a minute")
+    p.add_argument("--sizes", type=int, nargs="*", default=None,
+                   help="held-out array sizes for the report (default 64 128, with --quick 16; none to skip)")
     p.add_argument("--out", type=Path, default=Path("memsim_output") / "calibration",
                    help="output folder for calibration.json and the report (default memsim_output/calibration)")
     p.set_defaults(func=_cmd_calibrate)
@@ -479,13 +497,20 @@ def add_cli(sub) -> None:
 
 def _cmd_calibrate(args) -> int:
     config = QUICK if args.quick else SweepConfig()
-    calibration = calibrate(args.card, config, out=args.out / "calibration.json")
+    sizes = args.sizes if args.sizes is not None else (QUICK_SIZES if args.quick else FULL_SIZES)
+    if any(not 2 <= n <= 256 for n in sizes):
+        raise ValueError(f"--sizes are held-out array sizes in [2, 256], got {sizes}")
+    from .io import check_target
+
+    target = args.out / "calibration.json"
+    existed = check_target(target).exists()  # a folder or device there: refused before the sweeps
+    calibration = calibrate(args.card, config, out=target)
     r, u = calibration.residuals, calibration.uncalibrated_residuals
     print(f"fitted {calibration.params} to {args.card}")
     print(f"single-cell rms relative error: {u['cells_rms_rel']:.3%} uncalibrated -> {r['cells_rms_rel']:.3%} calibrated")
-    print(f"wrote {args.out / 'calibration.json'}")
-    if args.sizes:
-        validation = validate(calibration, sizes=tuple(args.sizes))
+    print(f"wrote {target}" + (" (replaced the existing file)" if existed else ""))
+    if sizes:
+        validation = validate(calibration, sizes=tuple(sizes))
         for case in validation["cases"]:
             print(f"  {case['kind']:>6} {case['size']:>4}x{case['size']:<4} {case['pattern']:<12} "
                   f"uncalibrated {case['error_uncalibrated']:.3%}  calibrated {case['error_calibrated']:.3%}")

@@ -80,14 +80,29 @@ def cmd_netlist(args) -> int:
     if args.output is None:
         sys.stdout.write(text)
     else:
-        print(f"wrote {write_atomic(args.output, text)}", file=sys.stderr)
+        _write_output(args.output, text)
     return 0
 
 
+def _write_output(path: Path, data) -> None:
+    """Write an -o/--output file: a new file, or an existing regular file replaced (and said
+    so, as on the CLI tools people know, which overwrite their -o target); a folder, FIFO or
+    device there is refused."""
+    from .io import check_target, write_atomic
+
+    existed = check_target(path).exists()
+    write_atomic(path, data)
+    print(f"wrote {path}" + (" (replaced the existing file)" if existed else ""), file=sys.stderr)
+
+
 def cmd_simulate(args) -> int:
-    from .io import write_atomic
+    from .io import check_target
 
     xb, v_in = _build(args)
+    if args.output is not None:
+        if args.output.suffix.lower() not in (".csv", ".npz"):
+            raise ValueError(f"output must end in .csv or .npz, got {args.output.name!r}")
+        check_target(args.output)  # refused before a long simulation, not after
     if args.engine == "ngspice":
         from . import spice
 
@@ -100,25 +115,25 @@ def cmd_simulate(args) -> int:
         result = (solver.solve_read(xb, *args.read, args.v_read, args.scheme, cells=True)
                   if args.read is not None else solver.solve(xb, v_in, cells=True))
     if args.output is None:
-        print("column,i_col_A")
-        for j, value in enumerate(result.i_col):
-            print(f"{j},{value:.12g}")
+        sys.stdout.write(currents_csv(result.i_col))
         return 0
-    suffix = args.output.suffix.lower()
-    if suffix == ".csv":
-        rows = ["column,i_col_A"] + [f"{j},{value!r}" for j, value in enumerate(result.i_col)]
-        write_atomic(args.output, "\n".join(rows) + "\n")
-    elif suffix == ".npz":
+    if args.output.suffix.lower() == ".csv":
+        _write_output(args.output, currents_csv(result.i_col))
+    else:
         import io
 
         buffer = io.BytesIO()
         np.savez(buffer, i_col=result.i_col, v_row=result.v_row, v_col=result.v_col, i_cell=result.i_cell,
                  engine=np.array(result.engine))
-        write_atomic(args.output, buffer.getvalue())
-    else:
-        raise ValueError(f"output must end in .csv or .npz, got {args.output.name!r}")
-    print(f"wrote {args.output} ({result.engine})", file=sys.stderr)
+        _write_output(args.output, buffer.getvalue())
     return 0
+
+
+def currents_csv(i_col) -> str:
+    """Column currents as CSV text: ``column,i_col_A`` and one row per column, each current
+    written as the shortest text that reads back as the same double."""
+    rows = ["column,i_col_A"] + [f"{j},{float(value)!r}" for j, value in enumerate(np.asarray(i_col, dtype=float))]
+    return "\n".join(rows) + "\n"
 
 
 def cmd_demo(args) -> int:
@@ -175,11 +190,19 @@ def main(argv=None) -> int:
     try:
         return args.func(args)
     except (ValueError, MemsimError) as err:
-        print(f"memsim {args.command}: error: {err}", file=sys.stderr)
+        print(f"memsim {args.command}: error: {_one_line(err)}", file=sys.stderr)
+        return 2
+    except OSError as err:  # a path the user named: permission, full disk, read-only file system
+        where = f": {err.filename}" if err.filename else ""
+        print(f"memsim {args.command}: error: {err.strerror or err}{where}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("memsim: interrupted", file=sys.stderr)
         return 130
+
+
+def _one_line(err: Exception) -> str:
+    return " ".join(str(err).split()) or type(err).__name__
 
 
 if __name__ == "__main__":

@@ -26,3 +26,8 @@ class ConvergenceError(MemsimError):
 
 class ResourceLimitError(MemsimError, ValueError):
     """A run was refused because its estimated time or memory is above the configured limit."""
+
+
+class FileError(MemsimError, ValueError):
+    """A file memsim was asked to read or write is not usable: missing, not a regular file, too
+    large, nested too deeply, or a write target that is a folder or a device."""

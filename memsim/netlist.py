@@ -20,8 +20,13 @@ from .array import Crossbar, check_inputs, check_voltage
 from .bias import Bias, mvm_bias, read_bias
 from .devices.rram import spice_subckt
 
+#: The second line of every netlist: how to run it by hand.
+RUN_NOTE = ("* run: ngspice -b FILE (prints the solution through .print), or ngspice -b -r out.raw FILE "
+            "(binary rawfile, as memsim reads it)")
 #: Options for .op runs: tight tolerances so ngspice's answer can serve as a reference.
 OP_OPTIONS = ".options reltol=1e-9 abstol=1e-16 vntol=1e-12 itl1=500"
+#: Accepted pulse timing (s): from a picosecond to a second of simulated time.
+TIME_RANGE = (1e-12, 1.0)
 #: Options for transient programming runs (time-step control on the gap node).
 TRAN_OPTIONS = ".options reltol=1e-6 abstol=1e-15 vntol=1e-9 method=gear itl4=100"
 
@@ -40,6 +45,7 @@ def read(xb: Crossbar, row: int, col: int, v_read: float = 0.2, scheme: str = "v
     (``"floating"``, ``"v/2"``, ``"v/3"``, ``"grounded"``; see :mod:`memsim.bias`)."""
     bias = read_bias(xb.rows, xb.cols, row, col, v_read, scheme)
     check_voltage(xb, v_read)
+    (row, col), scheme = bias.selected, bias.scheme  # builtin values, checked
     return bias_op(xb, bias, title=f"{xb.kind} {xb.rows}x{xb.cols} read of cell ({row}, {col}), {scheme}")
 
 
@@ -49,7 +55,7 @@ def bias_op(xb: Crossbar, bias: Bias, title: str = "") -> str:
     lines += _drivers(xb, bias.v_row, bias.v_col, _dc_source)
     lines += _wires(xb, bias)
     lines += _cells(xb, transient=False)
-    lines += [".op", ".end", ""]
+    lines += [".op", ".print op all", ".end", ""]
     return "\n".join(lines)
 
 
@@ -68,22 +74,33 @@ def program(xb: Crossbar, row: int, col: int, v_pulse: float, t_pulse: float = 5
     check_voltage(xb, v_pulse)
     if xb.kind == "ohmic":
         raise ValueError("a programming transient needs RRAM cells (kind 'device' or '1t1r'), not ohmic ones")
-    for name, value in (("t_pulse", t_pulse), ("t_edge", t_edge), ("t_settle", t_settle)):
-        if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-            raise ValueError(f"{name} must be a time > 0 s, got {value!r}")
+    (row, col), scheme = bias.selected, bias.scheme  # builtin values, checked
+    v_pulse = units.real(v_pulse, "v_pulse")
+    times = {}
+    for name, value in (("t_pulse", t_pulse), ("t_edge", t_edge), ("t_settle", t_settle), ("max_step", max_step)):
+        if name == "max_step" and value is None:
+            continue
+        try:
+            times[name] = units.real(value, name)
+        except ValueError:
+            times[name] = -1.0
+        if not TIME_RANGE[0] <= times[name] <= TIME_RANGE[1]:
+            raise ValueError(f"{name} must be a time in [{TIME_RANGE[0]:g}, {TIME_RANGE[1]:g}] s, got {units.shown(value)}")
+    t_pulse, t_edge, t_settle = times["t_pulse"], times["t_edge"], times["t_settle"]
     t_stop = 2 * t_edge + t_pulse + 2 * t_settle
-    step = max_step if max_step is not None else t_stop / 2000
+    step = times.get("max_step", t_stop / 2000)
 
     def pulse(name, plus, level):
         return (f"{name} {plus} 0 pulse(0 {units.fmt(level)} {units.fmt(t_settle)} {units.fmt(t_edge)} "
                 f"{units.fmt(t_edge)} {units.fmt(t_pulse)} {units.fmt(10 * t_stop)})")
 
-    lines = _header(xb, f"{xb.kind} {xb.rows}x{xb.cols} programming pulse of {v_pulse} V on cell "
+    lines = _header(xb, f"{xb.kind} {xb.rows}x{xb.cols} programming pulse of {units.fmt(v_pulse)} V on cell "
                         f"({row}, {col}), {scheme}", TRAN_OPTIONS, transient=True)
     lines += _drivers(xb, bias.v_row, bias.v_col, pulse)
     lines += _wires(xb, bias)
     lines += _cells(xb, transient=True)
-    lines += [f".tran {units.fmt(step / 10)} {units.fmt(t_stop)} 0 {units.fmt(step)} uic", ".end", ""]
+    lines += [f".tran {units.fmt(step / 10)} {units.fmt(t_stop)} 0 {units.fmt(step)} uic",
+              f".print tran v(x{row}_{col}) i(vin{row})", ".end", ""]
     return "\n".join(lines)
 
 
@@ -91,11 +108,11 @@ def program(xb: Crossbar, row: int, col: int, v_pulse: float, t_pulse: float = 5
 def _header(xb: Crossbar, title: str, options: str, transient: bool) -> list[str]:
     # gmin only enters through the transistor junctions: set it to the reduced model's g_leak.
     gmin = xb.transistor.g_leak if xb.kind == "1t1r" else 1e-12
-    lines = [f"* memsim netlist: {title}", f"{options} gmin={units.fmt(gmin)}"]
+    lines = [f"* memsim netlist: {title}", RUN_NOTE, f"{options} gmin={units.fmt(gmin)}"]
     if xb.kind != "ohmic":
         lines.append(spice_subckt(xb.device_params))
     if xb.kind == "1t1r":
-        lines += ["* access transistor model card: " + xb.transistor.card.name,
+        lines += ["* access transistor model card: " + units.check_file_name(xb.transistor.card.name, "model card"),
                   xb.transistor.card_text.rstrip("\n")]
     return lines
 

@@ -93,6 +93,6 @@ def build(spec: dict) -> tuple[Crossbar, np.ndarray]:
 
 def load(path: str | Path) -> tuple[Crossbar, np.ndarray]:
     """Read a JSON spec file and build it."""
-    from .io import read_json
+    from .io import LIMITS, read_json
 
-    return build(read_json(path, "spec file"))
+    return build(read_json(path, "spec file", limit=LIMITS["spec"]))

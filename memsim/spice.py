@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import netlist
+from . import netlist, units
 from .array import Crossbar, check_inputs, check_voltage
 from .bias import Bias, mvm_bias, read_bias
 from .devices.rram import current as rram_current
@@ -40,6 +40,8 @@ from .result import SolveResult
 
 BACKENDS = ("subprocess", "pyspice")
 DEFAULT_TIMEOUT = 600.0
+#: Longest timeout accepted (s): a week.
+MAX_TIMEOUT = 7 * 86400.0
 #: Largest array (in cells) simulated without ``force=True``; override with $MEMSIM_SPICE_MAX_CELLS.
 DEFAULT_MAX_CELLS = 128 * 128
 # Lines that mean the answer cannot be trusted, warnings included: ngspice writes a rawfile and
@@ -117,8 +119,12 @@ def run_netlist(text: str, *, backend: str = "subprocess", timeout: float = DEFA
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if backend == "pyspice":
         return _run_pyspice(text)
-    if not (isinstance(timeout, (int, float)) and timeout > 0):
-        raise ValueError(f"timeout must be a number of seconds > 0, got {timeout!r}")
+    try:
+        timeout = units.real(timeout, "timeout")
+    except ValueError:
+        timeout = -1.0
+    if not 0 < timeout <= MAX_TIMEOUT:
+        raise ValueError(f"timeout must be a number of seconds in (0, {MAX_TIMEOUT:g}], got {units.shown(timeout)}")
     binary = ngspice_binary()
     with tempfile.TemporaryDirectory(prefix="memsim-ngspice-") as work:
         cir = Path(work) / "circuit.cir"
@@ -153,7 +159,17 @@ def run_netlist(text: str, *, backend: str = "subprocess", timeout: float = DEFA
                              + " | ".join(output.strip().splitlines()[-5:]), output)
         if not raw.exists():
             raise SpiceError("ngspice wrote no results: " + " | ".join(output.strip().splitlines()[-5:]), output)
-        return parse_rawfile(raw.read_bytes())
+        return _check_finite(parse_rawfile(raw.read_bytes()), output)
+
+
+def _check_finite(vectors: dict[str, np.ndarray], output: str) -> dict[str, np.ndarray]:
+    """ngspice can exit 0 with NaN or inf in its results (an overflowing B-source expression):
+    such a result is an error, never an answer."""
+    bad = [name for name, values in vectors.items() if not np.all(np.isfinite(values))]
+    if bad:
+        raise SpiceError(f"ngspice returned non-finite values (NaN or inf) in {len(bad)} vector(s), e.g. "
+                         f"{', '.join(bad[:3])}; the circuit is outside what the model evaluates", output)
+    return vectors
 
 
 def _kill_session(proc) -> None:
@@ -197,7 +213,7 @@ def _run_pyspice(text: str) -> dict[str, np.ndarray]:
         key = name.lower()
         key = f"i({key[:-7]})" if key.endswith("#branch") else f"v({key})"
         result[key] = np.atleast_1d(np.real(np.asarray(vector._data, dtype=float)))
-    return result
+    return _check_finite(result, output)
 
 
 # -- resource guard ----------------------------------------------------------------------------

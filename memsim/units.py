@@ -14,9 +14,42 @@ import re
 import numpy as np
 
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+_FILE_RE = re.compile(r"[A-Za-z0-9_+-][A-Za-z0-9_.+-]{0,127}")
 _SUFFIX = {"t": 1e12, "g": 1e9, "meg": 1e6, "k": 1e3, "mil": 25.4e-6, "m": 1e-3,
            "u": 1e-6, "n": 1e-9, "p": 1e-12, "f": 1e-15}
 _NUM_RE = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(meg|mil|[tgkmunpf])?[a-z]*$")
+
+
+def real(value, what: str = "value") -> float:
+    """``value`` as a builtin ``float``, finite; ValueError for anything else.
+
+    Subclasses of int, float or numpy scalars are converted through the builtin types, so an
+    object with its own ``__format__``, ``__repr__`` or ``__str__`` cannot choose its own text.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{what} must be a real number, got {type(value).__name__}")
+    try:
+        if isinstance(value, float):  # the stored value, not what an override of __float__ says
+            number = float.__float__(value)
+        elif isinstance(value, int):
+            number = float(int.__index__(value))
+        else:
+            number = value.item()
+            number = float(number) if type(number) in (int, float) else number
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"{what} must be a real number") from None
+    if type(number) is not float:  # a numpy scalar's item() of an odd dtype
+        raise ValueError(f"{what} must be a real number, got {type(value).__name__}")
+    if not math.isfinite(number):
+        raise ValueError(f"{what} must be a finite number, got {float.__repr__(number)}")
+    return number
+
+
+def integer(value, what: str = "value") -> int:
+    """``value`` as a builtin ``int`` (bool refused); ValueError for anything else."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{what} must be an integer, got {type(value).__name__}")
+    return int.__index__(value) if isinstance(value, int) else int(value.item())
 
 
 def fmt(value: float) -> str:
@@ -26,14 +59,13 @@ def fmt(value: float) -> str:
     ('1000000.0', '2.5e-06', '0.0')
 
     Raises ValueError for anything that is not a finite real number (NaN, inf, strings,
-    booleans), because SPICE would either reject it or read it as something else.
+    booleans), because SPICE would either reject it or read it as something else.  The text
+    always comes from the builtin float's own repr, whatever type ``value`` is.
     """
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"expected a real number for the netlist, got {value!r}")
-    number = float(value)
-    if not math.isfinite(number):
-        raise ValueError(f"expected a finite number for the netlist, got {number!r}")
-    return repr(number)
+    try:
+        return float.__repr__(real(value, "netlist number"))
+    except ValueError:
+        raise ValueError(f"expected a finite real number for the netlist, got a {type(value).__name__}") from None
 
 
 def parse(text: str) -> float:
@@ -45,15 +77,51 @@ def parse(text: str) -> float:
 
 
 def check_name(name: object, what: str = "name") -> str:
-    """Return ``name`` if it is a safe SPICE identifier, else raise ValueError saying why.
+    """Return ``name`` as a builtin str if it is a safe SPICE identifier, else raise ValueError.
 
     Accepted: an ASCII letter or underscore followed by up to 63 letters, digits or
     underscores.  Rejected: everything else, including line breaks, spaces, dots
-    (``.control``), ``shell``-style words are harmless on their own but can never start a
-    line because names never start a line in memsim's netlists.
+    (``.control``), ``*`` (comment commands) and non-ASCII.  A str subclass is reduced to
+    its builtin value first, so its own ``__format__`` never reaches a netlist.
     """
-    if not isinstance(name, str) or _NAME_RE.fullmatch(name) is None:
-        raise ValueError(
-            f"{what} must be an identifier of ASCII letters, digits and underscores "
-            f"(starting with a letter or underscore, at most 64 characters), got {name!r}")
-    return name
+    if isinstance(name, str):
+        plain = str.__str__(name)
+        if _NAME_RE.fullmatch(plain) is not None:
+            return plain
+    raise ValueError(
+        f"{what} must be an identifier of ASCII letters, digits and underscores "
+        f"(starting with a letter or underscore, at most 64 characters), got {shown(name)}")
+
+
+def check_file_name(name: object, what: str = "file") -> str:
+    """A file name (no folder) safe to quote in a netlist comment: ASCII letters, digits and
+    ``_ . + -``, 1 to 128 characters, not starting with a dot; ValueError otherwise."""
+    if isinstance(name, str):
+        plain = str.__str__(name)
+        if _FILE_RE.fullmatch(plain) is not None:
+            return plain
+    raise ValueError(f"{what} file name must be 1-128 ASCII letters, digits or _ . + - (not starting with a dot), "
+                     f"got {shown(name)}")
+
+
+def choice(value: object, accepted: tuple, what: str) -> str:
+    """The element of ``accepted`` (builtin strings) equal to ``value`` by its builtin str value.
+
+    Membership is tested on the builtin value, never with ``value.__eq__``, and what comes back
+    is memsim's own string, so a str subclass cannot pass the check and then print otherwise.
+    """
+    if isinstance(value, str):
+        plain = str.__str__(value)
+        for item in accepted:
+            if str.__eq__(item, plain):
+                return item
+    raise ValueError(f"{what} must be one of {', '.join(accepted)}, got {shown(value)}")
+
+
+def shown(value: object) -> str:
+    """A safe one-line rendering of a user value for an error message."""
+    if isinstance(value, str):
+        return repr(str.__str__(value))[:80]
+    if type(value) in (bool, int, float):
+        return repr(value)[:80]
+    return f"a {type(value).__name__}"

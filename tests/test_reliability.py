@@ -4,10 +4,12 @@ Every case must end in a correct result or a documented exception with a clear m
 no crash from inside a kernel, no silently wrong number, no temporary file left behind.
 The counts (fuzz cases, payloads, fault kinds) are printed at the end of the test run.
 """
+import dataclasses
 import errno
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -30,7 +32,7 @@ EXPECTED = (ValueError, memsim.MemsimError)
 
 # A netlist line memsim may write: an element, a comment, or one of its own dot statements.
 SAFE_LINE = (r"^(\*.*|[rvbcmx]\w* [\w ().,={}*+\-/<>?:]*|\.options [\w =.+\-]*|\.subckt \w+( \w+)* gap=1e-09|"
-             r"\.ends \w+|\.model \w+ nmos \([\w =.+\-]*\)?|\+[\w =.+\-)]*|\.op|\.end|\.tran [\w .+\-]*|)$")
+             r"\.ends \w+|\.model \w+ nmos \([\w =.+\-]*\)?|\+[\w =.+\-)]*|\.op|\.end|\.tran [\w .+\-]*|\.print op all|\.print tran [\w ()]*|)$")
 
 
 @pytest.fixture
@@ -48,6 +50,7 @@ def _assert_safe_netlist(text):
     for line in text.splitlines():
         assert re.match(SAFE_LINE, line), f"unexpected netlist line: {line!r}"
         assert "\r" not in line and not line.lower().startswith((".control", ".include", ".lib", "shell"))
+        assert not re.match(r"\s*\*\s*#|\s*\*ng_script", line, re.IGNORECASE), f"ngspice command comment: {line!r}"
 
 
 # -- fuzzing the public API -----------------------------------------------------------------------
@@ -199,6 +202,249 @@ def test_injection_payloads_never_reach_ngspice(template, tmp_path, reliability)
     assert not marker.exists()
 
 
+# -- ngspice line forms in model cards ----------------------------------------------------------
+# Every line form ngspice treats as a command or an include (its manual: comment-commands "*#",
+# "*ng_script" scripts, .control/.endc blocks, .include/.inc/.lib, .exec, shell, source,
+# .param/.func expressions, .if blocks, .csparam, element lines, XSPICE file models): each is
+# refused in a model card, also indented, in upper case, or hidden in a continuation line.
+CARD_LINES = [
+    "*# shell touch {marker}", "   *# shell touch {marker}", "\t*#shell touch {marker}", "*#echo hi",
+    "*ng_script", "* ng_script", "*NG_SCRIPT_WITH_PARAMS",
+    ".control", "  .control", ".CONTROL", ".endc", "shell touch {marker}", "source /etc/passwd",
+    ".include /etc/passwd", ".INCLUDE /etc/passwd", ".inc /etc/passwd", ".lib /etc/passwd x", ".exec shell ls",
+    ".param p={{shell}}", ".func f(x)={{x}}", ".if (1)", ".endif", ".csparam x=1", ".options interactive",
+    ".model f1 filesource (file=\"/etc/passwd\")", ".model n2 nmos (level=1 vto={{0.5}})",
+    ".model n2 nmos (level=1 vto='0.5')", "+ vto=0.5 $ .control", "+ vto=0.5 ; .include x",
+    "+ vto=0.5\n.control", "r1 a b 1k", "v1 a 0 1", "b1 a 0 v=1", "xsub a b sub", ".end", ".op",
+    "* caf\u00e9 (non-ASCII comment)", "* bell \x07",
+]
+
+
+@pytest.mark.parametrize("line", CARD_LINES)
+def test_ngspice_command_forms_are_refused_in_model_cards(line, tmp_path, reliability):
+    reliability["card line forms"] += 1
+    marker = tmp_path / "pwned"
+    card = tmp_path / "card.lib"
+    if line.startswith("+"):  # inside the statement, before its closing parenthesis
+        text = ".model n nmos (level=1 vto=0.5 kp=1e-4\n" + line.format(marker=marker) + ")\n"
+    else:
+        text = ".model n nmos (level=1 vto=0.5 kp=1e-4)\n" + line.format(marker=marker) + "\n"
+    card.write_bytes(text.encode("utf-8"))
+    with pytest.raises(ValueError, match="model card"):
+        memsim.devices.MosfetParams(card=card)
+    assert not marker.exists()
+
+
+def test_a_plain_card_still_loads_with_its_comments(tmp_path):
+    card = tmp_path / "ok.lib"
+    card.write_text("* a comment # with a hash later\n  * indented comment\n\n.MODEL ok NMOS (LEVEL=1 VTO=0.45\n"
+                    "+ KP=120u LAMBDA=0.02)\n.model p1 pmos (level=1 vto=-0.5)\n")
+    m = memsim.devices.MosfetParams(card=card)
+    assert (m.model_name, m.vto, m.lambda_) == ("ok", 0.45, 0.02)
+    assert m.beta == pytest.approx(120e-6 * 1e-6 / 0.5e-6, rel=1e-12)
+
+
+@pytest.mark.parametrize("name", ["n.lib\n*# shell touch x", "n\r.lib", "n .lib", "*#.lib", "caf\u00e9.lib",
+                                  ".hidden.lib"])
+def test_card_file_names_that_would_reach_the_netlist_are_refused(name, tmp_path, reliability):
+    reliability["card line forms"] += 1
+    path = tmp_path / name
+    try:
+        path.write_text(".model n nmos (level=1 vto=0.5 kp=1e-4)\n")
+    except (OSError, ValueError):
+        pytest.skip("the file system refuses this name itself")
+    with pytest.raises(ValueError, match="model card file name"):
+        memsim.devices.MosfetParams(card=path)
+
+
+# -- values that choose their own text -----------------------------------------------------------
+class _Float(float):
+    def __repr__(self):
+        return "0.1\n.control\nshell touch PWN\n.endc"
+
+    __str__ = __repr__
+
+    def __format__(self, spec):
+        return repr(self)
+
+
+class _Int(int):
+    def __repr__(self):
+        return "0\n.control\nshell touch PWN\n.endc"
+
+    __str__ = __repr__
+
+    def __format__(self, spec):
+        return repr(self)
+
+
+class _Str(str):
+    def __eq__(self, other):  # passes every "in" check
+        return True
+
+    __hash__ = str.__hash__
+
+    def __format__(self, spec):
+        return "v/2\n.control\nshell touch PWN\n.endc"
+
+    def __str__(self):
+        return self.__format__("")
+
+    __repr__ = __str__
+
+
+def _subclass_attempts():
+    xb = memsim.Crossbar.device(g_read=np.full((2, 2), 2e-5))
+    one = memsim.Crossbar.one_t_one_r(g_read=np.full((2, 2), 2e-5))
+    return {
+        "read scheme": lambda: netlist.read(xb, 0, 0, 0.2, _Str("v/2")),
+        "read row": lambda: netlist.read(xb, _Int(0), 0, 0.2, "v/2"),
+        "read col": lambda: netlist.read(xb, 0, _Int(1), 0.2, "v/2"),
+        "read voltage": lambda: netlist.read(xb, 0, 0, _Float(0.2), "v/2"),
+        "program pulse": lambda: netlist.program(xb, 0, 0, _Float(1.8)),
+        "program width": lambda: netlist.program(xb, 0, 0, 1.8, _Float(5e-8)),
+        "program row": lambda: netlist.program(xb, _Int(1), 0, 1.8),
+        "mvm inputs": lambda: netlist.mvm(xb, [_Float(0.1), _Float(0.2)]),
+        "crossbar kind": lambda: netlist.mvm(memsim.Crossbar(_Str("ohmic"), 1.0, 1.0, g=np.full((2, 2), 1e-5)),
+                                             [0.1, 0.1]),
+        "wire resistance": lambda: netlist.mvm(memsim.Crossbar.ohmic(np.full((2, 2), 1e-5), _Float(1.0), _Float(2.0)),
+                                               [0.1, 0.1]),
+        "device parameter": lambda: netlist.mvm(memsim.Crossbar.device(
+            g_read=np.full((2, 2), 2e-5), params=memsim.devices.RRAMParams(i0=_Float(1e-3))), [0.1, 0.1]),
+        "transistor size": lambda: netlist.mvm(memsim.Crossbar.one_t_one_r(
+            g_read=np.full((2, 2), 2e-5), transistor=memsim.devices.MosfetParams(w=_Float(1e-6), l=_Float(5e-7))),
+            [0.1, 0.1]),
+        "gate voltage": lambda: netlist.mvm(memsim.Crossbar.one_t_one_r(g_read=np.full((2, 2), 2e-5),
+                                                                        v_gate=[_Float(1.8), _Float(1.5)]), [0.1, 0.1]),
+        "1t1r read": lambda: netlist.read(one, _Int(1), _Int(1), _Float(0.2), _Str("grounded")),
+    }
+
+
+@pytest.mark.parametrize("entry", list(_subclass_attempts()))
+def test_number_and_string_subclasses_never_choose_netlist_text(entry, reliability):
+    reliability["subclass payloads"] += 1
+    try:
+        text = _subclass_attempts()[entry]()
+    except EXPECTED as err:  # refused is fine ...
+        assert "\n" not in str(err)
+        return
+    _assert_safe_netlist(text)  # ... accepted means written through the builtin value
+    assert "PWN" not in text and ".control" not in text
+
+
+# -- paths that are not regular files --------------------------------------------------------------
+def _unreadable(kind, tmp_path, name):
+    path = tmp_path / name
+    if kind == "folder":
+        path.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "device":
+        path.symlink_to("/dev/zero")  # the name each reader expects, the content endless
+    elif kind == "huge":
+        with open(path, "wb") as handle:  # sparse: no disk used
+            handle.truncate(3 << 30)
+    elif kind == "deep" and name.endswith(".toml"):
+        path.write_text('name = "x"\nmetrics = ' + "[" * 5000 + "]" * 5000 + "\n")
+    elif kind == "deep":
+        path.write_text('{"kind": "ohmic", "rows": 2, "cols": 2, "inputs": ' + "[" * 5000 + "]" * 5000 + "}")
+    return path
+
+
+READERS = {
+    "spec": (lambda p: spec.load(p), "spec.json"),
+    "study config": (lambda p: memsim.study.load(p), "study.json"),
+    "study config (TOML)": (lambda p: memsim.study.load(p), "study.toml"),
+    "model card": (lambda p: memsim.devices.MosfetParams(card=p), "card.lib"),
+    "calibration": (lambda p: Calibration.load(p), "cal.json"),
+    "results": (lambda p: memsim.study.read_results(p), "results.csv"),
+}
+
+
+@pytest.mark.parametrize("reader, kind", [(reader, kind) for reader in READERS
+                                          for kind in ("folder", "fifo", "device", "huge", "deep", "missing")
+                                          if not (kind == "deep" and reader in ("model card", "results"))])
+def test_unreadable_paths_are_refused_in_one_line(reader, kind, tmp_path, reliability):
+    reliability["unreadable inputs"] += 1
+    function, name = READERS[reader]
+    path = _unreadable(kind, tmp_path, name)
+    with pytest.raises(EXPECTED) as info:
+        function(path)
+    message = str(info.value)
+    assert "\n" not in message and message
+    expected = {"folder": "a folder", "fifo": "FIFO", "device": "character device", "huge": "MiB",
+                "deep": "too deeply" if reader.endswith("(TOML)") else "levels deep", "missing": "not found"}[kind]
+    assert expected in message
+
+
+def test_a_calibration_pointing_at_dev_is_refused(tmp_path, reliability):
+    reliability["unreadable inputs"] += 1
+    data = json.loads(Path(memsim.calibrate.DEFAULT_CALIBRATION).read_text())
+    path = tmp_path / "cal.json"
+    path.write_text(json.dumps(dict(data, card_file="zero")))
+    with pytest.raises(CalibrationError, match="character device, not a regular file"):
+        Calibration.load(path, card_dir="/dev")
+
+
+# -- writes ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["folder", "fifo", "device"])
+def test_writes_never_replace_anything_but_a_regular_file(kind, tmp_path, reliability):
+    reliability["write targets"] += 1
+    from memsim.io import write_atomic
+
+    path = tmp_path / "target"
+    if kind == "folder":
+        path.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(path)
+    else:
+        try:
+            os.mknod(path, 0o600 | stat.S_IFCHR, os.makedev(1, 3))  # a private copy of /dev/null
+        except PermissionError:
+            pytest.skip("creating a device node needs root")
+    before = os.lstat(path)
+    with pytest.raises(memsim.FileError, match="memsim only replaces regular files"):
+        write_atomic(path, "x")
+    after = os.lstat(path)
+    assert (after.st_ino, after.st_mode) == (before.st_ino, before.st_mode)
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+# -- circuits at the edge of what validation accepts ------------------------------------------------
+def test_cells_too_strong_for_their_wires_are_refused_and_the_edge_still_agrees(reliability):
+    reliability["accuracy edges"] += 1
+    v = np.full(4, 0.1)
+    # beyond the limit the solver (5.6e-14 A) and ngspice (4.2e-14 A) disagreed by 30 %, both "converged"
+    with pytest.raises(ValueError, match="cell conductance x wire resistance x array size"):
+        memsim.Crossbar.ohmic(np.full((4, 4), 1e3), 1e12, 1e12)
+    edge = memsim.Crossbar.ohmic(np.full((4, 4), 1e3), 2.5e5, 2.5e5)  # g r N = 1e9, the largest accepted
+    np.testing.assert_allclose(memsim.solve(edge, v).i_col, memsim.simulate(edge, v).i_col, rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", [f.name for f in dataclasses.fields(memsim.devices.RRAMParams)])
+def test_device_parameters_at_both_ends_of_their_range_agree_with_ngspice(name, reliability):
+    reliability["accuracy edges"] += 1
+    from memsim.devices.rram import PARAM_RANGES, RRAMParams
+
+    default = getattr(RRAMParams(), name)
+    low, high = PARAM_RANGES.get(name, (default / 10, default * 10))
+    for outside in (low * 0.999, high * 1.001):
+        with pytest.raises(ValueError, match=f"RRAMParams.{name} must lie in"):
+            RRAMParams(**{name: outside})
+    for value in (low, high):
+        if name in ("gap_min", "gap_max"):
+            kwargs = {"gap_min": value, "gap_max": 1e-8} if name == "gap_min" else {"gap_min": 1e-11, "gap_max": value}
+            if kwargs["gap_min"] >= kwargs["gap_max"]:
+                continue
+        else:
+            kwargs = {name: value}
+        p = RRAMParams(**kwargs)
+        xb = memsim.Crossbar.device(np.array([[p.gap_min, p.gap_max], [p.gap_max, p.gap_min]]), params=p)
+        v = np.array([0.2, 0.15])
+        ref = memsim.simulate(xb, v).i_col
+        np.testing.assert_allclose(memsim.solve(xb, v).i_col, ref, rtol=1e-9, atol=1e-30)
+
+
 # -- ngspice faults ---------------------------------------------------------------------------
 def _wrapper(tmp_path, body):
     script = tmp_path / "ngspice"
@@ -207,6 +453,9 @@ def _wrapper(tmp_path, body):
     return script
 
 
+# Rewrites every value after the rawfile's "Binary:" line as NaN, and exits 0 (as ngspice does).
+NAN_RAW = ("python3 -c \"import sys, struct; p = sys.argv[1]; d = open(p, 'rb').read(); i = d.find(b'Binary:') + 8; "
+           "open(p, 'wb').write(d[:i] + struct.pack('<d', float('nan')) * ((len(d) - i) // 8))\" \"$raw\"")
 RAW_ARG = 'raw=""; prev=""; for a in "$@"; do [ "$prev" = "-r" ] && raw="$a"; prev="$a"; done'
 FAULTS = {
     "binary missing": ("", "not found"),
@@ -215,6 +464,7 @@ FAULTS = {
     "non-convergence": (None, "singular|converge"),
     "truncated rawfile": (f'NGSPICE "$@"; {RAW_ARG}; head -c 300 "$raw" > "$raw.t"; mv "$raw.t" "$raw"', "truncated"),
     "corrupt rawfile": (f'NGSPICE "$@"; {RAW_ARG}; printf "garbage" > "$raw"', "truncated|Binary"),
+    "NaN in the rawfile": (f'NGSPICE "$@"; {RAW_ARG}; ' + NAN_RAW, "non-finite values"),
     "full disk (ngspice)": (f'{RAW_ARG}; echo "Error: can\'t write rawfile: No space left on device" >&2; exit 1',
                             "No space left"),
 }

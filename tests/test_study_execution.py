@@ -11,6 +11,7 @@ import pytest
 
 import memsim.study as study
 from memsim.study.runner import point_key, read_rows
+from memsim.study.store import StoreError
 
 # 24 points: ngspice spot checks at N = 32 make each large point take about 0.5 s, so a study
 # is still running when it is killed.
@@ -55,6 +56,7 @@ def test_local_pool_and_dask_local_cluster_write_identical_files(config_file, re
     assert run.computed == N_POINTS and run.executor == "dask local"
     assert run.path.read_bytes() == reference.read_bytes()
     assert (tmp_path / "exec.study.json").read_bytes() == (reference.parent / "exec.study.json").read_bytes()
+    assert (tmp_path / "exec.sqlite").exists() and not (tmp_path / "exec.lock").read_text().strip() == ""
     keys, _ = keys_of(reference)
     points, _ = study.expand(study.load(config_file))
     assert keys == [point_key(p) for p in points]  # grid order, each point once
@@ -120,15 +122,128 @@ def test_killed_study_resumes_losing_nothing_and_repeating_nothing(sig, config_f
     assert len(logged_keys) == len(set(logged_keys)) and N_POINTS - 1 <= len(logged_keys) <= N_POINTS
 
 
-def test_truncated_last_line_is_dropped_and_recomputed(config_file, reference, tmp_path):
-    text = reference.read_text()
-    lines = text.splitlines(keepends=True)
-    damaged = "".join(lines[:-3]) + lines[-3][: len(lines[-3]) // 2]  # killed mid-write, two rows missing
-    (tmp_path / "exec.csv").write_text(damaged)
-    (tmp_path / "exec.study.json").write_bytes((reference.parent / "exec.study.json").read_bytes())
+def test_damaged_csv_export_is_rebuilt_from_the_store(config_file, reference, tmp_path):
+    study.run(config_file, out=tmp_path, progress=False)
+    text = (tmp_path / "exec.csv").read_text()
+    (tmp_path / "exec.csv").write_text(text[: len(text) // 2])  # the CSV is an export: never read back
     run = study.run(config_file, out=tmp_path, progress=False)
-    assert (run.already_done, run.computed) == (N_POINTS - 3, 3)
+    assert (run.already_done, run.computed) == (N_POINTS, 0)
     assert run.path.read_bytes() == reference.read_bytes()
+
+
+CHEAP = {"name": "cheap", "metrics": ["mvm"], "grid": {"size": [4, 6], "seed": [0]},
+         "options": {"spice_max_size": 0, "inputs": 1}}
+
+
+def test_a_csv_without_its_store_is_never_taken_over(tmp_path):
+    foreign = "metric,size,r_wire_ohm,cell,preset,levels,seed,error\nmvm,4,1.0,device,rram8,8,0,\n"
+    (tmp_path / "cheap.csv").write_text(foreign)
+    with pytest.raises(StoreError, match="exists but its store cheap.sqlite does not"):
+        study.run(CHEAP, out=tmp_path, progress=False)
+    assert (tmp_path / "cheap.csv").read_text() == foreign
+
+
+def test_damaged_or_foreign_stores_are_refused_in_one_line(tmp_path):
+    run = study.run(CHEAP, out=tmp_path, progress=False)
+    store = tmp_path / "cheap.sqlite"
+    data = store.read_bytes()
+    store.write_bytes(data[:100])  # truncated
+    with pytest.raises(StoreError, match="not a memsim study store"):
+        study.run(CHEAP, out=tmp_path, progress=False)
+    store.write_bytes(b"SQLite format 3\x00" + b"\x00" * 200)  # the magic, nothing else
+    with pytest.raises(StoreError, match="not a memsim study store"):
+        study.run(CHEAP, out=tmp_path, progress=False)
+    store.write_bytes(data)
+    assert study.run(CHEAP, out=tmp_path, progress=False).already_done == run.points == 2
+    proc = subprocess.run([sys.executable, "-m", "memsim", "study", str(_config_file(tmp_path, {**CHEAP, "name": "x"})),
+                           "--out", str(tmp_path), "--no-plot", "--quiet"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    os.replace(tmp_path / "x.sqlite", store)  # another study's store under this name
+    with pytest.raises(StoreError, match="holds study 'x', not 'cheap'"):
+        study.run(CHEAP, out=tmp_path, progress=False)
+
+
+def _config_file(folder, config):
+    import json
+
+    path = folder / f"{config['name']}.json"
+    path.write_text(json.dumps(config))
+    return path
+
+
+def test_rows_edited_by_hand_are_refused_and_other_grids_stay_out_of_the_csv(tmp_path):
+    import sqlite3
+
+    study.run(CHEAP, out=tmp_path, progress=False)
+    csv_before = (tmp_path / "cheap.csv").read_text()
+    db = sqlite3.connect(tmp_path / "cheap.sqlite")
+    # a genuine point of another grid (size 8): stored, valid, but not this grid's, so not exported
+    (key, metric, point, result, *rest), = db.execute("SELECT * FROM points WHERE point LIKE '%\"size\": 4%'")
+    other = point.replace('"size": 4', '"size": 8')
+    db.execute("INSERT INTO points VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (key.replace("size=4", "size=8"), metric, other,
+                                                                       result, *rest))
+    db.commit()
+    run = study.run(CHEAP, out=tmp_path, progress=False)
+    assert (run.already_done, run.computed) == (2, 0)
+    assert (tmp_path / "cheap.csv").read_text() == csv_before
+    # a row whose key does not match its point (a duplicate made to replace the genuine one)
+    db.execute("UPDATE points SET key = ? WHERE key = ?", (key.replace("size=4", "size=9"), key.replace("size=4", "size=8")))
+    db.commit()
+    with pytest.raises(StoreError, match="does not match its point"):
+        study.run(CHEAP, out=tmp_path, progress=False)
+    db.execute("UPDATE points SET point = ?, key = ? WHERE key = ?", ('{"metric": "mvm", "size": "4"', key + "x",
+                                                                    key.replace("size=4", "size=9")))
+    db.commit()
+    with pytest.raises(StoreError, match="does not match its point"):  # unparsable values
+        study.run(CHEAP, out=tmp_path, progress=False)
+    db.close()
+
+
+def test_failed_points_are_computed_again_on_resume(tmp_path, capsys):
+    import sqlite3
+
+    first = study.run(CHEAP, out=tmp_path, progress=False)
+    good = (tmp_path / "cheap.csv").read_text()
+    db = sqlite3.connect(tmp_path / "cheap.sqlite")
+    db.execute("UPDATE points SET error = 'RuntimeError: boom', result = '{}' WHERE key LIKE '%size=6%'")
+    db.commit()
+    db.close()
+    capsys.readouterr()
+    again = study.run(CHEAP, out=tmp_path, progress=False)
+    assert (first.computed, again.already_done, again.computed, again.retried, again.failed) == (2, 1, 1, 1, 0)
+    assert "1 point(s) that failed in an earlier run are computed again" in capsys.readouterr().err
+    assert (tmp_path / "cheap.csv").read_text() == good
+
+
+def test_a_second_study_on_the_same_output_stops_at_once(tmp_path):
+    from memsim.study.store import Store
+
+    config = study.load(CHEAP)
+    with Store(tmp_path, "cheap", config.options):
+        with pytest.raises(StoreError, match=r"another study is writing .*cheap now \(process \d+\)"):
+            study.run(CHEAP, out=tmp_path, progress=False)
+        proc = subprocess.run([sys.executable, "-m", "memsim", "study", str(_config_file(tmp_path, CHEAP)), "--out",
+                               str(tmp_path), "--no-plot"], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+        assert "another study is writing" in proc.stderr
+    assert study.run(CHEAP, out=tmp_path, progress=False).computed == 2  # the lock went with its holder
+
+
+def test_a_plain_script_without_a_main_guard_runs_its_study(tmp_path):
+    script = tmp_path / "plain_study.py"
+    script.write_text(f"""import memsim
+config = {CHEAP!r}
+run = memsim.study.run(config, out={str(tmp_path / "out")!r}, workers=2, progress=False)
+print("DONE", run.computed, run.failed)
+""")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # this checkout's memsim, not another
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                          env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split("\n") == ["DONE 2 0", ""]  # the workers did not run the script again
+    _, rows, dropped = read_rows(tmp_path / "out" / "cheap.csv")
+    assert [row["size"] for row in rows] == ["4", "6"] and not any(row["error"] for row in rows) and not dropped
 
 
 def test_study_script_command_line_runs_its_config_where_told(tmp_path, capsys):

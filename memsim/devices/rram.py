@@ -34,6 +34,11 @@ K_B = 1.380649e-23  # J/K
 Q_E = 1.602176634e-19  # C
 
 
+#: Accepted range of a parameter where it is not [default / 10, default x 10]: the model's
+#: exponentials (exp(-gap/g0), sinh(V/V0)) leave double precision not far beyond these.
+PARAM_RANGES = {"t0": (200.0, 500.0), "gap_min": (1e-11, 1e-8), "gap_max": (1e-11, 1e-8), "delta": (1e-13, 1e-10)}
+
+
 @dataclass(frozen=True)
 class RRAMParams:
     """Parameters of the Stanford-PKU RRAM model, SI units.
@@ -64,8 +69,15 @@ class RRAMParams:
     def __post_init__(self):
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-                raise ValueError(f"RRAMParams.{field.name} must be a finite number > 0, got {value!r}")
+            low, high = PARAM_RANGES.get(field.name) or (field.default / 10, field.default * 10)
+            try:
+                value = units.real(value)
+            except ValueError:
+                value = math.nan
+            if not low <= value <= high:
+                raise ValueError(f"RRAMParams.{field.name} must lie in [{low:.3g}, {high:.3g}] (the range in which "
+                                 f"ngspice and the fast solver are checked to agree), got {units.shown(getattr(self, field.name))}")
+            object.__setattr__(self, field.name, value)
         if self.gap_min >= self.gap_max:
             raise ValueError(f"RRAMParams needs gap_min < gap_max, got {self.gap_min} >= {self.gap_max}")
 

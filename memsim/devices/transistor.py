@@ -16,7 +16,7 @@ engines agree exactly; for any other card the reduced parameters come from calib
 from __future__ import annotations
 
 import hashlib
-import math
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,37 +28,68 @@ from .. import units
 MODELS_DIR = Path(__file__).resolve().parent.parent.parent / "netlists" / "models"
 DEFAULT_CARD = MODELS_DIR / "nmos_level1.lib"
 
-_ALLOWED_LINE = re.compile(r"^\s*(\*.*|\+[^\n]*|\.model\s[^\n]*|\.MODEL\s[^\n]*)?$")
-_MODEL_RE = re.compile(r"\.model\s+(\w+)\s+(nmos|pmos)\s*\(?([^)]*)\)?", re.IGNORECASE | re.DOTALL)
+# A model card is data, never commands: comment lines, one kind of statement (.model of a
+# MOSFET with name=number parameters) and its continuation lines.  ngspice runs a comment that
+# starts with "*#" as a control command (leading blanks allowed) and a file whose first line
+# is "*ng_script" as a script; both are refused, as is every other dot statement (.control,
+# .endc, .include, .inc, .lib, .exec, .param, .func, .if, .csparam, ...), every element line,
+# and expression syntax ({...}, '...', ";" and "$" comments).
+_COMMENT = re.compile(r"^[ \t]*\*(?![ \t]*#)[ -~\t]*$")
+_PARAMS = r"(?:[ \t]*[A-Za-z_]\w*[ \t]*=[ \t]*[0-9.+\-][A-Za-z0-9.+\-]*)*"
+_MODEL_LINE = re.compile(r"^[ \t]*\.model[ \t]+([A-Za-z_]\w*)[ \t]+(nmos|pmos)[ \t]*(\(?)(" + _PARAMS + r")[ \t]*(\)?)[ \t]*$",
+                         re.IGNORECASE)
+_CONTINUATION = re.compile(r"^[ \t]*\+(" + _PARAMS + r")[ \t]*(\)?)[ \t]*$")
+_PAIR = re.compile(r"([A-Za-z_]\w*)[ \t]*=[ \t]*(\S+)")
+#: Largest model card read (bytes).
+MAX_CARD_BYTES = 1 << 20
 
 
 def read_model_card(path: str | Path) -> tuple[str, str, dict[str, float]]:
     """Read and check a MOSFET model card; return (text, model name, parameters).
 
-    Only comment lines (``*``), ``.model`` lines and their ``+`` continuations are accepted,
-    so a card cannot carry ``.control``, ``.include`` or any other statement into a netlist.
+    Accepted lines: blank lines, ``*`` comments (not ``*#``, which ngspice runs as a command,
+    nor ``*ng_script``), ``.model NAME nmos|pmos (key=number ...)`` and ``+ key=number ...``
+    continuation lines, printable ASCII only; every number must parse as a SPICE number.
+    Anything else (``.control``, ``.include``, ``.lib``, ``.param``, expressions in braces,
+    element lines) is refused with the line number, so a card cannot carry a statement into a
+    netlist.  The card must be a regular file of at most 1 MiB.
     """
+    from ..io import read_text
+
     path = Path(path)
-    try:
-        text = path.read_text(encoding="ascii")
-    except FileNotFoundError:
-        raise ValueError(f"model card not found: {path}") from None
-    except UnicodeDecodeError:
-        raise ValueError(f"model card {path} is not plain ASCII text") from None
+    text = read_text(path, "model card", MAX_CARD_BYTES, encoding="ascii")
+    models, current = [], None
     for number, line in enumerate(text.splitlines(), 1):
-        if not _ALLOWED_LINE.match(line):
+        where = f"model card {path}, line {number}"
+        if not line.strip():
+            continue
+        if line.lstrip().startswith("*"):
+            if not _COMMENT.match(line) or "ng_script" in line.lower():
+                raise ValueError(f"{where}: comments starting '*#' (and '*ng_script') are ngspice commands and are "
+                                 f"refused; got {line.strip()[:60]!r}")
+            continue
+        model = _MODEL_LINE.match(line)
+        continuation = _CONTINUATION.match(line)
+        if model and (current is None or current[3]):
+            current = [model.group(1), model.group(2).lower(), model.group(4), bool(model.group(5))]
+            models.append(current)
+        elif continuation and current is not None and not current[3]:
+            current[2] += " " + continuation.group(1)
+            current[3] = bool(continuation.group(2))
+        else:
             raise ValueError(
-                f"model card {path}, line {number}: only '*' comments, '.model' statements and "
-                f"'+' continuation lines are accepted, got {line.strip()[:60]!r}")
-    joined = re.sub(r"\n\s*\+", " ", "\n".join(l for l in text.splitlines() if not l.lstrip().startswith("*")))
-    models = _MODEL_RE.findall(joined)
-    nmos = [m for m in models if m[1].lower() == "nmos"]
+                f"{where}: only '*' comments, '.model NAME nmos|pmos (key=number ...)' statements and '+ key=number' "
+                f"continuation lines are accepted, got {line.strip()[:60]!r}")
+    nmos = [m for m in models if m[1] == "nmos"]
     if len(nmos) != 1:
         raise ValueError(f"model card {path} must define exactly one NMOS .model, found {len(nmos)}")
-    name, _, body = nmos[0]
+    name, _, body, _ = nmos[0]
     params = {}
-    for key, value in re.findall(r"(\w+)\s*=\s*([^\s=]+)", body):
-        params[key.lower()] = units.parse(value)
+    for key, value in _PAIR.findall(body):
+        try:
+            params[key.lower()] = units.parse(value)
+        except ValueError:
+            raise ValueError(f"model card {path}: parameter {key} must be a SPICE number, got {value[:30]!r}") from None
     return text, units.check_name(name, "model name"), params
 
 
@@ -82,15 +113,23 @@ class MosfetParams:
     card_params: dict = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
+        if not isinstance(self.card, (str, Path)):
+            raise ValueError(f"transistor card must be the path of a model card file, got {type(self.card).__name__}")
+        object.__setattr__(self, "card", Path(os.fspath(self.card)))
+        units.check_file_name(self.card.name, "model card")
         text, name, params = read_model_card(self.card)
-        object.__setattr__(self, "card", Path(self.card))
         object.__setattr__(self, "card_text", text)
         object.__setattr__(self, "model_name", name)
         object.__setattr__(self, "card_params", params)
         for attr in ("w", "l"):
             value = getattr(self, attr)
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-                raise ValueError(f"transistor {attr} must be a finite length > 0 m, got {value!r}")
+            try:
+                value = units.real(value)
+            except ValueError:
+                value = -1.0
+            if not 1e-9 <= value <= 1e-3:
+                raise ValueError(f"transistor {attr} must be a length in [1e-9, 1e-3] m, got {units.shown(getattr(self, attr))}")
+            object.__setattr__(self, attr, value)
         level = params.get("level", 1.0)
         if level == 1.0:
             defaults = {"beta": params.get("kp", 2e-5) * self.w / self.l,
@@ -107,11 +146,18 @@ class MosfetParams:
                         f"card {self.card.name} is level {level:g}: pass the reduced model's "
                         f"{attr} (from memsim calibration); only level-1 cards give them directly")
                 value = defaults[attr]
-            if not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ValueError(f"transistor {attr} must be a finite number, got {value!r}")
-            object.__setattr__(self, attr, float(value))
-        if not (isinstance(self.g_leak, (int, float)) and math.isfinite(self.g_leak) and self.g_leak >= 0):
-            raise ValueError(f"transistor g_leak must be a conductance >= 0 S, got {self.g_leak!r}")
+            try:
+                value = units.real(value)
+            except ValueError:
+                raise ValueError(f"transistor {attr} must be a finite number, got {units.shown(value)}") from None
+            object.__setattr__(self, attr, value)
+        try:
+            g_leak = units.real(self.g_leak)
+        except ValueError:
+            g_leak = -1.0
+        if not 0 <= g_leak <= 1e-3:
+            raise ValueError(f"transistor g_leak must be a conductance in [0, 1e-3] S, got {units.shown(self.g_leak)}")
+        object.__setattr__(self, "g_leak", g_leak)
         if self.beta <= 0 or self.lambda_ < 0:
             raise ValueError(f"transistor needs beta > 0 and lambda_ >= 0, got {self.beta}, {self.lambda_}")
 

@@ -13,7 +13,8 @@ A study config names a grid (array size N, wire resistance, cell kind, bias sche
 preset and level count, tile size, seeds) and the metrics to compute
 (:mod:`memsim.study.config`); each point is one metric at one combination of the axes it
 depends on (:mod:`memsim.study.metrics`); points run on a process pool or Dask and are
-written one CSV row each as they finish (:mod:`memsim.study.runner`).
+stored as they finish in the study's SQLite store, which the results CSV is exported from
+(:mod:`memsim.study.runner`, :mod:`memsim.study.store`).
 
 Importing this package is cheap (stdlib only); numpy, the solver, ngspice, Dask and
 matplotlib load when a study or plot runs.
@@ -31,6 +32,7 @@ _LAZY = {
     "StudyRun": ("memsim.study.runner", "StudyRun"),
     "expand": ("memsim.study.runner", "expand"),
     "read_results": ("memsim.study.runner", "read_results"),
+    "StoreError": ("memsim.study.store", "StoreError"),
     "read_margin": ("memsim.study.metrics", "read_margin"),
     "margin_crossover": ("memsim.study.metrics", "margin_crossover"),
     "closed_form_margin": ("memsim.study.metrics", "closed_form_margin"),
@@ -108,7 +110,7 @@ def add_cli(subparsers) -> None:
     p = subparsers.add_parser(
         "study", help="run an array-size study (TOML/JSON config) on a local pool or Dask; resumable",
         description="Run the grid of a study config; one CSV row per finished point in OUT/<name>.csv. "
-                    "Running the same command again resumes: finished points are skipped. "
+                    "Running the same command again resumes: finished points are skipped, failed ones computed again. "
                     "Metrics: " + "; ".join(f"{k}: {v}" for k, v in METRIC_HELP.items()))
     p.add_argument("config", type=Path, help="study config, .toml or .json (see examples/studies/)")
     _add_run_options(p)

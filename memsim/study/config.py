@@ -26,7 +26,6 @@ is refused (it would only repeat identical points).
 """
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -249,16 +248,9 @@ def load(source) -> StudyConfig:
     suffix = path.suffix.lower()
     if suffix not in (".toml", ".json"):
         raise ValueError(f"study config {path} must end in .toml or .json")
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ValueError(f"study config not found: {path}") from None
-    except OSError as err:
-        raise ValueError(f"cannot read study config {path}: {err.strerror}") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ValueError(f"study config {path} is not UTF-8 text") from None
+    from ..io import LIMITS, read_text
+
+    text = read_text(path, "study config", LIMITS["config"])
     if suffix == ".toml":
         try:
             import tomllib
@@ -272,11 +264,12 @@ def load(source) -> StudyConfig:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as err:
             raise ValueError(f"study config {path} is not valid TOML: {err}") from None
+        except RecursionError:
+            raise ValueError(f"study config {path} nests arrays or tables too deeply") from None
     else:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"study config {path} is not valid JSON: {err}") from None
+        from ..io import parse_json
+
+        data = parse_json(text, f"study config {path}")
     try:
         return validate(data)
     except ValueError as err:

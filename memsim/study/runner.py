@@ -1,17 +1,24 @@
-"""Running a study: grid points on a local process pool or a Dask cluster, one CSV row each.
+"""Running a study: grid points on a local process pool or a Dask cluster, one row each.
 
-The results file ``<out>/<name>.csv`` holds one row per finished point.  Each row is
-appended as one write, flushed and fsync'ed as soon as its point finishes, so an interrupted
-study (Ctrl-C, SIGTERM, SIGKILL, power loss) keeps every finished point; a truncated last
-line is dropped on resume.  Resuming skips every point already in the file and computes the
-rest.  When all points are done the file is rewritten atomically in grid order, so the same
-config gives byte-identical files whatever the executor, the worker count or the order in
-which points finished.  Beside it, ``<name>.study.json`` records the config (resuming with
-options that change results is refused) and ``<name>.timings.csv`` logs each point's wall
-time (appended by every run; it is the one file that differs between runs).
+Every finished point is stored at once, in a transaction, in the study's SQLite store
+``<out>/<name>.sqlite`` (:mod:`memsim.study.store`: the settings and every point's values,
+checked when read back), and ``<out>/<name>.csv``, the file people open and plots read, is
+rewritten from the store atomically, in grid order.  An interrupted study (Ctrl-C, SIGTERM,
+SIGKILL, power loss) keeps every finished point; running it again computes the rest and the
+points that failed before, and refuses a store of other options, a damaged or foreign store
+and a CSV with no store.  The same config gives byte-identical CSV files whatever the
+executor, the worker count or the order in which points finished.  While a study runs it
+holds ``<out>/<name>.lock``, so a second study on the same output stops at once instead of
+mixing rows.  ``<name>.study.json`` is a readable copy of the config (never read back) and
+``<name>.timings.csv`` logs each point's wall time (appended by every run).
+
+A study can be run from a plain script (``memsim.study.run(...)`` at top level, no
+``if __name__ == "__main__":`` guard): the pool's worker processes start without re-running
+the calling script.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import itertools
@@ -30,8 +37,6 @@ from .config import METRIC_AXES, METRICS, StudyConfig, load
 #: Column name of each axis in the results file.
 AXIS_COLUMNS = {"size": "size", "r_wire": "r_wire_ohm", "cell": "cell", "scheme": "scheme", "preset": "preset",
                 "levels": "levels", "tile": "tile", "seed": "seed"}
-#: Options that do not change any result (free to change when resuming).
-_NEUTRAL_OPTIONS = ("spice_timeout",)
 _INT_COLUMNS = {"size", "levels", "tile", "seed", "crossover_n", "searched_to_n"}
 _TEXT_COLUMNS = {"metric", "cell", "scheme", "preset", "error"}
 
@@ -56,13 +61,6 @@ def point_key(point: dict) -> str:
     """The identity of a point: its metric and the values of that metric's axes."""
     metric = point["metric"]
     return metric + "|" + "|".join(f"{axis}={fmt(point[axis])}" for axis in METRIC_AXES[metric])
-
-
-def _row_key(row: dict) -> str | None:
-    metric = row.get("metric")
-    if metric not in METRIC_AXES:
-        return None
-    return metric + "|" + "|".join(f"{axis}={row.get(AXIS_COLUMNS[axis], '')}" for axis in METRIC_AXES[metric])
 
 
 def columns(metrics) -> list[str]:
@@ -209,7 +207,7 @@ def _one_blas_thread() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# cost model (progress bar weights) and progress bar
+# cost model (progress bar weights)
 # ---------------------------------------------------------------------------------------------
 def point_cost(point: dict, options: dict) -> float:
     """Rough relative cost of a point (seconds on one core), for the ETA and the scheduling order."""
@@ -237,53 +235,6 @@ def point_cost(point: dict, options: dict) -> float:
     return 30.0 * tiles * solve(point["tile"], point["cell"])  # network_accuracy
 
 
-class Progress:
-    """A one-line progress bar with an ETA on stderr, weighted by the cost model."""
-
-    def __init__(self, total_cost: float, n_points: int, label: str, enabled: bool = True, stream=None):
-        self.total_cost = max(total_cost, 1e-12)
-        self.n_points = n_points
-        self.label = label
-        self.enabled = enabled and n_points > 0
-        self.stream = stream or sys.stderr
-        self.tty = getattr(self.stream, "isatty", lambda: False)()
-        self.cost = 0.0
-        self.done = 0
-        self.errors = 0
-        self.start = time.perf_counter()
-        self._last_line = -1
-
-    def update(self, cost: float, error: bool = False) -> None:
-        self.done += 1
-        self.cost += cost
-        self.errors += bool(error)
-        self.draw()
-
-    def draw(self, final: bool = False) -> None:
-        if not self.enabled:
-            return
-        fraction = min(self.cost / self.total_cost, 1.0) if self.done < self.n_points else 1.0
-        tenth = int(10 * fraction)
-        if not (self.tty or final or tenth > self._last_line):
-            return
-        self._last_line = tenth
-        elapsed = time.perf_counter() - self.start
-        eta = elapsed * (1 - fraction) / fraction if fraction > 0 else math.nan
-        bar = "#" * int(30 * fraction) + "." * (30 - int(30 * fraction))
-        text = (f"{self.label} [{bar}] {self.done}/{self.n_points} points  {_clock(elapsed)} elapsed  "
-                f"ETA {_clock(eta)}" + (f"  {self.errors} failed" if self.errors else ""))
-        self.stream.write(("\r" + text + ("\n" if final else "")) if self.tty else text + "\n")
-        self.stream.flush()
-
-
-def _clock(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "--:--"
-    seconds = int(round(seconds))
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else \
-        f"{seconds // 60:02d}:{seconds % 60:02d}"
-
-
 # ---------------------------------------------------------------------------------------------
 # the results file
 # ---------------------------------------------------------------------------------------------
@@ -299,7 +250,9 @@ def read_rows(path: str | Path) -> tuple[list[str], list[dict], int]:
     A last line without its newline (the study was killed while writing it) and lines with
     the wrong number of fields are dropped.
     """
-    text = Path(path).read_text(encoding="utf-8")
+    from ..io import LIMITS, read_text
+
+    text = read_text(path, "results file", LIMITS["results"])
     lines = text.split("\n")
     dropped = 0
     if lines and lines[-1] == "":
@@ -322,16 +275,11 @@ def read_rows(path: str | Path) -> tuple[list[str], list[dict], int]:
 def read_results(path: str | Path) -> list[dict]:
     """The rows of a results file with numbers parsed (int, float; None for empty cells)."""
     path = Path(path)
-    if not path.exists():
-        raise ValueError(f"results file not found: {path}")
-    try:
-        header, rows, _ = read_rows(path)
-    except UnicodeDecodeError:
-        raise ValueError(f"{path} is not a memsim study results file (not UTF-8 text)") from None
+    header, rows, _ = read_rows(path)
     if "metric" not in header:
         raise ValueError(f"{path} is not a memsim study results file (no 'metric' column)")
     parsed = []
-    for row in rows:
+    for line, row in enumerate(rows, 2):
         out = {}
         for key, text in row.items():
             if text == "":
@@ -339,7 +287,10 @@ def read_results(path: str | Path) -> list[dict]:
             elif key in _TEXT_COLUMNS:
                 out[key] = text
             elif key in _INT_COLUMNS:
-                out[key] = int(text)
+                try:
+                    out[key] = int(text)
+                except ValueError:
+                    raise ValueError(f"{path}, row {line}: column {key} must be an integer, got {text[:40]!r}") from None
             else:
                 try:
                     out[key] = float(text)
@@ -347,96 +298,6 @@ def read_results(path: str | Path) -> list[dict]:
                     out[key] = text
         parsed.append(out)
     return parsed
-
-
-class ResultsFile:
-    """Appends rows durably; rewrites the whole file atomically when asked."""
-
-    def __init__(self, path: Path, header: list[str], rows: list[dict]):
-        self.path = path
-        self.header = header
-        self.rows = {}
-        self.extra = []  # rows of points that are not in this config's grid: kept, never lost
-        for row in rows:
-            key = _row_key(row)
-            if key is None:
-                self.extra.append(row)
-            elif key not in self.rows:
-                self.rows[key] = row
-        self._handle = None
-
-    @classmethod
-    def open(cls, path: Path, metrics) -> "ResultsFile":
-        from ..io import write_atomic
-
-        header = columns(metrics)
-        if not path.exists():
-            write_atomic(path, _csv_line(header))
-            return cls(path, header, [])
-        old_header, rows, dropped = read_rows(path)
-        if old_header and "metric" not in old_header:
-            raise ValueError(f"{path} exists and is not a memsim study results file; choose another --out or name")
-        present = {row.get("metric") for row in rows} & set(METRIC_AXES)
-        header = columns(set(metrics) | present)
-        results = cls(path, header, rows)
-        if dropped or old_header != header:
-            results.rewrite(order=None)
-            if dropped:
-                print(f"{path}: dropped {dropped} damaged line(s) (an interrupted write); their points run again",
-                      file=sys.stderr)
-        return results
-
-    def line(self, row: dict) -> str:
-        return _csv_line([row.get(column, "") for column in self.header])
-
-    def append(self, key: str, row: dict) -> None:
-        if self._handle is None:
-            self._handle = open(self.path, "a", encoding="utf-8")
-        self._handle.write(self.line(row))  # one write per row
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
-        self.rows[key] = row
-
-    def rewrite(self, order) -> None:
-        """Rewrite atomically: rows in ``order`` (keys) first, then any others as they were."""
-        from ..io import write_atomic
-
-        self.close()
-        keys = list(self.rows)
-        if order is not None:
-            rank = {key: k for k, key in enumerate(order)}
-            keys.sort(key=lambda key: rank.get(key, len(rank)))
-        text = _csv_line(self.header) + "".join(self.line(self.rows[key]) for key in keys) + \
-            "".join(self.line(row) for row in self.extra)
-        write_atomic(self.path, text)
-
-    def close(self) -> None:
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
-
-
-def _check_meta(path: Path, config: StudyConfig) -> None:
-    """Write ``<name>.study.json``, refusing to resume with options that change results."""
-    from ..io import write_atomic
-
-    if path.exists():
-        try:
-            old = json.loads(path.read_text(encoding="utf-8"))["config"]["options"]
-        except (OSError, ValueError, KeyError, TypeError):
-            old = None
-        if old is not None:
-            changed = sorted(k for k in config.options if k not in _NEUTRAL_OPTIONS and k in old
-                             and old[k] != config.options[k])
-            if changed:
-                diff = ", ".join(f"{k} {old[k]!r} -> {config.options[k]!r}" for k in changed)
-                raise ValueError(f"the results in {path.parent} were computed with other options ({diff}); "
-                                 "resuming would mix them: choose another --out folder or name, or delete the "
-                                 "old results")
-    from .. import __version__
-
-    write_atomic(path, json.dumps({"memsim_version": __version__, "config": config.to_dict()}, indent=2,
-                                  sort_keys=True) + "\n")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -452,7 +313,8 @@ def _run_local(points, options, workers, on_row):
     futures = {}
     finished = False
     try:
-        futures = {pool.submit(compute_row, point, options): point for point in points}
+        with _main_not_reimported():  # the workers start on the first submits
+            futures = {pool.submit(compute_row, point, options): point for point in points}
         pending = set(futures)
         while pending:
             done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
@@ -472,6 +334,26 @@ def _run_local(points, options, workers, on_row):
                 future.cancel()
             _stop_workers(pool)
         pool.shutdown(wait=finished, cancel_futures=True)
+
+
+@contextlib.contextmanager
+def _main_not_reimported():
+    """Start worker processes without re-running the caller's main module.
+
+    A spawned worker normally imports the parent's ``__main__`` (the script) again, so a plain
+    script that calls ``memsim.study.run`` at top level would start the study again in every
+    worker.  The workers run only memsim's own functions on plain dicts and need nothing from
+    ``__main__``, so it is hidden from multiprocessing while they start.
+    """
+    main = sys.modules.get("__main__")
+    saved = {name: main.__dict__[name] for name in ("__file__", "__spec__") if main is not None and name in main.__dict__}
+    try:
+        for name in saved:
+            setattr(main, name, None) if name == "__spec__" else delattr(main, name)
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(main, name, value)
 
 
 def _stop_workers(pool) -> None:
@@ -497,8 +379,9 @@ def _run_dask(points, options, address, workers, on_row):
 
     cluster = None
     if address == "local":
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                               silence_logs=logging.ERROR)
+        with _main_not_reimported():
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                                   silence_logs=logging.ERROR)
         client = Client(cluster)
     else:
         try:
@@ -528,34 +411,54 @@ def _run_dask(points, options, address, workers, on_row):
 # ---------------------------------------------------------------------------------------------
 @dataclass
 class StudyRun:
-    """What a run did: ``path`` of the results, point counts, failures, wall time, notes."""
+    """What a run did: ``path`` of the results CSV, point counts, failures, wall time, notes.
+
+    ``already_done``: points found finished in the store; ``retried``: points that had failed
+    in an earlier run and were computed again (part of ``computed``)."""
 
     path: Path
     points: int
     already_done: int
     computed: int = 0
     failed: int = 0
+    retried: int = 0
     seconds: float = 0.0
     notes: list = field(default_factory=list)
     executor: str = "local"
+    store: Path | None = None
+
+
+def _key_of_stored(point: dict) -> str:
+    """The key of a point read back from the store (its axes must be the metric's own)."""
+    metric = point["metric"]
+    if set(point) != {"metric", *METRIC_AXES[metric]}:
+        raise KeyError(metric)
+    return point_key(point)
 
 
 def run(config, *, out: str | Path = "memsim_output", dask: str | None = None, workers: int = 2,
         progress: bool = True) -> StudyRun:
-    """Run a study (resuming from ``<out>/<name>.csv`` if it exists); returns a :class:`StudyRun`.
+    """Run a study, resuming from its store ``<out>/<name>.sqlite`` if there is one; returns a
+    :class:`StudyRun`.
 
     Parameters
     ----------
     config : dict, StudyConfig, or path of a .toml / .json file
-    out : folder of the results file and its ``.study.json``
+    out : folder of the store, the results CSV and the logs
     dask : None for the local process pool, ``"local"`` for a Dask LocalCluster of
         ``workers`` single-threaded processes, or a scheduler address ("tcp://host:8786")
     workers : processes of the local pool or LocalCluster
-    progress : draw a progress bar with an ETA on stderr
+    progress : draw a progress bar (tqdm, weighted by each point's estimated cost) on stderr
 
     Interrupting (KeyboardInterrupt, SIGTERM) stops the workers and re-raises; every point
-    finished so far is in the file, and running again computes only the rest.
+    finished so far is stored, and running again computes only the rest (and the points that
+    failed).  Resuming with other result-changing options, onto a damaged or foreign store, a
+    CSV with no store, or while another study writes the same output raises
+    :class:`memsim.study.store.StoreError`.
     """
+    from ..progress import WeightedProgress
+    from .store import Store
+
     config = load(config)
     if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 256:
         raise ValueError(f"workers must be an integer in [1, 256], got {workers!r}")
@@ -566,63 +469,107 @@ def run(config, *, out: str | Path = "memsim_output", dask: str | None = None, w
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file, not a folder")
     path = out / f"{config.name}.csv"
-    _check_meta(out / f"{config.name}.study.json", config)
-    results = ResultsFile.open(path, config.metrics)
-    order = [point_key(point) for point in points]
-    todo = [point for point, key in zip(points, order) if key not in results.rows]
     options = config.options
-    todo.sort(key=lambda point: -point_cost(point, options))  # largest first: the pool ends together
-    summary = StudyRun(path, len(points), len(points) - len(todo), notes=notes,
-                       executor="local pool" if dask is None else f"dask {dask}")
-    for note in notes:
-        print(f"note: {note}", file=sys.stderr)
-    if progress:
-        print(f"study {config.name}: {len(points)} points, {summary.already_done} already in {path}, "
-              f"{len(todo)} to compute on {summary.executor} ({workers} workers)", file=sys.stderr)
-    bar = Progress(sum(point_cost(p, options) for p in todo), len(todo), config.name, enabled=progress)
-    start = time.perf_counter()
+    with Store(out, config.name, options) as store:
+        _write_config_copy(out / f"{config.name}.study.json", config)
+        stored = store.rows(_key_of_stored)
+        order = [point_key(point) for point in points]
+        failed_before = [key for key in order if key in stored and stored[key]["error"] is not None]
+        todo = [point for point, key in zip(points, order) if key not in stored or stored[key]["error"] is not None]
+        todo.sort(key=lambda point: -point_cost(point, options))  # largest first: the pool ends together
+        summary = StudyRun(path, len(points), len(points) - len(todo), notes=notes, retried=len(failed_before),
+                           executor="local pool" if dask is None else f"dask {dask}", store=store.path)
+        header = columns(config.metrics)
+        for note in notes:
+            print(f"note: {note}", file=sys.stderr)
+        if failed_before:
+            print(f"note: {len(failed_before)} point(s) that failed in an earlier run are computed again",
+                  file=sys.stderr)
+        if progress:
+            print(f"study {config.name}: {len(points)} points, {summary.already_done} already in {store.path.name}, "
+                  f"{len(todo)} to compute on {summary.executor} ({workers} workers)", file=sys.stderr)
+        _export(path, header, order, stored)
+        timings = out / f"{config.name}.timings.csv"
+        bar = WeightedProgress(sum(point_cost(p, options) for p in todo), len(todo), config.name, progress, "points")
+        start = time.perf_counter()
 
-    timings = out / f"{config.name}.timings.csv"
+        def on_row(point, values):
+            values = dict(values)
+            seconds = values.pop(SECONDS, None)
+            error = values.pop("error", None)
+            result = {}
+            for key, value in values.items():
+                if key not in header:
+                    raise AssertionError(f"metric {point['metric']} returned an undeclared column {key!r}")
+                result[key] = _plain(value)
+            key = point_key(point)
+            plain_point = {k: _plain(v) for k, v in point.items()}
+            store.put(key, plain_point, result, error, seconds, summary.executor)
+            stored[key] = {"point": plain_point, "result": result, "error": error}
+            _export(path, header, order, stored)
+            with open(timings, "a", encoding="utf-8") as handle:  # a log for people, not read back
+                if handle.tell() == 0:
+                    handle.write("point,seconds,executor\n")
+                handle.write(_csv_line([key, fmt(seconds), summary.executor]))
+            summary.computed += 1
+            summary.failed += error is not None
+            bar.update(point_cost(point, options), failed=error is not None)
 
-    def on_row(point, values):
-        values = dict(values)
-        seconds = values.pop(SECONDS, None)
-        row = {"metric": point["metric"]}
-        for axis in METRIC_AXES[point["metric"]]:
-            row[AXIS_COLUMNS[axis]] = fmt(point[axis])
-        for key, value in values.items():
-            if key not in results.header:
-                raise AssertionError(f"metric {point['metric']} returned an undeclared column {key!r}")
-            row[key] = fmt(value)
-        results.append(point_key(point), row)
-        with open(timings, "a", encoding="utf-8") as handle:  # a log for people, not read back
-            if handle.tell() == 0:
-                handle.write("point,seconds,executor\n")
-            handle.write(_csv_line([point_key(point), fmt(seconds), summary.executor]))
-        summary.computed += 1
-        summary.failed += "error" in values
-        bar.update(point_cost(point, options), error="error" in values)
-
-    previous = _install_sigterm()
-    try:
-        if todo:
-            if dask is None:
-                _run_local(todo, options, workers, on_row)
-            else:
-                _run_dask(todo, options, dask, workers, on_row)
-    except KeyboardInterrupt:
-        results.close()
-        print(f"\ninterrupted: {len(results.rows)} of {len(points)} points are saved in {path}; run the same "
-              "command again to compute the rest", file=sys.stderr)
-        raise
-    finally:
-        _restore_sigterm(previous)
-        results.close()
-    bar.draw(final=True)
-    results.rewrite(order)
-    summary.failed = sum(1 for key in order if results.rows[key].get("error"))
-    summary.seconds = time.perf_counter() - start
+        previous = _install_sigterm()
+        try:
+            if todo:
+                if dask is None:
+                    _run_local(todo, options, workers, on_row)
+                else:
+                    _run_dask(todo, options, dask, workers, on_row)
+        except KeyboardInterrupt:
+            bar.bar.close()
+            done = sum(1 for key in order if key in stored and stored[key]["error"] is None)
+            print(f"\ninterrupted: {done} of {len(points)} points are saved in {store.path}; run the same "
+                  "command again to compute the rest", file=sys.stderr)
+            raise
+        finally:
+            _restore_sigterm(previous)
+        bar.close()
+        summary.failed = sum(1 for key in order if stored[key]["error"] is not None)
+        summary.seconds = time.perf_counter() - start
     return summary
+
+
+def _plain(value):
+    """A builtin JSON value (numpy scalars unwrapped, NaN as None)."""
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def _export(path: Path, header: list[str], order: list[str], stored: dict) -> None:
+    """Rewrite the results CSV from the stored rows of this grid, in grid order (atomically)."""
+    from ..io import write_atomic
+
+    lines = [_csv_line(header)]
+    for key in order:
+        if key not in stored:
+            continue
+        entry = stored[key]
+        row = {"metric": entry["point"]["metric"], "error": entry["error"]}
+        for axis, value in entry["point"].items():
+            if axis != "metric":
+                row[AXIS_COLUMNS[axis]] = value
+        row.update(entry["result"])
+        lines.append(_csv_line([fmt(row.get(column)) for column in header]))
+    write_atomic(path, "".join(lines))
+
+
+def _write_config_copy(path: Path, config: StudyConfig) -> None:
+    from .. import __version__
+    from ..io import write_atomic
+
+    write_atomic(path, json.dumps({"memsim_version": __version__, "config": config.to_dict(),
+                                   "note": "a readable copy; the study's settings live in its .sqlite store"},
+                                  indent=2, sort_keys=True) + "\n")
 
 
 def _raise_interrupt(signum, frame):

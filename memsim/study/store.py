@@ -1,0 +1,177 @@
+"""The results store of a study: one SQLite file per study, the CSV is its export.
+
+``<out>/<name>.sqlite`` holds the study's settings and one row per computed point, written in
+a transaction as each point finishes, so a killed study keeps every finished point and never
+half a row.  It is what a resumed study reads; ``<out>/<name>.csv`` is rewritten from it
+(atomically) for people and plots, and never read back.
+
+What a resume refuses, each with one line saying what to do:
+
+- a store written for other options that change results (the options are in the store);
+- a store of another study name, another schema version, or not a memsim store at all
+  (a truncated or foreign file);
+- a results CSV with no store beside it (a foreign file, or the store was deleted):
+  memsim never takes a CSV over;
+- a second study writing the same output at the same time: the first holds an exclusive lock
+  (``<out>/<name>.lock``) until it ends, and the second stops at once.
+
+Points that failed (an ``error``) are stored too, so the CSV shows why; a resumed study
+computes them again.  Every stored row is checked on reading: its key must be the key of its
+own point and its values must parse, so a hand-edited store is refused rather than mixed in.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from pathlib import Path
+
+from ..errors import MemsimError
+
+SCHEMA = "memsim-study"
+SCHEMA_VERSION = 1
+#: Options that do not change any result (free to change when resuming).
+NEUTRAL_OPTIONS = ("spice_timeout",)
+
+
+class StoreError(MemsimError, ValueError):
+    """The results store cannot be used for this study (mismatch, damage, or in use)."""
+
+
+def _lock(path: Path):
+    """An exclusive lock on ``path`` for this process, or StoreError naming who holds it."""
+    import fcntl
+
+    handle = open(path, "a+", encoding="utf-8")
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip()[:40]
+        handle.close()
+        raise StoreError(f"another study is writing {path.with_suffix('')} now (process {holder or '?'}); wait for it "
+                         "to end or choose another --out folder") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
+class Store:
+    """The open store of one study; use as a context manager (it holds the lock)."""
+
+    def __init__(self, out: Path, name: str, options: dict):
+        self.out = Path(out)
+        self.name = name
+        self.path = self.out / f"{name}.sqlite"
+        self.csv = self.out / f"{name}.csv"
+        self.options = options
+        self._lock = None
+        self.db = None
+
+    # -- opening -----------------------------------------------------------------------------
+    def __enter__(self) -> "Store":
+        self.out.mkdir(parents=True, exist_ok=True)
+        self._lock = _lock(self.out / f"{self.name}.lock")
+        try:
+            self._open()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def close(self) -> None:
+        if self.db is not None:
+            self.db.close()
+            self.db = None
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+    def _open(self) -> None:
+        from ..io import check_target
+
+        check_target(self.path)  # a folder or device there: refused, never opened
+        new = not self.path.exists()
+        if new and self.csv.exists():
+            raise StoreError(f"{self.csv} exists but its store {self.path.name} does not: memsim does not take over a "
+                             "results file it cannot check; move it away or choose another --out folder")
+        try:
+            self.db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            self.db.execute("PRAGMA synchronous = FULL")
+            if new:
+                self._create()
+            else:
+                self._check_meta()
+        except sqlite3.DatabaseError as err:
+            raise StoreError(f"{self.path} is not a memsim study store ({err}); it is damaged or foreign: move it away "
+                             "or choose another --out folder") from None
+
+    def _create(self) -> None:
+        from .. import __version__
+
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            self.db.execute("CREATE TABLE points (key TEXT PRIMARY KEY, metric TEXT NOT NULL, point TEXT NOT NULL, "
+                            "result TEXT NOT NULL, error TEXT, seconds REAL, executor TEXT, finished REAL)")
+            meta = {"schema": SCHEMA, "schema_version": str(SCHEMA_VERSION), "name": self.name,
+                    "options": json.dumps(self.options, sort_keys=True), "memsim_version": __version__}
+            self.db.executemany("INSERT INTO meta VALUES (?, ?)", sorted(meta.items()))
+
+    def _check_meta(self) -> None:
+        try:
+            meta = dict(self.db.execute("SELECT key, value FROM meta"))
+        except sqlite3.DatabaseError:
+            meta = {}
+        if meta.get("schema") != SCHEMA:
+            raise StoreError(f"{self.path} is not a memsim study store; move it away or choose another --out folder")
+        if meta.get("schema_version") != str(SCHEMA_VERSION):
+            raise StoreError(f"{self.path} is a study store of schema version {meta.get('schema_version')!r}; this "
+                             f"memsim reads version {SCHEMA_VERSION}: choose another --out folder")
+        if meta.get("name") != self.name:
+            raise StoreError(f"{self.path} holds study {meta.get('name')!r}, not {self.name!r}")
+        try:
+            old = json.loads(meta.get("options", ""))
+        except ValueError:
+            raise StoreError(f"{self.path}: its recorded options are damaged; move it away") from None
+        changed = sorted(k for k in self.options if k not in NEUTRAL_OPTIONS and old.get(k, self.options[k]) !=
+                         self.options[k])
+        changed += sorted(k for k in old if k not in self.options)
+        if changed:
+            diff = ", ".join(f"{k} {old.get(k)!r} -> {self.options.get(k)!r}" for k in changed)
+            raise StoreError(f"the results in {self.out} were computed with other options ({diff}); resuming would mix "
+                             "them: choose another --out folder or name, or delete the old results")
+
+    # -- rows --------------------------------------------------------------------------------
+    def rows(self, key_of) -> dict[str, dict]:
+        """Every stored point as {key: {"point", "result", "error"}}; ``key_of(point)`` must give
+        back each row's key (else StoreError: the row was not written by memsim for this key)."""
+        out = {}
+        for key, metric, point, result, error in self.db.execute(
+                "SELECT key, metric, point, result, error FROM points ORDER BY rowid"):
+            try:
+                point, result = json.loads(point), json.loads(result)
+                valid = (isinstance(point, dict) and isinstance(result, dict) and point.get("metric") == metric
+                         and key_of(point) == key and (error is None or isinstance(error, str)))
+            except (ValueError, KeyError, TypeError):
+                valid = False
+            if not valid:
+                raise StoreError(f"{self.path}: the stored row {key[:80]!r} does not match its point (edited by "
+                                 "hand?); move the store away or choose another --out folder")
+            out[key] = {"point": point, "result": result, "error": error}
+        return out
+
+    def put(self, key: str, point: dict, result: dict, error: str | None, seconds, executor: str) -> None:
+        """Store one finished point (replacing an earlier failed attempt), in one transaction."""
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute("INSERT OR REPLACE INTO points VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                            (key, point["metric"], json.dumps(point, sort_keys=True), json.dumps(result, sort_keys=True),
+                             error, seconds, executor, time.time()))
