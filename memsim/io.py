@@ -18,7 +18,8 @@ from .errors import FileError
 
 MIB = 1 << 20
 #: Size limits (bytes) of what memsim reads: text configs, model cards, array specs, results.
-LIMITS = {"config": 1 * MIB, "card": 1 * MIB, "spec": 512 * MIB, "results": 512 * MIB}
+LIMITS = {"config": 1 * MIB, "card": 1 * MIB, "spec": 512 * MIB, "results": 512 * MIB, "model": 256 * MIB,
+          "compensation": 256 * MIB}
 #: Deepest nesting of lists and objects accepted in a JSON file.
 MAX_JSON_DEPTH = 32
 

@@ -151,3 +151,28 @@ def test_foreign_and_truncated_files_are_refused(tmp_path):
     np.savez(buffer, header=np.array(json.dumps({"format": "memsim-compensation", "version": 99})))
     with pytest.raises(ValueError, match="version 99"):
         load(buffer.getvalue())
+
+
+def test_unreadable_and_crafted_compensation_files_are_one_line_errors(tmp_path, monkeypatch):
+    from memsim import io as memsim_io
+
+    with pytest.raises(ValueError, match="not a regular file"):
+        load(tmp_path)  # a folder
+    data = to_bytes([BNRecalibration(3).fit(np.random.default_rng(0).uniform(0, 1, (10, 4)))])
+    # an archive that would inflate past the limit is refused before anything is inflated
+    monkeypatch.setitem(memsim_io.LIMITS, "compensation", 100)
+    with pytest.raises(ValueError, match="would inflate"):
+        load(data)
+    monkeypatch.undo()
+    # a header entry with its metadata missing: a memsim error naming the entry, no KeyError
+    import io
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        header = json.loads(np.load(io.BytesIO(archive.read("header.npy")), allow_pickle=False)[()])
+    header["strategies"][0]["meta"] = {}
+    buffer = io.BytesIO()
+    np.savez(buffer, header=np.array(json.dumps(header)), s0_subset=np.zeros((3, 4), np.uint8))
+    with pytest.raises(ValueError, match="'bn' entry is malformed"):
+        load(buffer.getvalue())

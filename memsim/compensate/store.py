@@ -53,10 +53,31 @@ def save(path, strategies, info: dict | None = None):
     return write_atomic(path, to_bytes(strategies, info))
 
 
+def _check_inflated(raw: bytes, name: str) -> None:
+    """Refuse an archive whose members would inflate beyond memsim's limit (a zip bomb)."""
+    from ..io import LIMITS
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            total = sum(member.file_size for member in archive.infolist())
+    except zipfile.BadZipFile as exc:
+        raise ValueError(f"{name} is not a readable memsim compensation file (truncated or foreign): {exc}") from None
+    if total > LIMITS["compensation"]:
+        raise ValueError(f"{name} would inflate to {total / 2**20:.0f} MiB; a memsim compensation file holds at "
+                         f"most {LIMITS['compensation'] / 2**20:.0f} MiB")
+
+
 def load(path_or_bytes):
-    """Read a file written by :func:`save`: returns (strategies, info)."""
-    source = io.BytesIO(path_or_bytes) if isinstance(path_or_bytes, bytes) else path_or_bytes
-    name = "the data" if isinstance(path_or_bytes, bytes) else str(path_or_bytes)
+    """Read a file written by :func:`save`: returns (strategies, info).  Only a regular file
+    is read, within memsim's size limit, and an archive that would inflate beyond it is refused."""
+    from ..io import LIMITS, parse_json, read_bytes
+
+    if isinstance(path_or_bytes, bytes):
+        raw, name = path_or_bytes, "the data"
+    else:
+        raw, name = read_bytes(path_or_bytes, "compensation file", LIMITS["compensation"]), str(path_or_bytes)
+    _check_inflated(raw, name)
+    source = io.BytesIO(raw)
     try:
         data = np.load(source, allow_pickle=False)
         if not hasattr(data, "files"):
@@ -64,7 +85,7 @@ def load(path_or_bytes):
         with data:
             if "header" not in data.files:
                 raise ValueError(f"{name} is not a memsim compensation file (no header)")
-            header = json.loads(str(data["header"][()]))
+            header = parse_json(str(data["header"][()]), f"{name} header")
             contents = {key: data[key] for key in data.files if key != "header"}
     except (zipfile.BadZipFile, OSError, EOFError, json.JSONDecodeError, KeyError) as exc:
         raise ValueError(f"{name} is not a readable memsim compensation file (truncated or foreign): {exc}") from None
@@ -80,8 +101,13 @@ def load(path_or_bytes):
                          f"version {VERSION}")
     kinds = _kinds()
     strategies = []
-    for k, entry in enumerate(header.get("strategies", [])):
+    entries = header.get("strategies", [])
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise ValueError(f"{name} has a malformed header (strategies)")
+    for k, entry in enumerate(entries):
         kind = entry.get("kind")
+        if not isinstance(entry.get("arrays", {}), dict):
+            raise ValueError(f"{name}: the {kind!r} entry is malformed (arrays)")
         if kind not in kinds:
             raise ValueError(f"{name}: unknown compensation kind {kind!r}; known: {sorted(kinds)}")
         arrays = {}
@@ -90,9 +116,13 @@ def load(path_or_bytes):
             if full not in contents:
                 raise ValueError(f"{name}: array {full!r} named in the header is missing (truncated file?)")
             value = contents[full]
-            if value.dtype.str != spec["dtype"] or list(value.shape) != list(spec["shape"]):
-                raise ValueError(f"{name}: array {full!r} is {value.dtype.str} {list(value.shape)}, the header "
-                                 f"says {spec['dtype']} {spec['shape']}")
+            if not isinstance(spec, dict) or value.dtype.str != spec.get("dtype") \
+                    or list(value.shape) != list(spec.get("shape", [])):
+                raise ValueError(f"{name}: array {full!r} is {value.dtype.str} {list(value.shape)}, which the "
+                                 f"header does not say ({spec!r})")
             arrays[key] = value
-        strategies.append(kinds[kind].from_arrays(arrays, entry.get("meta", {})))
+        try:
+            strategies.append(kinds[kind].from_arrays(arrays, entry.get("meta", {})))
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+            raise ValueError(f"{name}: the {kind!r} entry is malformed ({type(exc).__name__}: {exc})") from None
     return strategies, header.get("info", {})

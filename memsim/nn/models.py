@@ -26,8 +26,6 @@ MODELS = {
     "resnet-fashion": ("fashion-mnist", "small ResNet with BatchNorm on Fashion-MNIST"),
 }
 FORMAT = "memsim-model"
-#: Largest model file read (the built-in models are under 1 MB).
-MAX_BYTES = 256 * 2 ** 20
 VERSION = 1
 
 
@@ -107,15 +105,14 @@ def save(model: nn.Module, name: str, path) -> Path:
 def load(path) -> tuple:
     """``(model, name)`` from a file written by :func:`save`.  Only tensors and plain values
     are read (``torch.load(weights_only=True)``): no arbitrary objects are unpickled."""
+    import io
+
+    from ..io import LIMITS, read_bytes
+
     path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{path}: not a regular file (a memsim model file is needed)")
-    if path.stat().st_size > MAX_BYTES:
-        raise ValueError(f"{path}: {path.stat().st_size} bytes, larger than a memsim model file can be "
-                         f"({MAX_BYTES} bytes)")
+    raw = read_bytes(path, "model file", LIMITS["model"])
     try:
-        with open(path, "rb") as handle:
-            data = torch.load(handle, map_location="cpu", weights_only=True)
+        data = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - torch's unpickler raises many types on a foreign file
         raise ValueError(f"{path}: not a readable memsim model file ({type(err).__name__}: "
                          f"{str(err).splitlines()[0] if str(err) else ''})") from None
