@@ -4,13 +4,33 @@
                                                 [--sections ir,pcm,rram,schedule,schedule-pcm] [--render-only]
 
 784-256-BN-128-BN-10 MLP on the MNIST subset; seed s trains the float network (cached) and
-draws every device random number.  Every finished (section, seed) is appended to
-``results.jsonl`` at once (resumable); the tables (``compensation_results.txt``) and the
-figure (``compensation_accuracy_vs_time.png``) are rebuilt from that file.
+draws every device random number.  Each torch model is put on tiles with
+:func:`memsim.nn.convert.convert`; the strategies of :mod:`memsim.compensate` are fitted and
+then attached to the analog model (its hooks) for each measurement and detached again:
+
+- ``ir``: 256x256 tiles, r = 2.5 ohm per segment, rram64 levels, 8-bit DAC/ADC: per-column
+  digital correction, conductance pre-distortion (headroom mapping, iterated with the
+  solver's effective matrix) and both;
+- ``pcm`` / ``rram``: at 10 years on aihwkit's PCM-like setting and on the RRAM model
+  (rram8, T = 128, 8-bit): global drift compensation (per tile and per column), BatchNorm
+  re-calibration and VeRA+ ("VeRA+: Vector-Based Lightweight Digital Compensation for
+  Drift-Resilient RRAM In-Memory Computing", rank 1, one vector set trained at 10 years)
+  and their combinations, with storage, fit and inference costs;
+- ``schedule`` / ``schedule-pcm``: the drift-aware VeRA+ schedule (that paper's
+  Algorithm 1; tolerance 1 % and 2.5 %, 20 drift instances) on the RRAM / PCM-like model,
+  and accuracy against time with and without compensation.
+
+``--sections`` defaults to ``ir,pcm,rram,schedule`` (``schedule-pcm`` on request);
+``--seeds`` is a count (5: seeds 0-4) or a comma list.
+
+Every finished (section, seed) is appended to ``results.jsonl`` at once (resumable); the
+tables (``compensation_results.txt``) and the figures (``compensation_accuracy_vs_time.png``,
+``compensation_accuracy_vs_time_pcm.png``) are rebuilt from that file.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -18,25 +38,52 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-
-from memsim.compensate import (BNRecalibration, GlobalDriftCompensation, NetworkColumnCorrection,  # noqa: E402
-                               NetworkPreDistortion, VeRAPlus, compensated, headroom_conductances)
-from memsim.devices import preset  # noqa: E402
-from memsim.io import save_figure, write_atomic  # noqa: E402
-from memsim.nn import experiments as ex  # noqa: E402
-from memsim.nn.inference import AnalogNetwork, HardwareConfig  # noqa: E402
-from memsim.nn.train import blas_threads  # noqa: E402
+from memsim.compensate import (BNRecalibration, GlobalDriftCompensation, NetworkColumnCorrection,
+                               NetworkPreDistortion, VeRAPlus, attach_all, headroom_conductances)
+from memsim.devices import preset
+from memsim.io import save_figure, write_atomic
+from memsim.nn import experiments as ex
+from memsim.nn.config import HardwareConfig
+from memsim.nn.convert import convert
 
 YEAR = ex.YEAR
 MODEL = "mlp-mnist"
 
 
-def view(net, *strategies):
-    v = compensated(net)
-    for s in strategies:
-        s.apply(v)
-    return v
+@contextlib.contextmanager
+def attached(model, *strategies):
+    """``model`` with ``strategies`` attached in order (detached again, in reverse, on exit)."""
+    attach_all(model, strategies)
+    try:
+        yield model
+    finally:
+        for s in reversed(strategies):
+            s.detach()
+
+
+def accuracy_with(model, strategies, x, y):
+    with attached(model, *strategies):
+        return model.accuracy(x, y)
+
+
+@contextlib.contextmanager
+def one_thread():
+    """One BLAS and one torch thread: small products are latency-bound, and on a shared
+    machine one thread is much faster than several contending ones."""
+    import torch
+
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        from threadpoolctl import threadpool_limits
+        limits = threadpool_limits(limits=1, user_api="blas")
+    except ImportError:  # threadpoolctl comes with scikit-learn
+        limits = contextlib.nullcontext()
+    try:
+        with limits:
+            yield
+    finally:
+        torch.set_num_threads(saved)
 
 
 def timed(fn):
@@ -45,47 +92,50 @@ def timed(fn):
     return out, time.perf_counter() - start
 
 
-def weight_count(mlp):
-    return int(sum(mlp.layers[i].w.size for i in mlp.linear_indices))
+def weight_count(model):
+    """Weights of the torch model's Linear and Conv2d layers (the ones on tiles)."""
+    from torch import nn
+
+    return int(sum(m.weight.numel() for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))))
 
 
-def run_ir(mlp, data, seed):
+def run_ir(model, data, seed):
     x, y = data.x_test, data.y_test
     levels = np.asarray(preset("rram64").levels)
     full = HardwareConfig(tile=256, conductances="rram64", dac_bits=8, adc_bits=8)
     head = full.replace(conductances=headroom_conductances(levels, 15e-6))
     cal = data.x_train[:256]
-    row = {"float": mlp.accuracy(x, y)}
-    row["ideal"] = AnalogNetwork(mlp, full, seed=seed, calibration_x=cal).accuracy(x, y)
-    row["ideal_headroom"] = AnalogNetwork(mlp, head, seed=seed, calibration_x=cal).accuracy(x, y)
-    net = AnalogNetwork(mlp, full.replace(r_wire=2.5), seed=seed, calibration_x=cal)
+    row = {"float": ex.float_accuracy(model, x, y)}
+    row["ideal"] = convert(model, full, seed=seed, calibration_x=cal).accuracy(x, y)
+    row["ideal_headroom"] = convert(model, head, seed=seed, calibration_x=cal).accuracy(x, y)
+    net = convert(model, full.replace(r_wire=2.5), seed=seed, calibration_x=cal)
     row["none"] = net.accuracy(x, y)
     col, row["fit_column_s"] = timed(lambda: NetworkColumnCorrection().fit(net, data.x_train[:1000]))
-    row["column"] = view(net, col).accuracy(x, y)
+    row["column"] = accuracy_with(net, [col], x, y)
     row["column_bytes"] = col.storage_bytes
-    net = AnalogNetwork(mlp, head.replace(r_wire=2.5), seed=seed, calibration_x=cal)
+    net = convert(model, head.replace(r_wire=2.5), seed=seed, calibration_x=cal)
     row["none_headroom"] = net.accuracy(x, y)
     pre, row["fit_pre_s"] = timed(lambda: NetworkPreDistortion(levels, iterations=5).fit(net, data.x_train[:500]))
-    pre.apply(net)
-    row["pre"], t_plain = timed(lambda: net.accuracy(x, y))
+    pre.attach(net)  # re-programs the tiles
+    row["pre"] = net.accuracy(x, y)  # first use: the tiles' effective matrices are computed
+    _, t_plain = timed(lambda: net.accuracy(x, y))
     row["pre_error"] = [h[-1] for h in pre.history]
     col2 = NetworkColumnCorrection().fit(net, data.x_train[:1000])
-    v = view(net, col2)
-    row["pre_column"], t_comp = timed(lambda: v.accuracy(x, y))
+    with attached(net, col2):
+        row["pre_column"], t_comp = timed(lambda: net.accuracy(x, y))
     row["apply_overhead"] = t_comp / t_plain - 1
     return row
 
 
-def run_drift(mlp, data, seed, config, section):
+def run_drift(model, data, seed, config, section):
     x, y = data.x_test, data.y_test
-    cal = data.x_train[:256] if (config.adc_bits is not None and config.adc_range == "calibrated") else None
-    net = AnalogNetwork(mlp, config, seed=seed, calibration_x=cal)
+    net = convert(model, config, seed=seed, calibration_x=ex.calibration_inputs(config, data))
     fits = {}
     gdc, fits["gdc"] = timed(lambda: GlobalDriftCompensation("tile").fit(net))
     gdcc, fits["gdc-column"] = timed(lambda: GlobalDriftCompensation("column").fit(net))
     bn, fits["bn"] = timed(lambda: BNRecalibration(256, seed=seed).fit(data.x_train))
     vera, fits["vera"] = timed(lambda: VeRAPlus(1, seed=seed).fit_single(net, data.x_train, data.y_train, 10 * YEAR))
-    row = {"float": mlp.accuracy(x, y), "t0": net.accuracy(x, y), "fit_s": fits}
+    row = {"float": ex.float_accuracy(model, x, y), "t0": net.accuracy(x, y), "fit_s": fits}
     net.set_time(10 * YEAR)
     row["none"], t_plain = timed(lambda: net.accuracy(x, y))
     combos = {"gdc": [gdc], "gdc-column": [gdcc], "bn": [bn], "gdc+bn": [gdc, bn], "gdc+vera": [gdc, vera],
@@ -93,22 +143,26 @@ def run_drift(mlp, data, seed, config, section):
     storage = {"none": 0}
     apply_s = {}
     for name, strategies in combos.items():
-        v, apply_s[name] = timed(lambda: view(net, *strategies))
-        row[name], t = timed(lambda: v.accuracy(x, y))
+        _, apply_s[name] = timed(lambda: attach_all(net, strategies))
+        try:
+            row[name], t = timed(lambda: net.accuracy(x, y))
+        finally:
+            for s in reversed(strategies):
+                s.detach()
         storage[name] = int(sum(s.storage_bytes for s in strategies))
         if name == "gdc+vera":
             row["vera_infer_overhead"] = t / t_plain - 1
     row["apply_s"] = apply_s
     row["storage"] = storage
-    row["weights"] = weight_count(mlp)
+    row["weights"] = weight_count(model)
     return row
 
 
-def run_schedule(mlp, data, seed, config):
+def run_schedule(model, data, seed, config):
     n_val = 1000
     xt, yt = data.x_train[:-n_val], data.y_train[:-n_val]
     xv, yv = data.x_train[-n_val:], data.y_train[-n_val:]
-    net = AnalogNetwork(mlp, config, seed=seed, calibration_x=data.x_train[:256])
+    net = convert(model, config, seed=seed, calibration_x=ex.calibration_inputs(config, data))
     row = {}
     for tol in (0.01, 0.025):
         vera, secs = timed(lambda: VeRAPlus(1, seed=seed).fit_schedule(net, xt, yt, xv, yv, tolerance=tol,
@@ -123,9 +177,9 @@ def run_schedule(mlp, data, seed, config):
             for _, t in ex.DRIFT_TIMES:
                 net.set_time(t)
                 curve.append({"t": t, "none": net.accuracy(data.x_test, data.y_test),
-                              "gdc": view(net, gdc).accuracy(data.x_test, data.y_test),
-                              "gdc+vera": view(net, gdc, vera).accuracy(data.x_test, data.y_test),
-                              "gdc+bn": view(net, gdc, bn).accuracy(data.x_test, data.y_test)})
+                              "gdc": accuracy_with(net, [gdc], data.x_test, data.y_test),
+                              "gdc+vera": accuracy_with(net, [gdc, vera], data.x_test, data.y_test),
+                              "gdc+bn": accuracy_with(net, [gdc, bn], data.x_test, data.y_test)})
             row["curve"] = curve
     return row
 
@@ -248,19 +302,19 @@ def main():
                 done = load_done(path)
                 if (section, seed) in done:
                     continue
-                mlp, data = ex.trained(MODEL, seed, cache_dir=cache)
+                model, data = ex.trained(MODEL, seed, cache_dir=cache)
                 start = time.perf_counter()
-                with blas_threads(1):
+                with one_thread():
                     if section == "ir":
-                        row = run_ir(mlp, data, seed)
+                        row = run_ir(model, data, seed)
                     elif section == "pcm":
-                        row = run_drift(mlp, data, seed, pcm_config(), section)
+                        row = run_drift(model, data, seed, pcm_config(), section)
                     elif section == "rram":
-                        row = run_drift(mlp, data, seed, rram_config(), section)
+                        row = run_drift(model, data, seed, rram_config(), section)
                     elif section == "schedule":
-                        row = run_schedule(mlp, data, seed, rram_config())
+                        row = run_schedule(model, data, seed, rram_config())
                     elif section == "schedule-pcm":
-                        row = run_schedule(mlp, data, seed, pcm_config())
+                        row = run_schedule(model, data, seed, pcm_config())
                     else:
                         raise ValueError(f"unknown section {section!r}")
                 row.update(section=section, seed=seed, seconds=time.perf_counter() - start)
