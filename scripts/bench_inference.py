@@ -1,36 +1,69 @@
-"""Benchmark: the 1000-image MNIST test set through the 784-256-BN-128-BN-10 MLP on crossbar tiles.
+"""Benchmark: a trained network on crossbar tiles, the Fashion-MNIST test set through the LeNet-class CNN.
 
-    python scripts/bench_inference.py [--tile 128] [--r-wire 2.5] [--workers 2] [--skip-device]
+    python3 scripts/bench_inference.py [--model lenet-fashion] [--images 10000] [--tile 128] [--r-wire 2.5]
+                                       [--per-vector-images 20] [--no-aihwkit]
 
-Cases (each measured in this run, wall time from mapping to logits):
+Cases (each measured in this run; wall time, and the process's peak resident memory above
+what it held before the case):
 
-- float:        the numpy forward pass of the trained network (the reference for the ratios);
-- ideal tiles:  rram8 levels, ideal wires (one matrix product per tile);
-- ohmic + IR:   ohmic cells with wire resistance: the effective matrix of every tile (R unit
-                solves each, once), then one product per tile for the whole batch
-                (target: under 30 s);
-- per-vector:   the same ohmic tiles solved image by image with memsim.solve, timed on a
-                subset and scaled to 1000 images (what the fast path avoids);
-- device + IR:  selector-less RRAM cells (sinh I-V) with wire resistance: damped Newton per
-                image and tile, spread over --workers threads (target: under 3 minutes).
+- float:          the torch forward pass of the trained network (the reference for the ratios);
+- ideal tiles:    rram8 levels, ideal wires (one matrix product per tile and batch);
+- ohmic + IR:     ohmic cells with wire resistance, reported in three parts: programming
+                  (mapping, programming), the effective matrix of every tile (the Numba
+                  solver, once per programmed state), inference (one product per tile and
+                  batch; target: the whole case under 60 s);
+- per-vector:     the same ohmic tiles solved input vector by input vector with memsim.solve
+                  (every convolution position is one vector), timed on a subset of images and
+                  scaled (what the effective matrix avoids);
+- PCM-like noise: aihwkit's setting (memsim.nn.experiments.aihwkit_pcm_config, ideal wires),
+                  programmed and drifted to one day, in memsim and, where aihwkit is
+                  importable, in aihwkit 1.2.0 on the same weights (same work: program, drift,
+                  infer); the ratio is memsim's time over aihwkit's.
 
-Prints a table with the time per image, the ratio to the float pass, the target and the
-accuracy; a progress bar runs on stderr during the long cases.
+Both tools run float32 on the CPU; the number of torch threads is printed.
 """
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import sys
+import threading
 import time
 
 import numpy as np
+import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from memsim.nn import experiments as ex
+from memsim.nn.analog import convert
 
-from memsim.nn import datasets  # noqa: E402
-from memsim.nn.inference import AnalogNetwork, HardwareConfig  # noqa: E402
-from memsim.nn.train import blas_threads, train_network  # noqa: E402
+
+class PeakMemory:
+    """Peak resident set size (bytes) of this process while the block runs, sampled from
+    /proc/self/statm every 5 ms, minus the size when it started."""
+
+    def __enter__(self):
+        self.page = os.sysconf("SC_PAGE_SIZE")
+        self.start = self.peak = self._rss()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _rss(self):
+        with open("/proc/self/statm") as handle:
+            return int(handle.read().split()[1]) * self.page
+
+    def _sample(self):
+        while not self._stop.wait(0.005):
+            self.peak = max(self.peak, self._rss())
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._rss())
+        self.extra = self.peak - self.start
+        return False
 
 
 def timed(function):
@@ -39,75 +72,130 @@ def timed(function):
     return value, time.perf_counter() - start
 
 
+def aihwkit_case(model, x, y, t_seconds):
+    """aihwkit 1.2.0: convert_to_analog with its default InferenceRPUConfig (PCM-like, no drift
+    compensation), program, drift, infer; returns (accuracy, seconds)."""
+    from aihwkit.nn.conversion import convert_to_analog
+    from aihwkit.simulator.configs import InferenceRPUConfig
+
+    def job():
+        config = InferenceRPUConfig()
+        config.drift_compensation = None
+        analog = convert_to_analog(copy.deepcopy(model).float().eval(), config).eval()
+        analog.program_analog_weights()
+        analog.drift_analog_weights(t_seconds)
+        with torch.no_grad():
+            pred = torch.cat([analog(torch.as_tensor(x[i:i + 1000])).argmax(1) for i in range(0, len(x), 1000)])
+        return float((pred.numpy() == y).mean())
+    return timed(job)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="lenet-fashion", help="a built-in model (default lenet-fashion)")
+    parser.add_argument("--images", type=int, default=10000, help="test images (default 10000)")
     parser.add_argument("--tile", type=int, default=128)
     parser.add_argument("--r-wire", type=float, default=2.5, help="ohm per segment (default 2.5)")
-    parser.add_argument("--workers", type=int, default=2, help="threads for nonlinear solves (default 2)")
-    parser.add_argument("--images", type=int, default=1000)
-    parser.add_argument("--per-vector-images", type=int, default=10,
-                        help="images solved one by one for the per-vector reference (scaled up)")
-    parser.add_argument("--skip-device", action="store_true", help="skip the nonlinear-cell case")
+    parser.add_argument("--per-vector-images", type=int, default=2,
+                        help="images solved vector by vector for the per-vector reference (scaled up)")
+    parser.add_argument("--models", default="memsim_output/nn/models", help="trained-model cache")
+    parser.add_argument("--no-aihwkit", action="store_true", help="skip aihwkit even where it is installed")
     args = parser.parse_args(argv)
+    if args.images < 1 or args.per_vector_images < 1:
+        parser.error("--images and --per-vector-images must be >= 1")
 
-    with blas_threads(1):
-        mlp, data = train_network("mlp-mnist", seed=0, dataset=datasets.load("mnist"))
-    x, y = data.x_test[:args.images], data.y_test[:args.images]
+    model, data = ex.trained(args.model, 0, cache_dir=args.models, progress=True)
+    model = model.float().eval()
+    x = np.array(data.x_test[:args.images], dtype=np.float32)
+    y = np.asarray(data.y_test[:args.images])
     n = len(x)
     rows = []
 
-    logits, t_float = timed(lambda: mlp.forward(x))
-    rows.append(("float (numpy)", t_float, float(np.mean(logits.argmax(1) == y)), None))
+    def add(name, seconds, accuracy=None, target=None, memory=None):
+        rows.append((name, seconds, accuracy, target, memory))
 
-    def run(config, progress=True, images=x, labels=y):
-        def job():
-            net = AnalogNetwork(mlp, config, seed=0)
-            return float(np.mean(net.predict(images, progress=progress) == labels))
-        return timed(job)
+    with PeakMemory() as mem:
+        acc, t_float = timed(lambda: ex.float_accuracy(model, x, y))
+    add("float (torch)", t_float, acc, memory=mem.extra)
 
-    base = HardwareConfig(tile=args.tile, conductances="rram8", workers=args.workers)
-    acc, t = run(base, progress=False)
-    rows.append((f"ideal tiles (T={args.tile})", t, acc, None))
-    print(f"ohmic cells, r = {args.r_wire} ohm: effective matrix per tile", file=sys.stderr)
-    acc, t = run(base.replace(r_wire=args.r_wire))
-    rows.append((f"ohmic + IR drop (r={args.r_wire})", t, acc, 30.0))
+    from memsim.nn.config import HardwareConfig
 
-    # per-vector reference: the same tiles, every image solved on its own
+    base = HardwareConfig(tile=args.tile, conductances="rram8")
+    with PeakMemory() as mem:
+        acc, t = timed(lambda: convert(model, base, seed=0).accuracy(x, y))
+    add(f"ideal tiles (T={args.tile})", t, acc, memory=mem.extra)
+
+    wired = base.replace(r_wire=args.r_wire)
+    with PeakMemory() as mem:
+        analog, t_program = timed(lambda: convert(model, wired, seed=0))
+        _, t_matrices = timed(lambda: [tile.circuit.effective() for tile in analog.tiles()])
+        acc, t_infer = timed(lambda: analog.accuracy(x, y))
+    tiles = len(analog.tiles())
+    total = t_program + t_matrices + t_infer
+    add(f"ohmic + IR drop (r={args.r_wire}), all", total, acc, 60.0, mem.extra)
+    add("  programming (mapping, cells)", t_program)
+    add(f"  effective matrices ({tiles} tiles)", t_matrices)
+    add("  inference", t_infer)
+
+    # per-vector reference: every input vector of every tile solved on its own
     import memsim
 
-    net = AnalogNetwork(mlp, base.replace(r_wire=args.r_wire), seed=0)
-    k = args.per_vector_images
+    k = min(args.per_vector_images, n)
+    inputs = []
+    with torch.no_grad(), analog.float_mode(capture=True):
+        analog(x[:k])
+    for _, layer in analog.analog_layers():
+        x2d, layer.last_input = layer.last_input, None
+        for tile in layer.tiles:
+            inputs.append((tile, x2d[:, tile.rows].double().numpy()))
+    vectors = sum(len(v) for _, v in inputs)
 
     def per_vector():
-        total = 0
-        for tile in net.tiles:
-            xb = net._crossbar(tile)
-            v = 0.2 * np.abs(x[:k, tile.map.rows])
-            for vector in v:
-                memsim.solve(xb, vector, voltages=False)
-                total += 1
-        return total
-
+        for tile, v in inputs:
+            xb = tile.circuit.crossbar()
+            scale = np.abs(v).max(axis=1, keepdims=True)
+            for row in 0.2 * v / np.where(scale > 0, scale, 1.0):
+                memsim.solve(xb, row, voltages=False)
     _, t_k = timed(per_vector)
-    rows.append((f"ohmic + IR, per-image solves (x{n}/{k})", t_k * n / k, None, None))
+    add(f"ohmic + IR, per-vector solves (x{n}/{k}; {vectors // k} vectors/image)", t_k * n / k)
 
-    if not args.skip_device:
-        print(f"selector-less RRAM cells, r = {args.r_wire} ohm: damped Newton per image and tile, "
-              f"{args.workers} threads", file=sys.stderr)
-        acc, t = run(base.replace(r_wire=args.r_wire, cells="device"))
-        rows.append((f"device cells + IR drop (r={args.r_wire})", t, acc, 180.0))
+    day = 86400.0
+    pcm = ex.aihwkit_pcm_config()
 
-    print(f"\n{n} MNIST test images, 784-256-BN-128-BN-10 MLP, {args.tile}x{args.tile} tiles, "
-          f"rram8 levels, {args.workers} worker thread(s), {os.cpu_count()} CPU(s)")
-    header = (f"{'case':44s} {'wall s':>9s} {'ms/image':>9s} {'x float':>10s} {'target s':>9s} {'ok':>3s} "
-              f"{'accuracy':>9s}")
+    def memsim_pcm():
+        net = convert(model, pcm, seed=0)
+        net.set_time(day)
+        return net.accuracy(x, y)
+    with PeakMemory() as mem:
+        acc, t_memsim_pcm = timed(memsim_pcm)
+    add("PCM-like, aihwkit setting, 1 day: memsim", t_memsim_pcm, acc, memory=mem.extra)
+    t_aihwkit = None
+    if not args.no_aihwkit:
+        try:
+            import aihwkit
+        except ImportError:
+            print("aihwkit is not importable: its row is skipped (README: 'Comparing with aihwkit')",
+                  file=sys.stderr)
+        else:
+            with PeakMemory() as mem:
+                acc, t_aihwkit = aihwkit_case(model, x, y, day)
+            add(f"PCM-like, 1 day: aihwkit {aihwkit.__version__}", t_aihwkit, acc, memory=mem.extra)
+
+    print(f"\n{n} {data.name} test images, {args.model}, {args.tile}x{args.tile} tiles, rram8 levels, "
+          f"torch {torch.__version__} with {torch.get_num_threads()} thread(s), {os.cpu_count()} CPU(s)")
+    header = (f"{'case':58s} {'wall s':>8s} {'ms/image':>9s} {'x float':>8s} {'target s':>8s} {'ok':>3s} "
+              f"{'accuracy':>9s} {'peak MB':>8s}")
     print(header)
     print("-" * len(header))
-    for name, seconds, accuracy, target in rows:
+    for name, seconds, accuracy, target, memory in rows:
         ok = "" if target is None else ("yes" if seconds < target else "NO")
-        print(f"{name:44s} {seconds:9.2f} {1e3 * seconds / n:9.3f} {seconds / t_float:10.0f} "
-              f"{'' if target is None else f'{target:.0f}':>9s} {ok:>3s} "
-              f"{'' if accuracy is None else f'{100 * accuracy:.1f}%':>9s}")
+        print(f"{name:58s} {seconds:8.2f} {1e3 * seconds / n:9.3f} {seconds / t_float:8.0f} "
+              f"{'' if target is None else f'{target:.0f}':>8s} {ok:>3s} "
+              f"{'' if accuracy is None else f'{100 * accuracy:.1f}%':>9s} "
+              f"{'' if memory is None else f'{memory / 2**20:.0f}':>8s}")
+    if t_aihwkit:
+        print(f"\nPCM-like noise-only work, memsim / aihwkit time: {t_memsim_pcm / t_aihwkit:.2f} "
+              f"(memsim {t_memsim_pcm:.1f} s, aihwkit {t_aihwkit:.1f} s)")
     return 0
 
 

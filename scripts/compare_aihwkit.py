@@ -17,7 +17,7 @@ same torch model goes to both tools, and both program it and let it drift:
   512 x 512), ``program_analog_weights`` and ``drift_analog_weights(t)``; the uncompensated
   figure sets ``drift_compensation = None``, the compensated one keeps its default
   GlobalDriftCompensation;
-- memsim: :func:`memsim.nn.convert` with :func:`memsim.nn.experiments.aihwkit_pcm_config` (the
+- memsim: :func:`memsim.nn.analog` with :func:`memsim.nn.experiments.aihwkit_pcm_config` (the
   same setting), uncompensated and with :class:`memsim.compensate.GlobalDriftCompensation`;
 - BatchNorm re-calibration (models with BatchNorm) the same way in both: the BN statistics
   re-estimated from 4000 training images passed through the drifted hardware in one batch.

@@ -5,7 +5,7 @@
 
 784-256-BN-128-BN-10 MLP on the MNIST subset; seed s trains the float network (cached) and
 draws every device random number.  Each torch model is put on tiles with
-:func:`memsim.nn.convert.convert`; the strategies of :mod:`memsim.compensate` are fitted and
+:func:`memsim.nn.analog.convert`; the strategies of :mod:`memsim.compensate` are fitted and
 then attached to the analog model (its hooks) for each measurement and detached again:
 
 - ``ir``: 256x256 tiles, r = 2.5 ohm per segment, rram64 levels, 8-bit DAC/ADC: per-column
@@ -44,7 +44,7 @@ from memsim.devices import preset
 from memsim.io import save_figure, write_atomic
 from memsim.nn import experiments as ex
 from memsim.nn.config import HardwareConfig
-from memsim.nn.convert import convert
+from memsim.nn.analog import convert
 
 YEAR = ex.YEAR
 MODEL = "mlp-mnist"

@@ -58,6 +58,11 @@ def has_batchnorm(model: str) -> bool:
     return model in ("mlp-mnist", "resnet-fashion")
 
 
+def selected(model: str, args):
+    """The rows of ``model`` that ``--rows`` selects (all by default)."""
+    return [row for row in specs(model, args.workers, args.images_1t1r) if args.rows is None or row[0] in args.rows]
+
+
 def specs(model: str, workers: int, images_1t1r: int | None):
     """(key, label, config, times, options) of every row, in table order."""
     base = HardwareConfig(tile=128, conductances="rram8", dac_bits=8, adc_bits=8, workers=workers)
@@ -108,7 +113,7 @@ def hwa_trained(model, seed, cache, dataset):
     """``model`` trained hardware-aware on the PCM-like setting (programming noise in every
     forward), cached beside the plain models."""
     from memsim.nn import models
-    from memsim.nn.train import train_network
+    from memsim.nn.training import train_network
 
     path = os.path.join(cache, f"{model}-hwa-pcm-seed{seed}.pt")
     if os.path.exists(path):
@@ -141,7 +146,7 @@ def run(args, path):
     cache = os.path.join(args.out, "models")
     os.makedirs(cache, exist_ok=True)
     for model in args.models:
-        rows = specs(model, args.workers, args.images_1t1r)
+        rows = selected(model, args)
         for seed in args.seeds:
             net, data = ex.trained(model, seed, cache_dir=cache, progress=True)
             if args.images is not None:
@@ -166,14 +171,14 @@ def run(args, path):
                 done[(model, key, seed)] = item
                 print(f"{model} seed {seed} {key}: " + ", ".join(f"{100 * p['accuracy']:.1f}" for p in points)
                       + f"  ({item['seconds']:.1f} s)", file=sys.stderr, flush=True)
-    if args.recipes and "mlp-mnist" in args.models:
+    if args.recipes and "mlp-mnist" in args.models and args.rows is None:
         run_recipes(args, path, done)
 
 
 def run_recipes(args, path, done):
     """The aihwkit comparison's 10-year figures for float networks trained several ways."""
     from memsim.nn import datasets
-    from memsim.nn.train import train_network
+    from memsim.nn.training import train_network
 
     data = datasets.load("mnist")
     for name, (optimizer, lr, epochs) in RECIPES.items():
@@ -216,7 +221,7 @@ def pm(values):
 def render_table(done, args) -> str:
     lines = []
     for model in args.models:
-        rows = specs(model, args.workers, args.images_1t1r)
+        rows = selected(model, args)
         floats = collect(done, model, "float", 0.0)
         title = TITLES[model] + (f", first {args.images} test images" if args.images else "")
         lines += [f"## {title}", "", "test accuracy %, mean ± std over seeds (n = seeds)", "",
@@ -329,6 +334,7 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="threads for nonlinear-cell solves")
     parser.add_argument("--images-1t1r", type=int, default=200, help="MNIST test images for the 1T1R row")
     parser.add_argument("--images", type=int, help="use only the first N test images (default: all)")
+    parser.add_argument("--rows", help="run only these row keys (comma list, e.g. ideal-rram8,pcm-global)")
     parser.add_argument("--no-recipes", dest="recipes", action="store_false",
                         help="skip the training-recipe study of the aihwkit comparison")
     parser.add_argument("--render-only", action="store_true", help="rebuild table and figure from results.jsonl")
@@ -338,6 +344,11 @@ def main(argv=None) -> int:
     unknown = [m for m in args.models if m not in TITLES]
     if unknown:
         parser.error(f"unknown model(s) {unknown}; choose from {', '.join(TITLES)}")
+    args.rows = None if args.rows is None else {r.strip() for r in args.rows.split(",") if r.strip()}
+    if args.rows is not None:
+        known = {key for m in args.models for key, *_ in specs(m, args.workers, args.images_1t1r)}
+        if args.rows - known:
+            parser.error(f"unknown row(s) {sorted(args.rows - known)}; rows: {', '.join(sorted(known))}")
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "results.jsonl")
     if not args.render_only:

@@ -35,17 +35,17 @@ def _digits_mlp(digits, sizes, batchnorm, epochs):
     import torch
     from torch import nn
 
-    from memsim.nn.train import seeded, train
+    from memsim.nn.training import seeded, train
 
     layers = []
-    for k in range(len(sizes) - 1):
-        layers.append(nn.Linear(sizes[k], sizes[k + 1], bias=not (batchnorm and k < len(sizes) - 2)))
-        if k < len(sizes) - 2:
-            if batchnorm:
-                layers.append(nn.BatchNorm1d(sizes[k + 1]))
-            layers.append(nn.ReLU())
-    with seeded(0):
-        model = nn.Sequential(*layers).to(torch.float64)
+    with seeded(0):  # the layers draw their initial weights here
+        for k in range(len(sizes) - 1):
+            layers.append(nn.Linear(sizes[k], sizes[k + 1], bias=not (batchnorm and k < len(sizes) - 2)))
+            if k < len(sizes) - 2:
+                if batchnorm:
+                    layers.append(nn.BatchNorm1d(sizes[k + 1]))
+                layers.append(nn.ReLU())
+    model = nn.Sequential(*layers).to(torch.float64)
     return train(model, digits, epochs=epochs, seed=0)
 
 

@@ -11,9 +11,9 @@ from memsim.compensate.store import to_bytes
 from memsim.devices import preset
 from memsim.nn import datasets
 from memsim.nn.config import HardwareConfig
-from memsim.nn.convert import convert
+from memsim.nn.analog import convert
 from memsim.nn.experiments import YEAR, aihwkit_pcm_config
-from memsim.nn.train import seeded, train
+from memsim.nn.training import seeded, train
 
 
 @pytest.fixture(scope="module")

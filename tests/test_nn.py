@@ -15,8 +15,8 @@ pytest.importorskip("sklearn")
 
 from memsim.nn import datasets, mapping, models  # noqa: E402
 from memsim.nn.config import HardwareConfig  # noqa: E402
-from memsim.nn.convert import AnalogConv2d, convert  # noqa: E402
-from memsim.nn.train import seeded, train  # noqa: E402
+from memsim.nn.analog import AnalogConv2d, convert  # noqa: E402
+from memsim.nn.training import seeded, train  # noqa: E402
 
 N_TEST = 360
 
@@ -100,7 +100,7 @@ def test_training_reaches_float_accuracy(digits, mlp, bn_mlp):
     assert float_accuracy(mlp, digits) > 0.95
     assert float_accuracy(bn_mlp, digits) > 0.93
     # same seed, same network
-    from memsim.nn.train import train_network
+    from memsim.nn.training import train_network
 
     a, _ = train_network("mlp-digits", seed=3, dataset=digits, epochs=2)
     b, _ = train_network("mlp-digits", seed=3, dataset=digits, epochs=2)

@@ -35,7 +35,7 @@ def test_infer_aihwkit_setting(capsys, tmp_path):
 def test_infer_takes_a_saved_cnn(tmp_path, capsys, monkeypatch):
     """A model file (architecture name + state dict) for a CNN, on a stand-in Fashion-MNIST."""
     from memsim.nn import models
-    from memsim.nn.train import seeded
+    from memsim.nn.training import seeded
 
     _fake_fashion(tmp_path / "fashion", monkeypatch)
     with seeded(0):
@@ -69,7 +69,7 @@ def _fake_fashion(folder, monkeypatch):
     (["--cells", "device", "--conductances", "pcm"], "no open"),
     (["--dac-bits", "-1"], "--dac-bits must be >= 0"),
     (["--bn-recal"], "needs a model with BatchNorm"),
-    (["--model-file", "/nonexistent.pt"], "not a regular file"),
+    (["--model-file", "/nonexistent.pt"], "model file not found"),
 ])
 def test_infer_bad_input_is_one_line_exit_2(argv, message, capsys, tmp_path):
     assert main(["infer", "--images", "5", "--no-progress", "--cache", str(tmp_path), *argv]) == 2

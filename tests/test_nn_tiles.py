@@ -14,7 +14,7 @@ from memsim.devices import MosfetParams  # noqa: E402
 from memsim.devices.presets import Variability  # noqa: E402
 from memsim.nn import noise  # noqa: E402
 from memsim.nn.config import HardwareConfig  # noqa: E402
-from memsim.nn.convert import convert  # noqa: E402
+from memsim.nn.analog import convert  # noqa: E402
 from memsim.nn.tile import ExactSolver, OhmicIRDrop, SelectorlessIdealWires, verified_gap  # noqa: E402
 
 YEAR = 365.25 * 86400.0
@@ -217,7 +217,7 @@ def test_training_draw_passes_gradcheck(noise_name):
     """The training draw (mapping at a fixed scale, programming noise, drift) is
     differentiable in the float weights: torch.autograd.gradcheck against finite differences,
     with the random draw fixed (the generator re-seeded for every evaluation)."""
-    from memsim.nn.convert import sample_block
+    from memsim.nn.analog import sample_block
     from memsim.nn.mapping import block_scale
 
     config = cfg(tile=8, conductances="analog" if noise_name == "rram" else "pcm", noise=noise_name)
@@ -234,7 +234,7 @@ def test_training_draw_passes_gradcheck(noise_name):
 
 
 def test_hardware_aware_training_draws_noise_and_programs_the_trained_weights(digits):
-    from memsim.nn.train import seeded, train
+    from memsim.nn.training import seeded, train
 
     with seeded(0):
         model = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10)).double()

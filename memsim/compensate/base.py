@@ -5,7 +5,7 @@ through the model's public hooks only:
 
 - torch forward hooks on a :class:`~memsim.nn.tile.Tile` (its digital output: per-tile or
   per-column gain and offset);
-- :meth:`~memsim.nn.convert.AnalogLayer.register_matrix_hook` (a layer's matrix output from
+- :meth:`~memsim.nn.analog.AnalogLayer.register_matrix_hook` (a layer's matrix output from
   its input: VeRA+'s low-rank term);
 - :meth:`~memsim.nn.AnalogModel.register_time_hook` (after every ``set_time``: re-read the
   tiles, re-estimate BatchNorm statistics, choose the set for the elapsed time);

@@ -73,7 +73,7 @@ def _network(model, model_file, hardware, seed, cache):
     """(analog model, dataset, model name) for a built-in model or a model file."""
     from ..nn import experiments as ex
     from ..nn import models
-    from ..nn.convert import convert
+    from ..nn.analog import convert
 
     if model_file is not None:
         float_model, model = models.load(model_file)

@@ -116,7 +116,7 @@ class NetworkPreDistortion(Compensation):
     def attach(self, model) -> "NetworkPreDistortion":
         """Program ``model``'s tiles with the pre-distorted conductances (programming noise
         from the model's noise model, its own stream) and return to the model's time."""
-        from ..nn.convert import _generator
+        from ..nn.analog import _generator
         from ..nn.noise import ProgrammedCells
 
         tiles = model.tiles()

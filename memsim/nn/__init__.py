@@ -6,12 +6,12 @@ Modules (imported on first use, so ``import memsim.nn`` stays cheap):
   (Debian's dataset-fashion-mnist), fixed splits;
 - :mod:`memsim.nn.models`: the built-in models (MLPs, LeNet-5-class CNN, small ResNet) and the
   model file (architecture name + state dict);
-- :mod:`memsim.nn.train`: training with torch autograd and Adam, plain or hardware-aware;
+- :mod:`memsim.nn.training`: training with torch autograd and Adam, plain or hardware-aware;
 - :mod:`memsim.nn.config`: :class:`HardwareConfig`;
 - :mod:`memsim.nn.mapping`: weights onto T x T tiles of differential pairs on device levels;
 - :mod:`memsim.nn.noise`: programming noise, drift and read noise (RRAM, PCM-like) on tensors;
 - :mod:`memsim.nn.tile`: :class:`Tile`, its circuit models and periphery;
-- :mod:`memsim.nn.convert`: :func:`convert` and :class:`AnalogModel`;
+- :mod:`memsim.nn.analog`: :func:`convert` and :class:`AnalogModel`;
 - :mod:`memsim.nn.experiments`: accuracy against time over seeds, the aihwkit setting.
 """
 from __future__ import annotations
@@ -26,8 +26,8 @@ _LAZY = {
     "save_model": ("memsim.nn.models", "save"),
     "load_model": ("memsim.nn.models", "load"),
     "from_sklearn": ("memsim.nn.models", "from_sklearn"),
-    "train": ("memsim.nn.train", "train"),
-    "train_network": ("memsim.nn.train", "train_network"),
+    "train": ("memsim.nn.training", "train"),
+    "train_network": ("memsim.nn.training", "train_network"),
     "HardwareConfig": ("memsim.nn.config", "HardwareConfig"),
     "Conductances": ("memsim.nn.mapping", "Conductances"),
     "conductances": ("memsim.nn.mapping", "conductances"),
@@ -36,9 +36,12 @@ _LAZY = {
     "RRAMNoiseModel": ("memsim.nn.noise", "RRAMNoiseModel"),
     "PCMLikeNoiseModel": ("memsim.nn.noise", "PCMLikeNoiseModel"),
     "Tile": ("memsim.nn.tile", "Tile"),
-    "convert": ("memsim.nn.convert", "convert"),
-    "AnalogModel": ("memsim.nn.convert", "AnalogModel"),
+    "convert": ("memsim.nn.analog", "convert"),
+    "AnalogModel": ("memsim.nn.analog", "AnalogModel"),
     "study_accuracy": ("memsim.nn.experiments", "study_accuracy"),
+    "experiments": ("memsim.nn.experiments", None),
+    "models": ("memsim.nn.models", None),
+    "datasets": ("memsim.nn.datasets", None),
 }
 
 __all__ = list(_LAZY)

@@ -1,6 +1,6 @@
 """How a network is laid onto crossbars: :class:`HardwareConfig`, one frozen dataclass.
 
-Every non-ideality defaults to off; :func:`memsim.nn.convert` takes a config and a torch
+Every non-ideality defaults to off; :func:`memsim.nn.analog` takes a config and a torch
 model and returns the analog copy.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Studies on top of :func:`~memsim.nn.convert`: accuracy against time since programming over
+"""Studies on top of :func:`~memsim.nn.analog`: accuracy against time since programming over
 seeds, and the configurations of the results tables and of the comparison with aihwkit's
 PCM-like model.
 
@@ -68,7 +68,7 @@ def trained(model: str, seed: int, cache_dir=None, dataset=None, *, progress: bo
     """The float built-in model ``model`` trained with ``seed`` (cached as a model file in
     ``cache_dir``); returns ``(torch model, dataset)``."""
     from . import datasets, models
-    from .train import train_network
+    from .training import train_network
 
     if model not in models.MODELS:
         raise ValueError(f"unknown model {model!r}; choose one of {', '.join(models.MODELS)}")
@@ -121,7 +121,7 @@ def accuracy_over_time(model, dataset, config: HardwareConfig, seed: int, times=
     ``bn_recalibration``, ``accuracy_bn`` (BatchNorm statistics re-estimated through the
     drifted hardware from ``bn_images`` training inputs)."""
     from ..compensate.drift import BNRecalibration, GlobalDriftCompensation
-    from .convert import convert
+    from .analog import convert
 
     x, y = dataset.x_test, dataset.y_test
     if images is not None:
@@ -155,7 +155,7 @@ def study_accuracy(*, network, tile, r_wire, cell, preset, levels, seed, v_read,
     config = HardwareConfig(tile=tile, conductances=preset, cells=cell, r_wire=r_wire, v_read=v_read,
                             v_gate=v_gate, dtype="float64")
     x, y = data.x_test[:samples], data.y_test[:samples]
-    from .convert import convert
+    from .analog import convert
 
     analog = convert(model, config, seed=seed)
     return {"accuracy": analog.accuracy(x, y), "accuracy_float": analog.float_accuracy(x, y)}

@@ -5,7 +5,7 @@
 position is one input vector of the layer's (C kh kw) x out matrix, so a convolution uses
 the same tiles as a Linear layer); every other module is the original, untouched::
 
-    analog = memsim.nn.convert(model, HardwareConfig(tile=128, r_wire=2.5), seed=0)
+    analog = memsim.nn.analog(model, HardwareConfig(tile=128, r_wire=2.5), seed=0)
     analog.set_time(3600.0)                 # one hour of drift
     analog.accuracy(x_test, y_test)
 

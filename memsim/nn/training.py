@@ -48,7 +48,7 @@ def train(model: nn.Module, dataset, *, epochs: int = 30, batch_size: int = 64, 
     """
     from tqdm import tqdm
 
-    from .convert import AnalogModel
+    from .analog import AnalogModel
 
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -110,7 +110,7 @@ def train_network(name: str, seed: int = 0, dataset=None, *, progress: bool = Fa
         model = models.build(name)
     if hardware is None:
         return train(model, dataset, seed=seed, progress=progress, **recipe), dataset
-    from .convert import convert
+    from .analog import convert
 
     analog = convert(model, hardware, seed=seed, program=False).training_noise(t_seconds=train_time)
     analog.train()
