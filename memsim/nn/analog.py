@@ -213,33 +213,31 @@ class AnalogConv2d(AnalogLayer):
     def forward(self, x):
         if x.ndim != 4:
             raise ValueError(f"{type(self).__name__} expects (batch, channels, height, width), got {tuple(x.shape)}")
-        batch, _, height, width = x.shape
         sh = self._shared
         if (sh.float_mode or self.training) and not sh.capture and not self._matrix_hooks:
             w = self.weight if sh.float_mode else self.sampled_conv_weight()
-            return self._conv_float(x, w)
-        h_out = (height + 2 * self.padding[0] - self.kernel_size[0]) // self.stride[0] + 1
-        w_out = (width + 2 * self.padding[1] - self.kernel_size[1]) // self.stride[1] + 1
-        patches = F.unfold(x, self.kernel_size, padding=self.padding, stride=self.stride)
-        x2d = patches.transpose(1, 2).reshape(-1, patches.shape[1])
+            if w is not None:
+                return F.conv2d(x, w, self.bias, self.stride, self.padding)
+        x2d, shape = self.patches(x)
         y = self._matrix_forward(x2d)
-        return y.reshape(batch, h_out * w_out, -1).transpose(1, 2).reshape(batch, -1, h_out, w_out)
+        return y.reshape(*shape, -1).permute(0, 3, 1, 2)
+
+    def patches(self, x):
+        """The layer's input vectors (batch x positions, C kh kw), in the order of
+        ``weight.reshape(out, -1)``, and (batch, h_out, w_out).  This is ``F.unfold``'s
+        result, built from strided views (torch's CPU im2col is far slower)."""
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        if ph or pw:
+            x = F.pad(x, (pw, pw, ph, ph))
+        windows = x.unfold(2, kh, sh).unfold(3, kw, sw)  # (B, C, h_out, w_out, kh, kw)
+        batch, _, h_out, w_out = windows.shape[:4]
+        return windows.permute(0, 2, 3, 1, 4, 5).reshape(batch * h_out * w_out, -1), (batch, h_out, w_out)
 
     def sampled_conv_weight(self):
+        """One device instance as a conv weight, or None when output noise needs the
+        per-patch input scale (the forward then goes through the patches)."""
         w, noise = self.sampled_matrix()
-        if noise:  # output noise needs the per-patch input scale: go through unfold instead
-            return None
-        return w.T.reshape(self.weight.shape)
-
-    def _conv_float(self, x, w):
-        if w is None:
-            batch, _, height, width = x.shape
-            h_out = (height + 2 * self.padding[0] - self.kernel_size[0]) // self.stride[0] + 1
-            w_out = (width + 2 * self.padding[1] - self.kernel_size[1]) // self.stride[1] + 1
-            patches = F.unfold(x, self.kernel_size, padding=self.padding, stride=self.stride)
-            y = self._matrix_forward(patches.transpose(1, 2).reshape(-1, patches.shape[1]))
-            return y.reshape(batch, h_out * w_out, -1).transpose(1, 2).reshape(batch, -1, h_out, w_out)
-        return F.conv2d(x, w, self.bias, self.stride, self.padding)
+        return None if noise else w.T.reshape(self.weight.shape)
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
