@@ -109,14 +109,18 @@ def test_aihwkit_comparison_without_aihwkit_says_what_it_needs(tmp_path):
 
 
 def test_committed_aihwkit_comparison_table_follows_from_its_raw_results():
-    """examples/aihwkit holds aihwkit's and memsim's per-seed accuracies (raw) and the table
-    the script rendered from them: re-rendering the raw results gives the committed table."""
+    """examples/aihwkit/<model> holds aihwkit's and memsim's per-seed accuracies (raw) and the
+    table the script rendered from them: re-rendering the raw results gives the committed table."""
     import importlib.util
 
     root = Path(__file__).resolve().parents[1]
     spec = importlib.util.spec_from_file_location("compare_aihwkit", root / "scripts" / "compare_aihwkit.py")
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
-    items = [json.loads(line) for line in (root / "examples/aihwkit/results.jsonl").read_text().splitlines()]
-    times = items[0]["times"]
-    assert (root / "examples/aihwkit/compare_aihwkit.txt").read_text() == script.render(items, times)
+    folders = sorted(path.parent for path in (root / "examples/aihwkit").glob("*/results.jsonl"))
+    assert [folder.name for folder in folders] == ["lenet-fashion", "mlp-mnist"]
+    for folder in folders:
+        items = [json.loads(line) for line in (folder / "results.jsonl").read_text().splitlines()]
+        times = items[0]["times"]
+        assert len(items) >= 10 and all(item["model"] == folder.name for item in items)
+        assert (folder / "compare_aihwkit.txt").read_text() == script.render(items, times)

@@ -379,46 +379,15 @@ def metric_tile(point, options) -> dict:
 def network_hook():
     """(callable, None) computing network accuracy through memsim.nn, or (None, reason).
 
-    The preferred hook is ``memsim.nn.study_accuracy(*, network, tile, r_wire, cell, preset,
-    levels, seed, v_read, v_gate, samples) -> {"accuracy": float, "accuracy_float": float}``.
-    Without it, memsim.nn's ``train_network``, ``HardwareConfig`` and ``AnalogNetwork`` are
-    used directly.
+    The hook is ``memsim.nn.study_accuracy(*, network, tile, r_wire, cell, preset, levels,
+    seed, v_read, v_gate, samples) -> {"accuracy": float, "accuracy_float": float}``.
     """
     try:
         import memsim.nn as nn
-    except Exception as err:  # noqa: BLE001 - any failure means "not available"
-        return None, f"memsim.nn cannot be imported ({type(err).__name__}: {err})"
-    hook = getattr(nn, "study_accuracy", None)
-    if callable(hook):
-        return hook, None
-    try:
-        train_network = nn.train_network
-        hardware_config = nn.HardwareConfig
-        analog_network = nn.AnalogNetwork
-    except Exception as err:  # noqa: BLE001
-        return None, (f"memsim.nn has neither study_accuracy(...) nor train_network/HardwareConfig/AnalogNetwork "
-                      f"({type(err).__name__}: {err})")
-    return functools.partial(_nn_accuracy, train_network, hardware_config, analog_network), None
 
-
-@functools.lru_cache(maxsize=4)
-def _trained(train_network, network: str, seed: int):
-    return train_network(network, seed=seed)
-
-
-def _nn_accuracy(train_network, hardware_config, analog_network, *, network, tile, r_wire, cell, preset, levels,
-                 seed, v_read, v_gate, samples):
-    from ..devices import preset as device_preset
-
-    mlp, data = _trained(train_network, network, seed)
-    if levels not in (None, len(device_preset(preset).levels)):
-        raise ValueError(f"network_accuracy maps weights on the preset's own levels; levels={levels} is not "
-                         f"{preset}'s level count")
-    hw = hardware_config(tile=tile, conductances=preset, cells=cell, r_wire=r_wire, v_read=v_read, v_gate=v_gate)
-    x, y = data.x_test[:samples], data.y_test[:samples]
-    accuracy = analog_network(mlp, hw, seed=seed).accuracy(x, y)
-    return {"accuracy": accuracy, "accuracy_float": float(np.mean(mlp.predict(x) == y))
-            if hasattr(mlp, "predict") else None}
+        return nn.study_accuracy, None
+    except Exception as err:  # noqa: BLE001 - any failure (torch absent, say) means "not available"
+        return None, f"memsim.nn cannot be used ({type(err).__name__}: {err})"
 
 
 def metric_network_accuracy(point, options) -> dict:
