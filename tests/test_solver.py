@@ -339,3 +339,62 @@ def test_device_512_at_100_ohm_converges():
     assert res.info["converged"] and res.info["residual"] <= 1e-10
     i_in = (v - res.v_row[:, 0]) / 100.0
     assert abs(i_in.sum() - res.i_col.sum()) < 1e-9 * res.i_col.sum()
+
+
+# ---------------------------------------------------------------------------------------------
+# the direct effective matrix (block elimination) against spsolve, one unit drive per row
+# ---------------------------------------------------------------------------------------------
+def reference_matrix(xb):
+    return np.array([reference_solve(xb, np.eye(xb.rows)[k]).i_col for k in range(xb.rows)]).T
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 7), (7, 1), (9, 13), (13, 9), (24, 24)])
+@pytest.mark.parametrize("r_row,r_col", [(2.5, 2.5), (0.01, 0.02), (100.0, 50.0), (0.0, 3.0), (3.0, 0.0),
+                                         (0.0, 0.0), (1e4, 1e4)])
+def test_effective_matrix_direct_matches_spsolve(shape, r_row, r_col):
+    """Stiff wires (0.01 ohm) take the cancellation-free block update, 2.5 ohm the explicit
+    inverse, merged lines their closed forms; C > R runs on the adjoint (turned) crossbar."""
+    rng = np.random.default_rng(zlib.crc32(repr((shape, r_row, r_col)).encode()))
+    g = random_g(rng, shape)
+    g[0, -1] = 0.0  # an open cell is a valid circuit
+    xb = memsim.Crossbar.ohmic(g, r_row=r_row, r_col=r_col)
+    m = effective_matrix(xb)
+    assert m.shape == (shape[1], shape[0]) and m.flags.c_contiguous
+    ref = reference_matrix(xb)
+    if np.max(np.abs(ref)) == 0.0:
+        np.testing.assert_array_equal(m, 0.0)
+    else:
+        assert rel_err(m, ref) < RTOL_OHMIC
+    assert np.all(m >= -1e-12 * np.max(np.abs(ref)))  # a passive network: no negative transfer
+
+
+def test_effective_matrix_very_resistive_rows():
+    """Row lines whose Green's function spans more than the exponent range (the exp form)."""
+    rng = np.random.default_rng(23)
+    xb = memsim.Crossbar.ohmic(random_g(rng, (3, 300)), r_row=1e6, r_col=10.0)
+    m = effective_matrix(xb)
+    assert rel_err(m, reference_matrix(xb)) < RTOL_OHMIC
+
+
+def test_effective_matrix_methods_agree_and_bad_method():
+    rng = np.random.default_rng(21)
+    xb = memsim.Crossbar.ohmic(rng.uniform(1e-6, 1e-4, (40, 56)), r_row=2.5, r_col=2.5)
+    direct = effective_matrix(xb, method="direct")
+    np.testing.assert_allclose(direct, effective_matrix(xb, method="unit-solves"), rtol=1e-9,
+                               atol=1e-9 * np.abs(direct).max())
+    with pytest.raises(ValueError, match="method must be one of"):
+        effective_matrix(xb, method="lu")
+
+
+@pytest.mark.parametrize("shape,r", [((30, 20), 1.0), ((20, 30), 100.0)])
+def test_ohmic_batch_currents_only_match_single_solves(shape, r):
+    rng = np.random.default_rng(33)
+    xb = memsim.Crossbar.ohmic(rng.uniform(1e-6, 1e-4, shape), r_row=r, r_col=r)
+    many = rng.uniform(0, 0.3, (50, shape[0]))
+    res = solve(xb, many, voltages=False)
+    assert res.info["method"] == "effective-matrix" and res.info["matrix_method"] == "direct"
+    assert res.info["converged"] and res.info["check_relative"] < 1e-9
+    assert res.v_row is None and res.i_col.shape == (50, shape[1])
+    singles = np.array([solve(xb, x).i_col for x in many[:5]])
+    np.testing.assert_allclose(res.i_col[:5], singles, rtol=1e-9)
+    assert rel_err(res.i_col[3], reference_solve(xb, many[3]).i_col) < RTOL_OHMIC

@@ -430,16 +430,51 @@ def solve(xb: Crossbar, v, *, cells: bool = False, voltages: bool = True, tol: f
                    {"method": "schur-cg", "wall_time_s": time.perf_counter() - start})
 
 
-def effective_matrix(xb: Crossbar, *, tol: float = 1e-10, max_iter: int = 50, on_fail: str = "raise"):
+_MATRIX_METHODS = ("auto", "direct", "unit-solves")
+
+
+def effective_matrix(xb: Crossbar, *, tol: float = 1e-10, max_iter: int = 50, on_fail: str = "raise",
+                     method: str = "auto"):
     """The C x R matrix M of an ohmic crossbar's MVM read, IR drop included: i_col = M @ v.
 
-    Computed with R solves (unit drive on each row), A per V.
+    A per V.  ``method``: "direct" (the default, "auto") eliminates the line structure block
+    by block (:mod:`memsim.solver._blocks`, dense Cholesky on min(R, C) nodes per block, no
+    iteration, so ``tol``, ``max_iter`` and ``on_fail`` do not apply); "unit-solves" runs R
+    iterative solves, one unit drive per row, to ``tol``.
     """
     _check_options(xb, tol, max_iter, on_fail)
     if xb.kind != "ohmic":
         raise ValueError(f"effective_matrix needs linear (ohmic) cells, got a {xb.kind} crossbar")
-    system = _System(xb, np.ones(xb.rows, bool), np.ones(xb.cols, bool))
-    return _effective(system, tol, max_iter, on_fail, False)[0]
+    if method not in _MATRIX_METHODS:
+        raise ValueError(f"method must be one of {_MATRIX_METHODS}, got {method!r}")
+    if method == "unit-solves":
+        system = _System(xb, np.ones(xb.rows, bool), np.ones(xb.cols, bool))
+        return _effective(system, tol, max_iter, on_fail, False)[0]
+    return _direct_matrix(xb)
+
+
+def _direct_matrix(xb: Crossbar) -> np.ndarray:
+    """Block elimination with the smaller side in the blocks.
+
+    Sweeping along the columns instead of the rows is the same elimination on the adjoint
+    circuit: by reciprocity M[j, k] is the current into row k's driver when column j's sense
+    end is at 1 V, which is the MVM read of the crossbar turned by 90 degrees (columns driven
+    at their bottom end, rows sensed at their left end): g[::-1, ::-1].T with r_row, r_col swapped.
+    """
+    from ._blocks import effective_matrix_blocks
+
+    try:
+        if xb.cols <= xb.rows:
+            m = effective_matrix_blocks(xb.g, xb.r_row, xb.r_col)
+        else:
+            m = effective_matrix_blocks(xb.g[::-1, ::-1].T, xb.r_col, xb.r_row)[::-1, ::-1].T
+    except np.linalg.LinAlgError as err:
+        raise ConvergenceError(f"memsim.solver.effective_matrix: block elimination of the {xb.rows}x{xb.cols} "
+                               f"crossbar failed ({err}); use method='unit-solves'", float("nan")) from None
+    if not np.all(np.isfinite(m)):
+        raise ConvergenceError(f"memsim.solver.effective_matrix: block elimination of the {xb.rows}x{xb.cols} "
+                               "crossbar gave non-finite currents; use method='unit-solves'", float("nan"))
+    return np.ascontiguousarray(m)
 
 
 def _effective(system, tol, max_iter, on_fail, voltages):
@@ -471,15 +506,34 @@ def _effective(system, tol, max_iter, on_fail, voltages):
 
 
 def _ohmic_batch(system, vectors, batched, tol, max_iter, on_fail, voltages, start):
-    """Linear cells, many vectors: R unit solves give M (and the voltage maps), then products."""
+    """Linear cells, many vectors: the effective matrix once, then one matrix product.
+
+    Currents only: the direct M (:func:`_direct_matrix`), checked against one iterative solve
+    of the batch's largest vector.  With node voltages: R unit solves give M and the voltage maps.
+    """
     n_rows, n_cols = system.shape
+    if not voltages:
+        m = _direct_matrix(system.xb)
+        i_col = vectors @ m.T
+        probe = int(np.argmax(np.abs(vectors).sum(axis=1)))
+        out = _solve_vectors(system, [(vectors[probe], np.zeros(n_cols))], tol, max_iter, on_fail, False,
+                             False)[0]
+        scale = float(np.max(np.abs(out["i_col"])))
+        check = float(np.max(np.abs(i_col[probe] - out["i_col"]))) / scale if scale > 0 else 0.0
+        converged = bool(out["converged"]) and check <= max(100 * tol, 1e-9)
+        if not converged and out["converged"]:
+            _fail(f"memsim.solve: the {n_rows}x{n_cols} effective matrix disagrees with an iterative solve by "
+                  f"{check:.3g} (relative); solve the vectors one by one", check, on_fail)
+        info = {"method": "effective-matrix", "matrix_method": "direct", "check_relative": check,
+                "wall_time_s": time.perf_counter() - start, "iterations": int(out["iterations"]),
+                "cg_iterations": int(out["cg_iterations"]), "residual": float(out["residual"]),
+                "kcl_residual_A": float(out["kcl_residual_A"]), "converged": converged}
+        return SolveResult(i_col=i_col, v_row=None, v_col=None, i_cell=None, engine="memsim", info=info)
     m, w_row, w_col, outputs = _effective(system, tol, max_iter, on_fail, voltages)
     i_col = vectors @ m.T
-    v_row = v_col = None
-    if voltages:
-        v_row = (vectors @ w_row).reshape(len(vectors), n_rows, n_cols)
-        v_col = (vectors @ w_col).reshape(len(vectors), n_rows, n_cols)
-    info = {"method": "effective-matrix", "unit_solves": n_rows,
+    v_row = (vectors @ w_row).reshape(len(vectors), n_rows, n_cols)
+    v_col = (vectors @ w_col).reshape(len(vectors), n_rows, n_cols)
+    info = {"method": "effective-matrix", "matrix_method": "unit-solves", "unit_solves": n_rows,
             "wall_time_s": time.perf_counter() - start,
             "iterations": int(max(o["iterations"] for o in outputs)),
             "cg_iterations": int(sum(o["cg_iterations"] for o in outputs)),
