@@ -398,3 +398,33 @@ def test_ohmic_batch_currents_only_match_single_solves(shape, r):
     singles = np.array([solve(xb, x).i_col for x in many[:5]])
     np.testing.assert_allclose(res.i_col[:5], singles, rtol=1e-9)
     assert rel_err(res.i_col[3], reference_solve(xb, many[3]).i_col) < RTOL_OHMIC
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (3, 5), (5, 3), (9, 7), (16, 12)])
+def test_fused_symmetric_newton_step_matches_generic_kernel(shape):
+    """_pcg.newton_step_sym (rows four at a time, fused passes) against _lines.newton_step."""
+    from memsim.solver import _lines, _pcg
+    rng = np.random.default_rng(zlib.crc32(repr(shape).encode()))
+    n_rows, n_cols = shape
+    g = random_g(rng, shape, 1e-6, 1e-3)
+    g_r, g_c = 1 / 2.0, 1 / 7.0
+    driven = rng.random(n_rows) < 0.7
+    held = rng.random(n_cols) < 0.7
+    held[0] = True
+    inv_r = np.zeros(shape)
+    inv_c = np.zeros(shape)
+    _lines.factor_rows(g, g_r, False, driven, inv_r)
+    _lines.factor_cols(g, g_c, False, held, inv_c)
+    f_row = rng.normal(size=shape) * 1e-5
+    f_col = rng.normal(size=shape) * 1e-5
+    out = []
+    for fused in (False, True):
+        dr, dc = np.zeros(shape), np.zeros(shape)
+        if fused:
+            _pcg.newton_step_sym(f_row, f_col, g, g, g_r, g_c, held, inv_r, inv_c, 1e-14, 1000, dr, dc)
+        else:
+            _lines.newton_step(f_row, f_col, g, g, g, g, True, g_r, g_c, False, False, driven, held, inv_r,
+                               inv_c, 1e-14, 1000, dr, dc)
+        out.append((dr, dc))
+    for generic, fused in zip(*out):
+        np.testing.assert_allclose(fused, generic, rtol=0, atol=1e-11 * np.abs(generic).max())

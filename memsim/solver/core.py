@@ -215,6 +215,11 @@ class _System:
         d_row, d_col, b1, b2, inv_r, inv_c = jac
         dr = np.zeros(self.shape)
         dc = np.zeros(self.shape)
+        if self.symmetric and not self.rows_merged and not self.cols_merged:
+            from . import _pcg
+            iterations, rel = _pcg.newton_step_sym(f_row, f_col, d_col, b1, self.g_r, self.g_c, self.held,
+                                                   inv_r, inv_c, rel_tol, self.cg_max_iter, dr, dc)
+            return dr, dc, int(iterations), float(rel)
         iterations, rel = lines.newton_step(
             f_row, f_col, d_row, d_col, b1, b2, self.symmetric, self.g_r, self.g_c, self.rows_merged,
             self.cols_merged, self.driven, self.held, inv_r, inv_c, rel_tol, self.cg_max_iter, dr, dc)
