@@ -19,7 +19,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _row_solve(rhs, g_r, inv_row, out):
     """out = Dr_i^-1 rhs for one (non-merged) row line."""
     n_cols = rhs.size
@@ -126,7 +126,7 @@ def newton_step_sym(f_row, f_col, d_col, coef, g_r, g_c, held, inv_r, inv_c, rel
     return iterations, rel
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _row_solve4(rhs, g_r, inv_r, i, out):
     """out[k] = Dr^-1 rhs[k] for the four row lines i..i+3 in lockstep.
 
@@ -163,7 +163,7 @@ def _row_solve4(rhs, g_r, inv_r, i, out):
         out[3, j] = y3
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _rows_solve(a, scale, b, g_r, inv_r, i0, line, solved, count):
     """solved[k] = Dr^-1 (a[i0 + k] * scale[i0 + k] - b[i0 + k]) for k < count (4 or 1)."""
     n_cols = a.shape[1]
@@ -176,7 +176,7 @@ def _rows_solve(a, scale, b, g_r, inv_r, i0, line, solved, count):
         _row_solve(line[0], g_r, inv_r[i0], solved[0])
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _schur_rows(p, z, beta, d_col, coef, g_r, g_c, held, inv_r, line, solved, q, update, zeros):
     """q = (Dc - B Dr^-1 B) p, four row lines at a time; returns p . q.
 
@@ -220,7 +220,7 @@ def _schur_rows(p, z, beta, d_col, coef, g_r, g_c, held, inv_r, line, solved, q,
     return pq
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _col_solve_dot(r, g_c, inv_c, z):
     """z = Dc^-1 r (non-merged column lines); returns r . z."""
     n_rows, n_cols = r.shape
@@ -232,7 +232,7 @@ def _col_solve_dot(r, g_c, inv_c, z):
     return _col_back_dot(r, g_c, inv_c, z)
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _col_back_dot(r, g_c, inv_c, z):
     """The backward sweep of z = Dc^-1 r after the forward one; returns r . z."""
     n_rows, n_cols = r.shape
