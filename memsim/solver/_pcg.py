@@ -1,8 +1,8 @@
 """Fused Numba kernels of one symmetric Newton step (kernel-only module: no policy, no I/O).
 
-The same algebra as :func:`memsim.solver._lines.newton_step` with ``symmetric=True`` (the
-Schur system on the column nodes, conjugate gradients preconditioned with the column-line
-solves), for the common case where no line is merged (r_row > 0 and r_col > 0), written so
+The same algebra as the generic kernels of :mod:`memsim.solver._lines` (``newton_rhs``,
+``schur_cg``, ``newton_back``: the Schur system on the column nodes, conjugate gradients
+preconditioned with the column-line solves), for the common case where no line is merged (r_row > 0 and r_col > 0), written so
 that each CG iteration reads and writes every (R, C) array in three passes over the array
 rows instead of a dozen: the Schur product is formed row line by row line (cell coupling,
 tridiagonal row solve, cell coupling back and column wires, with the previous search

@@ -220,9 +220,19 @@ class _System:
             iterations, rel = _pcg.newton_step_sym(f_row, f_col, d_col, b1, self.g_r, self.g_c, self.held,
                                                    inv_r, inv_c, rel_tol, self.cg_max_iter, dr, dc)
             return dr, dc, int(iterations), float(rel)
-        iterations, rel = lines.newton_step(
-            f_row, f_col, d_row, d_col, b1, b2, self.symmetric, self.g_r, self.g_c, self.rows_merged,
-            self.cols_merged, self.driven, self.held, inv_r, inv_c, rel_tol, self.cg_max_iter, dr, dc)
+        rhs = np.empty(self.shape)
+        lines.newton_rhs(f_row, f_col, b2, self.g_r, self.rows_merged, self.cols_merged, self.driven, self.held,
+                         inv_r, rhs)
+        if self.symmetric:
+            iterations, rel = lines.schur_cg(rhs, dc, d_col, b1, self.g_r, self.g_c, self.rows_merged,
+                                             self.cols_merged, self.driven, self.held, inv_r, inv_c, rel_tol,
+                                             self.cg_max_iter)
+        else:
+            iterations, rel = lines.schur_bicgstab(rhs, dc, d_col, b1, b2, self.g_r, self.g_c, self.rows_merged,
+                                                   self.cols_merged, self.driven, self.held, inv_r, inv_c,
+                                                   rel_tol, self.cg_max_iter)
+        lines.newton_back(f_row, dc, b1, self.g_r, self.rows_merged, self.cols_merged, self.driven, self.held,
+                          inv_r, dr)
         return dr, dc, int(iterations), float(rel)
 
     # -- the solve ------------------------------------------------------------------------
@@ -604,3 +614,28 @@ def solve_read(xb: Crossbar, row: int, col: int, v_read: float = 0.2, scheme: st
     if not isinstance(xb, Crossbar):
         raise ValueError(f"xb must be a memsim.Crossbar, got {type(xb).__name__}")
     return solve_bias(xb, read_bias(xb.rows, xb.cols, row, col, v_read, scheme), **options)
+
+
+def warm_up() -> dict:
+    """Compile (or load from Numba's cache) every solver kernel once, on tiny arrays.
+
+    ``scripts/install.sh`` runs this, so a fresh install pays the compilation there and the
+    first solve in a new process only loads machine code.  Returns the seconds per step.
+    """
+    times = {}
+    steps = {
+        "ohmic": lambda: solve(Crossbar.ohmic(np.full((3, 2), 1e-5), r_row=1.0, r_col=1.0), np.ones(3)),
+        "ohmic, ideal wires": lambda: solve(Crossbar.ohmic(np.full((3, 2), 1e-5), r_row=0.0, r_col=0.0),
+                                            np.ones(3)),
+        "ohmic read schemes": lambda: solve_read(Crossbar.ohmic(np.full((3, 2), 1e-5), r_row=1.0, r_col=0.0),
+                                                 0, 0, 0.2, "floating"),
+        "effective matrix": lambda: effective_matrix(Crossbar.ohmic(np.full((3, 2), 1e-5), r_row=1.0, r_col=1.0)),
+        "device": lambda: solve(Crossbar.device(g_read=np.full((3, 2), 2e-5), r_row=1.0, r_col=1.0), np.ones(3)),
+        "1t1r": lambda: solve(Crossbar.one_t_one_r(g_read=np.full((3, 2), 2e-5), r_row=1.0, r_col=1.0),
+                              np.ones(3) * 0.2),
+    }
+    for name, run in steps.items():
+        start = time.perf_counter()
+        run()
+        times[name] = time.perf_counter() - start
+    return times
