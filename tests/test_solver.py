@@ -430,3 +430,10 @@ def test_fused_symmetric_newton_step_matches_generic_kernel(shape):
         out.append((dr, dc))
     for generic, fused in zip(*out):
         np.testing.assert_allclose(fused, generic, rtol=0, atol=1e-11 * np.abs(generic).max())
+
+
+def test_warm_up_compiles_every_kind():
+    from memsim.solver import warm_up
+    times = warm_up()
+    assert set(times) == {"ohmic", "ohmic, ideal wires", "ohmic read schemes", "effective matrix", "device", "1t1r"}
+    assert all(t >= 0.0 for t in times.values())
