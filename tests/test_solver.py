@@ -421,7 +421,10 @@ def test_fused_symmetric_newton_step_matches_generic_kernel(shape):
     for fused in (False, True):
         dr, dc = np.zeros(shape), np.zeros(shape)
         if fused:
-            _pcg.newton_step_sym(f_row, f_col, g, g, g_r, g_c, held, inv_r, inv_c, 1e-14, 1000, dr, dc)
+            dc[:] = 1e-3  # a nonzero start, and the recomputed residual
+            _, rel = _pcg.newton_step_sym(f_row, f_col, g, g, g_r, g_c, held, inv_r, inv_c, 1e-14, 1000, True,
+                                          dr, dc)
+            assert rel < 1e-12
         else:
             rhs = np.empty(shape)
             _lines.newton_rhs(f_row, f_col, g, g_r, False, False, driven, held, inv_r, rhs)

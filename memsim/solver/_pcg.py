@@ -34,11 +34,12 @@ def _row_solve(rhs, g_r, inv_row, out):
 
 @njit(cache=True, nogil=True)
 def newton_step_sym(f_row, f_col, d_col, coef, g_r, g_c, held, inv_r, inv_c, rel_tol, max_iter,
-                    dr, dc):
+                    recompute, dr, dc):
     """Solve the linearised symmetric system for (dr, dc) given the KCL residuals (fr, fc).
 
-    ``dc`` is the starting guess.  Returns (CG iterations, relative residual ||r|| / ||rhs||
-    recomputed from dc at the end).
+    ``dc`` is the starting guess (a zero guess costs no product).  Returns (CG iterations,
+    relative residual ||r|| / ||rhs||): recomputed from dc at the end (one more product) when
+    ``recompute``, else CG's recursive estimate.
     """
     n_rows, n_cols = f_row.shape
     rhs = np.empty((n_rows, n_cols))
@@ -72,7 +73,10 @@ def newton_step_sym(f_row, f_col, d_col, coef, g_r, g_c, held, inv_r, inv_c, rel
                 dc[i, j] = 0.0
     else:
         # r = rhs - K dc; z = Dc^-1 r; p = z
-        _schur_rows(dc, dc, 0.0, d_col, coef, g_r, g_c, held, inv_r, line, solved, q, False, zeros)
+        if np.any(dc != 0.0):
+            _schur_rows(dc, dc, 0.0, d_col, coef, g_r, g_c, held, inv_r, line, solved, q, False, zeros)
+        else:
+            q[:] = 0.0
         for i in range(n_rows):
             for j in range(n_cols):
                 r[i, j] = rhs[i, j] - q[i, j]
@@ -82,6 +86,7 @@ def newton_step_sym(f_row, f_col, d_col, coef, g_r, g_c, held, inv_r, inv_c, rel
                 p[i, j] = z[i, j]
         target = rel_tol * norm_b
         beta = 0.0
+        rr = norm_b * norm_b
         for iterations in range(1, max_iter + 1):
             # p = z + beta p (row by row, just ahead of use) and q = K p
             pq = _schur_rows(p, z, beta, d_col, coef, g_r, g_c, held, inv_r, line, solved, q,
@@ -106,13 +111,13 @@ def newton_step_sym(f_row, f_col, d_col, coef, g_r, g_c, held, inv_r, inv_c, rel
             rz_new = _col_back_dot(r, g_c, inv_c, z)
             beta = rz_new / rz
             rz = rz_new
-        # the residual recomputed from dc (not the recursive estimate)
-        _schur_rows(dc, dc, 0.0, d_col, coef, g_r, g_c, held, inv_r, line, solved, q, False, zeros)
-        rr = 0.0
-        for i in range(n_rows):
-            for j in range(n_cols):
-                value = rhs[i, j] - q[i, j]
-                rr += value * value
+        if recompute:  # the residual recomputed from dc (not the recursive estimate)
+            _schur_rows(dc, dc, 0.0, d_col, coef, g_r, g_c, held, inv_r, line, solved, q, False, zeros)
+            rr = 0.0
+            for i in range(n_rows):
+                for j in range(n_cols):
+                    value = rhs[i, j] - q[i, j]
+                    rr += value * value
         rel = np.sqrt(rr) / norm_b
     # dr = Dr^-1 (B dc - fr)
     i0 = 0

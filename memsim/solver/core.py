@@ -217,8 +217,9 @@ class _System:
         dc = np.zeros(self.shape)
         if self.symmetric and not self.rows_merged and not self.cols_merged:
             from . import _pcg
+            # the Newton update itself is the convergence check, so CG's own residual estimate will do
             iterations, rel = _pcg.newton_step_sym(f_row, f_col, d_col, b1, self.g_r, self.g_c, self.held,
-                                                   inv_r, inv_c, rel_tol, self.cg_max_iter, dr, dc)
+                                                   inv_r, inv_c, rel_tol, self.cg_max_iter, False, dr, dc)
             return dr, dc, int(iterations), float(rel)
         rhs = np.empty(self.shape)
         lines.newton_rhs(f_row, f_col, b2, self.g_r, self.rows_merged, self.cols_merged, self.driven, self.held,
