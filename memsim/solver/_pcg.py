@@ -49,13 +49,11 @@ def newton_step_sym(f_row, f_col, d_col, coef, g_r, g_c, held, inv_r, inv_c, rel
     q = np.empty((n_rows, n_cols))
     line = np.empty((4, n_cols))
     solved = np.empty((4, n_cols))
-    zeros = np.zeros((n_rows, n_cols))
-    ones = np.ones((n_rows, n_cols))
     # rhs = -fc - B Dr^-1 fr
     i0 = 0
     while i0 < n_rows:
         count = 4 if i0 + 4 <= n_rows else 1
-        _rows_solve(f_row, ones, zeros, g_r, inv_r, i0, line, solved, count)
+        _rows_solve(f_row, f_row, f_row, 1, g_r, inv_r, i0, line, solved, count)
         for k in range(count):
             for j in range(n_cols):
                 rhs[i0 + k, j] = -f_col[i0 + k, j] - coef[i0 + k, j] * solved[k, j]
@@ -74,7 +72,7 @@ def newton_step_sym(f_row, f_col, d_col, coef, g_r, g_c, held, inv_r, inv_c, rel
     else:
         # r = rhs - K dc; z = Dc^-1 r; p = z
         if np.any(dc != 0.0):
-            _schur_rows(dc, dc, 0.0, d_col, coef, g_r, g_c, held, inv_r, line, solved, q, False, zeros)
+            _schur_rows(dc, dc, 0.0, d_col, coef, g_r, g_c, held, inv_r, line, solved, q, False)
         else:
             q[:] = 0.0
         for i in range(n_rows):
@@ -90,7 +88,7 @@ def newton_step_sym(f_row, f_col, d_col, coef, g_r, g_c, held, inv_r, inv_c, rel
         for iterations in range(1, max_iter + 1):
             # p = z + beta p (row by row, just ahead of use) and q = K p
             pq = _schur_rows(p, z, beta, d_col, coef, g_r, g_c, held, inv_r, line, solved, q,
-                             iterations > 1, zeros)
+                             iterations > 1)
             if pq <= 0.0:
                 break
             alpha = rz / pq
@@ -112,7 +110,7 @@ def newton_step_sym(f_row, f_col, d_col, coef, g_r, g_c, held, inv_r, inv_c, rel
             beta = rz_new / rz
             rz = rz_new
         if recompute:  # the residual recomputed from dc (not the recursive estimate)
-            _schur_rows(dc, dc, 0.0, d_col, coef, g_r, g_c, held, inv_r, line, solved, q, False, zeros)
+            _schur_rows(dc, dc, 0.0, d_col, coef, g_r, g_c, held, inv_r, line, solved, q, False)
             rr = 0.0
             for i in range(n_rows):
                 for j in range(n_cols):
@@ -123,7 +121,7 @@ def newton_step_sym(f_row, f_col, d_col, coef, g_r, g_c, held, inv_r, inv_c, rel
     i0 = 0
     while i0 < n_rows:
         count = 4 if i0 + 4 <= n_rows else 1
-        _rows_solve(coef, dc, f_row, g_r, inv_r, i0, line, solved, count)
+        _rows_solve(coef, dc, f_row, 2, g_r, inv_r, i0, line, solved, count)
         for k in range(count):
             for j in range(n_cols):
                 dr[i0 + k, j] = solved[k, j]
@@ -169,12 +167,21 @@ def _row_solve4(rhs, g_r, inv_r, i, out):
 
 
 @njit(cache=True, nogil=True)
-def _rows_solve(a, scale, b, g_r, inv_r, i0, line, solved, count):
-    """solved[k] = Dr^-1 (a[i0 + k] * scale[i0 + k] - b[i0 + k]) for k < count (4 or 1)."""
+def _rows_solve(a, scale, b, form, g_r, inv_r, i0, line, solved, count):
+    """solved[k] = Dr^-1 rhs_k for the rows i0 + k, k < count (4 or 1), where rhs is
+    ``a * scale`` (form 0), ``a`` (form 1) or ``a * scale - b`` (form 2), row i0 + k."""
     n_cols = a.shape[1]
     for k in range(count):
-        for j in range(n_cols):
-            line[k, j] = a[i0 + k, j] * scale[i0 + k, j] - b[i0 + k, j]
+        i = i0 + k
+        if form == 0:
+            for j in range(n_cols):
+                line[k, j] = a[i, j] * scale[i, j]
+        elif form == 1:
+            for j in range(n_cols):
+                line[k, j] = a[i, j]
+        else:
+            for j in range(n_cols):
+                line[k, j] = a[i, j] * scale[i, j] - b[i, j]
     if count == 4:
         _row_solve4(line, g_r, inv_r, i0, solved)
     else:
@@ -182,7 +189,7 @@ def _rows_solve(a, scale, b, g_r, inv_r, i0, line, solved, count):
 
 
 @njit(cache=True, nogil=True)
-def _schur_rows(p, z, beta, d_col, coef, g_r, g_c, held, inv_r, line, solved, q, update, zeros):
+def _schur_rows(p, z, beta, d_col, coef, g_r, g_c, held, inv_r, line, solved, q, update):
     """q = (Dc - B Dr^-1 B) p, four row lines at a time; returns p . q.
 
     With ``update``, p is first replaced by z + beta p, each row just before it is read.
@@ -199,7 +206,7 @@ def _schur_rows(p, z, beta, d_col, coef, g_r, g_c, held, inv_r, line, solved, q,
             for i in range(i0 + 1, min(i0 + count + 1, n_rows)):
                 for j in range(n_cols):
                     p[i, j] = z[i, j] + beta * p[i, j]
-        _rows_solve(coef, p, zeros, g_r, inv_r, i0, line, solved, count)
+        _rows_solve(coef, p, p, 0, g_r, inv_r, i0, line, solved, count)
         for k in range(count):
             i = i0 + k
             if i == 0 or i == n_rows - 1:
