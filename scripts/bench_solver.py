@@ -315,7 +315,8 @@ def main(argv=None):
     header = ("case", "memsim", "peak RSS", "reference", "ref time", "ref peak", "speedup", "target", "met")
     widths = [max(len(str(x[i])) for x in rows + [header]) for i in range(len(header))]
     print(f"memsim.solve benchmark: G in [{G_RANGE[0]:g}, {G_RANGE[1]:g}] S (RRAM read G in "
-          f"[{G_READ_RANGE[0]:g}, {G_READ_RANGE[1]:g}] S), inputs U(0, 0.3) V, {os.cpu_count()} cores (unit solves of a batch run in threads); "
+          f"[{G_READ_RANGE[0]:g}, {G_READ_RANGE[1]:g}] S), inputs U(0, 0.3) V, {os.cpu_count()} cores, load average "
+          f"{os.getloadavg()[0]:.1f} at the end (unit solves run in threads; the direct effective matrix on one BLAS thread); "
           f"numpy {np.__version__}, python {sys.version.split()[0]}")
     print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
     print("  ".join("-" * w for w in widths))
