@@ -368,6 +368,20 @@ def test_effective_matrix_direct_matches_spsolve(shape, r_row, r_col):
     assert np.all(m >= -1e-12 * np.max(np.abs(ref)))  # a passive network: no negative transfer
 
 
+@pytest.mark.parametrize("r_row,r_col", [(1.0, 1.0), (0.0, 2.0), (2.0, 0.0)])
+def test_effective_matrix_open_lines(r_row, r_col):
+    """Rows and columns whose cells are all open (G = 0) are valid circuits: zero transfer."""
+    rng = np.random.default_rng(29)
+    g = random_g(rng, (10, 8))
+    g[3, :] = 0.0
+    g[:, 5] = 0.0
+    xb = memsim.Crossbar.ohmic(g, r_row=r_row, r_col=r_col)
+    m = effective_matrix(xb)
+    assert rel_err(m, reference_matrix(xb)) < RTOL_OHMIC
+    assert np.all(m[:, 3] == 0.0) and np.all(m[5, :] == 0.0)
+    assert np.all(effective_matrix(memsim.Crossbar.ohmic(np.zeros((4, 3)), r_row=r_row, r_col=r_col)) == 0.0)
+
+
 def test_effective_matrix_very_resistive_rows():
     """Row lines whose Green's function spans more than the exponent range (the exp form)."""
     rng = np.random.default_rng(23)
