@@ -14,10 +14,13 @@ the open top end (row 0) to the sensed bottom end,
     M = g_c (g_c I + E_(R-1))^-1 Y_(R-1)
 
 (E_i: the conductance of rows 0..i seen from the column nodes of row i, less the wire to
-row i + 1; the form ``g_c (g_c I + E)^-1 E`` has no cancellation, unlike
-``g_c I - g_c^2 (g_c I + E)^-1``, which loses the small cell terms next to a stiff wire).
-Only the last block is needed, so there is no back substitution.  Cost about
-R (7/3 C^3 + C^2 R) flops in LAPACK/BLAS: the caller puts the smaller side in the blocks.
+row i + 1).  Only the last block is needed, so there is no back substitution.  The update
+``g_c (g_c I + E)^-1 E`` (Cholesky solves with C + i right-hand sides) has no cancellation;
+the equal ``g_c I - g_c^2 (g_c I + E)^-1`` needs only the inverse (potri, half the flops)
+but loses about eps g_c / E per entry, so it is used once E's mean diagonal has reached
+1e-4 g_c (from the first row at 2.5 ohm and 1e-4 S cells; after many rows for wires of
+milliohms).  Cost about R (C^3 + C^2 R) flops in LAPACK/BLAS, whence the caller puts the
+smaller side of the array in the blocks.
 
 Row lines in closed form.  Dr_i^-1 of a chain driven at its left end is semiseparable: for
 j <= k, ``(Dr^-1)_jk = (1/d_k) prod_(m=j..k-1) g_r / (g_r + h_m)`` where ``h_m`` is the
