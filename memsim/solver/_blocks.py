@@ -131,6 +131,8 @@ def effective_matrix_blocks(g, r_row, r_col):
             raise np.linalg.LinAlgError(f"block pivot {i} is not positive definite (LAPACK dpotrf info={info})")
         if i == n_rows:
             x, info = lapack.dpotrs(chol, work[:, n_cols:], lower=1, overwrite_b=1)
+            if info != 0:
+                raise np.linalg.LinAlgError(f"last block solve failed (LAPACK dpotrs info={info})")
             return g_c * x
         y = work[:, n_cols:n_cols + i]
         if np.trace(e) >= _INVERSE_FROM * g_c * n_cols:
