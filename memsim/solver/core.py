@@ -184,13 +184,20 @@ class _System:
         vc[:] = np.where(self.held, v_col, mean)[None, :]
         return vr, vc
 
+    def cell_arrays(self):
+        """(i_cell, d_vr, d_vc) buffers; linear cells need no derivative arrays (they are g, -g)."""
+        if self.kind == "ohmic":
+            return np.empty(self.shape), None, None
+        return tuple(np.empty(self.shape) for _ in range(3))
+
     def cells(self, vr, vc, vd, out):
         """Cell currents and derivatives at (vr, vc) into out = (i_cell, d_vr, d_vc)."""
-        _, cells = _kernels()
         i_cell, d_vr, d_vc = out
-        if self.kind == "ohmic":
-            cells.ohmic_cells(vr, vc, self.g, i_cell, d_vr, d_vc)
-        elif self.kind == "device":
+        if self.kind == "ohmic":  # i = g (vr - vc), as numpy computes it: no kernel to compile
+            np.multiply(self.g, np.subtract(vr, vc, out=i_cell), out=i_cell)
+            return
+        _, cells = _kernels()
+        if self.kind == "device":
             cells.device_cells(vr, vc, self.gap, self.p_dev, i_cell, d_vr, d_vc)
         else:
             cells.one_t_one_r_cells(vr, vc, self.gap, self.v_gate, self.p_dev, self.p_mos, vd, i_cell, d_vr, d_vc)
@@ -203,8 +210,11 @@ class _System:
     def factor(self, d_vr, d_vc):
         """Jacobian pieces (d_row, d_col, b1, b2) and the line factorisations."""
         lines, _ = _kernels()
-        d_row = d_vr
-        d_col = np.negative(d_vc)
+        if self.kind == "ohmic":
+            d_row = d_col = self.g
+        else:
+            d_row = d_vr
+            d_col = np.negative(d_vc)
         inv_r = np.zeros(self.shape)
         inv_c = np.zeros(self.shape)
         lines.factor_rows(d_row, self.g_r, self.rows_merged, self.driven, inv_r)
@@ -250,7 +260,7 @@ class _System:
         self.v_range = (min(v_row[self.driven].min(initial=np.inf), v_col[self.held].min(initial=np.inf)),
                         max(v_row[self.driven].max(initial=-np.inf), v_col[self.held].max(initial=-np.inf)))
         vd = vr.copy() if self.kind == "1t1r" else None
-        cell = tuple(np.empty(self.shape) for _ in range(3))
+        cell = self.cell_arrays()
         f_row = np.empty(self.shape)
         f_col = np.empty(self.shape)
         linear = self.kind == "ohmic"
@@ -335,7 +345,7 @@ class _System:
         new_c = np.empty(self.shape)
         trial_f_row = np.empty(self.shape)
         trial_f_col = np.empty(self.shape)
-        trial_cell = tuple(np.empty(self.shape) for _ in range(3))
+        trial_cell = self.cell_arrays()
         for _ in range(30):
             lines.add_update(vr, vc, dr, dc, lam, self.rows_merged, self.cols_merged, self.driven,
                              self.held, new_r, new_c)
