@@ -35,4 +35,7 @@ if ! "$PY" -c "import memsim, numba, PySpice, pytest" >/dev/null 2>&1 \
   echo "memsim install: pip install -e .[test]" >&2
   "$PY" -m pip install $PIP_FLAGS -e ".[test]"
 fi
+# Compile the fast solver's Numba kernels into their cache now (tens of seconds once), so the
+# first solve of a new process only loads machine code; again after an update, quickly if nothing changed.
+"$PY" -c "import time; import memsim.solver as s; t = time.perf_counter(); s.warm_up(); print(f'memsim install: solver kernels compiled (or loaded from the Numba cache) in {time.perf_counter() - t:.1f} s')" >&2
 echo "memsim install: ready ($(ngspice -v 2>/dev/null | grep -o 'ngspice-[0-9.]*' | head -1), $("$PY" -c 'import memsim; print("memsim", memsim.__version__)'))" >&2

@@ -339,3 +339,118 @@ def test_device_512_at_100_ohm_converges():
     assert res.info["converged"] and res.info["residual"] <= 1e-10
     i_in = (v - res.v_row[:, 0]) / 100.0
     assert abs(i_in.sum() - res.i_col.sum()) < 1e-9 * res.i_col.sum()
+
+
+# ---------------------------------------------------------------------------------------------
+# the direct effective matrix (block elimination) against spsolve, one unit drive per row
+# ---------------------------------------------------------------------------------------------
+def reference_matrix(xb):
+    return np.array([reference_solve(xb, np.eye(xb.rows)[k]).i_col for k in range(xb.rows)]).T
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 7), (7, 1), (9, 13), (13, 9), (24, 24)])
+@pytest.mark.parametrize("r_row,r_col", [(2.5, 2.5), (0.01, 0.02), (100.0, 50.0), (0.0, 3.0), (3.0, 0.0),
+                                         (0.0, 0.0), (1e4, 1e4)])
+def test_effective_matrix_direct_matches_spsolve(shape, r_row, r_col):
+    """Stiff wires (0.01 ohm) take the cancellation-free block update, 2.5 ohm the explicit
+    inverse, merged lines their closed forms; C > R runs on the adjoint (turned) crossbar."""
+    rng = np.random.default_rng(zlib.crc32(repr((shape, r_row, r_col)).encode()))
+    g = random_g(rng, shape)
+    g[0, -1] = 0.0  # an open cell is a valid circuit
+    xb = memsim.Crossbar.ohmic(g, r_row=r_row, r_col=r_col)
+    m = effective_matrix(xb)
+    assert m.shape == (shape[1], shape[0]) and m.flags.c_contiguous
+    ref = reference_matrix(xb)
+    if np.max(np.abs(ref)) == 0.0:
+        np.testing.assert_array_equal(m, 0.0)
+    else:
+        assert rel_err(m, ref) < RTOL_OHMIC
+    assert np.all(m >= -1e-12 * np.max(np.abs(ref)))  # a passive network: no negative transfer
+
+
+@pytest.mark.parametrize("r_row,r_col", [(1.0, 1.0), (0.0, 2.0), (2.0, 0.0)])
+def test_effective_matrix_open_lines(r_row, r_col):
+    """Rows and columns whose cells are all open (G = 0) are valid circuits: zero transfer."""
+    rng = np.random.default_rng(29)
+    g = random_g(rng, (10, 8))
+    g[3, :] = 0.0
+    g[:, 5] = 0.0
+    xb = memsim.Crossbar.ohmic(g, r_row=r_row, r_col=r_col)
+    m = effective_matrix(xb)
+    assert rel_err(m, reference_matrix(xb)) < RTOL_OHMIC
+    assert np.all(m[:, 3] == 0.0) and np.all(m[5, :] == 0.0)
+    assert np.all(effective_matrix(memsim.Crossbar.ohmic(np.zeros((4, 3)), r_row=r_row, r_col=r_col)) == 0.0)
+
+
+def test_effective_matrix_very_resistive_rows():
+    """Row lines whose Green's function spans more than the exponent range (the exp form)."""
+    rng = np.random.default_rng(23)
+    xb = memsim.Crossbar.ohmic(random_g(rng, (3, 300)), r_row=1e6, r_col=10.0)
+    m = effective_matrix(xb)
+    assert rel_err(m, reference_matrix(xb)) < RTOL_OHMIC
+
+
+def test_effective_matrix_methods_agree_and_bad_method():
+    rng = np.random.default_rng(21)
+    xb = memsim.Crossbar.ohmic(rng.uniform(1e-6, 1e-4, (40, 56)), r_row=2.5, r_col=2.5)
+    direct = effective_matrix(xb, method="direct")
+    np.testing.assert_allclose(direct, effective_matrix(xb, method="unit-solves"), rtol=1e-9,
+                               atol=1e-9 * np.abs(direct).max())
+    with pytest.raises(ValueError, match="method must be one of"):
+        effective_matrix(xb, method="lu")
+
+
+@pytest.mark.parametrize("shape,r", [((30, 20), 1.0), ((20, 30), 100.0)])
+def test_ohmic_batch_currents_only_match_single_solves(shape, r):
+    rng = np.random.default_rng(33)
+    xb = memsim.Crossbar.ohmic(rng.uniform(1e-6, 1e-4, shape), r_row=r, r_col=r)
+    many = rng.uniform(0, 0.3, (50, shape[0]))
+    res = solve(xb, many, voltages=False)
+    assert res.info["method"] == "effective-matrix" and res.info["matrix_method"] == "direct"
+    assert res.info["converged"] and res.info["check_relative"] < 1e-9
+    assert res.v_row is None and res.i_col.shape == (50, shape[1])
+    singles = np.array([solve(xb, x).i_col for x in many[:5]])
+    np.testing.assert_allclose(res.i_col[:5], singles, rtol=1e-9)
+    assert rel_err(res.i_col[3], reference_solve(xb, many[3]).i_col) < RTOL_OHMIC
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (3, 5), (5, 3), (9, 7), (16, 12)])
+def test_fused_symmetric_newton_step_matches_generic_kernel(shape):
+    """_pcg.newton_step_sym (rows four at a time, fused passes) against the generic _lines kernels."""
+    from memsim.solver import _lines, _pcg
+    rng = np.random.default_rng(zlib.crc32(repr(shape).encode()))
+    n_rows, n_cols = shape
+    g = random_g(rng, shape, 1e-6, 1e-3)
+    g_r, g_c = 1 / 2.0, 1 / 7.0
+    driven = rng.random(n_rows) < 0.7
+    held = rng.random(n_cols) < 0.7
+    held[0] = True
+    inv_r = np.zeros(shape)
+    inv_c = np.zeros(shape)
+    _lines.factor_rows(g, g_r, False, driven, inv_r)
+    _lines.factor_cols(g, g_c, False, held, inv_c)
+    f_row = rng.normal(size=shape) * 1e-5
+    f_col = rng.normal(size=shape) * 1e-5
+    out = []
+    for fused in (False, True):
+        dr, dc = np.zeros(shape), np.zeros(shape)
+        if fused:
+            dc[:] = 1e-3  # a nonzero start, and the recomputed residual
+            _, rel = _pcg.newton_step_sym(f_row, f_col, g, g, g_r, g_c, held, inv_r, inv_c, 1e-14, 1000, True,
+                                          dr, dc)
+            assert rel < 1e-12
+        else:
+            rhs = np.empty(shape)
+            _lines.newton_rhs(f_row, f_col, g, g_r, False, False, driven, held, inv_r, rhs)
+            _lines.schur_cg(rhs, dc, g, g, g_r, g_c, False, False, driven, held, inv_r, inv_c, 1e-14, 1000)
+            _lines.newton_back(f_row, dc, g, g_r, False, False, driven, held, inv_r, dr)
+        out.append((dr, dc))
+    for generic, fused in zip(*out):
+        np.testing.assert_allclose(fused, generic, rtol=0, atol=1e-11 * np.abs(generic).max())
+
+
+def test_warm_up_compiles_every_kind():
+    from memsim.solver import warm_up
+    times = warm_up()
+    assert set(times) == {"ohmic", "ohmic, ideal wires", "ohmic read schemes", "effective matrix", "device", "1t1r"}
+    assert all(t >= 0.0 for t in times.values())

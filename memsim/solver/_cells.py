@@ -1,4 +1,6 @@
-"""Numba kernels of the cell currents and their derivatives (kernel-only module).
+"""Numba kernels of the nonlinear cell currents and their derivatives (kernel-only module).
+
+(Ohmic cells need no kernel: the solver computes g (vr - vc) with numpy.)
 
 Each kernel fills ``i_cell`` (A, row node -> column node), ``d_vr`` = dI/dV(row node) and
 ``d_vc`` = dI/dV(column node), all (R, C).  For a two-terminal cell d_vc = -d_vr; a 1T1R
@@ -9,16 +11,6 @@ import numpy as np
 from numba import njit
 
 from ..devices.kernels import mosfet_current, rram_current
-
-
-@njit(cache=True, nogil=True)
-def ohmic_cells(vr, vc, g, i_cell, d_vr, d_vc):
-    n_rows, n_cols = vr.shape
-    for i in range(n_rows):
-        for j in range(n_cols):
-            i_cell[i, j] = g[i, j] * (vr[i, j] - vc[i, j])
-            d_vr[i, j] = g[i, j]
-            d_vc[i, j] = -g[i, j]
 
 
 @njit(cache=True, nogil=True)

@@ -383,33 +383,32 @@ def schur_bicgstab(rhs, x, d_col, b1, b2, g_r, g_c, rows_merged, cols_merged, dr
 
 
 @njit(cache=True, nogil=True)
-def newton_step(f_row, f_col, d_row, d_col, b1, b2, symmetric, g_r, g_c, rows_merged, cols_merged,
-                driven, held, inv_r, inv_c, rel_tol, max_iter, dr, dc):
-    """Solve the linearised system for the update (dr, dc) given the KCL residuals (fr, fc).
+def newton_rhs(f_row, f_col, b2, g_r, rows_merged, cols_merged, driven, held, inv_r, rhs):
+    """rhs = -fc - B2 Dr^-1 fr: the Schur system's right-hand side for the KCL residuals (fr, fc).
 
-    ``inv_r``/``inv_c`` must hold the factorisations of Dr (with ``d_row``) and Dc (with
-    ``d_col``).  ``dc`` is used as the starting guess.  Returns (iterations, relative residual).
+    A Newton step is ``newton_rhs``, then :func:`schur_cg` (B1 = B2) or :func:`schur_bicgstab`
+    for dc, then :func:`newton_back` for dr; three kernels, so that a solve compiles only the
+    Krylov method it uses.  ``inv_r``/``inv_c`` hold the factorisations of Dr and Dc.
     """
     n_rows, n_cols = f_row.shape
     s_row = np.empty((n_rows, n_cols))
-    rhs = np.empty((n_rows, n_cols))
     solve_rows(f_row, g_r, rows_merged, driven, inv_r, s_row)
     rows_to_cols(s_row, b2, rows_merged, driven, cols_merged, held, rhs)
     for i in range(n_rows):
         for j in range(n_cols):
             rhs[i, j] = -f_col[i, j] - rhs[i, j]
-    if symmetric:
-        iterations, rel = schur_cg(rhs, dc, d_col, b1, g_r, g_c, rows_merged, cols_merged, driven,
-                                   held, inv_r, inv_c, rel_tol, max_iter)
-    else:
-        iterations, rel = schur_bicgstab(rhs, dc, d_col, b1, b2, g_r, g_c, rows_merged, cols_merged,
-                                         driven, held, inv_r, inv_c, rel_tol, max_iter)
+
+
+@njit(cache=True, nogil=True)
+def newton_back(f_row, dc, b1, g_r, rows_merged, cols_merged, driven, held, inv_r, dr):
+    """dr = Dr^-1 (B1 dc - fr): the row-node update once the column-node update dc is known."""
+    n_rows, n_cols = f_row.shape
+    rhs = np.empty((n_rows, n_cols))
     cols_to_rows(dc, b1, rows_merged, driven, cols_merged, held, rhs)
     for i in range(n_rows):
         for j in range(n_cols):
             rhs[i, j] -= f_row[i, j]
     solve_rows(rhs, g_r, rows_merged, driven, inv_r, dr)
-    return iterations, rel
 
 
 # ---------------------------------------------------------------------------------------------

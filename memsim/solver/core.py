@@ -4,7 +4,9 @@ Same circuit as the ngspice netlist (DESIGN.md, memsim/bias.py): row i driven at
 through one ``r_row`` segment, column j held at its bottom end through one ``r_col`` segment,
 r = 0 merges a line into one node.  Nodal analysis on the row and column nodes; each Newton
 step (one step for ohmic cells, plus a verification step) solves the linearised system with
-the line-structured Schur-complement CG of :mod:`memsim.solver._lines`.
+the line-structured Schur-complement CG of :mod:`memsim.solver._pcg` (lines with r > 0,
+reciprocal cells) or :mod:`memsim.solver._lines` (merged lines; BiCGStab for 1T1R).  The
+effective matrix of ohmic cells is direct (:mod:`memsim.solver._blocks`).
 
 Convergence is checked, never assumed: a solve is accepted when a full Newton update moves no
 node by more than ``tol`` times the largest drive voltage; otherwise it raises
@@ -182,13 +184,20 @@ class _System:
         vc[:] = np.where(self.held, v_col, mean)[None, :]
         return vr, vc
 
+    def cell_arrays(self):
+        """(i_cell, d_vr, d_vc) buffers; linear cells need no derivative arrays (they are g, -g)."""
+        if self.kind == "ohmic":
+            return np.empty(self.shape), None, None
+        return tuple(np.empty(self.shape) for _ in range(3))
+
     def cells(self, vr, vc, vd, out):
         """Cell currents and derivatives at (vr, vc) into out = (i_cell, d_vr, d_vc)."""
-        _, cells = _kernels()
         i_cell, d_vr, d_vc = out
-        if self.kind == "ohmic":
-            cells.ohmic_cells(vr, vc, self.g, i_cell, d_vr, d_vc)
-        elif self.kind == "device":
+        if self.kind == "ohmic":  # i = g (vr - vc), as numpy computes it: no kernel to compile
+            np.multiply(self.g, np.subtract(vr, vc, out=i_cell), out=i_cell)
+            return
+        _, cells = _kernels()
+        if self.kind == "device":
             cells.device_cells(vr, vc, self.gap, self.p_dev, i_cell, d_vr, d_vc)
         else:
             cells.one_t_one_r_cells(vr, vc, self.gap, self.v_gate, self.p_dev, self.p_mos, vd, i_cell, d_vr, d_vc)
@@ -201,8 +210,11 @@ class _System:
     def factor(self, d_vr, d_vc):
         """Jacobian pieces (d_row, d_col, b1, b2) and the line factorisations."""
         lines, _ = _kernels()
-        d_row = d_vr
-        d_col = np.negative(d_vc)
+        if self.kind == "ohmic":
+            d_row = d_col = self.g
+        else:
+            d_row = d_vr
+            d_col = np.negative(d_vc)
         inv_r = np.zeros(self.shape)
         inv_c = np.zeros(self.shape)
         lines.factor_rows(d_row, self.g_r, self.rows_merged, self.driven, inv_r)
@@ -215,9 +227,25 @@ class _System:
         d_row, d_col, b1, b2, inv_r, inv_c = jac
         dr = np.zeros(self.shape)
         dc = np.zeros(self.shape)
-        iterations, rel = lines.newton_step(
-            f_row, f_col, d_row, d_col, b1, b2, self.symmetric, self.g_r, self.g_c, self.rows_merged,
-            self.cols_merged, self.driven, self.held, inv_r, inv_c, rel_tol, self.cg_max_iter, dr, dc)
+        if self.symmetric and not self.rows_merged and not self.cols_merged:
+            from . import _pcg
+            # the Newton update itself is the convergence check, so CG's own residual estimate will do
+            iterations, rel = _pcg.newton_step_sym(f_row, f_col, d_col, b1, self.g_r, self.g_c, self.held,
+                                                   inv_r, inv_c, rel_tol, self.cg_max_iter, False, dr, dc)
+            return dr, dc, int(iterations), float(rel)
+        rhs = np.empty(self.shape)
+        lines.newton_rhs(f_row, f_col, b2, self.g_r, self.rows_merged, self.cols_merged, self.driven, self.held,
+                         inv_r, rhs)
+        if self.symmetric:
+            iterations, rel = lines.schur_cg(rhs, dc, d_col, b1, self.g_r, self.g_c, self.rows_merged,
+                                             self.cols_merged, self.driven, self.held, inv_r, inv_c, rel_tol,
+                                             self.cg_max_iter)
+        else:
+            iterations, rel = lines.schur_bicgstab(rhs, dc, d_col, b1, b2, self.g_r, self.g_c, self.rows_merged,
+                                                   self.cols_merged, self.driven, self.held, inv_r, inv_c,
+                                                   rel_tol, self.cg_max_iter)
+        lines.newton_back(f_row, dc, b1, self.g_r, self.rows_merged, self.cols_merged, self.driven, self.held,
+                          inv_r, dr)
         return dr, dc, int(iterations), float(rel)
 
     # -- the solve ------------------------------------------------------------------------
@@ -232,7 +260,7 @@ class _System:
         self.v_range = (min(v_row[self.driven].min(initial=np.inf), v_col[self.held].min(initial=np.inf)),
                         max(v_row[self.driven].max(initial=-np.inf), v_col[self.held].max(initial=-np.inf)))
         vd = vr.copy() if self.kind == "1t1r" else None
-        cell = tuple(np.empty(self.shape) for _ in range(3))
+        cell = self.cell_arrays()
         f_row = np.empty(self.shape)
         f_col = np.empty(self.shape)
         linear = self.kind == "ohmic"
@@ -317,7 +345,7 @@ class _System:
         new_c = np.empty(self.shape)
         trial_f_row = np.empty(self.shape)
         trial_f_col = np.empty(self.shape)
-        trial_cell = tuple(np.empty(self.shape) for _ in range(3))
+        trial_cell = self.cell_arrays()
         for _ in range(30):
             lines.add_update(vr, vc, dr, dc, lam, self.rows_merged, self.cols_merged, self.driven,
                              self.held, new_r, new_c)
@@ -430,16 +458,76 @@ def solve(xb: Crossbar, v, *, cells: bool = False, voltages: bool = True, tol: f
                    {"method": "schur-cg", "wall_time_s": time.perf_counter() - start})
 
 
-def effective_matrix(xb: Crossbar, *, tol: float = 1e-10, max_iter: int = 50, on_fail: str = "raise"):
+_MATRIX_METHODS = ("auto", "direct", "unit-solves")
+
+
+def effective_matrix(xb: Crossbar, *, tol: float = 1e-10, max_iter: int = 50, on_fail: str = "raise",
+                     method: str = "auto"):
     """The C x R matrix M of an ohmic crossbar's MVM read, IR drop included: i_col = M @ v.
 
-    Computed with R solves (unit drive on each row), A per V.
+    A per V.  ``method``: "direct" (the default, "auto") eliminates the line structure block
+    by block (:mod:`memsim.solver._blocks`, dense Cholesky on min(R, C) nodes per block, no
+    iteration, so ``tol``, ``max_iter`` and ``on_fail`` do not apply); "unit-solves" runs R
+    iterative solves, one unit drive per row, to ``tol``.
     """
     _check_options(xb, tol, max_iter, on_fail)
     if xb.kind != "ohmic":
         raise ValueError(f"effective_matrix needs linear (ohmic) cells, got a {xb.kind} crossbar")
-    system = _System(xb, np.ones(xb.rows, bool), np.ones(xb.cols, bool))
-    return _effective(system, tol, max_iter, on_fail, False)[0]
+    if method not in _MATRIX_METHODS:
+        raise ValueError(f"method must be one of {_MATRIX_METHODS}, got {method!r}")
+    if method == "unit-solves":
+        system = _System(xb, np.ones(xb.rows, bool), np.ones(xb.cols, bool))
+        return _effective(system, tol, max_iter, on_fail, False)[0]
+    return _direct_matrix(xb)
+
+
+_BLAS_CONTROLLER = []
+
+
+def _one_blas_thread():
+    """Single-threaded BLAS for the block sweep, when threadpoolctl is installed.
+
+    The sweep makes a few LAPACK calls per array row on C x C blocks; with a second BLAS
+    thread they are at best a little faster, and on a machine whose other core is busy,
+    OpenBLAS's waiting threads made them several times slower (measured: 256x256, 0.6 s with
+    one thread, 4-6 s with two, while another process kept one of two cores busy).
+    """
+    import contextlib
+
+    if not _BLAS_CONTROLLER:
+        try:
+            from threadpoolctl import ThreadpoolController
+            _BLAS_CONTROLLER.append(ThreadpoolController())
+        except ImportError:
+            _BLAS_CONTROLLER.append(None)
+    controller = _BLAS_CONTROLLER[0]
+    return contextlib.nullcontext() if controller is None else controller.limit(limits=1, user_api="blas")
+
+
+def _direct_matrix(xb: Crossbar) -> np.ndarray:
+    """Block elimination with the smaller side in the blocks.
+
+    Sweeping along the columns instead of the rows is the same elimination on the adjoint
+    circuit: by reciprocity M[j, k] is the current into row k's driver when column j's sense
+    end is at 1 V, which is the MVM read of the crossbar turned by 90 degrees (columns driven
+    at their bottom end, rows sensed at their left end): g[::-1, ::-1].T with r_row, r_col swapped.
+    """
+    from ._blocks import effective_matrix_blocks
+
+    if xb.cols <= xb.rows:
+        g, r_row, r_col, turned = xb.g, xb.r_row, xb.r_col, False
+    else:
+        g, r_row, r_col, turned = xb.g[::-1, ::-1].T, xb.r_col, xb.r_row, True
+    try:
+        with _one_blas_thread():
+            m = effective_matrix_blocks(g, r_row, r_col)
+    except np.linalg.LinAlgError as err:
+        raise ConvergenceError(f"memsim.solver.effective_matrix: block elimination of the {xb.rows}x{xb.cols} "
+                               f"crossbar failed ({err}); use method='unit-solves'", float("nan")) from None
+    if not np.all(np.isfinite(m)):
+        raise ConvergenceError(f"memsim.solver.effective_matrix: block elimination of the {xb.rows}x{xb.cols} "
+                               "crossbar gave non-finite currents; use method='unit-solves'", float("nan"))
+    return np.ascontiguousarray(m[::-1, ::-1].T if turned else m)
 
 
 def _effective(system, tol, max_iter, on_fail, voltages):
@@ -471,15 +559,34 @@ def _effective(system, tol, max_iter, on_fail, voltages):
 
 
 def _ohmic_batch(system, vectors, batched, tol, max_iter, on_fail, voltages, start):
-    """Linear cells, many vectors: R unit solves give M (and the voltage maps), then products."""
+    """Linear cells, many vectors: the effective matrix once, then one matrix product.
+
+    Currents only: the direct M (:func:`_direct_matrix`), checked against one iterative solve
+    of the batch's largest vector.  With node voltages: R unit solves give M and the voltage maps.
+    """
     n_rows, n_cols = system.shape
+    if not voltages:
+        m = _direct_matrix(system.xb)
+        i_col = vectors @ m.T
+        probe = int(np.argmax(np.abs(vectors).sum(axis=1)))
+        out = _solve_vectors(system, [(vectors[probe], np.zeros(n_cols))], tol, max_iter, on_fail, False,
+                             False)[0]
+        scale = float(np.max(np.abs(out["i_col"])))
+        check = float(np.max(np.abs(i_col[probe] - out["i_col"]))) / scale if scale > 0 else 0.0
+        converged = bool(out["converged"]) and check <= max(100 * tol, 1e-9)
+        if not converged and out["converged"]:
+            _fail(f"memsim.solve: the {n_rows}x{n_cols} effective matrix disagrees with an iterative solve by "
+                  f"{check:.3g} (relative); solve the vectors one by one", check, on_fail)
+        info = {"method": "effective-matrix", "matrix_method": "direct", "check_relative": check,
+                "wall_time_s": time.perf_counter() - start, "iterations": int(out["iterations"]),
+                "cg_iterations": int(out["cg_iterations"]), "residual": float(out["residual"]),
+                "kcl_residual_A": float(out["kcl_residual_A"]), "converged": converged}
+        return SolveResult(i_col=i_col, v_row=None, v_col=None, i_cell=None, engine="memsim", info=info)
     m, w_row, w_col, outputs = _effective(system, tol, max_iter, on_fail, voltages)
     i_col = vectors @ m.T
-    v_row = v_col = None
-    if voltages:
-        v_row = (vectors @ w_row).reshape(len(vectors), n_rows, n_cols)
-        v_col = (vectors @ w_col).reshape(len(vectors), n_rows, n_cols)
-    info = {"method": "effective-matrix", "unit_solves": n_rows,
+    v_row = (vectors @ w_row).reshape(len(vectors), n_rows, n_cols)
+    v_col = (vectors @ w_col).reshape(len(vectors), n_rows, n_cols)
+    info = {"method": "effective-matrix", "matrix_method": "unit-solves", "unit_solves": n_rows,
             "wall_time_s": time.perf_counter() - start,
             "iterations": int(max(o["iterations"] for o in outputs)),
             "cg_iterations": int(sum(o["cg_iterations"] for o in outputs)),
@@ -520,3 +627,28 @@ def solve_read(xb: Crossbar, row: int, col: int, v_read: float = 0.2, scheme: st
     if not isinstance(xb, Crossbar):
         raise ValueError(f"xb must be a memsim.Crossbar, got {type(xb).__name__}")
     return solve_bias(xb, read_bias(xb.rows, xb.cols, row, col, v_read, scheme), **options)
+
+
+def warm_up() -> dict:
+    """Compile (or load from Numba's cache) every solver kernel once, on tiny arrays.
+
+    ``scripts/install.sh`` runs this, so a fresh install pays the compilation there and the
+    first solve in a new process only loads machine code.  Returns the seconds per step.
+    """
+    times = {}
+    steps = {
+        "ohmic": lambda: solve(Crossbar.ohmic(np.full((3, 2), 1e-5), r_row=1.0, r_col=1.0), np.ones(3)),
+        "ohmic, ideal wires": lambda: solve(Crossbar.ohmic(np.full((3, 2), 1e-5), r_row=0.0, r_col=0.0),
+                                            np.ones(3)),
+        "ohmic read schemes": lambda: solve_read(Crossbar.ohmic(np.full((3, 2), 1e-5), r_row=1.0, r_col=0.0),
+                                                 0, 0, 0.2, "floating"),
+        "effective matrix": lambda: effective_matrix(Crossbar.ohmic(np.full((3, 2), 1e-5), r_row=1.0, r_col=1.0)),
+        "device": lambda: solve(Crossbar.device(g_read=np.full((3, 2), 2e-5), r_row=1.0, r_col=1.0), np.ones(3)),
+        "1t1r": lambda: solve(Crossbar.one_t_one_r(g_read=np.full((3, 2), 2e-5), r_row=1.0, r_col=1.0),
+                              np.ones(3) * 0.2),
+    }
+    for name, run in steps.items():
+        start = time.perf_counter()
+        run()
+        times[name] = time.perf_counter() - start
+    return times

@@ -1,0 +1,258 @@
+"""Fused Numba kernels of one symmetric Newton step (kernel-only module: no policy, no I/O).
+
+The same algebra as the generic kernels of :mod:`memsim.solver._lines` (``newton_rhs``,
+``schur_cg``, ``newton_back``: the Schur system on the column nodes, conjugate gradients
+preconditioned with the column-line solves), for the common case where no line is merged (r_row > 0 and r_col > 0), written so
+that each CG iteration reads and writes every (R, C) array in three passes over the array
+rows instead of a dozen: the Schur product is formed row line by row line (cell coupling,
+tridiagonal row solve, cell coupling back and column wires, with the previous search
+direction updated just ahead of the row that needs it), the CG updates share a pass with
+the forward half of the column-line solves, and the backward half carries the next dot
+product.  On a 512x512 array the arrays no longer fit in cache, so the traffic is the time.
+
+Conventions as in :mod:`memsim.solver._lines`: ``inv_r``/``inv_c`` hold the inverse pivots
+of the row and column lines, ``coef`` the cell couplings (B1 = B2), ``d_col`` the column-side
+cell terms; ``driven``/``held`` say whether a line end is driven (their factorisations
+already include the end segment).
+"""
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True)
+def _row_solve(rhs, g_r, inv_row, out):
+    """out = Dr_i^-1 rhs for one (non-merged) row line."""
+    n_cols = rhs.size
+    y = 0.0
+    for k in range(n_cols):
+        j = n_cols - 1 - k
+        y = (rhs[j] + g_r * y) * inv_row[j]
+        out[j] = y
+    for j in range(1, n_cols):
+        out[j] += g_r * inv_row[j] * out[j - 1]
+
+
+@njit(cache=True, nogil=True)
+def newton_step_sym(f_row, f_col, d_col, coef, g_r, g_c, held, inv_r, inv_c, rel_tol, max_iter,
+                    recompute, dr, dc):
+    """Solve the linearised symmetric system for (dr, dc) given the KCL residuals (fr, fc).
+
+    ``dc`` is the starting guess (a zero guess costs no product).  Returns (CG iterations,
+    relative residual ||r|| / ||rhs||): recomputed from dc at the end (one more product) when
+    ``recompute``, else CG's recursive estimate.
+    """
+    n_rows, n_cols = f_row.shape
+    rhs = np.empty((n_rows, n_cols))
+    r = np.empty((n_rows, n_cols))
+    z = np.empty((n_rows, n_cols))
+    p = np.empty((n_rows, n_cols))
+    q = np.empty((n_rows, n_cols))
+    line = np.empty((4, n_cols))
+    solved = np.empty((4, n_cols))
+    # rhs = -fc - B Dr^-1 fr
+    i0 = 0
+    while i0 < n_rows:
+        count = 4 if i0 + 4 <= n_rows else 1
+        _rows_solve(f_row, f_row, f_row, 1, g_r, inv_r, i0, line, solved, count)
+        for k in range(count):
+            for j in range(n_cols):
+                rhs[i0 + k, j] = -f_col[i0 + k, j] - coef[i0 + k, j] * solved[k, j]
+        i0 += count
+    norm_b = 0.0
+    for i in range(n_rows):
+        for j in range(n_cols):
+            norm_b += rhs[i, j] * rhs[i, j]
+    norm_b = np.sqrt(norm_b)
+    iterations = 0
+    rel = 0.0
+    if norm_b == 0.0:
+        for i in range(n_rows):
+            for j in range(n_cols):
+                dc[i, j] = 0.0
+    else:
+        # r = rhs - K dc; z = Dc^-1 r; p = z
+        if np.any(dc != 0.0):
+            _schur_rows(dc, dc, 0.0, d_col, coef, g_r, g_c, held, inv_r, line, solved, q, False)
+        else:
+            q[:] = 0.0
+        for i in range(n_rows):
+            for j in range(n_cols):
+                r[i, j] = rhs[i, j] - q[i, j]
+        rz = _col_solve_dot(r, g_c, inv_c, z)
+        for i in range(n_rows):
+            for j in range(n_cols):
+                p[i, j] = z[i, j]
+        target = rel_tol * norm_b
+        beta = 0.0
+        rr = norm_b * norm_b
+        for iterations in range(1, max_iter + 1):
+            # p = z + beta p (row by row, just ahead of use) and q = K p
+            pq = _schur_rows(p, z, beta, d_col, coef, g_r, g_c, held, inv_r, line, solved, q,
+                             iterations > 1)
+            if pq <= 0.0:
+                break
+            alpha = rz / pq
+            # x += alpha p, r -= alpha q, with the forward sweep of z = Dc^-1 r in the same pass
+            rr = 0.0
+            for i in range(n_rows):
+                for j in range(n_cols):
+                    dc[i, j] += alpha * p[i, j]
+                    value = r[i, j] - alpha * q[i, j]
+                    r[i, j] = value
+                    rr += value * value
+                    if i == 0:
+                        z[i, j] = value * inv_c[i, j]
+                    else:
+                        z[i, j] = (value + g_c * z[i - 1, j]) * inv_c[i, j]
+            if np.sqrt(rr) <= target:
+                break
+            rz_new = _col_back_dot(r, g_c, inv_c, z)
+            beta = rz_new / rz
+            rz = rz_new
+        if recompute:  # the residual recomputed from dc (not the recursive estimate)
+            _schur_rows(dc, dc, 0.0, d_col, coef, g_r, g_c, held, inv_r, line, solved, q, False)
+            rr = 0.0
+            for i in range(n_rows):
+                for j in range(n_cols):
+                    value = rhs[i, j] - q[i, j]
+                    rr += value * value
+        rel = np.sqrt(rr) / norm_b
+    # dr = Dr^-1 (B dc - fr)
+    i0 = 0
+    while i0 < n_rows:
+        count = 4 if i0 + 4 <= n_rows else 1
+        _rows_solve(coef, dc, f_row, 2, g_r, inv_r, i0, line, solved, count)
+        for k in range(count):
+            for j in range(n_cols):
+                dr[i0 + k, j] = solved[k, j]
+        i0 += count
+    return iterations, rel
+
+
+@njit(cache=True, nogil=True)
+def _row_solve4(rhs, g_r, inv_r, i, out):
+    """out[k] = Dr^-1 rhs[k] for the four row lines i..i+3 in lockstep.
+
+    A tridiagonal solve is a chain of dependent multiply-adds; four independent chains in
+    one loop keep the floating-point units busy instead of waiting on each result.
+    """
+    n_cols = rhs.shape[1]
+    y0 = 0.0
+    y1 = 0.0
+    y2 = 0.0
+    y3 = 0.0
+    for k in range(n_cols):
+        j = n_cols - 1 - k
+        y0 = (rhs[0, j] + g_r * y0) * inv_r[i, j]
+        y1 = (rhs[1, j] + g_r * y1) * inv_r[i + 1, j]
+        y2 = (rhs[2, j] + g_r * y2) * inv_r[i + 2, j]
+        y3 = (rhs[3, j] + g_r * y3) * inv_r[i + 3, j]
+        out[0, j] = y0
+        out[1, j] = y1
+        out[2, j] = y2
+        out[3, j] = y3
+    y0 = out[0, 0]
+    y1 = out[1, 0]
+    y2 = out[2, 0]
+    y3 = out[3, 0]
+    for j in range(1, n_cols):
+        y0 = out[0, j] + g_r * inv_r[i, j] * y0
+        y1 = out[1, j] + g_r * inv_r[i + 1, j] * y1
+        y2 = out[2, j] + g_r * inv_r[i + 2, j] * y2
+        y3 = out[3, j] + g_r * inv_r[i + 3, j] * y3
+        out[0, j] = y0
+        out[1, j] = y1
+        out[2, j] = y2
+        out[3, j] = y3
+
+
+@njit(cache=True, nogil=True)
+def _rows_solve(a, scale, b, form, g_r, inv_r, i0, line, solved, count):
+    """solved[k] = Dr^-1 rhs_k for the rows i0 + k, k < count (4 or 1), where rhs is
+    ``a * scale`` (form 0), ``a`` (form 1) or ``a * scale - b`` (form 2), row i0 + k."""
+    n_cols = a.shape[1]
+    for k in range(count):
+        i = i0 + k
+        if form == 0:
+            for j in range(n_cols):
+                line[k, j] = a[i, j] * scale[i, j]
+        elif form == 1:
+            for j in range(n_cols):
+                line[k, j] = a[i, j]
+        else:
+            for j in range(n_cols):
+                line[k, j] = a[i, j] * scale[i, j] - b[i, j]
+    if count == 4:
+        _row_solve4(line, g_r, inv_r, i0, solved)
+    else:
+        _row_solve(line[0], g_r, inv_r[i0], solved[0])
+
+
+@njit(cache=True, nogil=True)
+def _schur_rows(p, z, beta, d_col, coef, g_r, g_c, held, inv_r, line, solved, q, update):
+    """q = (Dc - B Dr^-1 B) p, four row lines at a time; returns p . q.
+
+    With ``update``, p is first replaced by z + beta p, each row just before it is read.
+    """
+    n_rows, n_cols = p.shape
+    if update:
+        for j in range(n_cols):
+            p[0, j] = z[0, j] + beta * p[0, j]
+    pq = 0.0
+    i0 = 0
+    while i0 < n_rows:
+        count = 4 if i0 + 4 <= n_rows else 1
+        if update:
+            for i in range(i0 + 1, min(i0 + count + 1, n_rows)):
+                for j in range(n_cols):
+                    p[i, j] = z[i, j] + beta * p[i, j]
+        _rows_solve(coef, p, p, 0, g_r, inv_r, i0, line, solved, count)
+        for k in range(count):
+            i = i0 + k
+            if i == 0 or i == n_rows - 1:
+                for j in range(n_cols):
+                    pij = p[i, j]
+                    value = d_col[i, j] * pij - coef[i, j] * solved[k, j]
+                    if i > 0:
+                        value += g_c * (pij - p[i - 1, j])
+                    if i < n_rows - 1:
+                        value += g_c * (pij - p[i + 1, j])
+                    elif held[j]:
+                        value += g_c * pij
+                    q[i, j] = value
+                    pq += pij * value
+            else:
+                for j in range(n_cols):
+                    pij = p[i, j]
+                    value = (d_col[i, j] * pij - coef[i, j] * solved[k, j]
+                             + g_c * (2.0 * pij - p[i - 1, j] - p[i + 1, j]))
+                    q[i, j] = value
+                    pq += pij * value
+        i0 += count
+    return pq
+
+
+@njit(cache=True, nogil=True)
+def _col_solve_dot(r, g_c, inv_c, z):
+    """z = Dc^-1 r (non-merged column lines); returns r . z."""
+    n_rows, n_cols = r.shape
+    for j in range(n_cols):
+        z[0, j] = r[0, j] * inv_c[0, j]
+    for i in range(1, n_rows):
+        for j in range(n_cols):
+            z[i, j] = (r[i, j] + g_c * z[i - 1, j]) * inv_c[i, j]
+    return _col_back_dot(r, g_c, inv_c, z)
+
+
+@njit(cache=True, nogil=True)
+def _col_back_dot(r, g_c, inv_c, z):
+    """The backward sweep of z = Dc^-1 r after the forward one; returns r . z."""
+    n_rows, n_cols = r.shape
+    rz = 0.0
+    for j in range(n_cols):
+        rz += r[n_rows - 1, j] * z[n_rows - 1, j]
+    for i in range(n_rows - 2, -1, -1):
+        for j in range(n_cols):
+            z[i, j] += g_c * inv_c[i, j] * z[i + 1, j]
+            rz += r[i, j] * z[i, j]
+    return rz
