@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Install what memsim needs on a Debian machine, idempotently:
-#   - ngspice (batch binary and shared library) from Debian, when missing;
-#   - memsim itself, editable, with its test extra.
+#   - ngspice (batch binary and shared library) and Fashion-MNIST (dataset-fashion-mnist)
+#     from Debian, when missing;
+#   - memsim itself, editable, with its test extra (torch pinned to 2.13.0: its CPU wheel;
+#     an unpinned torch would pull gigabytes of CUDA packages).
 # Run as root (or with sudo available).  Safe to run again: it skips what is present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,11 +14,12 @@ if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo"; fi
 need_apt=""
 command -v ngspice >/dev/null 2>&1 || need_apt="yes"
 ldconfig -p 2>/dev/null | grep -q 'libngspice.so ' || [ -e /usr/lib/x86_64-linux-gnu/libngspice.so ] || need_apt="yes"
+[ -e /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz ] || need_apt="yes"
 if [ -n "$need_apt" ]; then
-  echo "memsim install: installing ngspice from Debian" >&2
+  echo "memsim install: installing ngspice and dataset-fashion-mnist from Debian" >&2
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq ngspice libngspice0 libngspice0-dev >/dev/null
+  $SUDO apt-get install -y -qq ngspice libngspice0 libngspice0-dev dataset-fashion-mnist >/dev/null
 fi
 
 PY="${PYTHON:-python3}"
@@ -30,7 +33,7 @@ PIP_FLAGS="-q --disable-pip-version-check"
 if "$PY" -c "import sys, sysconfig, pathlib; sys.exit(0 if pathlib.Path(sysconfig.get_path('stdlib'), 'EXTERNALLY-MANAGED').exists() else 1)"; then
   PIP_FLAGS="$PIP_FLAGS --break-system-packages"
 fi
-if ! "$PY" -c "import memsim, numba, PySpice, pytest" >/dev/null 2>&1 \
+if ! "$PY" -c "import memsim, numba, PySpice, pytest, torch, sklearn, mlxtend, tqdm" >/dev/null 2>&1 \
    || [ "$("$PY" -c 'import memsim, pathlib; print(pathlib.Path(memsim.__file__).resolve().parent.parent)' 2>/dev/null)" != "$(pwd)" ]; then
   echo "memsim install: pip install -e .[test]" >&2
   "$PY" -m pip install $PIP_FLAGS -e ".[test]"
