@@ -46,11 +46,15 @@ YEAR = 365.25 * 86400.0
 # GDC
 # ---------------------------------------------------------------------------------------------
 class GlobalDriftCompensation(Compensation):
-    """Output scale from one-hot reference reads: ``ref / now`` per tile or per column.
+    """Output scale from one-hot read-outs: ``reference / now`` per tile or per column.
 
-    ``fit(model)`` reads every tile right after programming (the model is set to t = 0 for
-    the read and put back); storage: one float32 per tile (``per="tile"``) or per output
-    column (``per="column"``).  Attached, it re-reads every tile after each ``set_time``.
+    A read-out is the mean |output| of a tile for a one-hot input on every row, through its
+    whole periphery but none of its hooks (where the outputs are small against the output
+    noise the read-out is dominated by the noise and the compensation under-corrects, as on
+    hardware).  ``fit(model)`` reads every tile as programmed (its programmed conductances,
+    before drift and 1/f noise); attached, it reads them again after every ``set_time``.
+    Storage: one float32 per tile (``per="tile"``, aihwkit's GlobalDriftCompensation) or per
+    output column (``per="column"``).
     """
 
     name = "gdc"
@@ -64,21 +68,19 @@ class GlobalDriftCompensation(Compensation):
         self.factors = []
 
     def _read(self, tile) -> np.ndarray:
-        """Mean |output| of the tile for a one-hot input on every row, through its whole
-        periphery but none of its hooks (the read-out is dominated by output noise where
-        the outputs are small against it, as on hardware and in aihwkit)."""
         eye = torch.eye(tile.g_target.shape[0], dtype=tile.g_target.dtype, device=tile.g_target.device)
         with torch.no_grad():
             out = tile.forward(eye).abs()
         return (out.mean(dim=0) if self.per == "column" else out.mean().reshape(1)).cpu().numpy()
 
     def fit(self, model) -> "GlobalDriftCompensation":
-        saved = model.t_seconds
-        if saved != 0.0:
-            model.set_time(0.0)
-        self.reference = [self._read(tile).astype(np.float32) for tile in model.tiles()]
-        if saved not in (None, 0.0):
-            model.set_time(saved)
+        tiles = model.tiles()
+        now = [tile.g for tile in tiles]
+        for tile in tiles:
+            tile.set_conductances(tile.cells.g_prog)
+        self.reference = [self._read(tile).astype(np.float32) for tile in tiles]
+        for tile, g in zip(tiles, now):
+            tile.set_conductances(g)
         return self
 
     def attach(self, model) -> "GlobalDriftCompensation":
