@@ -242,13 +242,13 @@ class Periphery:
         cfg = self.config
         x_scale = x.abs().amax(dim=1, keepdim=True)
         x_scale = torch.where(x_scale > 0, x_scale, torch.ones_like(x_scale))
-        xn = x / x_scale
         if cfg.inputs == "amplitude":
-            if cfg.dac_bits is not None:
-                steps = 2 ** (cfg.dac_bits - 1) - 1 if cfg.dac_bits > 1 else 1
-                xn = torch.round(xn * steps) / steps
-            return x_scale, [(cfg.v_read * xn, 1.0)]
+            if cfg.dac_bits is None:
+                return x_scale, [(x * (cfg.v_read / x_scale), 1.0)]
+            steps = 2 ** (cfg.dac_bits - 1) - 1 if cfg.dac_bits > 1 else 1
+            return x_scale, [(torch.round(x * (steps / x_scale)).mul_(cfg.v_read / steps), 1.0)]
         levels = 2 ** cfg.dac_bits - 1
+        xn = x / x_scale
         code = torch.round(xn.abs() * levels).to(torch.int64)
         sign = torch.sign(xn)
         return x_scale, [(cfg.v_read * sign * ((code >> k) & 1).to(x.dtype), 2.0 ** k / levels)
@@ -259,10 +259,10 @@ class Periphery:
         bits = self.config.adc_bits
         if bits is not None:
             step = 2.0 * full_scale / (2 ** bits - 2) if bits > 1 else full_scale
-            i_diff = torch.round(i_diff / step) * step
+            i_diff = torch.round(i_diff / step).mul_(step)
         fs = torch.as_tensor(full_scale, dtype=i_diff.dtype, device=i_diff.device)
         clipped = (i_diff.abs() > fs * (1 + 1e-12)).any(dim=1)
-        return torch.maximum(torch.minimum(i_diff, fs), -fs), clipped
+        return torch.clamp(i_diff, -fs, fs), clipped
 
 
 # ---------------------------------------------------------------------------------------------
@@ -300,9 +300,9 @@ class Tile(torch.nn.Module):
         self.read_generator = read_generator
         self.cells = None
         self.g = None
-        self.adc_full_scale = math.inf
+        self.adc_full_scale = math.inf  # no clipping without ADC bits or bound management
         self.noise_sigma = config.out_noise * config.v_read / self.scale if config.out_noise > 0 else 0.0
-        if config.adc_range != "calibrated":
+        if config.adc_range != "calibrated" and (config.adc_bits is not None or config.bound_management):
             self.adc_full_scale = float(config.adc_range) * config.v_read / self.scale
 
     @property
@@ -341,9 +341,13 @@ class Tile(torch.nn.Module):
         """Digital partial output (B, outputs) for this tile's input slice ``x`` (B, rows)."""
         cfg = self.config
         x_scale, reads = self.periphery.drive(x)
-        total = torch.zeros((x.shape[0], self.scale.numel()), dtype=x.dtype, device=x.device)
+        total = torch.zeros((x.shape[0], self.scale.numel()), dtype=x.dtype, device=x.device) if len(reads) > 1 \
+            else None
         for v, weight in reads:
             i_diff = self.read(v)
+            if cfg.adc_bits is None and not cfg.bound_management:  # an ideal ADC: nothing to do
+                total = total + weight * i_diff if len(reads) > 1 else i_diff
+                continue
             out, clipped = self.periphery.adc(i_diff, self.adc_full_scale)
             if cfg.bound_management:
                 factor = torch.ones(v.shape[0], dtype=x.dtype, device=x.device)
@@ -357,8 +361,8 @@ class Tile(torch.nn.Module):
                     clipped = torch.zeros_like(clipped)
                     clipped[idx] = again
                 out = out * factor[:, None]
-            total = total + weight * out
-        return total * (self.scale / cfg.v_read) * x_scale
+            total = total + weight * out if len(reads) > 1 else out
+        return total.mul_(x_scale).mul_(self.scale / cfg.v_read)
 
     def extra_repr(self) -> str:
         return f"rows={self.rows.start}:{self.rows.stop}, outputs={self.cols.start}:{self.cols.stop}, " \
