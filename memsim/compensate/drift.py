@@ -285,27 +285,15 @@ class VeRAPlus(Compensation):
 
     @contextlib.contextmanager
     def _sampling(self, model, t_seconds):
-        """The analog layers draw device instances at ``t_seconds`` (BatchNorm stays in
-        inference form, the backbone frozen); the VeRA+ hooks are on."""
-        saved_grad = [(p, p.requires_grad) for p in model.parameters()]
-        for p in model.parameters():
-            p.requires_grad_(False)
-        sh = model._shared
-        saved = sh.train_time, sh.train_gdc, sh.train_noise
-        model.training_noise(t_seconds=t_seconds, gdc=self.gdc, enabled=True)
-        model.eval()
-        for _, layer in model.analog_layers():
-            layer.train()
+        """Device instances drawn at ``t_seconds`` (the model's ``device_draws``) with the
+        VeRA+ hooks on."""
         handles = self._hooks(model)
         try:
-            yield
+            with model.device_draws(t_seconds=t_seconds, gdc=self.gdc):
+                yield
         finally:
             for handle in handles:
                 handle.remove()
-            model.eval()
-            sh.train_time, sh.train_gdc, sh.train_noise = saved
-            for p, flag in saved_grad:
-                p.requires_grad_(flag)
 
     def train_set(self, model, t_seconds, x, y, rng, init=None) -> dict:
         """One vector set trained at drift time ``t_seconds``: ``epochs`` passes over (x, y),
@@ -317,7 +305,7 @@ class VeRAPlus(Compensation):
                   for name, pair in self._tensors(start, model).items()}
         optimizer = torch.optim.Adam([t for pair in params.values() for t in pair], lr=self.lr)
         loss_fn = nn.CrossEntropyLoss()
-        x = model._input(x)
+        x = model.as_input(x)
         y = torch.tensor(np.asarray(y), dtype=torch.int64, device=model.device)
         with self._sampling(model, t_seconds):
             self._active = params
@@ -336,7 +324,7 @@ class VeRAPlus(Compensation):
 
     def eval_stats(self, model, t_seconds, vset, x, y, instances) -> tuple:
         """Mean and standard deviation of the accuracy over sampled drift instances."""
-        x = model._input(x)
+        x = model.as_input(x)
         y = np.asarray(y)
         acc = []
         with torch.no_grad(), self._sampling(model, t_seconds):

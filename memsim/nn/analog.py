@@ -22,7 +22,9 @@ Modes of an analog layer:
 Public hooks for compensation (:mod:`memsim.compensate`): torch forward hooks on any
 :class:`~memsim.nn.tile.Tile` (its digital output), :meth:`AnalogLayer.register_matrix_hook`
 (the layer's matrix output as a function of its matrix input, before the bias) and
-:meth:`AnalogModel.register_time_hook` (called after every :meth:`AnalogModel.set_time`).
+:meth:`AnalogModel.register_time_hook` (called after every :meth:`AnalogModel.set_time`);
+:meth:`AnalogModel.device_draws` gives drift instances of the weights (the training draw) to
+fit compensation on.
 
 Seeds: ``seed`` draws programming noise (one stream, in tile order), the drift and slow
 noise at each time (a stream per ``(seed, t)``, so ``set_time`` gives the same conductances
@@ -335,6 +337,35 @@ class AnalogModel(nn.Module):
         sh.train_time, sh.train_gdc, sh.train_noise = check_time(t_seconds), bool(gdc), bool(enabled)
         return self
 
+    @contextlib.contextmanager
+    def device_draws(self, *, t_seconds: float = 0.0, gdc: bool = False):
+        """Inside: the analog layers draw a device instance per forward at ``t_seconds`` (as
+        in hardware-aware training) while every other module stays in inference form and
+        no parameter takes gradients (drift instances for fitting compensation).  The mode,
+        the training-noise settings and ``requires_grad`` are restored on exit."""
+        sh = self._shared
+        saved = sh.train_time, sh.train_gdc, sh.train_noise, self.training
+        saved_grad = [(p, p.requires_grad) for p in self.parameters()]
+        for p in self.parameters():
+            p.requires_grad_(False)
+        self.training_noise(t_seconds=t_seconds, gdc=gdc, enabled=True)
+        self.eval()
+        for _, layer in self.analog_layers():
+            layer.train()
+        try:
+            yield self
+        finally:
+            self.train(saved[3])
+            sh.train_time, sh.train_gdc, sh.train_noise = saved[:3]
+            for p, flag in saved_grad:
+                p.requires_grad_(flag)
+
+    def reseed_reads(self, seed: int) -> "AnalogModel":
+        """Restart the per-read noise stream (read and output noise) from ``seed``: two runs
+        then see the same read noise."""
+        self._shared.read_generator.manual_seed(int(seed))
+        return self
+
     def _calibrate_adc(self, calibration_x):
         cfg = self.config
         if cfg.adc_range != "calibrated" or cfg.adc_bits is None:
@@ -355,14 +386,15 @@ class AnalogModel(nn.Module):
                 tile.adc_full_scale = cfg.adc_headroom * peak if peak > 0 else cfg.v_read * cfg.cond.span
 
     # -- running --------------------------------------------------------------------------------
-    def _input(self, x) -> torch.Tensor:
+    def as_input(self, x) -> torch.Tensor:
+        """``x`` (array or tensor) as a tensor of the model's dtype on its device."""
         if isinstance(x, np.ndarray) and not x.flags.writeable:
             x = x.copy()  # torch refuses to wrap read-only memory silently
         x = torch.as_tensor(x)
         return x.to(dtype=self.config.torch_dtype, device=self.device)
 
     def forward(self, x):
-        return self.module(self._input(x))
+        return self.module(self.as_input(x))
 
     def logits(self, x, *, batch_size: int = 1000, progress: bool = False) -> torch.Tensor:
         """Logits of ``x`` in eval mode without gradients, in batches (a progress bar with
@@ -371,7 +403,7 @@ class AnalogModel(nn.Module):
 
         was_training = self.training
         self.eval()
-        x = self._input(x)
+        x = self.as_input(x)
         out = []
         try:
             with torch.no_grad(), tqdm(total=len(x), desc="inference", unit="input", disable=not progress,
@@ -465,5 +497,5 @@ def convert(model: nn.Module, config: HardwareConfig = HardwareConfig(), *, seed
         raise ValueError("model has no Linear or Conv2d layer to put on tiles")
     analog.eval()
     if program:
-        analog.program(None if calibration_x is None else analog._input(calibration_x))
+        analog.program(None if calibration_x is None else analog.as_input(calibration_x))
     return analog
