@@ -1,4 +1,4 @@
-"""The ``memsim`` command: netlists, ngspice runs, the fast solver and the demo.
+"""The ``memsim`` command: netlists, ngspice runs, the fast solver, studies and networks on tiles.
 
     memsim demo [--out DIR]                         32x32 1T1R and selector-less arrays
     memsim netlist  (--spec FILE | --kind K --rows R --cols C ...) [--read R,C --scheme S | --program R,C --pulse V] [-o FILE]
@@ -6,7 +6,7 @@
     memsim calibrate [--card CARD.lib] [--quick] [--sizes 64 128] [--out DIR]
     memsim study CONFIG [--dask ADDRESS|local] [--workers N] [--out DIR]  array-size studies, resumable
     memsim plot RESULTS [--out DIR]                 figures from a study's results CSV
-    memsim infer --model mlp-mnist|mlp-digits ...   network inference on crossbar tiles
+    memsim infer --model NAME | --model-file F.pt ... torch models (MLPs, CNNs) on crossbar tiles
     memsim compensate fit|show|eval ...             IR-drop and drift compensation
 
 Every subcommand mirrors the Python API (memsim.netlist, memsim.simulate, memsim.solve);
