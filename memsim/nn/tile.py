@@ -240,13 +240,14 @@ class Periphery:
     def drive(self, x: torch.Tensor):
         """Input scale (B, 1) and the reads [(row voltages (B, rows), weight)] for ``x``."""
         cfg = self.config
-        x_scale = x.abs().amax(dim=1, keepdim=True)
+        low, high = torch.aminmax(x, dim=1, keepdim=True)  # |x| max in one pass, no |x| copy
+        x_scale = torch.maximum(high, -low)
         x_scale = torch.where(x_scale > 0, x_scale, torch.ones_like(x_scale))
         if cfg.inputs == "amplitude":
             if cfg.dac_bits is None:
                 return x_scale, [(x * (cfg.v_read / x_scale), 1.0)]
             steps = 2 ** (cfg.dac_bits - 1) - 1 if cfg.dac_bits > 1 else 1
-            return x_scale, [(torch.round(x * (steps / x_scale)).mul_(cfg.v_read / steps), 1.0)]
+            return x_scale, [((x * (steps / x_scale)).round_().mul_(cfg.v_read / steps), 1.0)]
         levels = 2 ** cfg.dac_bits - 1
         xn = x / x_scale
         code = torch.round(xn.abs() * levels).to(torch.int64)
