@@ -1,6 +1,6 @@
 """Fast solver (memsim.solve*) against the scipy reference, closed forms and Kirchhoff's law.
 
-Tolerances: ohmic column currents within 1e-9 relative of spsolve (stated in the brief);
+Tolerances: ohmic column currents within 1e-9 relative of spsolve;
 closed forms with ideal wires within 1e-12 relative; nonlinear cells within 1e-9 relative of
 the reference Newton (both converge to 1e-10 or better).
 """

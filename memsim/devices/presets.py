@@ -121,11 +121,12 @@ PRESETS = {
     "rram8": DevicePreset(
         "rram8", tuple(np.linspace(5e-6, 40e-6, 8)), 0.2,
         source="8 levels, 5-40 uS at a 0.2 V read: Ti/HfOx/Pt 1T1R array of the VeRA+ paper "
-               "(seed 004, Sec. IV-G)"),
+               "(\"VeRA+: Vector-Based Lightweight Digital Compensation for Drift-Resilient RRAM "
+               "In-Memory Computing\", Sec. IV-G)"),
     "rram64": DevicePreset(
         "rram64", tuple(np.linspace(5e-6, 40e-6, 64)), 0.2,
-        source="64 levels per cell as in the UCSD bulk-RRAM report (seed 000); the range is not "
-               "given there, so the 5-40 uS range of seed 004 is used"),
+        source="64 levels per cell as in UCSD's bulk-RRAM report (Kuzum's group: eight stacked "
+               "selector-free layers); the range is not given there, so the VeRA+ paper's 5-40 uS is used"),
 }
 
 
