@@ -1,6 +1,6 @@
 """memsim: SPICE-level co-simulation of RRAM crossbars.
 
-The public names (DESIGN.md)::
+The public names (docs/design.md)::
 
     xb = memsim.Crossbar.ohmic(g, r_row=1.0, r_col=1.0)
     res = memsim.solve(xb, v)          # fast Numba nodal solver

@@ -3,7 +3,7 @@
 A crossbar has R rows (input lines) and C columns (output lines); cell (i, j) sits between
 row node (i, j) and column node (i, j).  Rows are driven at their left end through one
 segment ``r_row``; columns are sensed at their bottom end through one segment ``r_col`` into
-a virtual-ground sense node (the badcrossbar convention, see DESIGN.md).  Cell kinds:
+a virtual-ground sense node (the badcrossbar convention, see docs/design.md).  Cell kinds:
 
 - ``"ohmic"``: a linear conductance ``g[i, j]`` in S;
 - ``"device"`` (selector-less, 0T1R): the compact RRAM model with gap ``gap[i, j]`` in m;

@@ -10,7 +10,7 @@ circuit on both sides.
   ``v_col[j]`` V, or floats (NaN).  The reported column current is the current into that
   held node (positive into it); a floating column reports 0 A.
 
-Single-cell read schemes (DESIGN.md): the selected row at V, the selected column at 0 V,
+Single-cell read schemes (docs/design.md): the selected row at V, the selected column at 0 V,
 and the unselected lines:
 
 - ``"floating"``: left open;

@@ -1,6 +1,6 @@
 """Crossbar + bias -> ngspice netlist text.  Pure functions: same inputs, same text.
 
-Node names follow DESIGN.md: row nodes ``r{i}_{j}``, column nodes ``c{i}_{j}``, the 1T1R
+Node names follow docs/design.md: row nodes ``r{i}_{j}``, column nodes ``c{i}_{j}``, the 1T1R
 internal node ``d{i}_{j}``; row drivers ``vin{i}`` drive ``in{i}``, column ends sit on
 ``s{j}`` held by ``vs{j}`` (its branch current is the column current), gate lines ``gl{i}``
 are held by ``vg{i}``.  A wire segment of 0 ohm is written as a 0 V source, because ngspice

@@ -120,7 +120,7 @@ def test_two_by_two_floating_sneak_path():
 @pytest.mark.parametrize("scheme", ["floating", "v/2", "v/3", "grounded"])
 @pytest.mark.parametrize("shape", [(2, 2), (5, 7), (16, 16)])
 def test_ideal_wire_read_closed_forms(scheme, shape):
-    """DESIGN.md's read formulas: selected g_s, every other cell g_u, ideal wires."""
+    """docs/design.md's read formulas: selected g_s, every other cell g_u, ideal wires."""
     n_rows, n_cols = shape
     g_s, g_u, v = 4e-6, 4e-5, 0.2
     g = np.full(shape, g_u)

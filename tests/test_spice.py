@@ -32,7 +32,7 @@ def test_one_row_with_wire_resistance_matches_closed_form():
 
 
 def _read_closed_form(scheme, rows, cols, g_s, g_u, v):
-    # DESIGN.md, ideal wires.
+    # docs/design.md, ideal wires.
     if scheme == "floating":
         return v * (g_s + 1 / (1 / ((cols - 1) * g_u) + 1 / ((rows - 1) * (cols - 1) * g_u) + 1 / ((rows - 1) * g_u)))
     return v * g_s + {"v/2": (rows - 1) * g_u * v / 2, "v/3": (rows - 1) * g_u * v / 3, "grounded": 0.0}[scheme]

@@ -1,7 +1,7 @@
 """Array-size studies: the physics each metric reports, configs and their errors, plots.
 
 Tolerances: the fast solver and ngspice solve the same equations, so on ohmic cells with ideal
-wires both match DESIGN.md's closed forms to 1e-9 (solver) and 1e-6 (ngspice, which prints
+wires both match docs/design.md's closed forms to 1e-9 (solver) and 1e-6 (ngspice, which prints
 about 10 significant digits); nonlinear cells are compared with ngspice to 1e-6 relative.
 """
 import subprocess
@@ -14,7 +14,7 @@ import memsim.study as study
 from memsim.study import metrics
 from memsim.study.runner import read_results
 
-# DESIGN.md's analytic case: on/off ratio 10, ideal wires, every unselected cell at LRS.
+# docs/design.md's analytic case: on/off ratio 10, ideal wires, every unselected cell at LRS.
 G_LRS, G_HRS = 40e-6, 4e-6
 
 

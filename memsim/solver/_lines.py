@@ -10,7 +10,7 @@ with B1, B2 diagonal couplings (B1 = B2 for reciprocal cells).  Eliminating the 
 ``dr = Dr^-1 (-fr + B1 dc)``, leaves the Schur system ``(Dc - B2 Dr^-1 B1) dc = -fc - B2 Dr^-1 fr``
 on the column nodes, solved by conjugate gradients (or BiCGStab when B1 != B2) preconditioned
 with the column-line solves ``Dc^-1``.  Every operator application is one sweep of
-tridiagonal solves along the rows: this is the line-structure lever of DESIGN.md.
+tridiagonal solves along the rows: this is the line-structure lever of docs/design.md.
 
 Line modes.  A line with wire resistance r > 0 is a chain of nodes, driven through one
 segment at its driven end (rows: left end, columns: bottom end) or floating.  With r == 0

@@ -1,6 +1,6 @@
 """The fast solver's Python layer: validation, bias handling, Newton policy, batches.
 
-Same circuit as the ngspice netlist (DESIGN.md, memsim/bias.py): row i driven at its left end
+Same circuit as the ngspice netlist (docs/design.md, memsim/bias.py): row i driven at its left end
 through one ``r_row`` segment, column j held at its bottom end through one ``r_col`` segment,
 r = 0 merges a line into one node.  Nodal analysis on the row and column nodes; each Newton
 step (one step for ohmic cells, plus a verification step) solves the linearised system with

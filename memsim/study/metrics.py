@@ -6,7 +6,7 @@ result columns (SI units; None where a value does not apply).  Randomness comes 
 ``numpy.random.default_rng`` seeded from the point's ``seed`` and the axes that shape the
 random draw, never from the worker that runs it, so every executor gives the same numbers.
 
-Conventions shared with :mod:`memsim.demo` and DESIGN.md:
+Conventions shared with :mod:`memsim.demo` and docs/design.md:
 
 - read margin: (I_LRS - I_HRS) / I_LRS sensed on the selected column when reading cell
   (0, N-1) (the far end of its row from the driver, the top of its column: the longest wire
@@ -90,7 +90,7 @@ def _gates(cell: str, size: int, row: int, v_gate: float):
 # ---------------------------------------------------------------------------------------------
 def closed_form_read_current(scheme: str, rows: int, cols: int, g_selected: float, g_unselected: float,
                              v_read: float = 0.2) -> float:
-    """Sensed current (A) of a single-cell read with ideal wires and linear cells (DESIGN.md).
+    """Sensed current (A) of a single-cell read with ideal wires and linear cells (docs/design.md).
 
     ``g_selected`` the selected cell, ``g_unselected`` every other cell (S).
     """
