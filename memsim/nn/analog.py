@@ -74,6 +74,7 @@ class _Shared:
         self.train_gdc = False
         self.train_noise = True
         self.sample_generator = None
+        self.read_generator = None
         self.device = device
 
 
@@ -120,16 +121,13 @@ class AnalogLayer(nn.Module):
         cfg = self._shared.config
         with torch.no_grad():
             maps = map_weights(self.matrix().detach(), cfg.tile, cfg.cond, cfg.scale)
-        old = list(self.tiles)
-        self.tiles = nn.ModuleList()
-        for k, tmap in enumerate(maps):
-            tile = Tile(tmap, cfg, self._shared.read_generator)
-            if k < len(old):  # keep hooks that compensation attached to the same tile
-                tile._forward_hooks.update(old[k]._forward_hooks)
+        if len(self.tiles) != len(maps):  # new tiles; re-programming keeps the same objects (and their hooks)
+            self.tiles = nn.ModuleList(Tile(tmap, cfg, self._shared.read_generator) for tmap in maps)
+        for tile, tmap in zip(self.tiles, maps):
+            tile.remap(tmap)
             tile.read_sigma = float(getattr(noise_model, "read_sigma", 0.0))
             tile.cells = noise_model.program(tile.g_target, generator)
             tile.set_conductances(tile.cells.g_prog)
-            self.tiles.append(tile)
 
     def analog_matrix(self, x2d: torch.Tensor) -> torch.Tensor:
         out = torch.zeros((x2d.shape[0], self.weight.shape[0]), dtype=x2d.dtype, device=x2d.device)

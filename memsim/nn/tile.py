@@ -292,15 +292,21 @@ class Tile(torch.nn.Module):
 
     def __init__(self, tmap: TileMap, config, read_generator):
         super().__init__()
-        self.rows, self.cols = tmap.rows, tmap.cols
-        self.g_target = tmap.g_target.detach()
-        self.scale = tmap.scale.detach()
         self.config = config
         self.circuit = circuit_model(config)
         self.periphery = Periphery(config)
         self.read_generator = read_generator
         self.cells = None
         self.g = None
+        self.remap(tmap)
+
+    def remap(self, tmap: TileMap) -> None:
+        """Take the targets and scale of ``tmap`` (same slices); the ADC full scale and the
+        output noise follow the scale (a calibrated full scale is set again by the model)."""
+        config = self.config
+        self.rows, self.cols = tmap.rows, tmap.cols
+        self.g_target = tmap.g_target.detach()
+        self.scale = tmap.scale.detach()
         self.adc_full_scale = math.inf  # no clipping without ADC bits or bound management
         self.noise_sigma = config.out_noise * config.v_read / self.scale if config.out_noise > 0 else 0.0
         if config.adc_range != "calibrated" and (config.adc_bits is not None or config.bound_management):
