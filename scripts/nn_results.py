@@ -102,9 +102,9 @@ def cnn_specs(model: str, base):
              ("rram-global", "RRAM, + global drift compensation", rram, CNN_TIMES, {"gdc": True, "bn": bn}),
              ("pcm-none", "PCM-like, aihwkit setting, uncompensated", pcm, CNN_TIMES, {}),
              ("pcm-global", "PCM-like, + global drift compensation", pcm, CNN_TIMES, {"gdc": True, "bn": bn}),
-             ("hwa-pcm-none", "hardware-aware fine-tuned, PCM-like, uncompensated", pcm, [10 * ex.YEAR],
+             ("hwa-pcm-none", "hardware-aware fine-tuned, PCM-like, 10 years, uncomp.", pcm, [10 * ex.YEAR],
               {"hwa": True}),
-             ("hwa-pcm-global", "hardware-aware fine-tuned, + global drift compensation", pcm, [10 * ex.YEAR],
+             ("hwa-pcm-global", "hardware-aware fine-tuned, 10 years, + GDC", pcm, [10 * ex.YEAR],
               {"hwa": True, "gdc": True, "bn": bn})]
     return rows
 
