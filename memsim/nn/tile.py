@@ -167,21 +167,24 @@ class ExactSolver(CircuitModel):
 
 
 class NonlinearBatched(CircuitModel):
-    """Selector-less or 1T1R cells with wire resistance, the whole batch at once in torch.
+    """Selector-less or 1T1R cells with wire resistance, a whole batch per call.
 
-    The unknowns are the row and column node voltages of every cell, (B, R, C) each.  For
-    given cell currents I the wires are linear: the drop along row i to cell j is
-    ``r sum_m I_im (min(m, j) + 1)`` and column node (i, j) sits at
-    ``r sum_m I_mj (R - max(i, m))`` above the sense node (the circuit of
-    :func:`build_crossbar`), two cumulative sums each.  The cell voltages ``u`` then solve
-    ``u = v - r A f(u)``, f the cell I-V applied exactly (the compact model's sinh; for 1T1R
-    the RRAM in series with the reduced transistor, its internal node solved by safeguarded
-    Newton per cell).  The Jacobian ``I + r A f'`` has a real spectrum in
-    [1, 1 + lambda_max] (``A f'`` is similar to a symmetric positive semi-definite matrix), so
-    the iteration is Chebyshev-accelerated on that interval; lambda_max is bounded once per
-    programming by power iteration with every cell at its largest differential conductance.
-    It stops when the largest cell-voltage update falls below ``1e-5 v_read`` (or after
-    ``max_iter`` sweeps).  Column currents are the sums of the cell currents.
+    The unknowns are the cell voltages u (B, R, C).  For given cell currents I the wires are
+    linear: the drop along row i to cell j is ``r sum_m I_im (min(m, j) + 1)`` and column node
+    (i, j) sits ``r sum_m I_mj (R - max(i, m))`` above the sense node (the circuit of
+    :func:`build_crossbar`), cumulative sums along the lines.  So u solves
+    ``u = v - drops(f(u))``, f the cell I-V applied exactly: the compact model's sinh, or for
+    1T1R the RRAM in series with the reduced transistor (``MosfetParams()`` at ``v_gate``,
+    the one :func:`build_crossbar` uses), its internal node by Newton warm-started from sweep
+    to sweep.  The Jacobian ``I + r A f'`` has a real spectrum in [1, 1 + lambda_max] (``A f'``
+    is similar to a symmetric positive semi-definite matrix), so the iteration is
+    Chebyshev's on that interval; lambda_max is bounded once per programming by power
+    iteration with every cell at its largest differential conductance (at ``v_read``).  A
+    read stops when the largest cell-voltage update falls below ``rel_update x v_read``.
+    The sweeps run in one Numba kernel (:mod:`memsim.solver._batched`), input vectors spread
+    over ``config.workers`` threads; elementwise torch operations on (B, R, C) tensors were
+    measured 3-5x slower than this on the 2-core CPU.  Column currents are the sums of the
+    cell currents.
 
     Every programming (:meth:`program`, also at each drift time) checks the model against the
     Numba solver on :data:`CHECK_VECTORS` random row-voltage vectors (uniform in
@@ -198,9 +201,6 @@ class NonlinearBatched(CircuitModel):
     #: Sweeps at most, and the stopping update of the cell voltages (fraction of v_read).
     max_iter = 60
     rel_update = 1e-3
-    #: Input vectors per torch pass (bounds memory to a few (chunk, R, C) tensors).
-    chunk = 256
-
     measured_error = None
 
     def program(self, g):
@@ -272,7 +272,7 @@ class NonlinearBatched(CircuitModel):
         with _threads(self.config.workers):
             batched_read(v64, self.prefactor64, 1.0 / self.v0, self.one_t, self.v_gate, self.gap, self.p_dev,
                          self.p_mos, float(self.r), self.lam_max, self.max_iter,
-                         self.rel_update * self.config.v_read, i_col, sweeps)
+                         self.rel_update * self.config.v_read, 4 * self.config.workers, i_col, sweeps)
         self.iterations = int(sweeps.max()) if len(sweeps) else 0
         if self.iterations > self.max_iter:
             import warnings
