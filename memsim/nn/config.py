@@ -84,7 +84,7 @@ class HardwareConfig:
         Threads for the nonlinear solves and effective matrices.
     exact : bool
         Selector-less cells with wire resistance and 1T1R cells: run the Numba solver per
-        input vector (the reference) instead of the batched torch model
+        input vector (the reference) instead of the batched model
         (:class:`memsim.nn.tile.NonlinearBatched`, checked against the solver whenever it is
         programmed).
     """

@@ -19,10 +19,11 @@ a batch of inputs ``x`` (B, rows) is:
 Circuit models (one small class each; torch operations once programmed): :class:`Ideal`
 (``v @ G``), :class:`OhmicIRDrop` (the Numba solver's effective matrix, IR drop included,
 computed once per programmed state and cached), :class:`SelectorlessIdealWires` (the compact
-model's read current summed on ideal wires, a closed form) and :class:`ExactSolver` (the
-Numba solver per input vector: selector-less or 1T1R cells with wire resistance; the
-reference path).  Each model's :meth:`error` compares it with the exact solver on given
-inputs.
+model's read current summed on ideal wires, a closed form), :class:`NonlinearBatched`
+(selector-less cells with wire resistance and 1T1R cells: the whole batch in one Numba
+kernel, checked against the exact solver at every programming) and :class:`ExactSolver` (the
+Numba solver per input vector; the reference path, ``HardwareConfig(exact=True)``).  Each
+model's :meth:`error` compares it with the exact solver on given inputs.
 
 A tile is a ``torch.nn.Module``: forward hooks registered on it see (and may change) its
 digital output, which is how compensation strategies attach (:mod:`memsim.compensate`).

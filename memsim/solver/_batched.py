@@ -7,7 +7,7 @@ linear: the drop along row i up to cell j is ``r sum_m I_im (min(m, j) + 1)`` an
 end through one segment, columns sensed below row R-1 through one segment).  The cell
 voltages u solve ``u = v - drops(f(u))``; the iteration is Chebyshev's on the Jacobian's
 eigenvalue interval [1, 1 + lam_max] (Saad, Iterative Methods for Sparse Linear Systems,
-2nd ed., Algorithm 12.1), one input vector per thread.
+2nd ed., Algorithm 12.1), input vectors in parallel chunks, each with its own work arrays.
 """
 import math
 
