@@ -15,7 +15,7 @@ from memsim.devices.presets import Variability  # noqa: E402
 from memsim.nn import noise  # noqa: E402
 from memsim.nn.config import HardwareConfig  # noqa: E402
 from memsim.nn.analog import convert  # noqa: E402
-from memsim.nn.tile import ExactSolver, OhmicIRDrop, SelectorlessIdealWires, verified_gap  # noqa: E402
+from memsim.nn.tile import NonlinearBatched, OhmicIRDrop, SelectorlessIdealWires, verified_gap  # noqa: E402
 
 YEAR = 365.25 * 86400.0
 
@@ -101,7 +101,7 @@ def test_device_nonlinearity_and_1t1r(mlp, digits):
     # sinh I-V: an input below the read voltage sees less than the chord conductance
     assert base < 1e-9 and device > 0.01
     wired = convert(mlp, cfg(tile=64, conductances="analog", cells="device", r_wire=10.0))
-    assert isinstance(wired.tiles()[0].circuit, ExactSolver)
+    assert isinstance(wired.tiles()[0].circuit, NonlinearBatched)
     assert logit_error(wired, mlp, digits, n) > device
     one = convert(mlp, cfg(tile=64, conductances="analog", cells="1t1r", workers=2))
     unverified = convert(mlp, cfg(tile=64, conductances="analog", cells="1t1r", verify_1t1r=False))

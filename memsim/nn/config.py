@@ -82,6 +82,11 @@ class HardwareConfig:
         Solver tolerance for nonlinear cells (relative node-voltage update).
     workers : int
         Threads for the nonlinear solves and effective matrices.
+    exact : bool
+        Selector-less cells with wire resistance and 1T1R cells: run the Numba solver per
+        input vector (the reference) instead of the batched model
+        (:class:`memsim.nn.tile.NonlinearBatched`, checked against the solver whenever it is
+        programmed).
     """
 
     tile: int = 128
@@ -103,6 +108,7 @@ class HardwareConfig:
     verify_1t1r: bool = True
     tol: float = 1e-6
     workers: int = 1
+    exact: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "tile", check_tile(self.tile))
@@ -138,6 +144,8 @@ class HardwareConfig:
         _check_number(self.tol, "tol", strict=True)
         if isinstance(self.workers, bool) or not isinstance(self.workers, (int, np.integer)) or self.workers < 1:
             raise ValueError(f"workers must be an integer >= 1, got {self.workers!r}")
+        if not isinstance(self.exact, (bool, np.bool_)):
+            raise ValueError(f"exact must be True or False, got {self.exact!r}")
         if self.cells != "ohmic" and self.cond.g_min <= 0:
             raise ValueError(f"{self.cells} cells need conductances > 0 S (the RRAM model has no open "
                              f"state); {self.cond.name!r} reaches 0 S, use rram8, rram64 or analog")

@@ -1,0 +1,104 @@
+"""The batched circuit model of selector-less and 1T1R tiles with wire resistance against the
+exact Numba solver: random inputs and a network's real activations, column-current error at
+most 0.5 % of the column's full scale (v_read sum_i G_ij); its check at every programming;
+exact=True keeps the solver."""
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("sklearn")
+
+import memsim  # noqa: E402
+from memsim.nn.analog import convert  # noqa: E402
+from memsim.nn.config import HardwareConfig  # noqa: E402
+from memsim.nn.mapping import conductances  # noqa: E402
+from memsim.nn.tile import ExactSolver, NonlinearBatched, circuit_model  # noqa: E402
+
+#: Largest column-current error, fraction of the column's full scale.
+FULL_SCALE_TOL = 5e-3
+
+
+def programmed(cells, r_wire, levels="rram8", n=64, seed=0, dtype="float64"):
+    cfg = HardwareConfig(tile=n, cells=cells, r_wire=r_wire, conductances=levels, dtype=dtype)
+    lv = np.asarray(conductances(levels).levels)
+    g = lv[np.random.default_rng(seed).integers(0, len(lv), (n, n))]
+    model = circuit_model(cfg)
+    model.program(torch.as_tensor(g, dtype=cfg.torch_dtype))
+    return model
+
+
+@pytest.mark.parametrize("cells", ["device", "1t1r"])
+@pytest.mark.parametrize("r_wire", [1.0, 2.5])
+@pytest.mark.parametrize("levels", ["rram8", "rram64"])
+def test_batched_model_matches_solver_on_random_inputs(cells, r_wire, levels, rng):
+    model = programmed(cells, r_wire, levels)
+    assert isinstance(model, NonlinearBatched)
+    assert model.measured_error <= FULL_SCALE_TOL
+    n = model.g.shape[0]
+    v_signed = rng.uniform(-0.2, 0.2, (12, n))
+    v_full = np.full((2, n), 0.2)  # every row at v_read: the largest IR drop
+    v_sparse = rng.uniform(0, 0.2, (12, n)) * (rng.random((12, n)) < 0.3)
+    for v in (v_signed, v_full, v_sparse):
+        assert model.column_error(v) <= FULL_SCALE_TOL
+    # a real difference from ideal wires that the model reproduces: the IR drop is > 10x its error
+    exact = memsim.solve(model.xb, v_full, voltages=False).i_col
+    ideal_wires = programmed(cells, 0.0, levels).currents(torch.as_tensor(v_full)).numpy()
+    full = 0.2 * model.g.numpy().sum(axis=0)
+    assert np.max(np.abs(ideal_wires - exact) / full) > 10 * model.column_error(v_full)
+
+
+@pytest.mark.parametrize("cells", ["device", "1t1r"])
+@pytest.mark.parametrize("r_wire", [1.0, 2.5])
+def test_batched_model_matches_solver_on_network_activations(cells, r_wire, mlp, digits):
+    analog = convert(mlp, HardwareConfig(tile=32, cells=cells, r_wire=r_wire, dtype="float64"))
+    x = torch.as_tensor(np.array(digits.x_test[:16]))
+    seen = []
+    hooks = [tile.register_forward_pre_hook(lambda tile, args: seen.append((tile, args[0])))
+             for tile in analog.tiles()]
+    analog.logits(np.array(digits.x_test[:16]))
+    for hook in hooks:
+        hook.remove()
+    assert len(seen) == len(analog.tiles())
+    for tile, inputs in seen:
+        assert isinstance(tile.circuit, NonlinearBatched)
+        (v, _), = tile.periphery.drive(inputs)[1]
+        assert tile.circuit.column_error(v) <= FULL_SCALE_TOL
+    assert x.shape[0] == 16
+
+
+def test_every_programming_is_checked_and_a_bad_model_warns(mlp):
+    analog = convert(mlp, HardwareConfig(tile=32, cells="device", r_wire=2.5, noise="rram", dtype="float64"))
+    tile = analog.tiles()[0]
+    first = tile.circuit.measured_error
+    assert 0 < first <= FULL_SCALE_TOL
+    analog.set_time(86400.0)  # drifted conductances: programmed and checked again
+    assert tile.circuit.measured_error != first and tile.circuit.measured_error <= FULL_SCALE_TOL
+    model = programmed("device", 2.5, n=64)
+    model.max_iter = 0  # no sweep: the ideal-wire currents
+    with pytest.warns(RuntimeWarning, match="full scale"):
+        model.program(model.g)
+    assert model.measured_error > FULL_SCALE_TOL
+
+
+def test_exact_true_keeps_the_solver_per_vector(rng):
+    for cells in ("device", "1t1r"):
+        exact = programmed(cells, 2.5, n=32)
+        cfg = HardwareConfig(tile=32, cells=cells, r_wire=2.5, dtype="float64", exact=True)
+        model = circuit_model(cfg)
+        assert isinstance(model, ExactSolver)
+        model.program(exact.g)
+        v = rng.uniform(-0.2, 0.2, (3, 32))
+        np.testing.assert_allclose(model.currents(torch.as_tensor(v)).numpy(),
+                                   memsim.solve(model.crossbar(), v, voltages=False).i_col, rtol=1e-9, atol=1e-15)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert isinstance(circuit_model(HardwareConfig(cells="device", r_wire=0.0)), type(circuit_model(
+            HardwareConfig(cells="device", r_wire=0.0, exact=True))))  # ideal wires: the closed form either way
+
+
+@pytest.mark.parametrize("value", [1, "yes", None, 0.0])
+def test_exact_must_be_a_bool(value):
+    with pytest.raises(ValueError, match="exact must be True or False"):
+        HardwareConfig(exact=value)
