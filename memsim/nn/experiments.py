@@ -8,6 +8,7 @@ spread over seeds covers both the training and the devices.
 """
 from __future__ import annotations
 
+import functools
 import math
 import re
 from pathlib import Path
@@ -67,12 +68,10 @@ def format_time(seconds: float) -> str:
 def trained(model: str, seed: int, cache_dir=None, dataset=None, *, progress: bool = False):
     """The float built-in model ``model`` trained with ``seed`` (cached as a model file in
     ``cache_dir``); returns ``(torch model, dataset)``."""
-    from . import datasets, models
+    from . import models
     from .training import train_network
 
-    if model not in models.MODELS:
-        raise ValueError(f"unknown model {model!r}; choose one of {', '.join(models.MODELS)}")
-    dataset = datasets.load(models.MODELS[model][0]) if dataset is None else dataset
+    dataset = trained_dataset(model) if dataset is None else dataset
     path = Path(cache_dir) / f"{model}-seed{seed}.pt" if cache_dir is not None else None
     if path is not None and path.exists():
         return models.load(path)[0], dataset
@@ -86,6 +85,8 @@ def trained_dataset(model: str):
     """The dataset a built-in model is trained and tested on."""
     from . import datasets, models
 
+    if model not in models.MODELS:
+        raise ValueError(f"unknown model {model!r}; choose one of {', '.join(models.MODELS)}")
     return datasets.load(models.MODELS[model][0])
 
 
@@ -147,29 +148,23 @@ def study_accuracy(*, network, tile, r_wire, cell, preset, levels, seed, v_read,
     """Network accuracy for :mod:`memsim.study`'s ``network_accuracy`` metric: the built-in
     ``network`` trained with ``seed`` on tiles of ``cell`` cells and ``preset`` levels."""
     from ..devices import preset as device_preset
+    from .analog import convert
 
     if levels not in (None, len(device_preset(preset).levels)):
         raise ValueError(f"network_accuracy maps weights on the preset's own levels; levels={levels} is not "
                          f"{preset}'s level count")
-    model, data = _trained_cached(network, seed)
+    model, data = _trained_once(network, seed)
     config = HardwareConfig(tile=tile, conductances=preset, cells=cell, r_wire=r_wire, v_read=v_read,
                             v_gate=v_gate, dtype="float64")
     x, y = data.x_test[:samples], data.y_test[:samples]
-    from .analog import convert
-
     analog = convert(model, config, seed=seed)
     return {"accuracy": analog.accuracy(x, y), "accuracy_float": analog.float_accuracy(x, y)}
 
 
-_TRAINED = {}
-
-
-def _trained_cached(network, seed):
-    key = (network, seed)
-    if key not in _TRAINED:
-        _TRAINED.clear()
-        _TRAINED[key] = trained(network, seed)
-    return _TRAINED[key]
+@functools.lru_cache(maxsize=1)
+def _trained_once(network, seed):
+    """``trained(network, seed)``, kept for the next point of a study with the same network."""
+    return trained(network, seed)
 
 
 #: aihwkit 1.2.0's accuracies for the 784-256-BN-128-BN-10 MLP on the MNIST subset (with
