@@ -141,13 +141,7 @@ def main(argv=None) -> int:
     import memsim
 
     k = min(args.per_vector_images, n)
-    inputs = []
-    with torch.no_grad(), analog.float_mode(capture=True):
-        analog(x[:k])
-    for _, layer in analog.analog_layers():
-        x2d, layer.last_input = layer.last_input, None
-        for tile in layer.tiles:
-            inputs.append((tile, x2d[:, tile.rows].double().numpy()))
+    inputs = [(tile, v.double().numpy()) for tile, v in zip(analog.tiles(), analog.tile_inputs(x[:k]))]
     vectors = sum(len(v) for _, v in inputs)
 
     inputs[0][0].circuit.error(torch.as_tensor(0.2 * inputs[0][1][:1]))  # compile the solver's kernels first

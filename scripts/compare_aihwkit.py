@@ -71,19 +71,14 @@ def _torch_accuracy(model, x, y):
 
 
 def _torch_recalibrate_bn(model, x):
-    """BN statistics from ``x`` in one batch through the (analog) model, as memsim does."""
+    """BN statistics from ``x`` in one batch through the (analog) model: memsim's own
+    re-calibration (``memsim.compensate.drift.batch_statistics``) on aihwkit's model."""
     import torch
-    from torch import nn
 
-    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    for bn in bns:
-        bn.reset_running_stats()
-        bn.momentum = None  # cumulative average: one batch gives that batch's statistics
-        bn.train()
-    with torch.no_grad():
+    from memsim.compensate.drift import batch_statistics, batchnorms
+
+    with torch.no_grad(), batch_statistics(batchnorms(model)):
         model(torch.from_numpy(np.array(x, dtype=np.float32)))
-    for bn in bns:
-        bn.eval()
 
 
 def run_aihwkit(model, data, seed, times):

@@ -44,6 +44,16 @@ class Compensation:
         self._handles.append(handle)
         return handle
 
+    def _start(self, model, fitted: int, what: str) -> list:
+        """Detach from any earlier model, refuse a model whose tile count differs from the
+        ``fitted`` one, take ``model`` and return its tiles."""
+        tiles = model.tiles()
+        if fitted != len(tiles):
+            raise ValueError(f"{what} was fitted on {fitted} tiles, the model has {len(tiles)}")
+        self.detach()
+        self.model = model
+        return tiles
+
     @property
     def storage_bytes(self) -> int:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -57,18 +67,6 @@ class Compensation:
     @classmethod
     def from_arrays(cls, arrays, meta):  # pragma: no cover - abstract
         raise NotImplementedError
-
-
-def tile_inputs(model, x) -> list:
-    """The float model's input slice of every tile for inputs ``x``: a list aligned with
-    ``model.tiles()`` (convolutions: one row per output position)."""
-    with torch.no_grad(), model.float_mode(capture=True):
-        model(x)
-    out = []
-    for _, layer in model.analog_layers():
-        x2d, layer.last_input = layer.last_input, None
-        out += [x2d[:, tile.rows] for tile in layer.tiles]
-    return out
 
 
 def attach_gain(tile, gain, offset=0.0):

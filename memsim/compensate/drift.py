@@ -84,11 +84,7 @@ class GlobalDriftCompensation(Compensation):
         return self
 
     def attach(self, model) -> "GlobalDriftCompensation":
-        tiles = model.tiles()
-        if len(self.reference) != len(tiles):
-            raise ValueError(f"GDC fitted on {len(self.reference)} tiles, the model has {len(tiles)}")
-        self.detach()
-        self.model = model
+        tiles = self._start(model, len(self.reference), "GDC")
         self.factors = [torch.ones(len(ref), dtype=tile.g_target.dtype, device=tile.g_target.device)
                         for ref, tile in zip(self.reference, tiles)]
         for tile, factor in zip(tiles, self.factors):
@@ -128,7 +124,7 @@ def batchnorms(model) -> list:
 
 
 @contextlib.contextmanager
-def _batch_statistics(norms):
+def batch_statistics(norms):
     """BatchNorm layers accumulate fresh running statistics (cumulative average) inside."""
     saved = [(m.momentum, m.training) for m in norms]
     for m in norms:
@@ -184,7 +180,7 @@ class BNRecalibration(Compensation):
         """Re-estimate every BatchNorm's statistics through the hardware as it is now."""
         norms = batchnorms(model)
         x = torch.as_tensor(self.subset.astype(np.float64) / 255.0)
-        with torch.no_grad(), _batch_statistics(norms):
+        with torch.no_grad(), batch_statistics(norms):
             model(x)
 
     def detach(self) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .base import Compensation, attach_gain, tile_inputs
+from .base import Compensation, attach_gain
 from .ir_drop import ColumnCorrection, quantize_columns
 
 
@@ -85,7 +85,7 @@ class NetworkPreDistortion(Compensation):
         cfg = model.config
         if cfg.cells != "ohmic" or cfg.r_wire <= 0:
             raise ValueError("NetworkPreDistortion needs ohmic cells and r_wire > 0 (the effective matrix is exact there)")
-        weights = None if reference_x is None else [x.cpu().double().numpy() for x in tile_inputs(model, reference_x)]
+        weights = None if reference_x is None else [x.cpu().double().numpy() for x in model.tile_inputs(reference_x)]
         g_floor, g_top = self.levels[0], self.levels[-1]
         self.programmed, self.history = [], []
         for k, tile in enumerate(model.tiles()):
@@ -119,9 +119,7 @@ class NetworkPreDistortion(Compensation):
         from ..nn.analog import _generator
         from ..nn.noise import ProgrammedCells
 
-        tiles = model.tiles()
-        if len(self.programmed) != len(tiles):
-            raise ValueError(f"this pre-distortion has {len(self.programmed)} tiles, the model {len(tiles)}")
+        tiles = self._start(model, len(self.programmed), "this pre-distortion")
         gen = _generator(model.device, model.seed, 7)
         for tile, g in zip(tiles, self.programmed):
             if g.shape != tuple(tile.g_target.shape):
@@ -131,7 +129,6 @@ class NetworkPreDistortion(Compensation):
             tile.cells = ProgrammedCells(tile.g_target, cells.g_prog, cells.params)
         t = model.t_seconds
         model.set_time(0.0 if t is None else t)
-        self.model = model
         return self
 
     def arrays(self) -> dict:
@@ -164,7 +161,7 @@ class NetworkColumnCorrection(Compensation):
         self.corrections = []
 
     def fit(self, model, reference_x) -> "NetworkColumnCorrection":
-        inputs = tile_inputs(model, reference_x)
+        inputs = model.tile_inputs(reference_x)
         self.corrections = []
         with torch.no_grad():
             for tile, x in zip(model.tiles(), inputs):
@@ -174,15 +171,11 @@ class NetworkColumnCorrection(Compensation):
         return self
 
     def attach(self, model) -> "NetworkColumnCorrection":
-        tiles = model.tiles()
-        if len(self.corrections) != len(tiles):
-            raise ValueError(f"this correction has {len(self.corrections)} tiles, the model {len(tiles)}")
-        self.detach()
-        self.model = model
+        tiles = self._start(model, len(self.corrections), "this column correction")
         for tile, corr in zip(tiles, self.corrections):
-            as_tensor = lambda a: torch.as_tensor(a.astype(np.float64), dtype=tile.g_target.dtype,  # noqa: E731
-                                                  device=tile.g_target.device)
-            self._hold(attach_gain(tile, as_tensor(corr.gain), as_tensor(corr.offset)))
+            gain, offset = (torch.as_tensor(a.astype(np.float64), dtype=tile.g_target.dtype, device=tile.g_target.device)
+                            for a in (corr.gain, corr.offset))
+            self._hold(attach_gain(tile, gain, offset))
         return self
 
     @property

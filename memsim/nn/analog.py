@@ -364,6 +364,17 @@ class AnalogModel(nn.Module):
         self._shared.read_generator.manual_seed(int(seed))
         return self
 
+    def tile_inputs(self, x) -> list:
+        """The float model's input slice of every tile for inputs ``x``: a list aligned with
+        :meth:`tiles` (convolutions: one row per output position)."""
+        with torch.no_grad(), self.float_mode(capture=True):
+            self(x)
+        out = []
+        for _, layer in self.analog_layers():
+            x2d, layer.last_input = layer.last_input, None
+            out += [x2d[:, tile.rows] for tile in layer.tiles]
+        return out
+
     def _calibrate_adc(self, calibration_x):
         cfg = self.config
         if cfg.adc_range != "calibrated" or cfg.adc_bits is None:
@@ -371,17 +382,12 @@ class AnalogModel(nn.Module):
         if calibration_x is None:
             raise ValueError("adc_range='calibrated' needs calibration_x (training inputs) to set the "
                              "ADC full scale; or give adc_range as a bound in weight units")
-        with torch.no_grad(), self.float_mode(capture=True):
-            self(calibration_x)
-        for _, layer in self.analog_layers():
-            x2d = layer.last_input
-            layer.last_input = None
-            for tile in layer.tiles:
-                peak = 0.0
-                for v, _ in tile.periphery.drive(x2d[:, tile.rows])[1]:
-                    i_diff = differential(v @ tile.g_target)  # the ideal tile
-                    peak = max(peak, float(i_diff.abs().max()) if i_diff.numel() else 0.0)
-                tile.adc_full_scale = cfg.adc_headroom * peak if peak > 0 else cfg.v_read * cfg.cond.span
+        for tile, x in zip(self.tiles(), self.tile_inputs(calibration_x)):
+            peak = 0.0
+            for v, _ in tile.periphery.drive(x)[1]:
+                i_diff = differential(v @ tile.g_target)  # the ideal tile
+                peak = max(peak, float(i_diff.abs().max()) if i_diff.numel() else 0.0)
+            tile.adc_full_scale = cfg.adc_headroom * peak if peak > 0 else cfg.v_read * cfg.cond.span
 
     # -- running --------------------------------------------------------------------------------
     def as_input(self, x) -> torch.Tensor:

@@ -57,27 +57,47 @@ class CircuitModel:
     def __init__(self, config):
         self.config = config
         self.g = None
+        self._crossbar = None
 
     def program(self, g: torch.Tensor) -> None:
         self.g = g
+        self._crossbar = None
 
     def currents(self, v: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def crossbar(self):
-        """The tile as a :class:`memsim.Crossbar` (the exact solver's circuit)."""
-        return build_crossbar(self.config, self.g.detach().cpu().double().numpy())
+        """The tile as a :class:`memsim.Crossbar` (the exact solver's circuit), built once per
+        programming."""
+        if self._crossbar is None:
+            self._crossbar = build_crossbar(self.config, self.g.detach().cpu().double().numpy())
+        return self._crossbar
 
-    def error(self, v) -> float:
-        """Largest |I - I_exact| over the columns, relative to the largest |I_exact|, for row
-        voltages ``v`` (B, rows): this model against the Numba solver on the same cells."""
+    xb = property(crossbar)
+
+    def against_exact(self, v) -> tuple:
+        """This model's column currents and the Numba solver's on the same cells (float64
+        arrays (B, cols), A) for row voltages ``v`` (B, rows)."""
         from ..solver import solve
 
         v = torch.as_tensor(v, dtype=self.g.dtype, device=self.g.device)
         mine = self.currents(v).detach().cpu().double().numpy()
         exact = solve(self.crossbar(), v.detach().cpu().double().numpy(), voltages=False,
                       tol=min(self.config.tol, 1e-9)).i_col
+        return mine, exact
+
+    def error(self, v) -> float:
+        """Largest |I - I_exact| over the columns, relative to the largest |I_exact|, for row
+        voltages ``v`` (B, rows): this model against the Numba solver on the same cells."""
+        mine, exact = self.against_exact(v)
         return float(np.max(np.abs(mine - exact)) / max(np.max(np.abs(exact)), 1e-300))
+
+    def column_error(self, v) -> float:
+        """Largest |I - I_exact| over inputs and columns, relative to the column's full scale
+        ``v_read sum_i G_ij``, for row voltages ``v`` (B, rows)."""
+        mine, exact = self.against_exact(v)
+        full = self.config.v_read * self.g.detach().cpu().double().numpy().sum(axis=0)
+        return float(np.max(np.abs(mine - exact) / full[None, :]))
 
 
 class Ideal(CircuitModel):
@@ -137,26 +157,21 @@ class ExactSolver(CircuitModel):
 
     name = "exact"
 
-    def program(self, g):
-        super().program(g)
-        self.xb = None
-
     def currents(self, v):
         from ..solver import solve
 
-        if self.xb is None:
-            self.xb = self.crossbar()
+        xb = self.crossbar()  # built before the threads share it
         v64 = v.detach().cpu().double().numpy()
         chunks = [v64[i:i + _SOLVE_CHUNK] for i in range(0, len(v64), _SOLVE_CHUNK)]
 
         def run(chunk):
-            out = solve(self.xb, chunk, voltages=False, tol=self.config.tol).i_col
+            out = solve(xb, chunk, voltages=False, tol=self.config.tol).i_col
             if self.progress is not None:
                 self.progress.update(len(chunk))
             return out
 
         if not chunks:
-            out = np.zeros((0, self.xb.cols))
+            out = np.zeros((0, xb.cols))
         elif self.config.workers > 1:
             with ThreadPoolExecutor(self.config.workers) as pool:
                 out = np.concatenate(list(pool.map(run, chunks)))
@@ -209,7 +224,6 @@ class NonlinearBatched(CircuitModel):
 
         super().program(g)
         cfg = self.config
-        self.xb = self.crossbar()
         kw = dict(dtype=g.dtype, device=g.device)
         self.v0 = p.v0
         self.prefactor64 = np.ascontiguousarray(p.i0 * np.exp(-self.xb.gap / p.g0))
@@ -244,18 +258,6 @@ class NonlinearBatched(CircuitModel):
             warnings.warn(f"{self.name} circuit model is {100 * self.measured_error:.3g} % of a column's full scale "
                           f"off the exact solver on random inputs (tolerance {100 * self.TOLERANCE:.3g} %); use "
                           f"HardwareConfig(exact=True) for this tile", RuntimeWarning, stacklevel=2)
-
-    def column_error(self, v) -> float:
-        """Largest |I - I_exact| over inputs and columns, relative to the column's full scale
-        ``v_read sum_i G_ij``, for row voltages ``v`` (B, rows)."""
-        from ..solver import solve
-
-        v = torch.as_tensor(v, dtype=self.g.dtype, device=self.g.device)
-        mine = self.currents(v).detach().cpu().double().numpy()
-        exact = solve(self.xb, v.detach().cpu().double().numpy(), voltages=False,
-                      tol=min(self.config.tol, 1e-9)).i_col
-        full = self.config.v_read * self.g.detach().cpu().double().numpy().sum(axis=0)
-        return float(np.max(np.abs(mine - exact) / full[None, :]))
 
     def _drops(self, i_cell):
         """Row-node drop plus column-node rise (B, R, C), V, for cell currents (B, R, C), A."""
