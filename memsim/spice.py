@@ -126,7 +126,7 @@ def run_netlist(text: str, *, backend: str = "subprocess", timeout: float = DEFA
     if not 0 < timeout <= MAX_TIMEOUT:
         raise ValueError(f"timeout must be a number of seconds in (0, {MAX_TIMEOUT:g}], got {units.shown(timeout)}")
     binary = ngspice_binary()
-    with tempfile.TemporaryDirectory(prefix="memsim-ngspice-") as work:
+    with tempfile.TemporaryDirectory(prefix=_work_prefix()) as work:
         cir = Path(work) / "circuit.cir"
         raw = Path(work) / "out.raw"
         try:
@@ -160,6 +160,19 @@ def run_netlist(text: str, *, backend: str = "subprocess", timeout: float = DEFA
         if not raw.exists():
             raise SpiceError("ngspice wrote no results: " + " | ".join(output.strip().splitlines()[-5:]), output)
         return _check_finite(parse_rawfile(raw.read_bytes()), output)
+
+
+def _work_prefix() -> str:
+    # The process id in the name lets a process that must exit at once find its own folders.
+    return f"memsim-ngspice-{os.getpid()}-"
+
+
+def remove_work_folders() -> None:
+    """Remove this process's ngspice work folders. A run's folder goes when the run ends; this is
+    for a process about to exit without unwinding (a study worker told to stop), where an
+    interrupt may have landed between the folder's creation and its removal."""
+    for folder in Path(tempfile.gettempdir()).glob(_work_prefix() + "*"):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _check_finite(vectors: dict[str, np.ndarray], output: str) -> dict[str, np.ndarray]:

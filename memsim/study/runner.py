@@ -159,7 +159,7 @@ def compute_row(point: dict, options: dict) -> dict:
         values = METRIC_FUNCTIONS[point["metric"]](point, options)
     except BaseException as err:
         if _STOPPING:  # SIGTERM from the study process; whatever the unwinding raised, stop here
-            os._exit(1)
+            _exit_now(1)
         if not isinstance(err, Exception):
             raise
         message = " ".join(f"{type(err).__name__}: {err}".split())
@@ -178,7 +178,16 @@ def _on_sigterm(signum, frame):
     _STOPPING = True
     if _BUSY:
         raise KeyboardInterrupt
-    os._exit(0)
+    _exit_now(0)
+
+
+def _exit_now(status: int) -> None:
+    # The interrupt can land inside a run's folder cleanup (or before it starts): remove what
+    # this worker's ngspice runs left, then exit without unwinding further.
+    spice = sys.modules.get("memsim.spice")
+    if spice is not None:
+        spice.remove_work_folders()
+    os._exit(status)
 
 
 def _watch_parent(parent_pid: int) -> None:
@@ -187,7 +196,7 @@ def _watch_parent(parent_pid: int) -> None:
         if os.getppid() != parent_pid:  # the study process died (SIGKILL): do not linger
             os.kill(os.getpid(), signal.SIGTERM)  # unwind as if the study had stopped us
             time.sleep(5.0)
-            os._exit(1)
+            _exit_now(1)
 
 
 def _worker_init(parent_pid: int) -> None:
