@@ -159,6 +159,23 @@ class Crossbar:
         return cls("1t1r", r_row, r_col, gap=_gap_from(gap, g_read, v_read, params),
                    device_params=params, transistor=transistor, v_gate=v_gate)
 
+    @classmethod
+    def of_kind(cls, kind: str, g_read=None, *, gap=None, r_row: float = 1.0, r_col: float = 1.0,
+                v_read: float = 0.2, v_gate=1.8, transistor: MosfetParams | None = None,
+                params: RRAMParams = DEFAULT_PARAMS) -> "Crossbar":
+        """A crossbar of cells of ``kind`` (one of :data:`KINDS`): ohmic cells of conductance
+        ``g_read`` (S); RRAM cells given their gap (m) or the conductance ``g_read`` they read
+        at ``v_read``; 1T1R cells with ``v_gate`` and ``transistor`` (level-1 defaults if None)."""
+        kind = units.choice(kind, KINDS, "cell kind")
+        if kind == "ohmic":
+            if gap is not None or g_read is None:
+                raise ValueError("ohmic cells take their conductances g_read (S), not a gap")
+            return cls.ohmic(g_read, r_row, r_col)
+        if kind == "device":
+            return cls.device(gap, g_read=g_read, v_read=v_read, r_row=r_row, r_col=r_col, params=params)
+        return cls.one_t_one_r(gap, g_read=g_read, v_read=v_read, v_gate=v_gate, transistor=transistor,
+                               r_row=r_row, r_col=r_col, params=params)
+
     # -- views ----------------------------------------------------------------------------
     @property
     def cells(self) -> np.ndarray:

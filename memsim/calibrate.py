@@ -423,10 +423,7 @@ def validate(calibration: Calibration, sizes=(64, 128), kinds=("1t1r", "device")
     with WeightedProgress(total, len(todo), "held-out ngspice runs", progress, "arrays") as bar:
         for n, kind, pattern in todo:
             cells, v_in = _pattern(pattern, n, gaps, rng)
-            if kind == "1t1r":
-                make = lambda m: Crossbar.one_t_one_r(cells, v_gate=1.8, transistor=m, r_row=r_wire, r_col=r_wire)
-            else:
-                make = lambda m: Crossbar.device(cells, r_row=r_wire, r_col=r_wire)
+            make = lambda m: Crossbar.of_kind(kind, gap=cells, v_gate=1.8, transistor=m, r_row=r_wire, r_col=r_wire)
             ref = spice.simulate(make(calibrated), v_in, timeout=timeout).i_col
             after = solve(make(calibrated), v_in, voltages=False).i_col
             before = solve(make(default), v_in, voltages=False).i_col

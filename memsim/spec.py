@@ -74,13 +74,7 @@ def build(spec: dict) -> tuple[Crossbar, np.ndarray]:
         levels = np.asarray(get_preset(name).levels)
         rng = np.random.default_rng(_int(spec, "seed", 0, low=0))
         g = levels[rng.integers(0, levels.size, (rows, cols))]
-    if kind == "ohmic":
-        xb = Crossbar.ohmic(g, r_row, r_col)
-    elif kind == "device":
-        xb = Crossbar.device(g_read=g, v_read=v_read, r_row=r_row, r_col=r_col)
-    else:
-        xb = Crossbar.one_t_one_r(g_read=g, v_read=v_read, v_gate=_num(spec, "v_gate", 1.8),
-                                  r_row=r_row, r_col=r_col)
+    xb = Crossbar.of_kind(kind, g, r_row=r_row, r_col=r_col, v_read=v_read, v_gate=_num(spec, "v_gate", 1.8))
     inputs = spec.get("inputs")
     try:
         v_in = np.full(xb.rows, v_read) if inputs is None else np.asarray(inputs, dtype=float)

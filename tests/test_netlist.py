@@ -124,6 +124,22 @@ def test_bad_crossbars_get_clear_errors():
         memsim.Crossbar.device()
 
 
+def test_one_builder_from_a_cell_kind_name(rng):
+    g = rng.uniform(5e-6, 40e-6, (3, 4))
+    built = {kind: memsim.Crossbar.of_kind(kind, g, r_row=1.5, r_col=2.0, v_gate=1.7) for kind in memsim.array.KINDS}
+    direct = {"ohmic": memsim.Crossbar.ohmic(g, 1.5, 2.0),
+              "device": memsim.Crossbar.device(g_read=g, r_row=1.5, r_col=2.0),
+              "1t1r": memsim.Crossbar.one_t_one_r(g_read=g, v_gate=1.7, r_row=1.5, r_col=2.0)}
+    v = rng.uniform(0.0, 0.2, 3)
+    for kind in memsim.array.KINDS:  # same circuit, so the same netlist text
+        assert built[kind].kind == kind
+        assert netlist.mvm(built[kind], v) == netlist.mvm(direct[kind], v)
+    with pytest.raises(ValueError, match="cell kind must be one of"):
+        memsim.Crossbar.of_kind("memristor", g)
+    with pytest.raises(ValueError, match="ohmic cells take their conductances"):
+        memsim.Crossbar.of_kind("ohmic", gap=np.full((2, 2), 1e-9))
+
+
 def test_256x256_1t1r_netlist_text_is_fast_enough_to_not_matter():
     # Not a timing assertion: the size check guards the structure; the time is printed for the note.
     xb = memsim.Crossbar.one_t_one_r(g_read=np.full((256, 256), 1e-5))

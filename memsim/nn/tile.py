@@ -353,17 +353,15 @@ def build_crossbar(config, g):
     from ..array import Crossbar
     from ..devices.rram import DEFAULT_PARAMS
 
-    r = config.r_wire
-    if config.cells == "ohmic":
-        return Crossbar.ohmic(g, r_row=r, r_col=r)
-    if config.cells == "device":
-        return Crossbar.device(read_gap(g, config.v_read, DEFAULT_PARAMS), r_row=r, r_col=r)
     from ..devices.transistor import MosfetParams
 
+    wires = {"r_row": config.r_wire, "r_col": config.r_wire}
+    if config.cells == "ohmic":
+        return Crossbar.of_kind("ohmic", g, **wires)
     transistor = MosfetParams()
-    gap = (verified_gap(g, config.v_read, config.v_gate, transistor, DEFAULT_PARAMS) if config.verify_1t1r
-           else read_gap(g, config.v_read, DEFAULT_PARAMS))
-    return Crossbar.one_t_one_r(gap, v_gate=config.v_gate, transistor=transistor, r_row=r, r_col=r)
+    gap = (verified_gap(g, config.v_read, config.v_gate, transistor, DEFAULT_PARAMS)
+           if config.cells == "1t1r" and config.verify_1t1r else read_gap(g, config.v_read, DEFAULT_PARAMS))
+    return Crossbar.of_kind(config.cells, gap=gap, v_gate=config.v_gate, transistor=transistor, **wires)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -62,14 +62,8 @@ def crossbar(cell: str, g_read, r_wire: float, *, v_read: float = 0.2, v_gate=1.
     """A crossbar of ``cell`` kind with read conductances ``g_read`` (S at ``v_read``)."""
     from ..array import Crossbar
 
-    if cell == "ohmic":
-        return Crossbar.ohmic(g_read, r_row=r_wire, r_col=r_wire)
-    if cell == "device":
-        return Crossbar.device(g_read=g_read, v_read=v_read, r_row=r_wire, r_col=r_wire)
-    if cell == "1t1r":
-        return Crossbar.one_t_one_r(g_read=g_read, v_read=v_read, v_gate=v_gate, r_row=r_wire, r_col=r_wire,
-                                    transistor=_transistor(transistor))
-    raise ValueError(f"cell kind must be 'device', '1t1r' or 'ohmic', got {cell!r}")
+    return Crossbar.of_kind(cell, g_read, r_row=r_wire, r_col=r_wire, v_read=v_read, v_gate=v_gate,
+                            transistor=_transistor(transistor) if cell == "1t1r" else None)
 
 
 def _spice_kwargs(options):
