@@ -35,7 +35,8 @@ class DemoResult:
 def run(size: int = 32, r_wire: float = 2.5, seed: int = 0, log=print) -> DemoResult:
     """Run the demo with ngspice; compare with the fast solver when it is available."""
     from . import spice
-    from .calibrate import Calibration, uncalibrated_params
+    from .calibrate.sweeps import uncalibrated_params
+    from .devices.calibration import Calibration
     from .devices.transistor import MosfetParams
     from .solver import solve
 
@@ -82,12 +83,10 @@ def run(size: int = 32, r_wire: float = 2.5, seed: int = 0, log=print) -> DemoRe
 
 def figure(result: DemoResult):
     """Two panels: IR-drop error per column; read margin per bias scheme."""
-    import matplotlib
+    from matplotlib.figure import Figure  # no pyplot state, no backend switch
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(10, 4))
+    ax1, ax2 = fig.subplots(1, 2)
     for kind, err in result.ir_error.items():
         ax1.plot(np.arange(err.size), 100 * err, marker="o", ms=3, label=kind)
     ax1.set_xlabel("column")
@@ -110,12 +109,6 @@ def figure(result: DemoResult):
 
 def save(result: DemoResult, out_dir: str | Path) -> Path:
     """Write the demo figure (PNG) into ``out_dir``; returns its path."""
-    import matplotlib.pyplot as plt
-
     from .io import save_figure
 
-    fig = figure(result)
-    try:
-        return save_figure(fig, Path(out_dir) / "demo.png")
-    finally:
-        plt.close(fig)
+    return save_figure(figure(result), Path(out_dir) / "demo.png")

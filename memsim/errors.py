@@ -31,3 +31,7 @@ class ResourceLimitError(MemsimError, ValueError):
 class FileError(MemsimError, ValueError):
     """A file memsim was asked to read or write is not usable: missing, not a regular file, too
     large, nested too deeply, or a write target that is a folder or a device."""
+
+
+class CalibrationError(MemsimError):
+    """A calibration could not be made or loaded (bad file, wrong card, failed fit)."""

@@ -50,14 +50,15 @@ def test_subpackages_are_reachable_from_import_memsim_and_load_lazily():
 
 def test_calibrate_quick_reports_on_small_held_out_arrays(monkeypatch, tmp_path):
     import memsim.calibrate as cal
+    from memsim.calibrate import fitting, report
     from memsim.cli import main
 
     seen = {}
-    monkeypatch.setattr(cal, "calibrate", lambda card, config, out=None: seen.setdefault("fit", config) and
+    monkeypatch.setattr(fitting, "calibrate", lambda card, config, out=None: seen.setdefault("fit", config) and
                         cal.Calibration.load())
-    monkeypatch.setattr(cal, "validate", lambda calibration, sizes: seen.setdefault("sizes", sizes) and
+    monkeypatch.setattr(report, "validate", lambda calibration, sizes: seen.setdefault("sizes", sizes) and
                         {"cases": [], "column_currents": {}})
-    monkeypatch.setattr(cal, "write_report", lambda *a: {"figure": "f", "summary": "s"})
+    monkeypatch.setattr(report, "write_report", lambda *a: {"figure": "f", "summary": "s"})
     assert main(["calibrate", "--quick", "--out", str(tmp_path)]) == 0
     assert seen["fit"] is cal.QUICK and seen["sizes"] == (16,)
     seen.clear()

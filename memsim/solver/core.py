@@ -83,7 +83,7 @@ def _calibrated(xb: Crossbar, calibration) -> Crossbar:
     """Apply a calibration (a memsim.calibrate.Calibration or the path of its JSON file)."""
     if calibration is None:
         return xb
-    from ..calibrate import Calibration
+    from ..devices.calibration import Calibration  # reads JSON: only when a calibration is given
 
     if not isinstance(calibration, Calibration):
         calibration = Calibration.load(calibration)

@@ -53,7 +53,7 @@ def _transistor(name: str):
         from ..devices.transistor import MosfetParams
 
         return MosfetParams()
-    from ..calibrate import Calibration
+    from ..devices.calibration import Calibration
 
     return Calibration.load().mosfet()
 

@@ -1,0 +1,49 @@
+"""``memsim calibrate``: sweeps, fit, file and held-out report from the command line.  Only
+argparse at import time, so ``memsim --help`` stays light."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..devices.calibration import BSIM4_CARD
+
+#: Held-out report sizes of `memsim calibrate` and of `memsim calibrate --quick` (larger than any fitted).
+FULL_SIZES = (64, 128)
+QUICK_SIZES = (16,)
+
+
+def add_cli(sub) -> None:
+    p = sub.add_parser("calibrate", help="fit the fast solver's reduced transistor to ngspice (1T1R model card)")
+    p.add_argument("--card", type=Path, default=BSIM4_CARD, help="MOSFET model card (default: the shipped BSIM4 card)")
+    p.add_argument("--quick", action="store_true",
+                   help="small sweeps (8x8 arrays, fewer voltages) and a 16x16 held-out report: about a minute")
+    p.add_argument("--sizes", type=int, nargs="*", default=None,
+                   help="held-out array sizes for the report (default 64 128, with --quick 16; none to skip)")
+    p.add_argument("--out", type=Path, default=Path("memsim_output") / "calibration",
+                   help="output folder for calibration.json and the report (default memsim_output/calibration)")
+    p.set_defaults(func=_cmd_calibrate)
+
+
+def _cmd_calibrate(args) -> int:
+    from ..io import check_target
+    from . import fitting, report
+    from .sweeps import QUICK, SweepConfig
+
+    config = QUICK if args.quick else SweepConfig()
+    sizes = args.sizes if args.sizes is not None else (QUICK_SIZES if args.quick else FULL_SIZES)
+    if any(not 2 <= n <= 256 for n in sizes):
+        raise ValueError(f"--sizes are held-out array sizes in [2, 256], got {sizes}")
+    target = args.out / "calibration.json"
+    existed = check_target(target).exists()  # a folder or device there: refused before the sweeps
+    calibration = fitting.calibrate(args.card, config, out=target)
+    r, u = calibration.residuals, calibration.uncalibrated_residuals
+    print(f"fitted {calibration.params} to {args.card}")
+    print(f"single-cell rms relative error: {u['cells_rms_rel']:.3%} uncalibrated -> {r['cells_rms_rel']:.3%} calibrated")
+    print(f"wrote {target}" + (" (replaced the existing file)" if existed else ""))
+    if sizes:
+        validation = report.validate(calibration, sizes=tuple(sizes))
+        for case in validation["cases"]:
+            print(f"  {case['kind']:>6} {case['size']:>4}x{case['size']:<4} {case['pattern']:<12} "
+                  f"uncalibrated {case['error_uncalibrated']:.3%}  calibrated {case['error_calibrated']:.3%}")
+        paths = report.write_report(calibration, validation, args.out)
+        print(f"report: {paths['figure']}, {paths['summary']}")
+    return 0

@@ -1,0 +1,119 @@
+"""The import graph runs one way: every module of memsim sits in one layer of the table in
+docs/design.md ("Layers and imports"), and no module imports one of a higher layer."""
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "memsim"
+
+
+def layers() -> list[tuple[str, list[str]]]:
+    """(layer name, module paths relative to memsim/) in table order, lowest first."""
+    text = (ROOT / "docs" / "design.md").read_text()
+    section = text[text.index("## Layers and imports"):]
+    rows = []
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0] not in ("layer", "---"):
+            named = re.sub(r"\([^)]*\)", "", cells[1])  # what stands in parentheses describes, not places
+            rows.append((cells[0], re.findall(r"`([\w/]+(?:\.py|/))`", named)))
+        elif rows and not line.startswith("|"):
+            break
+    return rows
+
+
+def layer_of(module_path: str, table) -> int:
+    """The most specific entry wins: a file named in a row, else its folder's row."""
+    best, depth = None, -1
+    for index, (_, entries) in enumerate(table):
+        for entry in entries:
+            if module_path == entry or (entry.endswith("/") and module_path.startswith(entry)):
+                if len(entry) > depth:
+                    best, depth = index, len(entry)
+    if best is None:
+        raise AssertionError(f"memsim/{module_path} is in no layer of docs/design.md's table; add it")
+    return best
+
+
+def module_file(dotted: str, package_dir: Path = PACKAGE) -> str | None:
+    """Path (relative to the package folder) of a dotted module name, or None if not a module."""
+    base = package_dir.joinpath(*dotted.split(".")[1:])
+    if base.with_suffix(".py").is_file():
+        return str(base.with_suffix(".py").relative_to(package_dir))
+    if (base / "__init__.py").is_file():
+        return str((base / "__init__.py").relative_to(package_dir))
+    return None
+
+
+def imports(path: Path, package_dir: Path = PACKAGE):
+    """(dotted target, line) of every memsim import in ``path``, deferred ones included."""
+    dotted = "memsim." + ".".join(path.relative_to(package_dir).with_suffix("").parts)
+    package = dotted if path.name == "__init__.py" else dotted.rsplit(".", 1)[0]
+    package = package.removesuffix(".__init__")
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            if not target.startswith("memsim"):
+                continue
+            for alias in node.names:  # `from . import units` imports the module memsim.units
+                sub = f"{target}.{alias.name}"
+                yield (sub if module_file(sub, package_dir) else target), node.lineno
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("memsim"):
+                    yield alias.name, node.lineno
+
+
+def test_the_table_names_real_modules():
+    table = layers()
+    assert [name for name, _ in table][:3] == ["units, files, errors", "devices", "circuit"]
+    for _, entries in table:
+        for entry in entries:
+            assert (PACKAGE / entry).exists(), f"docs/design.md names memsim/{entry}, which does not exist"
+
+
+def violations(package_dir: Path = PACKAGE) -> list[str]:
+    table = layers()
+    found = []
+    for path in sorted(package_dir.rglob("*.py")):
+        source = str(path.relative_to(package_dir))
+        here = layer_of(source, table)
+        for target, line in imports(path, package_dir):
+            target_file = module_file(target, package_dir)
+            if target_file is None:
+                continue
+            there = layer_of(target_file, table)
+            if there > here:
+                found.append(f"memsim/{source}:{line} ({table[here][0]}) imports {target} ({table[there][0]})")
+            if source.startswith("solver/") and target_file in ("netlist.py", "spice.py"):
+                found.append(f"memsim/{source}:{line}: the solver imports {target} (it must run without ngspice)")
+            if target_file == "cli.py" and source != "__main__.py":
+                found.append(f"memsim/{source}:{line} imports memsim.cli (nothing does but __main__)")
+    return found
+
+
+def test_imports_run_one_way():
+    upward = violations()
+    assert not upward, "\n".join(upward)
+
+
+def test_the_check_catches_upward_and_forbidden_imports(tmp_path):
+    fake = tmp_path / "memsim"
+    for name, text in {"__init__.py": "", "units.py": "", "spice.py": "", "devices/__init__.py": "",
+                       "devices/rram.py": "from .. import units\n\ndef f():\n    from ..solver import core\n",
+                       "solver/__init__.py": "", "solver/core.py": "from ..spice import run\n"}.items():
+        (fake / name).parent.mkdir(parents=True, exist_ok=True)
+        (fake / name).write_text(text)
+    found = violations(fake)
+    assert len(found) == 2, found
+    assert found[0].startswith("memsim/devices/rram.py:4 (devices) imports memsim.solver.core (solver)")
+    assert "the solver imports memsim.spice" in found[1]
+    with pytest.raises(AssertionError, match="in no layer"):
+        layer_of("nowhere.py", layers())
