@@ -63,6 +63,29 @@ def test_programming_spread_has_the_stated_sigma():
     assert sigma == pytest.approx(expected, rel=0.03)
 
 
+def test_programming_spread_is_one_formula_for_presets_and_networks():
+    import torch
+
+    from memsim.nn.noise import RRAMNoiseModel
+
+    var = devices.Variability(sigma_d2d=0.1, sigma_c2c=0.05)
+    xi, zeta = np.array([0.5, -20.0, 1.5]), np.array([1.0, 0.0, -2.0])
+    closed = np.maximum((1 + 0.1 * xi) * np.exp(0.05 * zeta), 0.0)  # a cell cannot go below 0 S
+    np.testing.assert_allclose(var.programming_factor(xi, zeta), closed, rtol=1e-15)
+    np.testing.assert_allclose(var.programming_factor(torch.tensor(xi), torch.tensor(zeta)).numpy(), closed, rtol=1e-15)
+    # the preset's program() and the network noise model draw xi then zeta from their generators
+    p8 = devices.preset("rram8")
+    level = np.full(4, p8.levels[3])
+    draws = np.random.default_rng(5).standard_normal((2, 4))
+    gaps = p8.program(level, seed=5, variability=var)
+    np.testing.assert_allclose(devices.conductance(0.2, gaps), level * var.programming_factor(*draws), rtol=1e-9)
+    gen = torch.Generator().manual_seed(5)
+    cells = RRAMNoiseModel(var).program(torch.tensor(level), gen)
+    torch_draws = torch.randn((2, 4), generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    expected = level * var.programming_factor(torch_draws[0].numpy(), torch_draws[1].numpy())
+    np.testing.assert_allclose(cells.g_prog.numpy(), expected, rtol=1e-12)
+
+
 def test_read_noise_and_drift(rng):
     var = devices.Variability(sigma_read=0.05, drift_nu=0.1, drift_nu_std=0.0)
     noisy = devices.read_noise(np.full(50000, 1e-5), var, rng)

@@ -19,14 +19,15 @@ from .rram import DEFAULT_PARAMS, RRAMParams, gap_for_conductance
 class Variability:
     """Spread of programmed conductance, read noise and drift (relative, dimensionless).
 
-    - ``sigma_d2d``: device-to-device spread, a fixed log-normal factor per device.
+    - ``sigma_d2d``: device-to-device spread, a fixed Gaussian factor per device.
     - ``sigma_c2c``: cycle-to-cycle spread, a fresh log-normal factor per programming event.
+      Together: G_prog = G_target (1 + sigma_d2d xi) exp(sigma_c2c zeta) (:meth:`programming_factor`).
     - ``sigma_read``: read noise, Gaussian, relative to the cell current, per read.
     - drift: G(t) = G(t0) (t / t0)^(-nu), nu ~ Normal(``drift_nu``, ``drift_nu_std``) per
       device, for t >= t0 (``drift_t0`` in s).
 
     The defaults are memsim's assumptions for a write-verified HfOx cell (a few percent
-    spread, 1 % read noise, a small drift exponent); the seed documents give the level
+    spread, 1 % read noise, a small drift exponent); the source papers give the level
     scheme but not these figures, so set them from your own measurements.
     """
 
@@ -44,6 +45,20 @@ class Variability:
                 raise ValueError(f"Variability.{name} must be a finite number >= 0, got {value!r}")
         if not (isinstance(self.drift_t0, (int, float)) and math.isfinite(self.drift_t0) and self.drift_t0 > 0):
             raise ValueError(f"Variability.drift_t0 must be > 0 s, got {self.drift_t0!r}")
+
+    def programming_factor(self, xi, zeta):
+        """G_prog / G_target = (1 + sigma_d2d xi) exp(sigma_c2c zeta), floored at 0, for standard
+        normal draws ``xi`` (device-to-device) and ``zeta`` (cycle-to-cycle): the one programming
+        spread of memsim, on numpy arrays and on torch tensors alike (a tensor keeps its graph)."""
+        scaled = self.sigma_c2c * zeta
+        spread = scaled.exp() if hasattr(scaled, "exp") else np.exp(scaled)
+        return ((1.0 + self.sigma_d2d * xi) * spread).clip(min=0.0)
+
+    def drift_ratio(self, t_seconds: float) -> float:
+        """t / t0 of the power-law drift G(t) = G(t0) (t / t0)^(-nu), 1 before t0."""
+        if not math.isfinite(t_seconds) or t_seconds < 0:
+            raise ValueError(f"time since programming must be >= 0 s, got {t_seconds!r}")
+        return max(t_seconds, self.drift_t0) / self.drift_t0
 
 
 NO_VARIABILITY = Variability(0.0, 0.0, 0.0, 0.0, 0.0, 1.0)
@@ -94,8 +109,7 @@ class DevicePreset:
             rng = np.random.default_rng(seed)
         if rng is not None:
             var = self.variability if variability is None else variability
-            sigma = math.hypot(var.sigma_d2d, var.sigma_c2c)
-            g_prog = g_prog * np.exp(rng.normal(0.0, sigma, g_prog.shape)) if sigma > 0 else g_prog
+            g_prog = g_prog * var.programming_factor(rng.standard_normal(g_prog.shape), rng.standard_normal(g_prog.shape))
             lo, hi = self.params.g_range(self.v_read)
             g_prog = np.clip(g_prog, lo, hi)
         return gap_for_conductance(g_prog, self.v_read, self.params)
@@ -103,11 +117,9 @@ class DevicePreset:
 
 def drift(g_siemens, t_seconds: float, variability: Variability, rng: np.random.Generator) -> np.ndarray:
     """Conductance after ``t_seconds`` of power-law drift (per-device exponent)."""
-    if not math.isfinite(t_seconds) or t_seconds < 0:
-        raise ValueError(f"time since programming must be >= 0 s, got {t_seconds!r}")
+    ratio = variability.drift_ratio(t_seconds)
     g_siemens = np.asarray(g_siemens, dtype=float)
     nu = rng.normal(variability.drift_nu, variability.drift_nu_std, g_siemens.shape)
-    ratio = max(t_seconds, variability.drift_t0) / variability.drift_t0
     return g_siemens * ratio ** (-nu)
 
 

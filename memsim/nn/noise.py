@@ -96,15 +96,13 @@ class RRAMNoiseModel:
 
     def program(self, g_target, generator) -> ProgrammedCells:
         var = self.variability
-        factor = (1.0 + var.sigma_d2d * _normal(g_target, generator)) * \
-            torch.exp(var.sigma_c2c * _normal(g_target, generator))
-        g_prog = torch.clamp(g_target * torch.clamp(factor, min=0.0), self.g_floor, self.g_ceiling)
+        factor = var.programming_factor(_normal(g_target, generator), _normal(g_target, generator))
+        g_prog = torch.clamp(g_target * factor, self.g_floor, self.g_ceiling)
         nu = var.drift_nu + var.drift_nu_std * _normal(g_target, generator)
         return ProgrammedCells(g_target, g_prog, {"nu": nu.detach()})
 
     def at_time(self, cells: ProgrammedCells, t_seconds: float, generator) -> torch.Tensor:
-        t_seconds = check_time(t_seconds)
-        ratio = max(t_seconds, self.variability.drift_t0) / self.variability.drift_t0
+        ratio = self.variability.drift_ratio(check_time(t_seconds))
         if ratio == 1.0:
             return cells.g_prog
         return torch.clamp(cells.g_prog * ratio ** (-cells.params["nu"]), self.g_floor, self.g_ceiling)
