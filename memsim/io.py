@@ -179,3 +179,24 @@ def save_figure(fig, path: str | Path) -> Path:
     buffer = io.BytesIO()
     fig.savefig(buffer, format=path.suffix.lstrip(".") or "png", dpi=150, bbox_inches="tight")
     return write_atomic(path, buffer.getvalue())
+
+
+def check_format(header, source, what: str, tag: str, version: int, error=FileError, *,
+                 keys: tuple[str, str] = ("format", "version"), advice: str = "") -> None:
+    """Refuse, in one line, a stored artefact that is not ``tag`` or not of ``version``.
+
+    Every versioned file of memsim (model files, compensation files, calibration files, the
+    study store) carries a format tag and a version under ``keys``; ``header`` is that mapping
+    as read (anything else is foreign).  A newer version is named as such, since upgrading
+    memsim is then the way out.  ``advice`` is added to every refusal.
+    """
+    tag_key, version_key = keys
+    found = header.get(tag_key) if isinstance(header, dict) else None
+    tail = f"; {advice}" if advice else ""
+    if found != tag:
+        raise error(f"{source} is not a memsim {what} (format tag {found!r}, expected {tag!r}){tail}")
+    got = header.get(version_key)
+    if str(got) != str(version):
+        newer = isinstance(got, (int, str)) and str(got).isdigit() and int(got) > int(version)
+        raise error(f"{source} is a {what} of version {got!r}"
+                    + (", written by a newer memsim" if newer else "") + f"; this memsim reads version {version}{tail}")

@@ -78,7 +78,7 @@ def test_bad_calibration_files_are_refused(calibration_copy):
     cases = {
         "truncated": (text[: len(text) // 2], "not valid JSON"),
         "foreign": (json.dumps({"schema": "something-else"}), "not a memsim calibration"),
-        "version": (text.replace('"schema_version": 1', '"schema_version": 99'), "schema version"),
+        "version": (text.replace('"schema_version": 1', '"schema_version": 99'), "version 99, written by a newer memsim"),
         "traversal": (text.replace('"card_file": "nmos_bsim4.lib"', '"card_file": "../../etc/passwd"'), "plain file name"),
         "missing": (json.dumps({k: v for k, v in json.loads(text).items() if k != "params"}), "missing or has a malformed"),
         "nan": (text.replace('"vto": ', '"vto": NaN, "x": '), "out of range"),

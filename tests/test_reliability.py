@@ -530,3 +530,19 @@ def test_solver_states_its_memory_estimate_before_allocating(monkeypatch, reliab
     with pytest.raises(memsim.ResourceLimitError, match="GiB"):
         memsim.solve(big, np.zeros((4000, 1024)))
     assert memsim.solve(xb, np.full((10, 64), 0.1)).i_col.shape == (10, 64)
+
+
+def test_every_versioned_file_is_checked_by_one_rule():
+    from memsim.io import check_format
+
+    check_format({"format": "memsim-x", "version": 2}, "f.x", "x file", "memsim-x", 2)  # accepted
+    check_format({"schema": "memsim-x", "schema_version": "2"}, "f.x", "x file", "memsim-x", 2,
+                 keys=("schema", "schema_version"))  # SQLite meta stores text
+    cases = {"foreign": ({"format": "other", "version": 2}, "f.x is not a memsim x file \\(format tag 'other'"),
+             "not a mapping": ([1, 2], "format tag None"),
+             "older": ({"format": "memsim-x", "version": 1}, "version 1; this memsim reads version 2; ask$"),
+             "newer": ({"format": "memsim-x", "version": 3}, "version 3, written by a newer memsim; this memsim reads"),
+             "no version": ({"format": "memsim-x"}, "version None;")}
+    for header, message in cases.values():
+        with pytest.raises(memsim.errors.FileError, match=message):
+            check_format(header, "f.x", "x file", "memsim-x", 2, advice="ask")

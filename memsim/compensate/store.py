@@ -13,6 +13,8 @@ import zipfile
 
 import numpy as np
 
+from ..io import LIMITS, check_format, parse_json, read_bytes, write_atomic
+
 FORMAT = "memsim-compensation"
 VERSION = 1
 
@@ -48,15 +50,11 @@ def to_bytes(strategies, info: dict | None = None) -> bytes:
 
 def save(path, strategies, info: dict | None = None):
     """Write ``strategies`` to ``path`` (atomically)."""
-    from ..io import write_atomic
-
     return write_atomic(path, to_bytes(strategies, info))
 
 
 def _check_inflated(raw: bytes, name: str) -> None:
     """Refuse an archive whose members would inflate beyond memsim's limit (a zip bomb)."""
-    from ..io import LIMITS
-
     try:
         with zipfile.ZipFile(io.BytesIO(raw)) as archive:
             total = sum(member.file_size for member in archive.infolist())
@@ -70,8 +68,6 @@ def _check_inflated(raw: bytes, name: str) -> None:
 def load(path_or_bytes):
     """Read a file written by :func:`save`: returns (strategies, info).  Only a regular file
     is read, within memsim's size limit, and an archive that would inflate beyond it is refused."""
-    from ..io import LIMITS, parse_json, read_bytes
-
     if isinstance(path_or_bytes, bytes):
         raw, name = path_or_bytes, "the data"
     else:
@@ -93,12 +89,7 @@ def load(path_or_bytes):
         if "compensation file" in str(exc):
             raise
         raise ValueError(f"{name} is not a readable memsim compensation file (truncated or foreign): {exc}") from None
-    if not isinstance(header, dict) or header.get("format") != FORMAT:
-        raise ValueError(f"{name} is not a memsim compensation file (format {header.get('format')!r})"
-                         if isinstance(header, dict) else f"{name} has a malformed header")
-    if header.get("version") != VERSION:
-        raise ValueError(f"{name} has compensation file version {header.get('version')!r}; this memsim reads "
-                         f"version {VERSION}")
+    check_format(header, name, "compensation file", FORMAT, VERSION, ValueError)
     kinds = _kinds()
     strategies = []
     entries = header.get("strategies", [])

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..errors import CalibrationError
-from ..io import read_bytes, read_json, write_atomic
+from ..io import check_format, read_bytes, read_json, write_atomic
 from .transistor import MAX_CARD_BYTES, MODELS_DIR, MosfetParams
 
 SCHEMA = "memsim-calibration"
@@ -99,11 +99,8 @@ class Calibration:
         """
         path = Path(path)
         data = read_json(path, "calibration file", CalibrationError)
-        if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-            raise CalibrationError(f"{path} is not a memsim calibration file (schema {data.get('schema') if isinstance(data, dict) else None!r})")
-        if data.get("schema_version") != SCHEMA_VERSION:
-            raise CalibrationError(f"{path} has calibration schema version {data.get('schema_version')!r}; "
-                                   f"this memsim reads version {SCHEMA_VERSION}")
+        check_format(data, path, "calibration file", SCHEMA, SCHEMA_VERSION, CalibrationError,
+                     keys=("schema", "schema_version"), advice="rerun memsim calibrate")
         try:
             card_file = data["card_file"]
             if not isinstance(card_file, str) or not _FILE_NAME.fullmatch(card_file) or card_file.startswith("."):

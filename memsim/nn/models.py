@@ -107,7 +107,7 @@ def load(path) -> tuple:
     are read (``torch.load(weights_only=True)``): no arbitrary objects are unpickled."""
     import io
 
-    from ..io import LIMITS, read_bytes
+    from ..io import LIMITS, check_format, read_bytes
 
     path = Path(path)
     raw = read_bytes(path, "model file", LIMITS["model"])
@@ -116,10 +116,7 @@ def load(path) -> tuple:
     except Exception as err:  # noqa: BLE001 - torch's unpickler raises many types on a foreign file
         raise ValueError(f"{path}: not a readable memsim model file ({type(err).__name__}: "
                          f"{str(err).splitlines()[0] if str(err) else ''})") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a memsim model file (written by memsim.nn.save_model)")
-    if data.get("version") != VERSION:
-        raise ValueError(f"{path}: model file version {data.get('version')!r}; this memsim reads version {VERSION}")
+    check_format(data, path, "model file", FORMAT, VERSION, ValueError, advice="write one with memsim.nn.save_model")
     name = data.get("architecture")
     if name not in MODELS:
         raise ValueError(f"{path}: unknown architecture {name!r}; known: {', '.join(MODELS)}")

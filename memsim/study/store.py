@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 from ..errors import MemsimError
+from ..io import check_format
 
 SCHEMA = "memsim-study"
 SCHEMA_VERSION = 1
@@ -130,11 +131,8 @@ class Store:
             meta = dict(self.db.execute("SELECT key, value FROM meta"))
         except sqlite3.DatabaseError:
             meta = {}
-        if meta.get("schema") != SCHEMA:
-            raise StoreError(f"{self.path} is not a memsim study store; move it away or choose another --out folder")
-        if meta.get("schema_version") != str(SCHEMA_VERSION):
-            raise StoreError(f"{self.path} is a study store of schema version {meta.get('schema_version')!r}; this "
-                             f"memsim reads version {SCHEMA_VERSION}: choose another --out folder")
+        check_format(meta, self.path, "study store", SCHEMA, SCHEMA_VERSION, StoreError, keys=("schema", "schema_version"),
+                     advice="move it away or choose another --out folder")
         if meta.get("name") != self.name:
             raise StoreError(f"{self.path} holds study {meta.get('name')!r}, not {self.name!r}")
         try:
