@@ -22,7 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-DEFAULT_OUT = Path("memsim_output")
+from .io import OUTPUT_DIR
+
+DEFAULT_OUT = OUTPUT_DIR  # the default --out folder
 # Modules that contribute subcommands: each has add_cli(subparsers), registering parsers
 # whose set_defaults(func=...) takes the parsed args and returns an exit status.  Their
 # top-level imports stay light (numpy only) so `memsim --help` is fast.

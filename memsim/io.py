@@ -16,6 +16,11 @@ from pathlib import Path
 
 from .errors import FileError
 
+#: Where generated files go when the user names no folder (relative to the working directory).
+OUTPUT_DIR = Path("memsim_output")
+#: The cache of trained built-in models (``memsim infer``, ``memsim compensate``, the scripts).
+MODEL_CACHE = OUTPUT_DIR / "nn" / "models"
+
 MIB = 1 << 20
 #: Size limits (bytes) of what memsim reads: text configs, model cards, array specs, results.
 LIMITS = {"config": 1 * MIB, "card": 1 * MIB, "spec": 512 * MIB, "results": 512 * MIB, "model": 256 * MIB,

@@ -13,6 +13,9 @@ import re
 
 import numpy as np
 
+#: A Julian year (s): the drift times of the network studies are counted in it.
+YEAR = 365.25 * 86400.0
+
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 _FILE_RE = re.compile(r"[A-Za-z0-9_+-][A-Za-z0-9_.+-]{0,127}")
 _SUFFIX = {"t": 1e12, "g": 1e9, "meg": 1e6, "k": 1e3, "mil": 25.4e-6, "m": 1e-3,

@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..io import MODEL_CACHE
+
 HARDWARE = ("pcm", "rram", "ir")
 MODEL_NAMES = ("mlp-digits", "mlp-mnist", "lenet-fashion", "resnet-fashion")
 METHODS = ("gdc", "gdc-column", "bn", "vera", "ir-pre", "ir-column")
@@ -36,13 +38,13 @@ def add_cli(subparsers) -> None:
     fit.add_argument("--train-time", default="10y", help="VeRA+ single-set drift time (default 10y)")
     fit.add_argument("--schedule", type=float, help="VeRA+ drift-aware schedule with this tolerance (e.g. 0.01)")
     fit.add_argument("--bn-images", type=int, default=256, help="BN re-calibration subset size (default 256)")
-    fit.add_argument("--cache", type=Path, default=Path("memsim_output/nn/models"), help="trained-model cache")
+    fit.add_argument("--cache", type=Path, default=MODEL_CACHE, help="trained-model cache")
     fit.add_argument("--out", type=Path, required=True, help="the .npz file to write")
     fit.set_defaults(func=cmd_fit)
     ev = sub.add_parser("eval", help="accuracy against time with and without a stored compensation")
     ev.add_argument("file", type=Path)
     ev.add_argument("--drift-time", default="0,1h,1y,10y", help="times since programming (with units)")
-    ev.add_argument("--cache", type=Path, default=Path("memsim_output/nn/models"))
+    ev.add_argument("--cache", type=Path, default=MODEL_CACHE)
     ev.set_defaults(func=cmd_eval)
     show = sub.add_parser("show", help="describe a stored compensation file")
     show.add_argument("file", type=Path)

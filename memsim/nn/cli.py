@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..io import MODEL_CACHE
+
 
 def add_cli(subparsers) -> None:
     p = subparsers.add_parser(
@@ -49,7 +51,7 @@ def add_cli(subparsers) -> None:
     p.add_argument("--seeds", default="1", help="a count (5 -> seeds 0..4) or a list (0,3,7); default 1")
     p.add_argument("--images", type=int, help="use only the first N test images")
     p.add_argument("--workers", type=int, help="threads for nonlinear-cell solves (default 1)")
-    p.add_argument("--cache", type=Path, default=Path("memsim_output/nn/models"),
+    p.add_argument("--cache", type=Path, default=MODEL_CACHE,
                    help="folder of trained built-in models (default memsim_output/nn/models)")
     p.add_argument("--out", type=Path, help="write results.csv and results.json into this folder")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

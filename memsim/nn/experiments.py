@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from .config import HardwareConfig
+from ..units import YEAR
 
-YEAR = 365.25 * 86400.0
 MONTH = YEAR / 12.0
 #: The drift times of the results table.
 DRIFT_TIMES = (("1 s", 1.0), ("1 h", 3600.0), ("1 day", 86400.0), ("1 month", MONTH), ("1 year", YEAR),

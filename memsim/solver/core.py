@@ -481,29 +481,6 @@ def effective_matrix(xb: Crossbar, *, tol: float = 1e-10, max_iter: int = 50, on
     return _direct_matrix(xb)
 
 
-_BLAS_CONTROLLER = []
-
-
-def _one_blas_thread():
-    """Single-threaded BLAS for the block sweep, when threadpoolctl is installed.
-
-    The sweep makes a few LAPACK calls per array row on C x C blocks; with a second BLAS
-    thread they are at best a little faster, and on a machine whose other core is busy,
-    OpenBLAS's waiting threads made them several times slower (measured: 256x256, 0.6 s with
-    one thread, 4-6 s with two, while another process kept one of two cores busy).
-    """
-    import contextlib
-
-    if not _BLAS_CONTROLLER:
-        try:
-            from threadpoolctl import ThreadpoolController
-            _BLAS_CONTROLLER.append(ThreadpoolController())
-        except ImportError:
-            _BLAS_CONTROLLER.append(None)
-    controller = _BLAS_CONTROLLER[0]
-    return contextlib.nullcontext() if controller is None else controller.limit(limits=1, user_api="blas")
-
-
 def _direct_matrix(xb: Crossbar) -> np.ndarray:
     """Block elimination with the smaller side in the blocks.
 
@@ -512,6 +489,7 @@ def _direct_matrix(xb: Crossbar) -> np.ndarray:
     end is at 1 V, which is the MVM read of the crossbar turned by 90 degrees (columns driven
     at their bottom end, rows sensed at their left end): g[::-1, ::-1].T with r_row, r_col swapped.
     """
+    from ..threads import one_blas_thread
     from ._blocks import effective_matrix_blocks
 
     if xb.cols <= xb.rows:
@@ -519,7 +497,7 @@ def _direct_matrix(xb: Crossbar) -> np.ndarray:
     else:
         g, r_row, r_col, turned = xb.g[::-1, ::-1].T, xb.r_col, xb.r_row, True
     try:
-        with _one_blas_thread():
+        with one_blas_thread():
             m = effective_matrix_blocks(g, r_row, r_col)
     except np.linalg.LinAlgError as err:
         raise ConvergenceError(f"memsim.solver.effective_matrix: block elimination of the {xb.rows}x{xb.cols} "

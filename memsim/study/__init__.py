@@ -25,6 +25,7 @@ import sys
 from pathlib import Path
 
 from .._lazy import lazy_getattr
+from ..io import OUTPUT_DIR
 from .config import AXES, METRIC_AXES, METRIC_HELP, METRICS, OPTIONS, StudyConfig, load, validate
 
 _LAZY = {
@@ -45,7 +46,7 @@ _LAZY = {
 
 __all__ = ["AXES", "METRICS", "METRIC_AXES", "OPTIONS", "StudyConfig", "load", "validate", "add_cli", "run_script", *_LAZY]
 
-DEFAULT_OUT = Path("memsim_output")
+DEFAULT_OUT = OUTPUT_DIR
 
 
 __getattr__ = lazy_getattr(__name__, globals(), _LAZY)

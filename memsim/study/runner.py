@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import METRIC_AXES, METRICS, StudyConfig, load
+from ..io import OUTPUT_DIR
 
 #: Column name of each axis in the results file.
 AXIS_COLUMNS = {"size": "size", "r_wire": "r_wire_ohm", "cell": "cell", "scheme": "scheme", "preset": "preset",
@@ -44,7 +45,7 @@ _TEXT_COLUMNS = {"metric", "cell", "scheme", "preset", "error"}
 # ---------------------------------------------------------------------------------------------
 # points and rows
 # ---------------------------------------------------------------------------------------------
-def fmt(value) -> str:
+def csv_cell(value) -> str:
     """One CSV cell: '' for None, shortest round-trip repr for floats, str otherwise."""
     if value is None:
         return ""
@@ -53,14 +54,14 @@ def fmt(value) -> str:
     if isinstance(value, float):
         return repr(value)
     if hasattr(value, "item"):  # numpy scalar
-        return fmt(value.item())
+        return csv_cell(value.item())
     return str(value)
 
 
 def point_key(point: dict) -> str:
     """The identity of a point: its metric and the values of that metric's axes."""
     metric = point["metric"]
-    return metric + "|" + "|".join(f"{axis}={fmt(point[axis])}" for axis in METRIC_AXES[metric])
+    return metric + "|" + "|".join(f"{axis}={csv_cell(point[axis])}" for axis in METRIC_AXES[metric])
 
 
 def columns(metrics) -> list[str]:
@@ -207,12 +208,10 @@ def _worker_init(parent_pid: int) -> None:
 
 
 def _one_blas_thread() -> None:
-    """One BLAS thread per worker: the pool already has one worker per core."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - comes with scikit-learn
-        return
-    threadpool_limits(limits=1, user_api="blas")
+    """One BLAS thread per worker, kept (returns None, so Dask's client.run can call it)."""
+    from ..threads import one_blas_thread
+
+    one_blas_thread()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -445,7 +444,7 @@ def _key_of_stored(point: dict) -> str:
     return point_key(point)
 
 
-def run(config, *, out: str | Path = "memsim_output", dask: str | None = None, workers: int = 2,
+def run(config, *, out: str | Path = OUTPUT_DIR, dask: str | None = None, workers: int = 2,
         progress: bool = True) -> StudyRun:
     """Run a study, resuming from its store ``<out>/<name>.sqlite`` if there is one; returns a
     :class:`StudyRun`.
@@ -519,7 +518,7 @@ def run(config, *, out: str | Path = "memsim_output", dask: str | None = None, w
             with open(timings, "a", encoding="utf-8") as handle:  # a log for people, not read back
                 if handle.tell() == 0:
                     handle.write("point,seconds,executor\n")
-                handle.write(_csv_line([key, fmt(seconds), summary.executor]))
+                handle.write(_csv_line([key, csv_cell(seconds), summary.executor]))
             summary.computed += 1
             summary.failed += error is not None
             bar.update(point_cost(point, options), failed=error is not None)
@@ -568,7 +567,7 @@ def _export(path: Path, header: list[str], order: list[str], stored: dict) -> No
             if axis != "metric":
                 row[AXIS_COLUMNS[axis]] = value
         row.update(entry["result"])
-        lines.append(_csv_line([fmt(row.get(column)) for column in header]))
+        lines.append(_csv_line([csv_cell(row.get(column)) for column in header]))
     write_atomic(path, "".join(lines))
 
 
