@@ -19,6 +19,13 @@ import numpy as np
 from .array import Crossbar
 from .bias import SCHEMES
 from .devices.presets import preset
+from . import spice
+from .calibrate.sweeps import uncalibrated_params
+from .devices.calibration import Calibration
+from .devices.transistor import MosfetParams
+from .io import save_figure
+from .solver import solve
+from .study.metrics import read_margin
 
 
 @dataclass
@@ -34,12 +41,6 @@ class DemoResult:
 
 def run(size: int = 32, r_wire: float = 2.5, seed: int = 0, log=print) -> DemoResult:
     """Run the demo with ngspice; compare with the fast solver when it is available."""
-    from . import spice
-    from .calibrate.sweeps import uncalibrated_params
-    from .devices.calibration import Calibration
-    from .devices.transistor import MosfetParams
-    from .solver import solve
-
     t0 = time.perf_counter()
     calibration = Calibration.load()
     bsim4 = calibration.mosfet()
@@ -69,7 +70,6 @@ def run(size: int = 32, r_wire: float = 2.5, seed: int = 0, log=print) -> DemoRe
             result.uncalibrated_vs_spice = np.max(np.abs(plain.i_col - ref.i_col) / np.abs(ref.i_col))
             log(f"  {kind:>6} MVM: (uncalibrated level-1 defaults instead: {result.uncalibrated_vs_spice:.2e})")
 
-    from .study.metrics import read_margin
 
     for kind in ("device", "1t1r"):
         for scheme in SCHEMES:
@@ -109,6 +109,4 @@ def figure(result: DemoResult):
 
 def save(result: DemoResult, out_dir: str | Path) -> Path:
     """Write the demo figure (PNG) into ``out_dir``; returns its path."""
-    from .io import save_figure
-
     return save_figure(figure(result), Path(out_dir) / "demo.png")

@@ -279,7 +279,7 @@ def disturb_figure(rows):
 def plot_results(results: str | Path, out: str | Path | None = None, *,
                  threshold: float = SENSING_LIMIT) -> list[Path]:
     """Write every figure the results file supports (PNG and SVG); returns their paths."""
-    from .study.runner import read_results
+    from .study.results import read_results
 
     results = Path(results)
     rows = read_results(results)

@@ -12,7 +12,7 @@ import pytest
 
 import memsim.study as study
 from memsim.study import metrics
-from memsim.study.runner import read_results
+from memsim.study.results import read_results
 
 # docs/design.md's analytic case: on/off ratio 10, ideal wires, every unselected cell at LRS.
 G_LRS, G_HRS = 40e-6, 4e-6

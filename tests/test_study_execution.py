@@ -10,7 +10,8 @@ import time
 import pytest
 
 import memsim.study as study
-from memsim.study.runner import point_key, read_rows
+from memsim.study.points import point_key
+from memsim.study.results import read_rows
 from memsim.study.store import StoreError
 
 # 24 points: ngspice spot checks at N = 32 make each large point take about 0.5 s, so a study
@@ -111,7 +112,12 @@ def test_killed_study_resumes_losing_nothing_and_repeating_nothing(sig, config_f
     match = re.search(r"\((\d+) points: (\d+) already there, (\d+) computed", resumed.stdout)
     assert match, resumed.stdout
     total, already, computed = map(int, match.groups())
-    assert (total, already, computed) == (N_POINTS, len(kept), N_POINTS - len(kept))  # nothing repeated
+    # nothing repeated: what the store kept is not computed again.  SIGTERM exports the CSV from
+    # the store before exiting; SIGKILL can land between storing a point and exporting it, so
+    # there the store may hold one point more than the CSV showed.
+    lag = 1 if sig == signal.SIGKILL else 0
+    assert total == N_POINTS and already + computed == N_POINTS
+    assert len(kept) <= already <= len(kept) + lag, (already, len(kept))
     final = results.read_bytes()
     assert final == reference.read_bytes()  # nothing lost, nothing twice, the same numbers
     assert kept_lines <= set(final.decode().splitlines())  # finished rows kept as they were

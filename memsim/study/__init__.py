@@ -12,9 +12,11 @@
 A study config names a grid (array size N, wire resistance, cell kind, bias scheme, device
 preset and level count, tile size, seeds) and the metrics to compute
 (:mod:`memsim.study.config`); each point is one metric at one combination of the axes it
-depends on (:mod:`memsim.study.metrics`); points run on a process pool or Dask and are
-stored as they finish in the study's SQLite store, which the results CSV is exported from
-(:mod:`memsim.study.runner`, :mod:`memsim.study.store`).
+depends on (:mod:`memsim.study.metrics`; the grid as points and their cost model,
+:mod:`memsim.study.points`); points run in workers (:mod:`memsim.study.worker`) on a process
+pool or Dask (:mod:`memsim.study.executors`) and are stored as they finish in the study's
+SQLite store (:mod:`memsim.study.store`), which the results CSV is exported from
+(:mod:`memsim.study.results`); :mod:`memsim.study.runner` runs all of it and resumes.
 
 Importing this package is cheap (stdlib only); numpy, the solver, ngspice, Dask and
 matplotlib load when a study or plot runs.
@@ -31,8 +33,8 @@ from .config import AXES, METRIC_AXES, METRIC_HELP, METRICS, OPTIONS, StudyConfi
 _LAZY = {
     "run": ("memsim.study.runner", "run"),
     "StudyRun": ("memsim.study.runner", "StudyRun"),
-    "expand": ("memsim.study.runner", "expand"),
-    "read_results": ("memsim.study.runner", "read_results"),
+    "expand": ("memsim.study.points", "expand"),
+    "read_results": ("memsim.study.results", "read_results"),
     "StoreError": ("memsim.study.store", "StoreError"),
     "read_margin": ("memsim.study.metrics", "read_margin"),
     "margin_crossover": ("memsim.study.metrics", "margin_crossover"),

@@ -25,6 +25,14 @@ import functools
 
 import numpy as np
 
+from .. import spice
+from ..array import Crossbar
+from ..devices import preset
+from ..devices.calibration import Calibration
+from ..devices.rram import conductance
+from ..devices.transistor import MosfetParams
+from ..solver import solve
+
 # Stream tags of the seeded generators, so two metrics never share a random stream.
 _STREAM_MVM = 1
 _STREAM_TILE = 2
@@ -38,8 +46,6 @@ TIE = 1e-9
 def level_conductances(preset_name: str, n_levels: int | None = None, g_range=None) -> np.ndarray:
     """Programmed conductances (S at the preset's read voltage): the preset's own levels, or
     ``n_levels`` evenly spaced over its range (or over ``g_range`` = [g_min, g_max])."""
-    from ..devices import preset
-
     levels = np.asarray(preset(preset_name).levels, dtype=float)
     if g_range is None and (n_levels is None or n_levels == levels.size):
         return levels
@@ -50,18 +56,12 @@ def level_conductances(preset_name: str, n_levels: int | None = None, g_range=No
 @functools.lru_cache(maxsize=None)
 def _transistor(name: str):
     if name == "level1":
-        from ..devices.transistor import MosfetParams
-
         return MosfetParams()
-    from ..devices.calibration import Calibration
-
     return Calibration.load().mosfet()
 
 
 def crossbar(cell: str, g_read, r_wire: float, *, v_read: float = 0.2, v_gate=1.8, transistor: str = "bsim4"):
     """A crossbar of ``cell`` kind with read conductances ``g_read`` (S at ``v_read``)."""
-    from ..array import Crossbar
-
     return Crossbar.of_kind(cell, g_read, r_row=r_wire, r_col=r_wire, v_read=v_read, v_gate=v_gate,
                             transistor=_transistor(transistor) if cell == "1t1r" else None)
 
@@ -129,8 +129,6 @@ def read_margin(cell: str, size: int, scheme: str, *, r_wire: float, g_lrs: floa
         g[row, col] = g_selected
         xb = crossbar(cell, g, r_wire, v_read=v_read, v_gate=gates, transistor=transistor)
         if engine == "ngspice":
-            from .. import spice
-
             result = spice.simulate_read(xb, row, col, v_read, scheme, timeout=timeout)
         elif engine == "solver":
             from ..solver import solve_read
@@ -236,8 +234,6 @@ def driver_power(xb, v_in, result) -> np.ndarray:
 
 
 def metric_mvm(point, options) -> dict:
-    from ..solver import solve
-
     size, n_levels = point["size"], point["levels"]
     levels = level_conductances(point["preset"], n_levels, options["g_range"])
     # seeded by what shapes the draw only, so every r_wire and cell kind sees the same arrays
@@ -253,8 +249,6 @@ def metric_mvm(point, options) -> dict:
     row = {"mvm_max_error": float(error.max()), "mvm_mean_error": float(error.mean()),
            "power_W": float(power.mean()), "energy_J": float(power.mean() * options["read_time"])}
     if size <= options["spice_max_size"]:
-        from .. import spice
-
         ref = spice.simulate(xb, v_in[0], timeout=options["spice_timeout"]).i_col
         row["mvm_spice_max_error"] = float(np.max(np.abs(ref - ideal[0]) / np.abs(ideal[0])))
         row["spice_rel_diff"] = float(np.max(np.abs(result.i_col[0] - ref) / np.abs(ref)))
@@ -273,9 +267,6 @@ def write_disturb(cell: str, size: int, scheme: str, *, r_wire: float, g_initial
     cell, the largest over the unselected cells and the mean over the half-selected ones
     (the selected row and column).
     """
-    from .. import spice
-    from ..devices.rram import conductance
-
     row, col = 0, size - 1
     xb = crossbar(cell, np.full((size, size), g_initial), r_wire, v_read=v_read,
                   v_gate=_gates(cell, size, row, v_gate), transistor=transistor)
@@ -325,8 +316,6 @@ def tiled_mvm(cell: str, g, v_in, tile: int, r_wire: float, *, v_read: float = 0
     Returns (i_col, ideal, first_tile): (B, C) A from the fast solver, the ideal product, and
     (crossbar, inputs) of the first tile for a SPICE spot check.
     """
-    from ..solver import solve
-
     rows, cols = g.shape
     out = np.zeros((len(v_in), cols))
     ideal = np.zeros((len(v_in), cols))
@@ -359,9 +348,6 @@ def metric_tile(point, options) -> dict:
     row = {"tile_max_error": float(error.max()), "tile_mean_error": float(error.mean()),
            "argmax_agreement": float(np.mean(y.argmax(axis=1) == y_ideal.argmax(axis=1)))}
     if tile <= options["spice_max_size"]:
-        from .. import spice
-        from ..solver import solve
-
         ref = spice.simulate(xb0, v0, timeout=options["spice_timeout"]).i_col
         row["spice_rel_diff"] = float(np.max(np.abs(solve(xb0, v0).i_col - ref) / np.abs(ref)))
     return row
