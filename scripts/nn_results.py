@@ -30,14 +30,13 @@ are rebuilt from that file.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 
 import numpy as np
 
-from memsim.io import save_figure, write_atomic
+from memsim.io import ResultsLog, save_figure, write_atomic
 from memsim.nn import experiments as ex
 from memsim.nn.config import HardwareConfig
 
@@ -128,21 +127,12 @@ def hwa_trained(model, seed, cache, dataset, plain):
 
 
 def load_done(path):
-    done = {}
-    if os.path.exists(path):
-        with open(path, encoding="utf-8") as handle:
-            for line in handle:
-                if line.strip():
-                    item = json.loads(line)
-                    done[(item["model"], item["key"], item["seed"])] = item
-    return done
+    """Finished rows by (model, key, seed), from the resumable log (memsim.io.ResultsLog)."""
+    return {(item["model"], item["key"], item["seed"]): item for item in ResultsLog(path).rows()}
 
 
 def append(path, item):
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(item) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
+    ResultsLog(path).append(item)
 
 
 def run(args, path):
