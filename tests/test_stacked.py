@@ -277,3 +277,24 @@ def test_netlist_is_pure_and_names_only_memsim_text():
 def test_bad_input(build, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         build()
+
+
+@pytest.mark.parametrize("name", ["stack-ohmic", "stack-device", "vertical-ohmic", "vertical-1t1r"])
+def test_two_level_cg_matches_the_direct_solve(name):
+    """The conjugate gradients used above 20 000 unknowns agree with the sparse LU."""
+    rng = np.random.default_rng(9)
+    array = random_arrays(rng, 4, 12)[name]
+    for scheme in ("floating", "v/2"):
+        bias = read_bias(array, (2, 3, 11), 0.3, scheme)
+        direct, cg = solve(array, bias, method="splu"), solve(array, bias, method="pcg")
+        assert cg.info["method"] == "pcg" and cg.info["cg_iterations"] > 0
+        assert rel_err(cg.i_term, direct.i_term) < 1e-9
+        assert np.abs(cg.v_node - direct.v_node).max() < 1e-11
+
+
+@needs_ngspice
+def test_two_level_cg_against_ngspice():
+    rng = np.random.default_rng(4)
+    array = random_arrays(rng, 6, 12)["stack-ohmic"]
+    bias = mvm_bias(array, rng.uniform(0, 0.3, 12), layer=3, others="grounded")
+    assert rel_err(solve(array, bias, method="pcg").i_term, netlist3d.simulate(array, bias).i_term) < 1e-6

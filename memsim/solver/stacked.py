@@ -84,23 +84,77 @@ def _factor(matrix):
     return splu(matrix, permc_spec="MMD_AT_PLUS_A", options={"SymmetricMode": True}).solve
 
 
-def _cg_solver(matrix):
-    from scipy.sparse.linalg import LinearOperator, cg
-    diag = matrix.diagonal()
-    precond = LinearOperator(matrix.shape, lambda x: x / diag)
+class _TwoLevel:
+    """Conjugate gradients preconditioned by the wires and one mean per wire component.
 
-    def run(rhs):
-        x, status = cg(matrix, rhs, rtol=1e-15, atol=0.0, maxiter=20 * matrix.shape[0], M=precond)
-        if status != 0:
-            raise ConvergenceError(f"CG did not converge in {20 * matrix.shape[0]} iterations")
-        return x
-    return run
+    The fine level solves the circuit with every cell cut, each cell's conductance left on the
+    diagonal: independent lines (tridiagonal), planes (2D grids) and pillars, each factorised
+    on its own (SuperLU; lines and pillars together, no fill).  Cells (MOhm) are weak against
+    wires (ohm), so that leaves the common mode of each component (a floating line rising as a
+    whole) poorly approximated; the coarse level solves it, one unknown per component (its
+    mean), with the exact Galerkin matrix P^T A P.  The two levels act additively (a symmetric
+    preconditioner).
+    """
+
+    #: Components larger than this (planes) are factorised one by one.
+    BLOCK = 1000
+
+    def __init__(self, wires_ff, tol):
+        wires_ff = wires_ff.tocsr()
+        self.wires_offdiag = (wires_ff - sp.diags(wires_ff.diagonal())).tocsr()
+        n = wires_ff.shape[0]
+        graph = self.wires_offdiag.copy()
+        graph.data[:] = 1.0
+        count, label = connected_components(graph, directed=False)
+        sizes = np.bincount(label, minlength=count)
+        # Coarse unknowns ordered small components first: a plane's coarse row is dense (it meets
+        # every pillar), and eliminated last in natural order it fills only the planes' block.
+        rank = np.empty(count, dtype=np.int64)
+        rank[np.argsort(sizes, kind="stable")] = np.arange(count)
+        self.prolong = sp.csr_matrix((np.ones(n), (np.arange(n), rank[label])), shape=(n, count))
+        big = np.nonzero(sizes > self.BLOCK)[0]
+        blocks = [np.nonzero(label == c)[0] for c in big]
+        rest = np.nonzero(~np.isin(label, big))[0]
+        self.blocks = [b for b in blocks + [rest] if b.size]
+        self.tol = tol
+        self.iterations = 0
+
+    def __call__(self, matrix):
+        from scipy.sparse.linalg import LinearOperator, cg
+        fine_matrix = (self.wires_offdiag + sp.diags(matrix.diagonal())).tocsr()
+        solvers = [(idx, _factor(fine_matrix[idx][:, idx].tocsc())) for idx in self.blocks]
+
+        def fine(r):
+            out = np.empty_like(r)
+            for idx, solve_block in solvers:
+                out[idx] = solve_block(r[idx])
+            return out
+        p = self.prolong
+        coarse = splu((p.T @ matrix @ p).tocsc(), permc_spec="NATURAL", options={"SymmetricMode": True}).solve
+        precond = LinearOperator(matrix.shape, lambda r: fine(r) + p @ coarse(p.T @ r), dtype=float)
+        limit = 2000
+
+        def run(rhs):
+            counter = [0]
+
+            def count(_):
+                counter[0] += 1
+            x, status = cg(matrix, rhs, rtol=self.tol, atol=0.0, maxiter=limit, M=precond, callback=count)
+            if status != 0:
+                raise ConvergenceError(f"the 3D conjugate-gradient solve did not converge in {limit} iterations")
+            self.iterations += counter[0]
+            return x
+        return run
 
 
-METHODS = ("splu", "cg")
+METHODS = ("auto", "splu", "pcg")
+#: Unknowns above which ``method="auto"`` uses the two-level conjugate gradients.
+AUTO_PCG = 20000
+#: Relative residual at which the conjugate gradients stop.
+PCG_RTOL = 1e-13
 
 
-def solve(array, bias: StackBias, *, method: str = "splu", tol: float = 1e-12, max_iter: int = 100) -> StackResult:
+def solve(array, bias: StackBias, *, method: str = "auto", tol: float = 1e-12, max_iter: int = 100) -> StackResult:
     """DC operating point of ``array`` under ``bias`` (see :mod:`memsim.stacked`); engine "memsim".
 
     ``tol``: Newton stops when the largest voltage update is below ``tol`` x the largest held
@@ -111,7 +165,12 @@ def solve(array, bias: StackBias, *, method: str = "splu", tol: float = 1e-12, m
     t_start = time.perf_counter()
     ckt = circuit(array, bias)
     system = _System(array, ckt)
-    factor = _factor if method == "splu" else _cg_solver
+    if method == "auto":
+        method = "pcg" if system.free.size > AUTO_PCG else "splu"
+    if method == "pcg":
+        factor = _TwoLevel(system.wires[system.free][:, system.free], PCG_RTOL)
+    else:
+        factor = _factor
     v = system.fixed_values.copy()
     fixed = system.fixed_mask
     free = system.free
@@ -131,6 +190,8 @@ def solve(array, bias: StackBias, *, method: str = "splu", tol: float = 1e-12, m
     v_full = v[system.label]
     v_cell = (v_full[ckt.cell_a] - v_full[ckt.cell_b]).reshape(array.cells.shape)
     i_cell = array.g * v_cell if array.kind == "ohmic" else rram_current(v_cell, array.gap, array.device_params)
+    if method == "pcg":
+        info["cg_iterations"] = getattr(factor, "iterations", 0)
     info["wall_s"] = time.perf_counter() - t_start
     return StackResult(terminal_currents(ckt, i_terminal), i_cell, v_cell, v_full, "memsim", info)
 
