@@ -158,7 +158,7 @@ def solve(array, bias: StackBias, *, method: str = "auto", tol: float = 1e-12, m
     """DC operating point of ``array`` under ``bias`` (see :mod:`memsim.stacked`); engine "memsim".
 
     ``tol``: Newton stops when the largest voltage update is below ``tol`` x the largest held
-    voltage (RRAM cells).  Returns a :class:`~memsim.stacked.StackResult`.
+    voltage (RRAM cells), or stalls below 1000 ``tol`` x that voltage (the rounding floor).  Returns a :class:`~memsim.stacked.StackResult`.
     """
     from .. import units
     method = units.choice(method, METHODS, "method")
@@ -242,11 +242,14 @@ def _newton(array, system, factor, v, tol, max_iter):
     start = _jacobian(array, system, np.zeros_like(v))[free]
     v[free] = factor(start[:, free].tocsc())(-(start[:, fixed] @ v[fixed]))
     flow = _flow(array, system, v)
+    largest = np.inf
     for iteration in range(1, max_iter + 1):
         jac = _jacobian(array, system, v)[free][:, free].tocsc()
         dx = factor(jac)(-flow[free])
-        largest = float(np.abs(dx).max())
-        if largest <= tol * scale:
+        previous, largest = largest, float(np.abs(dx).max())
+        # Converged: below tol, or stalled at the rounding floor of the nodal matrix (MOhm cells
+        # on ohm wires put it near 1e-12 V), which Newton's quadratic steps cannot pass.
+        if largest <= tol * scale or (largest <= 1e3 * tol * scale and largest > 0.5 * previous):
             v = v.copy()
             v[free] += dx
             return v, iteration, _flow(array, system, v)
