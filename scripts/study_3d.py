@@ -83,11 +83,11 @@ def crossing(layers, margins):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="memsim_output/study_3d")
-    parser.add_argument("--quick", action="store_true", help="per-layer size 16 only, fewer via values (~30 s)")
+    parser.add_argument("--quick", action="store_true", help="per-layer size 16 only (~30 s)")
     args = parser.parse_args()
     layer_counts = list(range(1, 9))
     sizes = [16] if args.quick else [16, 64, 256]
-    links = [0.0, 100.0, 1e3, 1e4, 1e5] if not args.quick else [0.0, 1e4]
+    links = [0.0, 100.0, 1e3, 1e4, 1e5]
     t_start = time.perf_counter()
     results = {"settings": {"v_read": V_READ, "threshold": THRESHOLD, "r_line": R_LINE, "r_via": R_VIA,
                             "r_plane": R_PLANE, "r_pillar": R_PILLAR, "preset": BULK_RRAM64.name,
