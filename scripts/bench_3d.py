@@ -77,6 +77,16 @@ def main():
             print(f"{name:>15} {what:>5} {fast.info['unknowns']:>9} {t_fast:9.4f} {t_spice:10.3f} "
                   f"{t_spice / t_fast:7.0f}x {rel_err(fast.i_term, ref.i_term):11.2e}", flush=True)
     print(f"geometric mean speed-up over ngspice: {np.exp(np.mean(np.log(ratios))):.0f}x")
+    rng, mid = arrays(8, 64)
+    print("\n8 layers of 64 x 64: two-level CG against the sparse LU (both in memsim)")
+    print(f"{'array':>15} {'unknowns':>9} {'LU s':>8} {'CG s':>8} {'ratio':>7} {'rel. diff':>10}")
+    for name in ("stack ohmic", "vertical ohmic"):
+        array = mid[name]
+        bias = bias_for(name, array, rng, "mvm")
+        t_lu, lu = best(lambda: solve(array, bias, method="splu"), 1)
+        t_cg, cg = best(lambda: solve(array, bias, method="pcg"), args.repeat)
+        print(f"{name:>15} {cg.info['unknowns']:>9} {t_lu:8.3f} {t_cg:8.3f} {t_lu / t_cg:6.1f}x "
+              f"{rel_err(cg.i_term, lu.i_term):10.1e}", flush=True)
     if args.skip_large:
         return
     rng, large = arrays(8, 256)
