@@ -298,3 +298,15 @@ def test_two_level_cg_against_ngspice():
     array = random_arrays(rng, 6, 12)["stack-ohmic"]
     bias = mvm_bias(array, rng.uniform(0, 0.3, 12), layer=3, others="grounded")
     assert rel_err(solve(array, bias, method="pcg").i_term, netlist3d.simulate(array, bias).i_term) < 1e-6
+
+
+def test_write_exposure_per_layer():
+    """Writing at 2 V with V/2: half-selected cells in the selected cell's layer and in the layers
+    sharing its lines see 1 V; with V/3 every unselected cell sees 2/3 V at most (ideal wires)."""
+    from memsim.solver.stacked import write_exposure
+    g = np.full((4, 4, 4), 1e-6)
+    stack = StackedCrossbar.ohmic(g, 0.0, 0.0)
+    np.testing.assert_allclose(write_exposure(stack, (1, 2, 2), 2.0, "v/2"), [1.0, 1.0, 1.0, 0.0], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(write_exposure(stack, (1, 2, 2), 2.0, "v/3"), np.full(4, 2 / 3), rtol=1e-12)
+    vertical = VerticalArray.ohmic(g, 0.0, 0.0)
+    np.testing.assert_allclose(write_exposure(vertical, (3, 0, 0), 2.0, "v/2"), np.full(4, 1.0), rtol=1e-12)

@@ -275,3 +275,14 @@ def solve_read(array, cell, v_read: float = 0.2, scheme: str = "v/2", **options)
 def solve_mvm(array, v_in, layer: int | None = None, others: str = "floating", **options) -> StackResult:
     """MVM read (:func:`memsim.stacked.mvm_bias`); the output is ``result.sensed(array, bias)``."""
     return solve(array, mvm_bias(array, v_in, layer, others), **options)
+
+
+def write_exposure(array, cell, v_write: float, scheme: str = "v/2", **options) -> np.ndarray:
+    """Write bias: the largest |voltage| (V) on an unselected cell of each layer, shape (layers,),
+    while ``cell`` = (layer, row, col) is written at ``v_write`` with ``scheme``: what decides
+    write disturb (a DC operating point; the transient of the pulse is not simulated here).
+    The selected cell's own voltage is ``result.v_cell[cell]`` of :func:`solve_read`."""
+    result = solve_read(array, cell, v_write, scheme, **options)
+    exposure = np.abs(result.v_cell).copy()
+    exposure[tuple(int(x) for x in cell)] = 0.0
+    return exposure.reshape(exposure.shape[0], -1).max(axis=1)
