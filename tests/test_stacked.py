@@ -310,3 +310,10 @@ def test_write_exposure_per_layer():
     np.testing.assert_allclose(write_exposure(stack, (1, 2, 2), 2.0, "v/3"), np.full(4, 2 / 3), rtol=1e-12)
     vertical = VerticalArray.ohmic(g, 0.0, 0.0)
     np.testing.assert_allclose(write_exposure(vertical, (3, 0, 0), 2.0, "v/2"), np.full(4, 1.0), rtol=1e-12)
+
+
+def test_memory_guard(monkeypatch):
+    from memsim.errors import ResourceLimitError
+    monkeypatch.setenv("MEMSIM_MAX_RAM_FRACTION", "1e-9")
+    with pytest.raises(ResourceLimitError, match="MEMSIM_MAX_RAM_FRACTION"):
+        solve_read(two_by_two(), (0, 0, 0), V, "v/2")

@@ -147,6 +147,31 @@ class _TwoLevel:
         return run
 
 
+#: Bytes a solve allocates per cell, measured peak (about 1 kB per node, two nodes per cell) with
+#: a margin for Newton's Jacobian.
+BYTES_PER_CELL = 2500
+
+
+def _check_memory(array) -> None:
+    """Refuse a solve planned above $MEMSIM_MAX_RAM_FRACTION of the RAM, as the 2D solver does."""
+    import os
+
+    from ..errors import ResourceLimitError
+    from .core import DEFAULT_RAM_FRACTION
+    value = os.environ.get("MEMSIM_MAX_RAM_FRACTION", str(DEFAULT_RAM_FRACTION))
+    try:
+        fraction = float(value)
+    except ValueError:
+        raise ValueError(f"MEMSIM_MAX_RAM_FRACTION must be a number in (0, 1], got {value!r}") from None
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    need = BYTES_PER_CELL * array.cells.size
+    if need > fraction * total:
+        raise ResourceLimitError(
+            f"solving this {'x'.join(map(str, array.cells.shape))} array would allocate about {need / 2**30:.1f} GiB, "
+            f"more than {fraction:.0%} of the {total / 2**30:.0f} GiB of RAM; solve fewer layers or smaller ones, "
+            "or raise MEMSIM_MAX_RAM_FRACTION")
+
+
 METHODS = ("auto", "splu", "pcg")
 #: Unknowns above which ``method="auto"`` uses the two-level conjugate gradients.
 AUTO_PCG = 20000
@@ -162,6 +187,7 @@ def solve(array, bias: StackBias, *, method: str = "auto", tol: float = 1e-12, m
     """
     from .. import units
     method = units.choice(method, METHODS, "method")
+    _check_memory(array)
     t_start = time.perf_counter()
     ckt = circuit(array, bias)
     system = _System(array, ckt)
