@@ -139,7 +139,7 @@ def plot(results, path):
     for row, topology in enumerate(("stack", "vertical")):
         ax = axes[row, 0]
         for r in results["margin"]:
-            if r["topology"] == topology and r["size"] in (sizes[0], sizes[-1]):
+            if r["topology"] == topology and r["size"] in sizes[:2]:  # full layer sweeps
                 ax.plot(r["layers"], 100 * np.array(r["margin"]), styles[r["scheme"]],
                         alpha=1.0 if r["size"] == sizes[0] else 0.45, label=f"{r['scheme']}, N={r['size']}")
         ax.axhline(100 * THRESHOLD, color="k", lw=0.8, ls=":")
