@@ -390,9 +390,8 @@ class Circuit:
     - ``cell_a``, ``cell_b``: each cell's top (plane / word line) and bottom node, in the order
       of ``array.cells.ravel()``.
     - ``mos_d``, ``mos_s``, ``mos_vg``: select transistors (drain node, source node, gate V).
-    - ``term_node``, ``term_v``: held nodes and their voltages; ``groups`` maps a bias group to
-      (slice into the terminal arrays or None per element, shape): ``term_of[group]`` is an int
-      array of the group's shape holding the terminal index, -1 where it floats.
+    - ``term_node``, ``term_v``: held nodes and their voltages; ``term_of[group]`` is an int
+      array of the bias group's shape holding each terminal's index, -1 where it floats.
     - ``names``: node names (netlist), only when asked for.
     """
 
