@@ -317,3 +317,28 @@ def test_memory_guard(monkeypatch):
     monkeypatch.setenv("MEMSIM_MAX_RAM_FRACTION", "1e-9")
     with pytest.raises(ResourceLimitError, match="MEMSIM_MAX_RAM_FRACTION"):
         solve_read(two_by_two(), (0, 0, 0), V, "v/2")
+
+
+def test_golden_vertical_netlist():
+    """A 2-plane, one-pillar read (V/3) written out: terminals, 5-ohm plane contacts, a 0-ohm
+    pillar (0 V sources) and the two cells, checked by hand."""
+    array = VerticalArray.ohmic(np.array([[[1e-5]], [[2e-5]]]), r_plane=5.0, r_pillar=0.0)
+    text = netlist3d.bias_op(array, read_bias(array, (1, 0, 0), 0.3, "v/3"))
+    body = text[text.index("* held terminals"):]
+    assert text.startswith("* memsim netlist: ohmic vertical RRAM 2x1x1 v/3 at (1,0,0)\n")
+    assert body == """* held terminals
+vtp0 tp0 0 0.09999999999999999
+vtp1 tp1 0 0.3
+vtq0_0 tq0_0 0 0.0
+* wires, vias, planes and pillar segments
+vqs1_0_0 q0_0_0 q1_0_0 0
+rpc0_0 tp0 p0_0_0 5.0
+rpc1_0 tp1 p1_0_0 5.0
+vqf0_0 q0_0_0 tq0_0 0
+* cells (top electrode first)
+rx0_0_0 p0_0_0 q0_0_0 99999.99999999999
+rx1_0_0 p1_0_0 q1_0_0 49999.99999999999
+.op
+.print op all
+.end
+"""
