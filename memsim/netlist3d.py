@@ -18,7 +18,7 @@ from . import netlist, units
 from .bias import SCHEMES
 from .errors import ResourceLimitError, SpiceError
 from .spice import DEFAULT_TIMEOUT, max_cells, run_netlist
-from .stacked import StackBias, StackedCrossbar, StackResult, VerticalArray, circuit, terminal_currents
+from .stacked import StackBias, StackedCrossbar, StackResult, circuit, terminal_currents
 
 
 def _title(array, bias) -> str:

@@ -63,13 +63,18 @@ def memory_estimate(xb: Crossbar, batch: int, cells: bool, voltages: bool) -> in
     return int(outputs + 24 * plane * 2)
 
 
-def _check_memory(xb: Crossbar, batch: int, cells: bool, voltages: bool) -> None:
+def ram_budget() -> tuple[float, int]:
+    """(fraction, total bytes): a solve may plan to use $MEMSIM_MAX_RAM_FRACTION of the RAM."""
     value = os.environ.get("MEMSIM_MAX_RAM_FRACTION", str(DEFAULT_RAM_FRACTION))
     try:
         fraction = float(value)
     except ValueError:
         raise ValueError(f"MEMSIM_MAX_RAM_FRACTION must be a number in (0, 1], got {value!r}") from None
-    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return fraction, os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def _check_memory(xb: Crossbar, batch: int, cells: bool, voltages: bool) -> None:
+    fraction, total = ram_budget()
     need = memory_estimate(xb, batch, cells, voltages)
     if need > fraction * total:
         raise ResourceLimitError(

@@ -154,16 +154,10 @@ BYTES_PER_CELL = 2500
 
 def _check_memory(array) -> None:
     """Refuse a solve planned above $MEMSIM_MAX_RAM_FRACTION of the RAM, as the 2D solver does."""
-    import os
-
     from ..errors import ResourceLimitError
-    from .core import DEFAULT_RAM_FRACTION
-    value = os.environ.get("MEMSIM_MAX_RAM_FRACTION", str(DEFAULT_RAM_FRACTION))
-    try:
-        fraction = float(value)
-    except ValueError:
-        raise ValueError(f"MEMSIM_MAX_RAM_FRACTION must be a number in (0, 1], got {value!r}") from None
-    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    from .core import ram_budget
+
+    fraction, total = ram_budget()
     need = BYTES_PER_CELL * array.cells.size
     if need > fraction * total:
         raise ResourceLimitError(
