@@ -239,3 +239,39 @@ def test_bad_input():
         B.BayesianCrossbar(nn.Linear(2, 2), HardwareConfig())
     with pytest.raises(ValueError, match="rel_std"):
         B.Technology(5e-6, 40e-6, 0.0)
+
+
+# -- command line ------------------------------------------------------------------------------
+def test_infer_bayesian_cli(tmp_path, capsys):
+    import json
+
+    from memsim.cli import main
+
+    assert main(["infer", "--model", "mlp-digits", "--bayesian", "2", "--images", "80", "--drift-time", "0,1y",
+                 "--r-wire", "1", "--no-progress", "--cache", str(tmp_path / "models"), "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "--bayesian 2" in out and "sampling program (relative spread 2.00 %)" in out and "1 year" in out
+    data = json.loads((tmp_path / "results.json").read_text())
+    methods = {(r["method"], r["t"]) for r in data["rows"]}
+    assert methods == {("float Bayesian", 0.0), ("crossbar deterministic", 0.0), ("crossbar Bayesian (K=2)", 0.0),
+                       ("crossbar deterministic", 31557600.0), ("crossbar Bayesian (K=2)", 31557600.0)}
+    for r in data["rows"]:
+        assert 0.85 < r["accuracy"] <= 1.0 and 0 <= r["ece"] < 0.2
+        assert (r["mi"] > 0) == ("Bayesian" in r["method"])
+    # a cached network is reused: same numbers again
+    assert main(["infer", "--model", "mlp-digits", "--bayesian", "2", "--images", "80", "--drift-time", "0,1y",
+                 "--r-wire", "1", "--no-progress", "--cache", str(tmp_path / "models"), "--out", str(tmp_path / "b")]) == 0
+    again = json.loads((tmp_path / "b" / "results.json").read_text())
+    assert again["rows"] == data["rows"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--bayesian", "0"], "samples K must be an integer >= 1"),
+    (["--bayesian", "2", "--conductances", "rram8"], "discrete levels, use analog or pcm"),
+    (["--bayesian", "2", "--model-file", "x.pt"], "--model-file is not accepted"),
+])
+def test_infer_bayesian_bad_input(argv, message, capsys):
+    from memsim.cli import main
+
+    assert main(["infer", "--model", "mlp-digits", "--no-progress", *argv]) == 2
+    assert message in capsys.readouterr().err

@@ -289,7 +289,7 @@ class BayesianNetwork(nn.Module):
         samples = _check_samples(samples)
         gen = torch.Generator().manual_seed(int(seed))
         dtype = next(self.parameters()).dtype
-        x = torch.as_tensor(np.asarray(x), dtype=dtype)
+        x = torch.tensor(np.array(x), dtype=dtype)
         self.eval()
         out = []
         try:
@@ -304,7 +304,7 @@ class BayesianNetwork(nn.Module):
         return torch.stack(out)
 
 
-def bayesian(model: nn.Module, technology: Technology | None = None, *, prior_sigma: float = 0.1,
+def bayesian(model: nn.Module, technology: Technology | None = None, *, prior_sigma: float = 1.0,
              init: float = -3.0) -> BayesianNetwork:
     """A Bayesian copy of ``model``: each ``nn.Linear`` / ``nn.Conv2d`` gets a mean-field
     Gaussian posterior with means from the model's weights and the spread parameter ``init``
@@ -366,6 +366,42 @@ def train_bayesian(net: BayesianNetwork, dataset, *, epochs: int = 30, batch_siz
                 schedule.step()
                 bar.update(1)
     return net.eval()
+
+
+def trained_bayesian(name: str, technology: Technology | None, seed: int = 0, dataset=None, *, cache_dir=None,
+                     progress: bool = False, prior_sigma: float = 1.0, **overrides) -> tuple:
+    """A built-in model (:data:`memsim.nn.models.MODELS`) made Bayesian and trained with its
+    recipe (``overrides``: epochs, batch_size, lr) and ``seed``; cached as a state dict in
+    ``cache_dir`` (keyed by the technology bound).  Returns ``(net, dataset)``."""
+    import io
+    from pathlib import Path
+
+    from ..io import LIMITS, read_bytes, write_atomic
+    from . import datasets, models
+    from .training import RECIPES, seeded
+
+    if name not in models.MODELS:
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(models.MODELS)}")
+    dataset = datasets.load(models.MODELS[name][0]) if dataset is None else dataset
+    epochs, batch_size, lr = RECIPES[name]
+    recipe = {"epochs": epochs, "batch_size": batch_size, "lr": lr, **overrides}
+    with seeded(seed):
+        net = bayesian(models.build(name), technology, prior_sigma=prior_sigma)
+    path = None
+    if cache_dir is not None:
+        tech = "float" if technology is None else f"{technology.g_min:.4g}-{technology.g_max:.4g}-{technology.rel_std:.4g}"
+        key = f"{name}-bayes-{tech}-p{prior_sigma:g}-e{recipe['epochs']}-n{len(dataset.y_train)}-seed{seed}.pt"
+        path = Path(cache_dir) / key
+        if path.exists():
+            state = torch.load(io.BytesIO(read_bytes(path, "model file", LIMITS["model"])), weights_only=True)
+            net.load_state_dict(state)
+            return net.eval(), dataset
+    train_bayesian(net, dataset, seed=seed, progress=progress, **recipe)
+    if path is not None:
+        buffer = io.BytesIO()
+        torch.save({k: v.detach().cpu().clone() for k, v in net.state_dict().items()}, buffer)
+        write_atomic(path, buffer.getvalue())
+    return net, dataset
 
 
 def _check_samples(samples) -> int:
@@ -593,3 +629,79 @@ def array_energy(analog, x, *, read_time: float = READ_TIME) -> float:
                 result = solve(xb, chunk, voltages=xb.r_row > 0, cells=xb.r_row == 0)
                 total += float(np.sum(driver_power(xb, chunk, result))) * read_time
     return total / len(x)
+
+
+# ---------------------------------------------------------------------------------------------
+# memsim infer --bayesian K
+# ---------------------------------------------------------------------------------------------
+def cmd_infer_bayesian(args, config) -> int:
+    """``memsim infer --bayesian K``: per seed, the Bayesian network (trained and cached) on
+    the tiles of ``config``, K passes at each drift time, against the deterministic network
+    on the same tiles (devices: the variability's programming spread, read noise and drift
+    unless ``--noise`` is given)."""
+    import json
+    import sys
+
+    from ..io import write_atomic
+    from . import experiments as ex
+    from .analog import convert
+    from .noise import RRAMNoiseModel
+
+    samples = _check_samples(args.bayesian)
+    if args.model_file is not None:
+        raise ValueError("--bayesian trains its own network from a built-in --model; --model-file is not accepted")
+    if args.conductances is None and args.aihwkit is False:
+        config = config.replace(conductances="analog")
+    if config.cond.levels is not None:
+        raise ValueError(f"--bayesian sets each pair's mean conductances continuously; --conductances "
+                         f"{config.cond.name} has discrete levels, use analog or pcm")
+    times = [ex.parse_duration(part) for part in str(args.drift_time).split(",") if part.strip()]
+    if not times:
+        raise ValueError("--drift-time needs at least one time")
+    seeds = ex.parse_seeds(args.seeds)
+    if args.images is not None and args.images < 1:
+        raise ValueError(f"--images must be >= 1, got {args.images}")
+    spread = DeviceSpread(args.sampling, sigma_gap_m=args.sigma_gap)
+    technology = Technology.of(config, spread)
+    det_config = config if args.noise is not None else config.replace(
+        noise=RRAMNoiseModel(variability=spread.variability))
+    progress = not args.no_progress
+    rows = []
+    for seed in seeds:
+        if progress:
+            print(f"memsim infer: training {args.model} (deterministic and Bayesian) with seed {seed} "
+                  f"(cached in {args.cache})", file=sys.stderr)
+        model, data = ex.trained(args.model, seed, cache_dir=args.cache, progress=progress)
+        net, _ = trained_bayesian(args.model, technology, seed, data, cache_dir=args.cache, progress=progress)
+        net.to(config.torch_dtype)
+        x, y = (data.x_test, data.y_test) if args.images is None else (data.x_test[:args.images],
+                                                                        data.y_test[:args.images])
+        calib = ex.calibration_inputs(config, data)
+        rows.append({"seed": seed, "method": "float Bayesian", "t": 0.0,
+                     **summarise(net.sample_logits(x, samples, seed=seed), y)})
+        analog = convert(model, det_config, seed=seed, calibration_x=calib)
+        xbar = BayesianCrossbar(net, config, spread=spread, seed=seed, calibration_x=calib)
+        for t in times:
+            rows.append({"seed": seed, "method": "crossbar deterministic", "t": t,
+                         **summarise(analog.set_time(t).logits(x), y)})
+            rows.append({"seed": seed, "method": f"crossbar Bayesian (K={samples})", "t": t,
+                         **summarise(xbar.sample_logits(x, samples, t, progress=progress), y)})
+    print(f"memsim infer --bayesian {samples}: {args.model}, {len(x)} test images, tile {config.tile}, "
+          f"r_wire {config.r_wire:g} ohm, {config.cells} cells, {config.cond.name}, sampling {spread.sampling} "
+          f"(relative spread {100 * spread.rel_std:.2f} %), seeds {','.join(map(str, seeds))}")
+    print(f"{'method':28s} {'time':>8s} {'accuracy %':>14s} {'NLL':>7s} {'ECE %':>7s} {'entropy':>8s} {'MI':>8s}")
+    for method in dict.fromkeys(r["method"] for r in rows):
+        for t in dict.fromkeys(r["t"] for r in rows if r["method"] == method):
+            these = [r for r in rows if r["method"] == method and r["t"] == t]
+            mean = {k: float(np.mean([r[k] for r in these])) for k in ("nll", "ece", "entropy", "mi")}
+            print(f"{method:28s} {ex.format_time(t):>8s} {ex.format_pm([r['accuracy'] for r in these]):>14s} "
+                  f"{mean['nll']:7.3f} {100 * mean['ece']:7.2f} {mean['entropy']:8.4f} {mean['mi']:8.5f}")
+    if args.out is not None:
+        keys = ["seed", "method", "t", "accuracy", "nll", "ece", "entropy", "mi"]
+        csv = "\n".join([",".join(keys)] + [",".join(repr(r[k]) for k in keys) for r in rows]) + "\n"
+        write_atomic(args.out / "results.csv", csv)
+        summary = {"model": args.model, "samples": samples, "sampling": spread.sampling,
+                   "relative_spread": spread.rel_std, "seeds": seeds, "rows": rows}
+        write_atomic(args.out / "results.json", json.dumps(summary, indent=2) + "\n")
+        print(f"wrote {args.out / 'results.csv'} and results.json", file=sys.stderr)
+    return 0

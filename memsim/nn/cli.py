@@ -53,6 +53,16 @@ def add_cli(subparsers) -> None:
                    help="folder of trained built-in models (default memsim_output/nn/models)")
     p.add_argument("--out", type=Path, help="write results.csv and results.json into this folder")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--bayesian", type=int, metavar="K",
+                   help="Bayesian compute-in-memory: train a mean-field Gaussian version of the model (sigmas "
+                        "bounded by what a device pair can realise) and report accuracy, NLL, ECE, entropy and "
+                        "mutual information of K stochastic passes through the tiles (memsim.nn.bayes)")
+    p.add_argument("--sampling", choices=("program", "read"), default="program",
+                   help="with --bayesian: sample weights by re-programming the pairs (cycle-to-cycle spread) or "
+                        "by read-to-read noise (default program)")
+    p.add_argument("--sigma-gap", type=float,
+                   help="with --bayesian: gap spread of one programming event, m (default: the devices' 2 %% "
+                        "cycle-to-cycle spread x g0 = 5e-12)")
     p.set_defaults(func=cmd_infer)
 
 
@@ -78,6 +88,10 @@ def _config(args):
 
 
 def cmd_infer(args) -> int:
+    if getattr(args, "bayesian", None) is not None:
+        from .bayes import cmd_infer_bayesian
+
+        return cmd_infer_bayesian(args, _config(args))
     import json
     import sys
 
