@@ -131,6 +131,11 @@ def rows_for(name, args, cache, log):
     det_cfg = cfg.replace(noise=RRAMNoiseModel(variability=spread.variability))
     analog = convert(dets[0], det_cfg, seed=0, calibration_x=calib)
     xbar = B.BayesianCrossbar(net, cfg, spread=spread, seed=0, calibration_x=calib)
+    if args.ir_correction:  # per-column digital gain and offset against IR drop, fitted at 0 s
+        from memsim.compensate import NetworkColumnCorrection
+
+        NetworkColumnCorrection().fit(analog, calib).attach(analog)
+        NetworkColumnCorrection().fit(xbar.set_mean().analog, calib).attach(xbar.analog)
     e_det = B.array_energy(analog, x_test[:args.energy_images])
     xbar.set_sample(0)
     e_bayes = B.array_energy(xbar.analog, x_test[:args.energy_images])
@@ -218,6 +223,9 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, default=Path("memsim_output/bayes"))
     p.add_argument("--cache", type=Path, default=Path("memsim_output/bayes/models"), help="trained networks")
     p.add_argument("--r-wire", type=float, default=1.0, help="wire resistance per segment, ohm (default 1)")
+    p.add_argument("--ir-correction", action="store_true",
+                   help="per-column digital IR-drop correction (memsim.compensate.NetworkColumnCorrection) on "
+                        "both crossbar networks, fitted on 256 training images at 0 s")
     p.add_argument("--sigma-gap", type=float, default=None,
                    help="gap spread of one programming event, m (default: Variability's 2 %% x g0 = 5 pm)")
     p.add_argument("--mnist-epochs", type=int, default=None, help="default: the recipe's 30")
@@ -236,7 +244,7 @@ def main(argv=None) -> int:
         rows = rows_for(name, args, cache, lambda text: print(text, file=sys.stderr, flush=True))
         load = os.getloadavg()
         meta = {"wall_s": time.perf_counter() - start, "load_average": load, "torch_threads": 1,
-                "sigma_gap_m": args.sigma_gap, "r_wire": args.r_wire, "test_images": args.test,
+                "sigma_gap_m": args.sigma_gap, "r_wire": args.r_wire, "ir_correction": args.ir_correction, "test_images": args.test,
                 "samples": args.samples, "noise_sigma": NOISE_SIGMA,
                 **({"fashion_train": args.fashion_train, "fashion_epochs": args.fashion_epochs}
                    if name == "lenet-fashion" else {"mnist_epochs": args.mnist_epochs or 30})}

@@ -562,6 +562,14 @@ class BayesianCrossbar:
         self.t_seconds = t
         return self
 
+    def set_mean(self) -> "BayesianCrossbar":
+        """Every device at its mean right after programming (no sample): the state to fit a
+        digital correction on (e.g. :class:`memsim.compensate.NetworkColumnCorrection`)."""
+        for tile in self.analog.tiles():
+            tile.set_conductances(tile.g_target * tile.d2d)
+        self.t_seconds = 0.0
+        return self
+
     def sample_logits(self, x, samples: int, t_seconds: float = 0.0, *, progress: bool = False) -> torch.Tensor:
         """Logits (K, N, classes): K passes of ``x`` through the tiles, ``t_seconds`` after
         programming; read noise restarts per pass from (seed, k)."""
