@@ -187,7 +187,8 @@ def figure(rows, path):
     import matplotlib.pyplot as plt
 
     names = list(dict.fromkeys(r["model"] for r in rows))
-    fig, axes = plt.subplots(1, 2 * len(names), figsize=(6.5 * len(names), 3.6))
+    fig, axes = plt.subplots(len(names), 2, figsize=(11, 3.8 * len(names)), squeeze=False)
+    axes = axes.ravel()
     for m, name in enumerate(names):
         these = [r for r in rows if r["model"] == name and r["method"] != "weight distributions"]
         ax = axes[2 * m]
@@ -223,6 +224,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, default=Path("memsim_output/bayes"))
     p.add_argument("--cache", type=Path, default=Path("memsim_output/bayes/models"), help="trained networks")
     p.add_argument("--r-wire", type=float, default=1.0, help="wire resistance per segment, ohm (default 1)")
+    p.add_argument("--replot", action="store_true", help="only rebuild results.md and bayes.png from --out")
     p.add_argument("--ir-correction", action="store_true",
                    help="per-column digital IR-drop correction (memsim.compensate.NetworkColumnCorrection) on "
                         "both crossbar networks, fitted on 256 training images at 0 s")
@@ -238,7 +240,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     cache = args.cache
     cache.mkdir(parents=True, exist_ok=True)
-    for name in args.models.split(","):
+    for name in [] if args.replot else args.models.split(","):
         start = time.perf_counter()
         print(f"{name}:", file=sys.stderr)
         rows = rows_for(name, args, cache, lambda text: print(text, file=sys.stderr, flush=True))
