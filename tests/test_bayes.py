@@ -275,3 +275,21 @@ def test_infer_bayesian_bad_input(argv, message, capsys):
 
     assert main(["infer", "--model", "mlp-digits", "--no-progress", *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_read_noise_sampling_has_the_weights_spread():
+    """Read-to-read sampling: one programming, every read a sample; the output variance of a
+    linear network for one input is sum_i x_i^2 std_ij^2 with std the pairs' read spread
+    (rho s sqrt(G+^2 + G-^2)), the posterior's sigma where it is realisable."""
+    spread = B.DeviceSpread("read", variability=Variability(0.0, 0.0, 0.05, 0.0, 0.0))
+    config = HardwareConfig(tile=16, conductances="analog", dtype="float64")
+    torch.manual_seed(0)
+    net = B.bayesian(nn.Sequential(nn.Linear(10, 4)), B.Technology.of(config, spread), init=0.0).double()
+    xbar = B.BayesianCrossbar(net, config, spread=spread, seed=4)
+    (_, mean, std, mu, sigma), = xbar.weight_moments(0.0, samples=2)
+    assert torch.allclose(std, sigma, rtol=1e-9) and torch.allclose(mean, mu, rtol=1e-9, atol=1e-12)
+    x = torch.rand(1, 10, dtype=torch.float64, generator=_gen(8))
+    logits = xbar.sample_logits(x.expand(20000, 10), 1)[0]
+    expected = (x * x) @ (std * std)
+    assert torch.allclose(logits.var(0), expected[0], rtol=0.05)
+    assert torch.allclose(logits.mean(0), (x @ mu + net.layers()[0][1].bias)[0], atol=4 * float(expected.max().sqrt()) / 100)
