@@ -521,6 +521,7 @@ class BayesianCrossbar:
         self._generator = _generator
         pairs = list(zip(net.layers(), self.analog.analog_layers()))
         dtype = config.torch_dtype
+        self.devices = []  # per tile, aligned with analog.tiles(): (device-to-device factor, drift exponent)
         for (_, blayer), (_, alayer) in pairs:
             alayer.program(NoNoise(), gen)  # tiles and slices; targets replaced below
             with torch.no_grad():
@@ -533,17 +534,18 @@ class BayesianCrossbar:
                 g = torch.stack((g_plus, g_minus), dim=2).reshape(g_plus.shape[0], -1)
                 tile.remap(TileMap(tile.rows, tile.cols, g, scale[tile.cols].clone()))
                 tile.read_sigma = var.sigma_read
-                tile.d2d = torch.clamp(1.0 + var.sigma_d2d * torch.randn(g.shape, generator=gen, dtype=dtype), min=0.0)
-                tile.nu = var.drift_nu + var.drift_nu_std * torch.randn(g.shape, generator=gen, dtype=dtype)
-                tile.cells = None
+                d2d = torch.clamp(1.0 + var.sigma_d2d * torch.randn(g.shape, generator=gen, dtype=dtype), min=0.0)
+                nu = var.drift_nu + var.drift_nu_std * torch.randn(g.shape, generator=gen, dtype=dtype)
+                self.devices.append((d2d, nu))
+                tile.cells = None  # time is set here (set_sample), not by AnalogModel.set_time
         self.analog._calibrate_adc(None if calibration_x is None else self.analog.as_input(calibration_x))
         self.t_seconds = 0.0
 
-    def _programmed(self, tile, k: int, gen) -> torch.Tensor:
-        """Conductances right after programming sample k (mean: target x device factor)."""
+    def _programmed(self, tile, d2d, gen) -> torch.Tensor:
+        """Conductances right after one programming (mean: target x device factor)."""
         s = self.spread.sigma_ln
         zeta = torch.randn(tile.g_target.shape, generator=gen, dtype=tile.g_target.dtype)
-        return tile.g_target * tile.d2d * torch.exp(s * zeta - 0.5 * s * s)
+        return tile.g_target * d2d * torch.exp(s * zeta - 0.5 * s * s)
 
     def set_sample(self, k: int, t_seconds: float = 0.0) -> "BayesianCrossbar":
         """Put sample ``k`` (a programming of every pair) on the tiles, ``t_seconds`` after it."""
@@ -554,10 +556,10 @@ class BayesianCrossbar:
         ratio = max(t, var.drift_t0) / var.drift_t0
         word = k if self.spread.sampling == "program" else 0
         gen = self._generator(self.analog.device, self.seed, 41, word)
-        for tile in self.analog.tiles():
-            g = self._programmed(tile, word, gen)
+        for tile, (d2d, nu) in zip(self.analog.tiles(), self.devices):
+            g = self._programmed(tile, d2d, gen)
             if ratio > 1:
-                g = g * ratio ** (-tile.nu)
+                g = g * ratio ** (-nu)
             tile.set_conductances(g)
         self.t_seconds = t
         return self
@@ -565,8 +567,8 @@ class BayesianCrossbar:
     def set_mean(self) -> "BayesianCrossbar":
         """Every device at its mean right after programming (no sample): the state to fit a
         digital correction on (e.g. :class:`memsim.compensate.NetworkColumnCorrection`)."""
-        for tile in self.analog.tiles():
-            tile.set_conductances(tile.g_target * tile.d2d)
+        for tile, (d2d, _) in zip(self.analog.tiles(), self.devices):
+            tile.set_conductances(tile.g_target * d2d)
         self.t_seconds = 0.0
         return self
 
