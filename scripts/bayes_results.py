@@ -35,7 +35,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from memsim.devices.presets import Variability
 from memsim.io import write_atomic
 from memsim.nn import bayes as B
 from memsim.nn import datasets, experiments as ex
@@ -78,7 +77,6 @@ def data_for(name, args):
 
 def rows_for(name, args, cache, log):
     data, x_test, y_test, noisy, ood, recipe = data_for(name, args)
-    n = len(x_test)
     parts = [x_test, noisy] + [np.asarray(v, dtype=np.float64) for v in ood.values()]
     x_all = np.concatenate(parts).astype(np.float32)
     bounds = np.cumsum([0] + [len(p) for p in parts])
