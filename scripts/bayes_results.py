@@ -256,7 +256,7 @@ def main(argv=None) -> int:
         data = json.loads(path.read_text())
         rows += data["rows"]
         meta = data["meta"]
-        notes.append(f"{data['rows'][0]['model']}: " + ", ".join(f"{k} {v if not isinstance(v, float) else round(v, 3)}"
+        notes.append(f"{data['rows'][0]['model']}: " + ", ".join(f"{k} {v if not isinstance(v, float) else format(v, '.4g')}"
                                                                 for k, v in meta.items()))
     text = table(rows) + "\n" + "\n".join(f"- {n}" for n in notes)
     write_atomic(args.out / "results.md", text + "\n")
