@@ -55,6 +55,16 @@ def add_cli(subparsers) -> None:
                    help="folder of trained built-in models (default memsim_output/nn/models)")
     p.add_argument("--out", type=Path, help="write results.csv and results.json into this folder")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--bayesian", type=int, metavar="K",
+                   help="Bayesian compute-in-memory: train a mean-field Gaussian version of the model (sigmas "
+                        "bounded by what a device pair can realise) and report accuracy, NLL, ECE, entropy and "
+                        "mutual information of K stochastic passes through the tiles (memsim.nn.bayes)")
+    p.add_argument("--sampling", choices=("program", "read"), default="program",
+                   help="with --bayesian: sample weights by re-programming the pairs (cycle-to-cycle spread) or "
+                        "by read-to-read noise (default program)")
+    p.add_argument("--sigma-gap", type=float,
+                   help="with --bayesian: gap spread of one programming event, m (default: the devices' 2 %% "
+                        "cycle-to-cycle spread x g0 = 5e-12)")
     p.set_defaults(func=cmd_infer)
 
 
@@ -80,6 +90,8 @@ def _config(args):
 
 
 def cmd_infer(args) -> int:
+    if getattr(args, "bayesian", None) is not None:
+        return cmd_infer_bayesian(args, _config(args))
     import json
     import sys
 
@@ -144,3 +156,80 @@ def cmd_infer(args) -> int:
 
 def _name(noise) -> str:
     return noise if isinstance(noise, str) else getattr(noise, "name", type(noise).__name__)
+
+
+def cmd_infer_bayesian(args, config) -> int:
+    """``memsim infer --bayesian K``: per seed, the Bayesian network (trained and cached) on
+    the tiles of ``config``, K passes at each drift time, against the deterministic network
+    on the same tiles (devices: the variability's programming spread, read noise and drift
+    unless ``--noise`` is given)."""
+    import json
+    import sys
+
+    import numpy as np
+
+    from ..io import write_atomic
+    from . import experiments as ex
+    from .analog import convert
+    from .bayes import (BayesianCrossbar, DeviceSpread, Technology, _check_samples, summarise,
+                        trained_bayesian)
+    from .noise import RRAMNoiseModel
+
+    samples = _check_samples(args.bayesian)
+    if args.model_file is not None:
+        raise ValueError("--bayesian trains its own network from a built-in --model; --model-file is not accepted")
+    if args.conductances is None and args.aihwkit is False:
+        config = config.replace(conductances="analog")
+    if config.cond.levels is not None:
+        raise ValueError(f"--bayesian sets each pair's mean conductances continuously; --conductances "
+                         f"{config.cond.name} has discrete levels, use analog or pcm")
+    times = [ex.parse_duration(part) for part in str(args.drift_time).split(",") if part.strip()]
+    if not times:
+        raise ValueError("--drift-time needs at least one time")
+    seeds = ex.parse_seeds(args.seeds)
+    if args.images is not None and args.images < 1:
+        raise ValueError(f"--images must be >= 1, got {args.images}")
+    spread = DeviceSpread(args.sampling, sigma_gap_m=args.sigma_gap)
+    technology = Technology.of(config, spread)
+    det_config = config if args.noise is not None else config.replace(
+        noise=RRAMNoiseModel(variability=spread.variability))
+    progress = not args.no_progress
+    rows = []
+    for seed in seeds:
+        if progress:
+            print(f"memsim infer: training {args.model} (deterministic and Bayesian) with seed {seed} "
+                  f"(cached in {args.cache})", file=sys.stderr)
+        model, data = ex.trained(args.model, seed, cache_dir=args.cache, progress=progress)
+        net, _ = trained_bayesian(args.model, technology, seed, data, cache_dir=args.cache, progress=progress)
+        net.to(config.torch_dtype)
+        x, y = (data.x_test, data.y_test) if args.images is None else (data.x_test[:args.images],
+                                                                        data.y_test[:args.images])
+        calib = ex.calibration_inputs(config, data)
+        rows.append({"seed": seed, "method": "float Bayesian", "t": 0.0,
+                     **summarise(net.sample_logits(x, samples, seed=seed), y)})
+        analog = convert(model, det_config, seed=seed, calibration_x=calib)
+        xbar = BayesianCrossbar(net, config, spread=spread, seed=seed, calibration_x=calib)
+        for t in times:
+            rows.append({"seed": seed, "method": "crossbar deterministic", "t": t,
+                         **summarise(analog.set_time(t).logits(x), y)})
+            rows.append({"seed": seed, "method": f"crossbar Bayesian (K={samples})", "t": t,
+                         **summarise(xbar.sample_logits(x, samples, t, progress=progress), y)})
+    print(f"memsim infer --bayesian {samples}: {args.model}, {len(x)} test images, tile {config.tile}, "
+          f"r_wire {config.r_wire:g} ohm, {config.cells} cells, {config.cond.name}, sampling {spread.sampling} "
+          f"(relative spread {100 * spread.rel_std:.2f} %), seeds {','.join(map(str, seeds))}")
+    print(f"{'method':28s} {'time':>8s} {'accuracy %':>14s} {'NLL':>7s} {'ECE %':>7s} {'entropy':>8s} {'MI':>8s}")
+    for method in dict.fromkeys(r["method"] for r in rows):
+        for t in dict.fromkeys(r["t"] for r in rows if r["method"] == method):
+            these = [r for r in rows if r["method"] == method and r["t"] == t]
+            mean = {k: float(np.mean([r[k] for r in these])) for k in ("nll", "ece", "entropy", "mi")}
+            print(f"{method:28s} {ex.format_time(t):>8s} {ex.format_pm([r['accuracy'] for r in these]):>14s} "
+                  f"{mean['nll']:7.3f} {100 * mean['ece']:7.2f} {mean['entropy']:8.4f} {mean['mi']:8.5f}")
+    if args.out is not None:
+        keys = ["seed", "method", "t", "accuracy", "nll", "ece", "entropy", "mi"]
+        csv = "\n".join([",".join(keys)] + [",".join(repr(r[k]) for k in keys) for r in rows]) + "\n"
+        write_atomic(args.out / "results.csv", csv)
+        summary = {"model": args.model, "samples": samples, "sampling": spread.sampling,
+                   "relative_spread": spread.rel_std, "seeds": seeds, "rows": rows}
+        write_atomic(args.out / "results.json", json.dumps(summary, indent=2) + "\n")
+        print(f"wrote {args.out / 'results.csv'} and results.json", file=sys.stderr)
+    return 0
