@@ -377,14 +377,10 @@ def trained_bayesian(name: str, technology: Technology | None, seed: int = 0, da
     from pathlib import Path
 
     from ..io import LIMITS, read_bytes, write_atomic
-    from . import datasets, models
-    from .training import RECIPES, seeded
+    from . import models
+    from .training import recipe_for, seeded
 
-    if name not in models.MODELS:
-        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(models.MODELS)}")
-    dataset = datasets.load(models.MODELS[name][0]) if dataset is None else dataset
-    epochs, batch_size, lr = RECIPES[name]
-    recipe = {"epochs": epochs, "batch_size": batch_size, "lr": lr, **overrides}
+    dataset, recipe = recipe_for(name, dataset, overrides)
     with seeded(seed):
         net = bayesian(models.build(name), technology, prior_sigma=prior_sigma)
     path = None

@@ -100,12 +100,7 @@ def cmd_infer(args) -> int:
     from . import experiments as ex
     from . import models
 
-    times = [ex.parse_duration(part) for part in str(args.drift_time).split(",") if part.strip()]
-    if not times:
-        raise ValueError("--drift-time needs at least one time")
-    seeds = ex.parse_seeds(args.seeds)
-    if args.images is not None and args.images < 1:
-        raise ValueError(f"--images must be >= 1, got {args.images}")
+    times, seeds = _times_and_seeds(args)
     config = _config(args)
     gdc = args.compensation == "global"
     name = args.model
@@ -183,12 +178,7 @@ def cmd_infer_bayesian(args, config) -> int:
     if config.cond.levels is not None:
         raise ValueError(f"--bayesian sets each pair's mean conductances continuously; --conductances "
                          f"{config.cond.name} has discrete levels, use analog or pcm")
-    times = [ex.parse_duration(part) for part in str(args.drift_time).split(",") if part.strip()]
-    if not times:
-        raise ValueError("--drift-time needs at least one time")
-    seeds = ex.parse_seeds(args.seeds)
-    if args.images is not None and args.images < 1:
-        raise ValueError(f"--images must be >= 1, got {args.images}")
+    times, seeds = _times_and_seeds(args)
     spread = DeviceSpread(args.sampling, sigma_gap_m=args.sigma_gap)
     technology = Technology.of(config, spread)
     det_config = config if args.noise is not None else config.replace(
@@ -233,3 +223,15 @@ def cmd_infer_bayesian(args, config) -> int:
         write_atomic(args.out / "results.json", json.dumps(summary, indent=2) + "\n")
         print(f"wrote {args.out / 'results.csv'} and results.json", file=sys.stderr)
     return 0
+
+
+def _times_and_seeds(args) -> tuple[list, list]:
+    """--drift-time and --seeds parsed, --images checked."""
+    from . import experiments as ex
+
+    times = [ex.parse_duration(part) for part in str(args.drift_time).split(",") if part.strip()]
+    if not times:
+        raise ValueError("--drift-time needs at least one time")
+    if args.images is not None and args.images < 1:
+        raise ValueError(f"--images must be >= 1, got {args.images}")
+    return times, ex.parse_seeds(args.seeds)

@@ -92,6 +92,18 @@ def train(model: nn.Module, dataset, *, epochs: int = 30, batch_size: int = 64, 
     return model
 
 
+def recipe_for(name: str, dataset=None, overrides: dict | None = None) -> tuple:
+    """``(dataset, recipe)`` of a built-in model: its dataset (loaded unless given) and its
+    training recipe (:data:`RECIPES`) with ``overrides`` applied."""
+    from . import datasets, models
+
+    if name not in models.MODELS:
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(models.MODELS)}")
+    dataset = datasets.load(models.MODELS[name][0]) if dataset is None else dataset
+    epochs, batch_size, lr = RECIPES[name]
+    return dataset, {"epochs": epochs, "batch_size": batch_size, "lr": lr, **(overrides or {})}
+
+
 def train_network(name: str, seed: int = 0, dataset=None, *, progress: bool = False, hardware=None,
                   train_time: float = 0.0, **overrides):
     """A built-in model (:data:`memsim.nn.models.MODELS`) trained with its recipe and ``seed``
@@ -99,13 +111,9 @@ def train_network(name: str, seed: int = 0, dataset=None, *, progress: bool = Fa
     recipe's ``epochs``, ``batch_size``, ``lr`` or ``optimizer``; ``hardware`` (a
     :class:`~memsim.nn.HardwareConfig`) trains hardware-aware on it (programming noise, drift
     to ``train_time`` s) and returns the float copy of the trained weights."""
-    from . import datasets, models
+    from . import models
 
-    if name not in models.MODELS:
-        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(models.MODELS)}")
-    dataset = datasets.load(models.MODELS[name][0]) if dataset is None else dataset
-    epochs, batch_size, lr = RECIPES[name]
-    recipe = {"epochs": epochs, "batch_size": batch_size, "lr": lr, **overrides}
+    dataset, recipe = recipe_for(name, dataset, overrides)
     with seeded(seed):
         model = models.build(name)
     if hardware is None:
