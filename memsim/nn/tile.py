@@ -31,11 +31,16 @@ digital output, which is how compensation strategies attach (:mod:`memsim.compen
 from __future__ import annotations
 
 import math
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
 
+from ..array import Crossbar
+from ..devices.rram import DEFAULT_PARAMS, gap_for_conductance
+from ..devices.transistor import MosfetParams, drain_current
+from ..solver import effective_matrix, solve
 from .mapping import TileMap, differential
 
 #: Input vectors per exact-solver call (the solver batches them).
@@ -78,8 +83,6 @@ class CircuitModel:
     def against_exact(self, v) -> tuple:
         """This model's column currents and the Numba solver's on the same cells (float64
         arrays (B, cols), A) for row voltages ``v`` (B, rows)."""
-        from ..solver import solve
-
         v = torch.as_tensor(v, dtype=self.g.dtype, device=self.g.device)
         mine = self.currents(v).detach().cpu().double().numpy()
         exact = solve(self.crossbar(), v.detach().cpu().double().numpy(), voltages=False,
@@ -122,8 +125,6 @@ class OhmicIRDrop(CircuitModel):
 
     def effective(self) -> torch.Tensor:
         if self.matrix_t is None:
-            from ..solver import effective_matrix
-
             m = effective_matrix(self.crossbar())
             self.matrix_t = torch.as_tensor(np.ascontiguousarray(m.T), dtype=self.g.dtype, device=self.g.device)
         return self.matrix_t
@@ -140,8 +141,7 @@ class SelectorlessIdealWires(CircuitModel):
     name = "selectorless-ideal-wires"
 
     def program(self, g):
-        from ..devices.rram import DEFAULT_PARAMS as p
-
+        p = DEFAULT_PARAMS
         super().program(g)
         gap = read_gap(g.detach().cpu().double().numpy(), self.config.v_read, p)
         self.v0 = p.v0
@@ -158,8 +158,6 @@ class ExactSolver(CircuitModel):
     name = "exact"
 
     def currents(self, v):
-        from ..solver import solve
-
         xb = self.crossbar()  # built before the threads share it
         v64 = v.detach().cpu().double().numpy()
         chunks = [v64[i:i + _SOLVE_CHUNK] for i in range(0, len(v64), _SOLVE_CHUNK)]
@@ -220,8 +218,7 @@ class NonlinearBatched(CircuitModel):
     measured_error = None
 
     def program(self, g):
-        from ..devices.rram import DEFAULT_PARAMS as p
-
+        p = DEFAULT_PARAMS
         super().program(g)
         cfg = self.config
         kw = dict(dtype=g.dtype, device=g.device)
@@ -253,8 +250,6 @@ class NonlinearBatched(CircuitModel):
         v = gen.uniform(-cfg.v_read, cfg.v_read, (self.CHECK_VECTORS, rows))
         self.measured_error = self.column_error(v)
         if self.measured_error > self.TOLERANCE:
-            import warnings
-
             warnings.warn(f"{self.name} circuit model is {100 * self.measured_error:.3g} % of a column's full scale "
                           f"off the exact solver on random inputs (tolerance {100 * self.TOLERANCE:.3g} %); use "
                           f"HardwareConfig(exact=True) for this tile", RuntimeWarning, stacklevel=2)
@@ -278,8 +273,6 @@ class NonlinearBatched(CircuitModel):
                          self.rel_update * self.config.v_read, 4 * self.config.workers, i_col, sweeps)
         self.iterations = int(sweeps.max()) if len(sweeps) else 0
         if self.iterations > self.max_iter:
-            import warnings
-
             warnings.warn(f"{self.name}: {int(np.sum(sweeps > self.max_iter))} of {len(sweeps)} reads did not "
                           f"converge in {self.max_iter} sweeps", RuntimeWarning, stacklevel=2)
         return torch.as_tensor(i_col, dtype=v.dtype, device=v.device)
@@ -319,8 +312,6 @@ def circuit_model(config) -> CircuitModel:
 def read_gap(g, v_read, params):
     """Gaps (m) whose compact-model cell reads ``g`` (S) at ``v_read`` (V), within the model's
     conductance range."""
-    from ..devices.rram import gap_for_conductance
-
     lo, hi = params.g_range(v_read)
     return gap_for_conductance(np.clip(g, lo * (1 + 1e-12), hi * (1 - 1e-12)), v_read, params)
 
@@ -331,8 +322,6 @@ def verified_gap(g, v_read, v_gate, transistor, params):
     The transistor's drain voltage follows from its own I-V (bisection, vectorised); the
     RRAM gap then has a closed form.  Targets the transistor cannot pass take the smallest gap.
     """
-    from ..devices.transistor import drain_current
-
     current = np.asarray(g, dtype=float) * v_read
     lo = np.zeros_like(current)
     hi = np.full_like(current, v_read)
@@ -350,10 +339,7 @@ def build_crossbar(config, g):
     """A :class:`memsim.Crossbar` of conductances ``g`` (S, float64 array) for ``config``'s
     cell kind and wires: ohmic cells as they are; RRAM cells with the gap that reads ``g`` at
     ``v_read`` (1T1R: write-verified on the whole cell when ``verify_1t1r``)."""
-    from ..array import Crossbar
-    from ..devices.rram import DEFAULT_PARAMS
 
-    from ..devices.transistor import MosfetParams
 
     wires = {"r_row": config.r_wire, "r_col": config.r_wire}
     if config.cells == "ohmic":
