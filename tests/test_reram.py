@@ -130,6 +130,19 @@ def test_single_device_network_at_time_zero_reproduces_programmed_weights():
     torch.testing.assert_close(analog(x), layer(x), rtol=1e-10, atol=1e-12)
 
 
+def test_single_cells_refuse_differential_pairs():
+    from memsim.nn.config import HardwareConfig
+
+    torch.manual_seed(0)
+    with pytest.raises(ValueError, match="single-device mapping"):
+        convert(torch.nn.Sequential(torch.nn.Linear(8, 4)), HardwareConfig(tile=8, conductances="rram8", noise="reram"))
+    pair = ReRamCMONoiseModel(cells="pair", prog_noise_scale=0.0)
+    g = torch.full((3, 4), 20e-6, dtype=torch.float64)
+    torch.testing.assert_close(pair.program(g, _gen()).g_prog, g, rtol=1e-14, atol=0)
+    drifted = pair.at_time(pair.program(g, _gen()), 100.0, _gen())
+    assert bool((drifted != g).all())  # every cell is a device
+
+
 def test_bad_options_raise():
     with pytest.raises(ValueError, match="cells"):
         ReRamCMONoiseModel(cells="three")

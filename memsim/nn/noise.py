@@ -283,6 +283,11 @@ class ReRamCMONoiseModel:
         return torch.clamp(g, self.g_min * 1e6, self.g_max * 1e6)
 
     def program(self, g_target, generator) -> ProgrammedCells:
+        if self.cells == "single" and g_target.ndim == 2 and g_target.shape[0] > 1 \
+                and not bool((g_target[:, 1::2] == g_target[:1, 1::2]).all()):
+            raise ValueError("ReRamCMONoiseModel(cells='single') needs the single-device mapping "
+                             "(conductances='reram-cmo' or memsim.nn.mapping.single_device()); for differential "
+                             "pairs use ReRamCMONoiseModel(cells='pair')")
         g_prog = self.program_devices_us(self._devices(g_target) * 1e6, generator) * 1e-6
         return ProgrammedCells(g_target, self._with_devices(g_target, g_prog))
 
