@@ -118,9 +118,9 @@ def run_table(model, data, seed, cfg, instances):
     return row
 
 
-def run_tolerance(model, data, seed, cfg, instances, tol):
+def run_tolerance(model, data, seed, cfg, instances, tol, projection="rademacher"):
     net = convert(model, cfg, seed=seed, calibration_x=ex.calibration_inputs(cfg, data))
-    vera, secs = schedule(net, data, seed, 1, tol, instances)
+    vera, secs = schedule(net, data, seed, 1, tol, instances, projection=projection)
     return {"sets": len(vera.sets), "times": vera.times, "fit_s": secs, "storage": vera.storage_bytes}
 
 
@@ -172,7 +172,9 @@ def load_done(path):
                 if item["section"] == "tolerance" and "tolerance" not in item:
                     continue  # an older layout, one row for all tolerances
                 key = (item["section"], item["noise"], item["seed"])
-                done[key + ((item["tolerance"],) if "tolerance" in item else ())] = item
+                if "tolerance" in item:
+                    key += (item["tolerance"], item.get("projection", "rademacher"))
+                done[key] = item
     return done
 
 
@@ -218,8 +220,9 @@ def render(done, out):
         if not rows:
             continue
         lines.append(f"VeRA+ sets against tolerance (rank 1, Algorithm 1, x1.5 steps from 1 s to 10 years), {noise}")
-        for v in sorted(rows, key=lambda v: (-v["tolerance"], v["seed"])):
-            lines.append(f"  tolerance {100 * v['tolerance']:4.1f} %, seed {v['seed']}, {v['instances']} drift instances: "
+        for v in sorted(rows, key=lambda v: (v.get("projection", "rademacher"), -v["tolerance"], v["seed"])):
+            lines.append(f"  {v.get('projection', 'rademacher')} A, tolerance {100 * v['tolerance']:4.1f} %, seed {v['seed']}, "
+                         f"{v['instances']} drift instances: "
                          f"{v['row']['sets']} sets, schedule fit {v['row']['fit_s']:.0f} s (load {v['load']:.1f}), "
                          f"storage {v['row']['storage']} B; switch times (s) "
                          + ", ".join(f"{t:.3g}" for t in v["row"]["times"]))
@@ -261,14 +264,15 @@ def render(done, out):
         import matplotlib.pyplot as plt
 
         fig, ax = plt.subplots(figsize=(5.6, 4))
-        for noise, marker in (("reram", "o"), ("measured", "s")):
-            rows = [v for v in tol_rows if v["noise"] == noise]
+        for (noise, projection), marker in zip([(n, pr) for n in ("reram", "measured")
+                                                for pr in ("rademacher", "offset")], "osD^"):
+            rows = [v for v in tol_rows if v["noise"] == noise and v.get("projection", "rademacher") == projection]
             if not rows:
                 continue
             tols = sorted({v["tolerance"] for v in rows}, reverse=True)
             counts = [[v["row"]["sets"] for v in rows if v["tolerance"] == t] for t in tols]
             ax.errorbar([100 * t for t in tols], [np.mean(c) for c in counts], [np.std(c) for c in counts],
-                        marker=marker, capsize=3, label=f"memsim MLP, {noise} (seeds {sorted({v['seed'] for v in rows})}, "
+                        marker=marker, capsize=3, label=f"memsim MLP, {noise}, {projection} A (seeds {sorted({v['seed'] for v in rows})}, "
                                                         f"{rows[0]['instances']} instances)")
         ax.plot([5.0, 2.5], [5, 11], "k*", ms=12, ls="none", label="VeRA+ paper (ResNet-20, CIFAR-10)")
         ax.set_xlabel("accuracy tolerance (%)")
@@ -292,6 +296,8 @@ def main(argv=None) -> int:
     p.add_argument("--instances", type=int, default=100)
     p.add_argument("--tolerance-seeds", default="1", help="seeds of the tolerance section (a count or a list)")
     p.add_argument("--stats", default=os.path.join("examples", "drift", "measured_levels_example.csv"))
+    p.add_argument("--projection", default="rademacher", choices=("rademacher", "offset"),
+                   help="VeRA+ projection A of the tolerance section (offset: first row all ones)")
     p.add_argument("--render-only", action="store_true")
     args = p.parse_args(argv)
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
@@ -316,7 +322,7 @@ def main(argv=None) -> int:
             for noise in noises:
                 for seed, tol in [(seed, tol) for tol in (TOLERANCES if section == "tolerance" else (None,))
                                   for seed in seeds]:
-                    key = (section, noise, seed) + (() if tol is None else (tol,))
+                    key = (section, noise, seed) + (() if tol is None else (tol, args.projection))
                     if key in load_done(path):
                         continue
                     model, data = ex.trained(MODEL, seed, cache_dir=cache)
@@ -325,8 +331,8 @@ def main(argv=None) -> int:
                     if section == "table":
                         row = run_table(model, data, seed, cfg, args.instances)
                     elif section == "tolerance":
-                        row = {"row": run_tolerance(model, data, seed, cfg, args.instances, tol),
-                               "instances": args.instances, "tolerance": tol}
+                        row = {"row": run_tolerance(model, data, seed, cfg, args.instances, tol, args.projection),
+                               "instances": args.instances, "tolerance": tol, "projection": args.projection}
                     elif section == "qat":
                         row = {"row": run_qat(model, data, seed, cfg)}
                     else:
