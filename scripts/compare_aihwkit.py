@@ -1,6 +1,7 @@
-"""memsim's PCM-like inference against aihwkit's, on identical trained weights, in one process.
+"""memsim's PCM-like (or CMO ReRAM) inference against aihwkit's, on identical trained weights.
 
     python3 scripts/compare_aihwkit.py [--model mlp-mnist|lenet-fashion] [--seeds 5]
+                                       [--noise pcm|reram]
                                        [--times 0,1h,1d,1y,10y] [--images N] [--out DIR]
 
 Needs aihwkit importable beside memsim; it is not a memsim dependency.  aihwkit 1.2.0 ships
@@ -22,6 +23,12 @@ same torch model goes to both tools, and both program it and let it drift:
 - BatchNorm re-calibration (models with BatchNorm) the same way in both: the BN statistics
   re-estimated from 4000 training images passed through the drifted hardware in one batch.
 
+``--noise reram`` swaps the noise model on both sides: aihwkit's default config with
+``noise_model = ReRamCMONoiseModel()`` (its SingleDeviceConductanceConverter, 9.0-88.2 uS),
+memsim's :func:`memsim.nn.reram.aihwkit_reram_config` (the same periphery, single-device
+mapping and :class:`memsim.nn.noise.ReRamCMONoiseModel`); results go to
+``memsim_output/aihwkit/<model>-reram``.
+
 The table gives mean ± std over seeds for each tool and their difference, and the time each
 tool took for the same work (the ratio is memsim's time over aihwkit's).  Results are
 appended to ``results.jsonl`` in ``--out`` (default ``memsim_output/aihwkit/<model>``) as they
@@ -42,9 +49,22 @@ from memsim.io import write_atomic
 from memsim.nn import experiments as ex
 
 QUOTED = ex.AIHWKIT_QUOTED
+NOISE_LABEL = {"pcm": "PCM-like", "reram": "CMO ReRAM"}
 FIGURES = (("float", "floating point"), ("t0", "PCM-like, right after programming"),
            ("none", "PCM-like, uncompensated"), ("global", "+ global drift compensation"),
            ("global+bn", "+ BN re-calibration"))
+
+
+def figures(noise: str) -> tuple:
+    return tuple((key, label.replace("PCM-like", NOISE_LABEL[noise])) for key, label in FIGURES)
+
+
+def memsim_config(noise: str):
+    if noise == "reram":
+        from memsim.nn.reram import aihwkit_reram_config
+
+        return aihwkit_reram_config()
+    return ex.aihwkit_pcm_config()
 
 
 BN_IMAGES = 4000
@@ -81,7 +101,7 @@ def _torch_recalibrate_bn(model, x):
         model(torch.from_numpy(np.array(x, dtype=np.float32)))
 
 
-def run_aihwkit(model, data, seed, times):
+def run_aihwkit(model, data, seed, times, noise="pcm"):
     """aihwkit's accuracies at ``times`` (uncompensated, GDC, GDC + BN re-cal) and its time."""
     import copy
 
@@ -95,6 +115,10 @@ def run_aihwkit(model, data, seed, times):
         config = InferenceRPUConfig()  # PCMLikeNoiseModel and GlobalDriftCompensation by default
         if not compensated:
             config.drift_compensation = None
+        if noise == "reram":
+            from aihwkit.inference.noise.reram import ReRamCMONoiseModel
+
+            config.noise_model = ReRamCMONoiseModel()
         torch.manual_seed(seed)
         analog = convert_to_analog(float32_copy(model), config).eval()
         analog.program_analog_weights()
@@ -109,13 +133,13 @@ def run_aihwkit(model, data, seed, times):
     return out, time.perf_counter() - start
 
 
-def run_memsim(model, data, seed, times):
+def run_memsim(model, data, seed, times, noise="pcm"):
     start = time.perf_counter()
     out = {}
-    for row in ex.accuracy_over_time(model, data, ex.aihwkit_pcm_config(), seed, times):
+    for row in ex.accuracy_over_time(model, data, memsim_config(noise), seed, times):
         out[("none", row["t"])] = row["accuracy"]
     bn = has_batchnorm(model)
-    for row in ex.accuracy_over_time(model, data, ex.aihwkit_pcm_config(), seed, times, gdc=True,
+    for row in ex.accuracy_over_time(model, data, memsim_config(noise), seed, times, gdc=True,
                                      bn_recalibration=bn, bn_images=BN_IMAGES):
         out[("global", row["t"])] = row["accuracy"]
         if bn:
@@ -126,8 +150,10 @@ def run_memsim(model, data, seed, times):
 def render(items, times) -> str:
     tools = ("aihwkit", "memsim")
     model = items[0].get("model", "mlp-mnist")
+    noise = items[0].get("noise", "pcm")
     lines = [f"memsim against aihwkit {items[0]['aihwkit_version']} on identical weights, {model} "
-             f"({len(items)} seeds: {', '.join(str(i['seed']) for i in items)}; mean ± std, %)", "",
+             f"({NOISE_LABEL[noise]} model; {len(items)} seeds: {', '.join(str(i['seed']) for i in items)}; "
+             f"{'all' if items[0].get('images') is None else items[0]['images']} test images; mean ± std, %)", "",
              f"| {'figure':34s} | {'time':8s} | {'aihwkit':12s} | {'memsim':12s} | {'memsim - aihwkit':16s} | "
              f"{'quoted (aihwkit, own training)':30s} |",
              f"|{'-' * 36}|{'-' * 10}|{'-' * 14}|{'-' * 14}|{'-' * 18}|{'-' * 32}|"]
@@ -137,13 +163,13 @@ def render(items, times) -> str:
 
     rows = [("float", None), ("t0", None)] + [(k, t) for k in ("none", "global", "global+bn") for t in times if t > 0]
     for key, t in rows:
-        label = dict(FIGURES)[key]
+        label = dict(figures(noise))[key]
         field = {"float": "float", "t0": "none@0"}[key] if t is None else f"{key}@{t:g}"
         if field not in items[0]["memsim"]:
             continue
         values = {tool: [i[tool][field] for i in items] for tool in tools}
         diff = 100 * (np.mean(values["memsim"]) - np.mean(values["aihwkit"]))
-        quoted = f"{100 * QUOTED[key]:.1f}" if (model == "mlp-mnist" and key in QUOTED
+        quoted = f"{100 * QUOTED[key]:.1f}" if (model == "mlp-mnist" and noise == "pcm" and key in QUOTED
                                                  and (t is None or abs(t - 10 * ex.YEAR) < 1)) else ""
         when = "" if t is None else ex.format_time(t)
         lines.append(f"| {label:34s} | {when:8s} | {cell(values['aihwkit']):12s} | {cell(values['memsim']):12s} | "
@@ -169,7 +195,8 @@ def render_figure(items, times, path):
     ax.axhline(100 * np.mean([i["memsim"]["float"] for i in items]), color="k", lw=0.8, ls="--",
                label="floating point")
     model = items[0].get("model", "mlp-mnist")
-    for (key, label), color in zip(FIGURES[2:], ("C3", "C1", "C2")):
+    noise = items[0].get("noise", "pcm")
+    for (key, label), color in zip(figures(noise)[2:], ("C3", "C1", "C2")):
         if f"{key}@{ts[0]:g}" not in items[0]["memsim"]:
             continue
         for tool, style, marker in (("aihwkit", ":", "o"), ("memsim", "-", "s")):
@@ -177,15 +204,15 @@ def render_figure(items, times, path):
             std = values.std(axis=0, ddof=1) if len(items) > 1 else np.zeros(len(ts))
             ax.errorbar(ts, values.mean(axis=0), yerr=std, color=color, ls=style, marker=marker, ms=4, capsize=3,
                         label=f"{tool}: {label}")
-        if model == "mlp-mnist":
+        if model == "mlp-mnist" and noise == "pcm":
             ax.plot([10 * ex.YEAR], [100 * QUOTED[key]], marker="*", color=color, ms=12, ls="none")
-    if model == "mlp-mnist":
+    if model == "mlp-mnist" and noise == "pcm":
         ax.plot([], [], marker="*", color="gray", ms=10, ls="none", label="quoted aihwkit figure (own training)")
     ax.set_xscale("log")
     ax.set_ylim(0, 100)
     ax.set_xlabel("time since programming (s)")
     ax.set_ylabel("test accuracy (%)")
-    ax.set_title(f"{model}, PCM-like model, identical weights, {len(items)} seeds")
+    ax.set_title(f"{model}, {NOISE_LABEL[noise]} model, identical weights, {len(items)} seeds")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7, loc="lower left")
     fig.tight_layout()
@@ -198,6 +225,8 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="mlp-mnist", choices=("mlp-mnist", "lenet-fashion"),
                         help="the built-in model compared (default mlp-mnist)")
+    parser.add_argument("--noise", default="pcm", choices=("pcm", "reram"),
+                        help="aihwkit's PCMLikeNoiseModel (default) or ReRamCMONoiseModel on both sides")
     parser.add_argument("--seeds", default="5", help="a count (5 -> seeds 0..4) or a comma list")
     parser.add_argument("--images", type=int, help="test images (default: the whole test set)")
     parser.add_argument("--times", default="0,1h,1d,1y,10y", help="times since programming (0 is always added)")
@@ -218,7 +247,8 @@ def main(argv=None) -> int:
     except ImportError as err:
         parser.error(f"this comparison needs aihwkit and torch importable ({err}); see README.md, "
                      "'Comparing with aihwkit'")
-    args.out = args.out or os.path.join("memsim_output", "aihwkit", args.model)
+    args.out = args.out or os.path.join("memsim_output", "aihwkit",
+                                        args.model + ("" if args.noise == "pcm" else f"-{args.noise}"))
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "results.jsonl")
     done = {}
@@ -227,7 +257,7 @@ def main(argv=None) -> int:
             for line in fh:
                 item = json.loads(line)
                 if item.get("times") == times and item.get("model", "mlp-mnist") == args.model \
-                        and item.get("images") == args.images:
+                        and item.get("images") == args.images and item.get("noise", "pcm") == args.noise:
                     done[item["seed"]] = item
     torch.set_num_threads(1)
     for seed in seeds:
@@ -236,10 +266,10 @@ def main(argv=None) -> int:
         model, data = ex.trained(args.model, seed, cache_dir=args.models)
         if args.images is not None:
             data = ex.test_subset(data, args.images)
-        item = {"seed": seed, "model": args.model, "images": args.images, "times": times,
+        item = {"seed": seed, "model": args.model, "noise": args.noise, "images": args.images, "times": times,
                 "aihwkit_version": aihwkit.__version__, "torch_version": torch.__version__}
         for tool, runner in (("aihwkit", run_aihwkit), ("memsim", run_memsim)):
-            acc, seconds = runner(model, data, seed, times)
+            acc, seconds = runner(model, data, seed, times, args.noise)
             item[tool] = {f"{k}@{t:g}": v for (k, t), v in acc.items()}
             item[tool]["seconds"] = seconds
         item["aihwkit"]["float"] = _torch_accuracy(float32_copy(model), data.x_test, data.y_test)

@@ -224,15 +224,28 @@ class VeRAPlus(Compensation):
         Train on top of per-tile GDC (deploy with a :class:`GlobalDriftCompensation`
         attached first).
     epochs, batch_size, lr : training of each vector set (3 epochs, batch 64 as the paper).
+    conv : "1x1" or "patch"
+        Convolutions: the paper's 1x1-kernel scheme (Sec. III-C; A acts on the C_in input
+        channels at the centre of each receptive field, i.e. a 1x1 convolution aligned with
+        the kernel's centre, B is a 1x1 kernel too), or A over the whole C_in kh kw patch.
+    projection : "rademacher" or "offset"
+        A's rows: all random +-1 (the paper), or the first row all +1 (an ablation: then
+        ``b * B (d * A x)`` can carry a per-output multiple of the input sum, which is what an
+        additive conductance offset does to the output).
     """
 
     name = "vera+"
 
     def __init__(self, rank: int = 1, *, gdc: bool = True, epochs: int = 3, batch_size: int = 64,
-                 lr: float = 0.01, seed: int = 0):
+                 lr: float = 0.01, seed: int = 0, conv: str = "1x1", projection: str = "rademacher"):
         super().__init__()
         if isinstance(rank, bool) or not isinstance(rank, (int, np.integer)) or not 1 <= rank <= 64:
             raise ValueError(f"rank must be an integer in [1, 64], got {rank!r}")
+        if conv not in ("1x1", "patch"):
+            raise ValueError(f"conv must be '1x1' (the paper's scheme) or 'patch', got {conv!r}")
+        if projection not in ("rademacher", "offset"):
+            raise ValueError(f"projection must be 'rademacher' or 'offset', got {projection!r}")
+        self.conv, self.projection = conv, projection
         self.rank, self.gdc, self.epochs, self.batch_size, self.lr, self.seed = \
             int(rank), bool(gdc), int(epochs), int(batch_size), float(lr), int(seed)
         self.a_sign = None   # (rank, max_in) int8 +-1
@@ -244,17 +257,33 @@ class VeRAPlus(Compensation):
         self._active = None  # the set in use: {name: (d, b)} tensors
 
     # -- the shared projections -----------------------------------------------------------------
+    def _inputs(self, layer):
+        """Inputs the projection A sees: the C_in centre taps of a convolution (1x1 scheme),
+        else the whole input vector."""
+        if self.conv == "1x1" and layer.weight.ndim == 4:
+            return layer.weight.shape[1]
+        return layer.in_features_flat
+
+    def _taps(self, layer):
+        """Columns of the patch matrix that the 1x1 scheme reads (None: all of them)."""
+        if self.conv != "1x1" or layer.weight.ndim != 4:
+            return None
+        c_in, kh, kw = layer.weight.shape[1:]
+        return torch.arange(c_in, device=layer.weight.device) * (kh * kw) + (kh // 2) * kw + kw // 2
+
     def _init_projections(self, model):
         layers = model.analog_layers()
         self.layers = [name for name, _ in layers]
-        max_in = max(layer.in_features_flat for _, layer in layers)
+        max_in = max(self._inputs(layer) for _, layer in layers)
         max_out = max(layer.weight.shape[0] for _, layer in layers)
         rng = np.random.default_rng([self.seed, 4])
         self.a_sign = rng.choice(np.array([-1, 1], dtype=np.int8), (self.rank, max_in))
         self.b_sign = rng.choice(np.array([-1, 1], dtype=np.int8), (max_out, self.rank))
+        if self.projection == "offset":
+            self.a_sign[0] = 1
 
     def _ab(self, layer):
-        n_in, n_out = layer.in_features_flat, layer.weight.shape[0]
+        n_in, n_out = self._inputs(layer), layer.weight.shape[0]
         dtype, device = layer.weight.dtype, layer.weight.device
         a = torch.as_tensor(self.a_sign[:, :n_in], dtype=dtype, device=device) / math.sqrt(n_in)
         b = torch.as_tensor(self.b_sign[:n_out, :], dtype=dtype, device=device)
@@ -265,12 +294,14 @@ class VeRAPlus(Compensation):
         handles = []
         for name, layer in model.analog_layers():
             a, b = self._ab(layer)
+            taps = self._taps(layer)
 
-            def hook(module, x2d, y, name=name, a=a, b=b):
+            def hook(module, x2d, y, name=name, a=a, b=b, taps=taps):
                 if self._active is None:
                     return None
                 d, bvec = self._active[name]
-                return y + ((x2d @ a.T) * d) @ b.T * bvec
+                x_in = x2d if taps is None else x2d[:, taps]
+                return y + ((x_in @ a.T) * d) @ b.T * bvec
             handles.append(layer.register_matrix_hook(hook))
         return handles
 
@@ -429,13 +460,15 @@ class VeRAPlus(Compensation):
 
     def meta(self) -> dict:
         return {"rank": self.rank, "gdc": self.gdc, "epochs": self.epochs, "batch_size": self.batch_size,
-                "lr": self.lr, "seed": self.seed, "layers": self.layers,
+                "lr": self.lr, "seed": self.seed, "layers": self.layers, "conv": self.conv,
+                "projection": self.projection,
                 "a_shape": list(self.a_sign.shape), "b_shape": list(self.b_sign.shape)}
 
     @classmethod
     def from_arrays(cls, arrays, meta):
         vera = cls(meta["rank"], gdc=meta["gdc"], epochs=meta["epochs"], batch_size=meta["batch_size"],
-                   lr=meta["lr"], seed=meta["seed"])
+                   lr=meta["lr"], seed=meta["seed"], conv=meta.get("conv", "patch"),
+                   projection=meta.get("projection", "rademacher"))
         vera.layers = [str(name) for name in meta["layers"]]
         a_shape, b_shape = tuple(meta["a_shape"]), tuple(meta["b_shape"])
         vera.a_sign = np.where(np.unpackbits(arrays["a_bits"])[:np.prod(a_shape)].reshape(a_shape) > 0, 1, -1

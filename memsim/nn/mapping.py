@@ -42,6 +42,7 @@ class Conductances:
     g_max: float
     levels: tuple | None = None
     source: str = ""
+    single_device: bool = False
 
     def __post_init__(self):
         if self.levels is not None:
@@ -95,7 +96,23 @@ def conductances(name: str) -> Conductances:
     if name == "pcm":
         return Conductances(name, 0.0, 25e-6,
                             source="aihwkit PCMLikeNoiseModel default: g_max = 25 uS, g_min = 0")
-    raise ValueError(f"unknown conductance set {name!r}; choose one of rram8, rram64, analog, pcm")
+    if name == "reram-cmo":
+        return single_device()
+    raise ValueError(f"unknown conductance set {name!r}; choose one of rram8, rram64, analog, pcm, reram-cmo")
+
+
+def single_device(g_min: float = 9.0e-6, g_max: float = 88.199997e-6) -> Conductances:
+    """One device per weight on the continuous range [``g_min``, ``g_max``] (S).
+
+    Defaults: aihwkit's ``SingleDeviceConductanceConverter`` (9.0-88.2 uS), the range of its
+    ``ReRamCMONoiseModel`` (CMO/HfOx ReRAM, Falcone et al., Adv. Funct. Mater. 2025).  A
+    weight block is mapped affinely, its smallest weight onto ``g_min`` and its largest onto
+    ``g_max`` (per tile with ``scale="tile"``, as aihwkit does, or per column); see
+    :func:`map_block`.
+    """
+    return Conductances("reram-cmo", float(g_min), float(g_max), single_device=True,
+                        source="single device per weight, aihwkit SingleDeviceConductanceConverter range "
+                               f"{g_min * 1e6:g}-{g_max * 1e6:g} uS")
 
 
 @dataclass(frozen=True, eq=False)
@@ -152,6 +169,8 @@ def map_block(block: torch.Tensor, cond: Conductances, scale: str = "column", s:
     Differentiable in ``block`` at a given scale ``s`` (default :func:`block_scale`; level
     rounding passes gradients straight through), so training maps through it too.
     """
+    if cond.single_device:
+        return map_single(block, cond, scale, s)
     s = block_scale(block, cond, scale) if s is None else s
     delta = cond.quantise_difference(block.abs() / s)
     positive = block > 0
@@ -159,6 +178,31 @@ def map_block(block: torch.Tensor, cond: Conductances, scale: str = "column", s:
     g = g + torch.stack((torch.where(positive, delta, 0.0 * delta), torch.where(block < 0, delta, 0.0 * delta)),
                         dim=2).reshape(g.shape)
     return g, s
+
+
+def map_single(block: torch.Tensor, cond: Conductances, scale: str = "column", s: torch.Tensor | None = None):
+    """Single-device mapping of one weight block: targets (rows, 2 x outputs) and scale (outputs,).
+
+    The block's range [w_lo, w_hi] (per column, or per block with ``scale="tile"``) goes
+    affinely onto [g_min, g_max]: ``G = g_min + (w - w_lo) / s`` with ``s = (w_hi - w_lo) /
+    (g_max - g_min)`` (weight per siemens; aihwkit's SingleDeviceConductanceConverter).  The
+    weight is ``s (G - G_0)`` with ``G_0 = g_min - w_lo / s`` the conductance of weight 0, so
+    every output is a device column (even columns, 2j) against a fixed reference column
+    (odd columns, 2j + 1) at ``G_0``: the offset a single-device array subtracts digitally or
+    with a reference column.  The reference is no device (noise models leave it alone, see
+    :class:`memsim.nn.noise.ReRamCMONoiseModel`); it need not lie within [g_min, g_max].
+    Differentiable in ``block`` (the range is taken from the detached block).
+    """
+    plain = block.detach()
+    if scale == "column":
+        lo, hi = plain.amin(dim=0), plain.amax(dim=0)
+    else:
+        lo, hi = plain.amin().expand(block.shape[1]), plain.amax().expand(block.shape[1])
+    if s is None:
+        s = torch.where(hi > lo, (hi - lo) / cond.span, torch.ones_like(hi) / cond.span)
+    g_dev = cond.g_min + (block - lo) / s
+    g_ref = (cond.g_min - lo / s).expand(block.shape)
+    return torch.stack((g_dev, g_ref), dim=2).reshape(block.shape[0], 2 * block.shape[1]), s
 
 
 def map_weights(w, tile: int = 128, cond: Conductances | str = "rram8", scale: str = "column") -> list:

@@ -1,0 +1,351 @@
+"""VeRA+ against GDC and BN re-calibration under the CMO ReRAM model and measured drift statistics.
+
+    python3 scripts/vera_results.py [--seeds 3] [--sections table,tolerance,ablation]
+                                    [--noise reram,measured] [--instances 100]
+                                    [--stats examples/drift/measured_levels_example.csv]
+                                    [--out memsim_output/vera] [--render-only]
+
+The 784-256-BN-128-BN-10 MLP on the MNIST subset (seed s trains it, cached under
+memsim_output/nn/models, and draws every device random number) is put on tiles under
+
+- ``reram``: aihwkit's ``ReRamCMONoiseModel`` with its default periphery
+  (:func:`memsim.nn.reram.aihwkit_reram_config`: one device per weight, 9.0-88.2 uS);
+- ``measured``: :class:`memsim.nn.reram.MeasuredDriftModel` from ``--stats`` on rram8 levels
+  (differential pairs, T = 128, 8-bit DAC and ADC).
+
+Sections (every finished (section, noise, seed) is appended to ``results.jsonl``; the text
+``vera_results.txt`` and the figure ``vera_sets_vs_tolerance.png`` are rebuilt from it):
+
+- ``table``: at 1 day, 1 month, 1 year and 10 years: uncompensated, GDC (per tile), GDC + BN
+  re-calibration (200 stored training images, 5 % of the set as the VeRA+ paper), GDC +
+  VeRA+ rank 1 and rank 6 (each from Algorithm 1 of "VeRA+: Vector-Based Lightweight Digital
+  Compensation for Drift-Resilient RRAM In-Memory Computing": x1.5 steps from 1 s to 10
+  years, mean - 3 std over ``--instances`` drift instances on 1000 held-out training images,
+  tolerance 5 %; 3 epochs, batch 64 on the other 3000), with storage bytes and fit times;
+- ``tolerance``: the number of VeRA+ sets (rank 1) against the tolerance (10, 5 and 2.5 %) and
+  the schedule's fit time;
+- ``ablation``: VeRA+ rank 1 at 10 years with one set (no schedule): 3 against 10 epochs, and
+  the 'offset' projection (A's first row all ones), rank 1 and 6;
+- ``qat``: the same at 10 years on the paper's W4A4 backbone (:func:`memsim.nn.qat.train_qat`,
+  5 epochs of quantisation-aware fine-tuning from the float network), with GDC + BN.
+
+The machine's load is printed with every row (the fit times depend on it).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+from memsim.compensate import BNRecalibration, GlobalDriftCompensation, VeRAPlus, attach_all
+from memsim.io import save_figure, write_atomic
+from memsim.nn import experiments as ex
+from memsim.nn.analog import convert
+from memsim.nn.config import HardwareConfig
+
+YEAR = ex.YEAR
+MODEL = "mlp-mnist"
+TIMES = (("1 day", 86400.0), ("1 month", YEAR / 12), ("1 year", YEAR), ("10 years", 10 * YEAR))
+TOLERANCES = (0.05, 0.025, 0.10)  # the paper's two first
+BN_IMAGES = 200
+N_VAL = 1000
+
+
+def config(noise, stats):
+    if noise == "reram":
+        from memsim.nn.reram import aihwkit_reram_config
+
+        return aihwkit_reram_config()
+    from memsim.nn.reram import MeasuredDriftModel
+
+    return HardwareConfig(tile=128, conductances="rram8", dac_bits=8, adc_bits=8, noise=MeasuredDriftModel(stats))
+
+
+def timed(fn):
+    start = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - start
+
+
+def accuracy_with(net, strategies, x, y):
+    attach_all(net, strategies)
+    try:
+        return net.accuracy(x, y)
+    finally:
+        for s in reversed(strategies):
+            s.detach()
+
+
+def weight_count(model):
+    from torch import nn
+
+    return int(sum(m.weight.numel() for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))))
+
+
+def split(data):
+    return (data.x_train[:-N_VAL], data.y_train[:-N_VAL]), (data.x_train[-N_VAL:], data.y_train[-N_VAL:])
+
+
+def schedule(net, data, seed, rank, tolerance, instances, **options):
+    (xt, yt), (xv, yv) = split(data)
+    return timed(lambda: VeRAPlus(rank, seed=seed, **options).fit_schedule(
+        net, xt, yt, xv, yv, tolerance=tolerance, instances=instances))
+
+
+def run_table(model, data, seed, cfg, instances):
+    x, y = data.x_test, data.y_test
+    net = convert(model, cfg, seed=seed, calibration_x=ex.calibration_inputs(cfg, data))
+    gdc, fit_gdc = timed(lambda: GlobalDriftCompensation("tile").fit(net))
+    bn, fit_bn = timed(lambda: BNRecalibration(BN_IMAGES, seed=seed).fit(data.x_train))
+    veras, fits, trace = {}, {"gdc": fit_gdc, "bn": fit_bn}, {}
+    for rank in (1, 6):
+        veras[rank], fits[f"vera{rank}"] = schedule(net, data, seed, rank, 0.05, instances)
+        trace[f"vera{rank}"] = {"times": veras[rank].times, "sets": len(veras[rank].sets),
+                                "drift_free": veras[rank].drift_free, "log": veras[rank].log}
+    combos = {"none": [], "gdc": [gdc], "gdc+bn": [gdc, bn], "gdc+vera1": [gdc, veras[1]],
+              "gdc+vera6": [gdc, veras[6]]}
+    net.set_time(0.0)
+    row = {"float": ex.float_accuracy(model, x, y), "t0": net.accuracy(x, y), "fit_s": fits, "trace": trace,
+           "storage": {k: int(sum(s.storage_bytes for s in v)) for k, v in combos.items()},
+           "weights": weight_count(model), "acc": {}}
+    for label, t in TIMES:
+        net.set_time(t)
+        row["acc"][label] = {k: accuracy_with(net, v, x, y) for k, v in combos.items()}
+    return row
+
+
+def run_tolerance(model, data, seed, cfg, instances, tol, projection="rademacher"):
+    net = convert(model, cfg, seed=seed, calibration_x=ex.calibration_inputs(cfg, data))
+    vera, secs = schedule(net, data, seed, 1, tol, instances, projection=projection)
+    return {"sets": len(vera.sets), "times": vera.times, "fit_s": secs, "storage": vera.storage_bytes}
+
+
+def run_ablation(model, data, seed, cfg):
+    x, y = data.x_test, data.y_test
+    (xt, yt), _ = split(data)
+    net = convert(model, cfg, seed=seed, calibration_x=ex.calibration_inputs(cfg, data))
+    gdc = GlobalDriftCompensation("tile").fit(net)
+    variants = {"rank 1, 3 epochs": dict(rank=1), "rank 1, 10 epochs": dict(rank=1, epochs=10),
+                "rank 6, 3 epochs": dict(rank=6), "rank 1, offset projection": dict(rank=1, projection="offset"),
+                "rank 6, offset projection": dict(rank=6, projection="offset")}
+    net.set_time(10 * YEAR)
+    row = {"gdc": accuracy_with(net, [gdc], x, y)}
+    for name, options in variants.items():
+        rank = options.pop("rank")
+        vera, secs = timed(lambda: VeRAPlus(rank, seed=seed, **options).fit_single(net, xt, yt, 10 * YEAR))
+        net.set_time(10 * YEAR)
+        row[name] = {"accuracy": accuracy_with(net, [gdc, vera], x, y), "fit_s": secs, "storage": vera.storage_bytes}
+    return row
+
+
+def run_qat(model, data, seed, cfg):
+    from memsim.nn.qat import train_qat
+
+    qat = train_qat(model, data, seed=seed)
+    x, y = data.x_test, data.y_test
+    (xt, yt), _ = split(data)
+    net = convert(qat, cfg, seed=seed, calibration_x=ex.calibration_inputs(cfg, data))
+    gdc = GlobalDriftCompensation("tile").fit(net)
+    bn = BNRecalibration(BN_IMAGES, seed=seed).fit(data.x_train)
+    row = {"float": ex.float_accuracy(qat, x, y), "t0": net.accuracy(x, y)}
+    net.set_time(10 * YEAR)
+    row["gdc"] = accuracy_with(net, [gdc], x, y)
+    row["gdc+bn"] = accuracy_with(net, [gdc, bn], x, y)
+    for name, rank, options in (("rank 1, 3 epochs", 1, {}), ("rank 6, 3 epochs", 6, {}),
+                                ("rank 1, offset projection", 1, {"projection": "offset"})):
+        vera, secs = timed(lambda: VeRAPlus(rank, seed=seed, **options).fit_single(net, xt, yt, 10 * YEAR))
+        net.set_time(10 * YEAR)
+        row[name] = {"accuracy": accuracy_with(net, [gdc, vera], x, y), "fit_s": secs, "storage": vera.storage_bytes}
+    return row
+
+
+def load_done(path):
+    done = {}
+    if os.path.exists(path):
+        for line in open(path, encoding="utf-8"):
+            if line.strip():
+                item = json.loads(line)
+                if item["section"] == "tolerance" and "tolerance" not in item:
+                    continue  # an older layout, one row for all tolerances
+                key = (item["section"], item["noise"], item["seed"])
+                if "tolerance" in item:
+                    key += (item["tolerance"], item.get("projection", "rademacher"))
+                done[key] = item
+    return done
+
+
+def pm(values, scale=100.0, digits=1):
+    values = np.asarray(values, float)
+    std = values.std(ddof=1) if values.size > 1 else 0.0
+    return f"{scale * values.mean():.{digits}f} ± {scale * std:.{digits}f}"
+
+
+NOISE_TITLE = {"reram": "CMO ReRAM model (aihwkit ReRamCMONoiseModel, single device 9-88.2 uS, aihwkit periphery)",
+               "measured": "measured-statistics model (illustrative example file; rram8 pairs, T = 128, 8-bit)"}
+METHODS = (("none", "uncompensated"), ("gdc", "GDC"), ("gdc+bn", "GDC + BN re-calibration"),
+           ("gdc+vera1", "GDC + VeRA+ rank 1"), ("gdc+vera6", "GDC + VeRA+ rank 6"))
+
+
+def render(done, out):
+    lines = []
+    for noise in ("reram", "measured"):
+        rows = [v for key, v in sorted(done.items()) if key[:2] == ("table", noise)]
+        if not rows:
+            continue
+        w = rows[0]["weights"]
+        lines += [f"{MODEL}, {NOISE_TITLE[noise]}; seeds {[v['seed'] for v in rows]}; test accuracy, mean ± std, %",
+                  f"float {pm([v['float'] for v in rows])}, right after programming {pm([v['t0'] for v in rows])}; "
+                  f"weights {w} ({4 * w} B as float32, {w // 2} B at 4 bits)", "",
+                  "| method                  | " + " | ".join(f"{label:12s}" for label, _ in TIMES)
+                  + " | storage B | % of f32 weight bytes |",
+                  "|-------------------------|" + "|".join("-" * 14 for _ in TIMES) + "|-----------|-----------------------|"]
+        for key, label in METHODS:
+            accs = " | ".join(f"{pm([v['acc'][t][key] for v in rows]):12s}" for t, _ in TIMES)
+            stor = [v["storage"][key] for v in rows]
+            lines.append(f"| {label:23s} | {accs} | {np.mean(stor):9.0f} | {100 * np.mean(stor) / (4 * w):21.3f} |")
+        sets = {r: [v["trace"][f"vera{r}"]["sets"] for v in rows] for r in (1, 6)}
+        fit = {k: np.mean([v["fit_s"][k] for v in rows]) for k in rows[0]["fit_s"]}
+        gap = [v["acc"]["10 years"]["gdc+bn"] - max(v["acc"]["10 years"]["gdc+vera1"], v["acc"]["10 years"]["gdc+vera6"])
+               for v in rows]
+        lines += ["", f"VeRA+ sets at 5 % tolerance: rank 1 {sets[1]}, rank 6 {sets[6]}; fit s (mean): "
+                  + ", ".join(f"{k} {s:.1f}" for k, s in fit.items()),
+                  f"BN re-calibration minus the better VeRA+ at 10 years: {pm(gap)} points", ""]
+    tol_rows = [v for key, v in sorted(done.items()) if key[0] == "tolerance"]
+    for noise in ("reram", "measured"):
+        rows = [v for v in tol_rows if v["noise"] == noise]
+        if not rows:
+            continue
+        lines.append(f"VeRA+ sets against tolerance (rank 1, Algorithm 1, x1.5 steps from 1 s to 10 years), {noise}")
+        for v in sorted(rows, key=lambda v: (v.get("projection", "rademacher"), -v["tolerance"], v["seed"])):
+            lines.append(f"  {v.get('projection', 'rademacher')} A, tolerance {100 * v['tolerance']:4.1f} %, seed {v['seed']}, "
+                         f"{v['instances']} drift instances: "
+                         f"{v['row']['sets']} sets, schedule fit {v['row']['fit_s']:.0f} s (load {v['load']:.1f}), "
+                         f"storage {v['row']['storage']} B; switch times (s) "
+                         + ", ".join(f"{t:.3g}" for t in v["row"]["times"]))
+        lines.append("")
+    for noise in ("reram", "measured"):
+        rows = [v for key, v in sorted(done.items()) if key[:2] == ("ablation", noise)]
+        if not rows:
+            continue
+        lines.append(f"Ablation at 10 years, one VeRA+ set trained at 10 years on top of GDC, {noise}; "
+                     f"seeds {[v['seed'] for v in rows]}")
+        lines.append(f"  {'GDC alone':30s} {pm([v['row']['gdc'] for v in rows])}")
+        for name in [k for k in rows[0]["row"] if k != "gdc"]:
+            lines.append(f"  {name:30s} {pm([v['row'][name]['accuracy'] for v in rows])}  "
+                         f"({rows[0]['row'][name]['storage']} B, fit {np.mean([v['row'][name]['fit_s'] for v in rows]):.0f} s)")
+        lines.append("")
+    for noise in ("reram", "measured"):
+        rows = [v for key, v in sorted(done.items()) if key[:2] == ("qat", noise)]
+        if not rows:
+            continue
+        lines.append(f"W4A4 backbone (quantisation-aware fine-tuning, 5 epochs) at 10 years, {noise}; "
+                     f"seeds {[v['seed'] for v in rows]}")
+        for key, label in (("float", "W4A4, digital"), ("t0", "W4A4 on tiles, t = 0"), ("gdc", "GDC"),
+                           ("gdc+bn", "GDC + BN re-calibration")):
+            lines.append(f"  {label:30s} {pm([v['row'][key] for v in rows])}")
+        for name in ("rank 1, 3 epochs", "rank 6, 3 epochs", "rank 1, offset projection"):
+            lines.append(f"  GDC + VeRA+ {name:18s} {pm([v['row'][name]['accuracy'] for v in rows])}  "
+                         f"({rows[0]['row'][name]['storage']} B)")
+        lines.append("")
+    loads = [v.get("load") for v in done.values() if v.get("load")]
+    if loads:
+        lines.append(f"machine load (1-min load average on 2 cores) while the rows ran: {min(loads):.1f} to {max(loads):.1f}")
+    text = "\n".join(lines)
+    write_atomic(os.path.join(out, "vera_results.txt"), text + "\n")
+    print(text)
+    if tol_rows:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(5.6, 4))
+        for (noise, projection), marker in zip([(n, pr) for n in ("reram", "measured")
+                                                for pr in ("rademacher", "offset")], "osD^"):
+            rows = [v for v in tol_rows if v["noise"] == noise and v.get("projection", "rademacher") == projection]
+            if not rows:
+                continue
+            tols = sorted({v["tolerance"] for v in rows}, reverse=True)
+            counts = [[v["row"]["sets"] for v in rows if v["tolerance"] == t] for t in tols]
+            ax.errorbar([100 * t for t in tols], [np.mean(c) for c in counts], [np.std(c) for c in counts],
+                        marker=marker, capsize=3, label=f"memsim MLP, {noise}, {projection} A (seeds {sorted({v['seed'] for v in rows})}, "
+                                                        f"{rows[0]['instances']} instances)")
+        ax.plot([5.0, 2.5], [5, 11], "k*", ms=12, ls="none", label="VeRA+ paper (ResNet-20, CIFAR-10)")
+        ax.set_xlabel("accuracy tolerance (%)")
+        ax.set_ylabel("VeRA+ sets (1 s to 10 years)")
+        ax.invert_xaxis()
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+        ax.set_title(f"{MODEL}: sets needed against tolerance")
+        fig.tight_layout()
+        save_figure(fig, os.path.join(out, "vera_sets_vs_tolerance.png"))
+        plt.close(fig)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default="memsim_output/vera")
+    p.add_argument("--seeds", default="3")
+    p.add_argument("--sections", default="table,tolerance,ablation")
+    p.add_argument("--noise", default="reram,measured")
+    p.add_argument("--instances", type=int, default=100)
+    p.add_argument("--tolerance-seeds", default="1", help="seeds of the tolerance section (a count or a list)")
+    p.add_argument("--stats", default=os.path.join("examples", "drift", "measured_levels_example.csv"))
+    p.add_argument("--projection", default="rademacher", choices=("rademacher", "offset"),
+                   help="VeRA+ projection A of the tolerance section (offset: first row all ones)")
+    p.add_argument("--render-only", action="store_true")
+    args = p.parse_args(argv)
+    sections = [s.strip() for s in args.sections.split(",") if s.strip()]
+    noises = [n.strip() for n in args.noise.split(",") if n.strip()]
+    for s in sections:
+        if s not in ("table", "tolerance", "ablation", "qat"):
+            p.error(f"unknown section {s!r}; choose from table, tolerance, ablation, qat")
+    for n in noises:
+        if n not in ("reram", "measured"):
+            p.error(f"unknown noise {n!r}; choose from reram, measured")
+    if args.instances < 2:
+        p.error("--instances must be >= 2")
+    os.makedirs(args.out, exist_ok=True)
+    path = os.path.join(args.out, "results.jsonl")
+    if not args.render_only:
+        import torch
+
+        torch.set_num_threads(1)
+        cache = os.path.join("memsim_output", "nn", "models")
+        for section in sections:
+            seeds = ex.parse_seeds(args.tolerance_seeds if section == "tolerance" else args.seeds)
+            for noise in noises:
+                for seed, tol in [(seed, tol) for tol in (TOLERANCES if section == "tolerance" else (None,))
+                                  for seed in seeds]:
+                    key = (section, noise, seed) + (() if tol is None else (tol, args.projection))
+                    if key in load_done(path):
+                        continue
+                    model, data = ex.trained(MODEL, seed, cache_dir=cache)
+                    cfg = config(noise, args.stats)
+                    start = time.perf_counter()
+                    if section == "table":
+                        row = run_table(model, data, seed, cfg, args.instances)
+                    elif section == "tolerance":
+                        row = {"row": run_tolerance(model, data, seed, cfg, args.instances, tol, args.projection),
+                               "instances": args.instances, "tolerance": tol, "projection": args.projection}
+                    elif section == "qat":
+                        row = {"row": run_qat(model, data, seed, cfg)}
+                    else:
+                        row = {"row": run_ablation(model, data, seed, cfg)}
+                    row.update(section=section, noise=noise, seed=seed, seconds=time.perf_counter() - start,
+                               load=os.getloadavg()[0])
+                    with open(path, "a", encoding="utf-8") as handle:
+                        handle.write(json.dumps(row) + "\n")
+                    print(f"{section} {noise} seed {seed} {'' if tol is None else tol} done in {row['seconds']:.0f} s (load {row['load']:.1f})",
+                          file=sys.stderr, flush=True)
+    render(load_done(path), args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
