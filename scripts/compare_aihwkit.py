@@ -38,14 +38,13 @@ accuracy-against-time figure to ``compare_aihwkit.png``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 
 import numpy as np
 
-from memsim.io import write_atomic
+from memsim.io import ResultsLog, write_atomic
 from memsim.nn import experiments as ex
 
 QUOTED = ex.AIHWKIT_QUOTED
@@ -252,13 +251,10 @@ def main(argv=None) -> int:
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "results.jsonl")
     done = {}
-    if os.path.exists(path):
-        with open(path) as fh:
-            for line in fh:
-                item = json.loads(line)
-                if item.get("times") == times and item.get("model", "mlp-mnist") == args.model \
-                        and item.get("images") == args.images and item.get("noise", "pcm") == args.noise:
-                    done[item["seed"]] = item
+    for item in ResultsLog(path).rows():
+        if item.get("times") == times and item.get("model", "mlp-mnist") == args.model \
+                and item.get("images") == args.images and item.get("noise", "pcm") == args.noise:
+            done[item["seed"]] = item
     torch.set_num_threads(1)
     for seed in seeds:
         if seed in done:
@@ -274,8 +270,7 @@ def main(argv=None) -> int:
             item[tool]["seconds"] = seconds
         item["aihwkit"]["float"] = _torch_accuracy(float32_copy(model), data.x_test, data.y_test)
         item["memsim"]["float"] = ex.float_accuracy(model, data.x_test, data.y_test)
-        with open(path, "a") as fh:
-            fh.write(json.dumps(item) + "\n")
+        ResultsLog(path).append(item)
         done[seed] = item
         last = [k for k in ('none', 'global', 'global+bn') if f"{k}@{times[-1]:g}" in item["memsim"]]
         print(f"seed {seed}: last time {'/'.join(last)} aihwkit "

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import sys
 import time
@@ -41,7 +40,7 @@ import numpy as np
 from memsim.compensate import (BNRecalibration, GlobalDriftCompensation, NetworkColumnCorrection,
                                NetworkPreDistortion, VeRAPlus, attach_all, headroom_conductances)
 from memsim.devices import preset
-from memsim.io import save_figure, write_atomic
+from memsim.io import ResultsLog, save_figure, write_atomic
 from memsim.nn import experiments as ex
 from memsim.nn.config import HardwareConfig
 from memsim.nn.analog import convert
@@ -193,13 +192,7 @@ def rram_config():
 
 
 def load_done(path):
-    done = {}
-    if os.path.exists(path):
-        for line in open(path, encoding="utf-8"):
-            if line.strip():
-                item = json.loads(line)
-                done[(item["section"], item["seed"])] = item
-    return done
+    return {(item["section"], item["seed"]): item for item in ResultsLog(path).rows()}
 
 
 def pm(values, scale=100.0, digits=1):
@@ -318,8 +311,7 @@ def main():
                     else:
                         raise ValueError(f"unknown section {section!r}")
                 row.update(section=section, seed=seed, seconds=time.perf_counter() - start)
-                with open(path, "a", encoding="utf-8") as handle:
-                    handle.write(json.dumps(row) + "\n")
+                ResultsLog(path).append(row)
                 print(f"{section} seed {seed} done in {row['seconds']:.0f} s", file=sys.stderr, flush=True)
     render(load_done(path), args.out)
 

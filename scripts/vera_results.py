@@ -34,7 +34,6 @@ The machine's load is printed with every row (the fit times depend on it).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -42,7 +41,7 @@ import time
 import numpy as np
 
 from memsim.compensate import BNRecalibration, GlobalDriftCompensation, VeRAPlus, attach_all
-from memsim.io import save_figure, write_atomic
+from memsim.io import ResultsLog, save_figure, write_atomic
 from memsim.nn import experiments as ex
 from memsim.nn.analog import convert
 from memsim.nn.config import HardwareConfig
@@ -165,16 +164,13 @@ def run_qat(model, data, seed, cfg):
 
 def load_done(path):
     done = {}
-    if os.path.exists(path):
-        for line in open(path, encoding="utf-8"):
-            if line.strip():
-                item = json.loads(line)
-                if item["section"] == "tolerance" and "tolerance" not in item:
-                    continue  # an older layout, one row for all tolerances
-                key = (item["section"], item["noise"], item["seed"])
-                if "tolerance" in item:
-                    key += (item["tolerance"], item.get("projection", "rademacher"))
-                done[key] = item
+    for item in ResultsLog(path).rows():
+        if item["section"] == "tolerance" and "tolerance" not in item:
+            continue  # an older layout, one row for all tolerances
+        key = (item["section"], item["noise"], item["seed"])
+        if "tolerance" in item:
+            key += (item["tolerance"], item.get("projection", "rademacher"))
+        done[key] = item
     return done
 
 
@@ -339,8 +335,7 @@ def main(argv=None) -> int:
                         row = {"row": run_ablation(model, data, seed, cfg)}
                     row.update(section=section, noise=noise, seed=seed, seconds=time.perf_counter() - start,
                                load=os.getloadavg()[0])
-                    with open(path, "a", encoding="utf-8") as handle:
-                        handle.write(json.dumps(row) + "\n")
+                    ResultsLog(path).append(row)
                     print(f"{section} {noise} seed {seed} {'' if tol is None else tol} done in {row['seconds']:.0f} s (load {row['load']:.1f})",
                           file=sys.stderr, flush=True)
     render(load_done(path), args.out)
