@@ -118,9 +118,12 @@ def test_committed_aihwkit_comparison_table_follows_from_its_raw_results():
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     folders = sorted(path.parent for path in (root / "examples/aihwkit").glob("*/results.jsonl"))
-    assert [folder.name for folder in folders] == ["lenet-fashion", "mlp-mnist"]
+    assert [folder.name for folder in folders] == ["lenet-fashion", "lenet-fashion-reram", "mlp-mnist",
+                                                   "mlp-mnist-reram"]
     for folder in folders:
         items = [json.loads(line) for line in (folder / "results.jsonl").read_text().splitlines()]
         times = items[0]["times"]
-        assert len(items) >= 10 and all(item["model"] == folder.name for item in items)
+        model, _, noise = folder.name.partition("-reram")
+        assert len(items) >= 10 and all(item["model"] == model for item in items)
+        assert all(item.get("noise", "pcm") == ("reram" if folder.name.endswith("-reram") else "pcm") for item in items)
         assert (folder / "compare_aihwkit.txt").read_text() == script.render(items, times)
