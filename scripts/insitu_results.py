@@ -91,6 +91,24 @@ def load_dataset(name):
     return datasets.load(name)
 
 
+def energy_factors(n_tile, model):
+    """Array-over-cells energy factor of a pulse at the window's middle: ngspice against the
+    solver on an 8 x 8 array, and the solver on an n_tile x n_tile array (2.5 ohm segments)."""
+    from memsim.devices.rram import gap_for_conductance
+    from memsim.learn import energy
+    from memsim.learn.insitu import InSituConfig
+
+    cfg = InSituConfig()
+    gap = float(gap_for_conductance(0.5 * sum(cfg.g_window), cfg.v_read))
+    factors = {"r_wire_ohm": 2.5, "n_check": 8, "n_tile": n_tile}
+    for scheme in ("v/2", "v/3"):
+        factors[scheme] = {
+            "spice_8": energy.spice_factor(8, gap, cfg.v_set, cfg.width, model, scheme=scheme),
+            "solver_8": energy.solver_pulse_power(8, gap, cfg.v_set, scheme=scheme)["factor"],
+            "solver_tile": energy.solver_pulse_power(n_tile, gap, cfg.v_set, scheme=scheme)["factor"]}
+    return factors
+
+
 def run_memsim(model_name, epochs, out):
     from memsim.learn.insitu import InSituConfig, InSituTrainer
     from memsim.learn.response import PulseModel, ResponseTable
@@ -104,12 +122,17 @@ def run_memsim(model_name, epochs, out):
     print(f"{model_name}: float SGD", flush=True)
     results["runs"]["float SGD"] = {"history": float_sgd(dataset, sizes, epochs, cfg0.lr, cfg0.batch_size, 0)}
     models = {kind: PulseModel(table, kind) for kind in ("device", "1t1r")}
+    factors = energy_factors(min(max(sizes[:-1]) + 1, 256), models["device"])
+    results["energy_factors"] = factors
+    print(f"{model_name}: energy factors {factors}", flush=True)
     for name, (kind, overrides) in RUNS.items():
         print(f"{model_name}: {name}", flush=True)
-        config = InSituConfig(kind=kind, **overrides)
+        # The 1T1R array's wires are not simulated: its cell energies are used as they are.
+        wire = factors["v/3" if overrides["scheme"] == "v/3" else "v/2"]["solver_tile"] if kind == "device" else 1.0
+        config = InSituConfig(kind=kind, wire_factor=wire, **overrides)
         trainer = InSituTrainer(sizes, models[kind], config, init_weights=initial_weights(sizes, 0))
         history = trainer.fit(dataset, epochs, progress=True)
-        results["runs"][name] = {"config": {k: v for k, v in overrides.items()}, "kind": kind,
+        results["runs"][name] = {"config": {k: v for k, v in overrides.items()}, "kind": kind, "wire_factor": wire,
                                  "dw_min": trainer.dw_min, "noise_rel": trainer.noise_rel,
                                  "g_nominal_step_s": trainer.g_nominal_step, "history": history}
         _save(out / f"results_{model_name}.json", results)
@@ -244,6 +267,14 @@ def report(models, out):
             else:
                 lines.append(f"| {run} | {acc[1]:.3f} / {acc[-1]:.3f} | - | - | - | {seconds:.2f} | - | - | - |")
         lines.append("")
+        f = data.get("energy_factors")
+        if f:
+            lines += [f"Energy: the response table's energy of every full and half-select pulse, times the array's factor "
+                      f"(array over isolated cells, {f['r_wire_ohm']} ohm wire segments, a pulse at the window's middle): "
+                      f"V/2 {f['v/2']['solver_tile']:.3f}, V/3 {f['v/3']['solver_tile']:.3f} at {f['n_tile']} x {f['n_tile']} "
+                      f"from the solver; on {f['n_check']} x {f['n_check']} ngspice gives {f['v/2']['spice_8']:.4f} / "
+                      f"{f['v/3']['spice_8']:.4f} and the solver {f['v/2']['solver_8']:.4f} / {f['v/3']['solver_8']:.4f}. "
+                      "Plus the verify reads (write-verify).", ""]
         if aih.exists():
             fit = json.loads(aih.read_text())["fit"]
             lines += [f"aihwkit fit: PiecewiseStepDevice, dw_min {fit['dw_min']:.4f}, w in [{fit['w_min']:.3f}, "

@@ -255,3 +255,20 @@ def test_config_rejects_bad_values(device_model):
     with pytest.raises(ValueError, match="configuration asks for '1t1r'"):
         InSituTrainer((4, 2), device_model, InSituConfig(kind="1t1r"))
     assert gap_for_conductance(40e-6) < 1.7e-9
+
+
+# -- energy of a pulse in an array ---------------------------------------------------------------
+def test_array_pulse_energy_solver_matches_ngspice(device_model):
+    """The fast solver's array-over-cells energy factor at the pulse's flat top equals
+    ngspice's transient energy over the response table's cell energies, on a 4 x 4 array with
+    wires; the IR drop makes it below 1."""
+    from memsim.learn import energy
+
+    gap = float(gap_for_conductance(22.5e-6))
+    for scheme in ("v/2", "v/3"):
+        spice = energy.spice_factor(4, gap, 1.1, 50e-9, device_model, r_wire=2.5, scheme=scheme)
+        solver = energy.solver_pulse_power(4, gap, 1.1, r_wire=2.5, scheme=scheme)
+        assert solver["factor"] == pytest.approx(spice, rel=0.01), scheme
+        assert 0.9 < solver["factor"] < 1.0
+    no_wires = energy.solver_pulse_power(4, gap, 1.1, r_wire=1e-3)
+    assert no_wires["factor"] == pytest.approx(1.0, abs=1e-3)
