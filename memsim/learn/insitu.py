@@ -34,7 +34,9 @@ Update rules (``InSituConfig.update``):
 Half-select disturb (``scheme``): under V/2 the unselected cells on an active row or column
 see V/2 of the pulse's polarity; under V/3 they see V/3, and every cell on neither line sees
 -V/3 (the opposite polarity).  Their change and energy come from the response table at that
-voltage.  ``scheme="none"`` switches disturb off (the reference without it).
+voltage.  ``scheme="none"`` switches disturb off (the reference without it).  With stochastic pulse
+trains the selected pulses are applied sample by sample (each sees the state the previous
+left), the disturb of a mini-batch's trains at its end.
 
 Counts: full pulses per device (against ``endurance``, 1e6 by default, each SET or RESET pulse
 counting as one cycle) and half-select pulses; energy: the table's energy of every full and
@@ -189,15 +191,22 @@ class PulsedLayer:
                     self.gap = stepper.apply(self.gap, count)
                     c.half += count
         for count, stepper in ((full_set, t.full_set), (full_reset, t.full_reset)):
-            if count is None or not count.any():
+            if count is None:
                 continue
-            c.energy_full += float(np.sum(count * stepper.energy(self.gap)))
-            before = self.gap
-            after = stepper.apply(before, count)
+            idx = np.flatnonzero(count)  # only the pulsed cells: most are not, per sample
+            if idx.size == 0:
+                continue
+            n = count.reshape(-1)[idx]
+            before = self.gap.reshape(-1)[idx]
+            c.energy_full += float(np.sum(n * stepper.energy(before)))
+            after = stepper.apply(before, n)
             # n pulses: mean change, and the sum of n independent relative spreads.
-            noise = t.noise_rel * np.abs(after - before) / np.sqrt(np.maximum(count, 1))
-            self.gap = np.clip(after + noise * t.rng.standard_normal(self.gap.shape), t.gap_top, t.params.gap_max)
-            c.full += count
+            noise = t.noise_rel * np.abs(after - before) / np.sqrt(n)
+            gap = self.gap.copy()
+            gap.reshape(-1)[idx] = np.clip(after + noise * t.rng.standard_normal(idx.size), t.gap_top, t.params.gap_max)
+            self.gap = gap
+            full = c.full.reshape(-1)
+            full[idx] += n
 
     def _rowwise(self, select: np.ndarray, polarity: str):
         """Counts for one row-wise programming round: every row with a selected cell gets one
@@ -224,6 +233,7 @@ class PulsedLayer:
     def update_stochastic(self, x: np.ndarray, delta: np.ndarray):
         """Per-sample stochastic pulse trains; ``x`` (batch, in), ``delta`` (batch, out)."""
         t, cfg = self.t, self.t.config
+        pending = {"set": 0, "reset": 0}
         for xs, ds in zip(x, delta):
             x_max, d_max = np.abs(xs).max(), np.abs(ds).max()
             if x_max == 0 or d_max == 0:
@@ -260,7 +270,13 @@ class PulsedLayer:
                         issued = int(live.sum())
                         half[other] = half[other] + issued - n_cols[:, None] - n_rows[None, :] + both
             as_array = (lambda v: None if isinstance(v, int) else v)
-            self._pulse(as_array(full["set"]), as_array(full["reset"]), as_array(half["set"]), as_array(half["reset"]))
+            self._pulse(as_array(full["set"]), as_array(full["reset"]), None, None)
+            for polarity in ("set", "reset"):
+                pending[polarity] = pending[polarity] + half[polarity]
+        # The disturb of the mini-batch's pulse trains, applied at its end: it is small and
+        # hardly depends on the state within one mini-batch, and every cell takes it.
+        as_array = (lambda v: None if isinstance(v, int) else v)
+        self._pulse(None, None, as_array(pending["set"]), as_array(pending["reset"]))
 
     def update_buffered(self, x: np.ndarray, delta: np.ndarray):
         """Write-verify or EaPU on the mini-batch's accumulated update."""
