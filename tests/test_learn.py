@@ -41,6 +41,22 @@ def test_pulse_model_matches_fresh_ngspice_transients(table, kind):
         assert model.energy(gap, v, width) == pytest.approx(energy, rel=0.05), (kind, gap, v, width)
 
 
+def test_table_grid_points_are_the_transients_and_round_trip(table, tmp_path):
+    """At a grid point the table holds exactly what a fresh transient gives (the committed
+    file is what scripts/pulse_response.py writes), and save/load keeps every number."""
+    cell = table.cell("device")
+    a, b, c = 11, 8, 2  # gap 1.3 nm, 1.1 V, 50 ns
+    change, energy = pulse_transient("device", cell["gap_nm"][a] * 1e-9, -cell["amplitude_v"][b], cell["width_s"][c])
+    assert change == pytest.approx(cell["reset"]["dgap_nm"][a][b][c], rel=1e-6)
+    assert energy == pytest.approx(cell["reset"]["energy_j"][a][b][c], rel=1e-6)
+    model = PulseModel(table, "device")
+    assert model.dgap(cell["gap_nm"][a] * 1e-9, -cell["amplitude_v"][b], cell["width_s"][c]) * 1e9 == \
+        pytest.approx(change, rel=1e-4)
+    path = table.save(tmp_path / "copy.json")
+    again = ResponseTable.load(path)
+    assert again.cells == table.cells and again.params == table.params
+
+
 def test_table_is_tied_to_the_model_and_the_card(table, tmp_path):
     data = table.to_dict()
     assert len(data["rram_model_sha256"]) == 64
