@@ -39,6 +39,8 @@ def test_pulse_model_matches_fresh_ngspice_transients(table, kind):
         assert np.sign(change) == -np.sign(v)  # SET shrinks the gap, RESET grows it
         assert model.dgap(gap, v, width) * 1e9 == pytest.approx(change, rel=0.05), (kind, gap, v, width)
         assert model.energy(gap, v, width) == pytest.approx(energy, rel=0.05), (kind, gap, v, width)
+        g = conductance(0.2, gap)
+        assert model.dconductance(g, v, width) == pytest.approx(conductance(0.2, gap + change * 1e-9) - g, rel=0.05)
 
 
 def test_table_grid_points_are_the_transients_and_round_trip(table, tmp_path):

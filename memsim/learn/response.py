@@ -258,6 +258,13 @@ class PulseModel:
         gap = np.broadcast_to(np.asarray(gap, float), out.shape)
         return np.clip(out, self.params.gap_min - gap, self.params.gap_max - gap)
 
+    def dconductance(self, g_siemens, v, width, v_read: float = 0.2):
+        """Mean conductance change (S, read at ``v_read``) of one pulse from conductance ``g_siemens``."""
+        from ..devices.rram import conductance, gap_for_conductance
+
+        gap = gap_for_conductance(g_siemens, v_read, self.params)
+        return conductance(v_read, gap + self.dgap(gap, v, width), self.params) - np.asarray(g_siemens, float)
+
     def energy(self, gap, v, width):
         """Energy (J) of one pulse delivered at the driver."""
         points, v = self._points(gap, v, width)
