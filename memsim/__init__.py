@@ -28,6 +28,7 @@ _LAZY = {"simulate": ("memsim.spice", "simulate"), "simulate_read": ("memsim.spi
          "compensate": ("memsim.compensate", None), "plots": ("memsim.plots", None), "spec": ("memsim.spec", None),
          "units": ("memsim.units", None), "io": ("memsim.io", None), "bias": ("memsim.bias", None),
          "demo": ("memsim.demo", None), "progress": ("memsim.progress", None)}
+_LAZY["learn"] = ("memsim.learn", None)  # on-chip learning with the model's pulse response
 
 __all__ = ["Crossbar", "Bias", "SCHEMES", "SolveResult", "SpiceError", "ConvergenceError", "MemsimError", "ResourceLimitError", "FileError",
            *_LAZY]

@@ -295,3 +295,15 @@ def test_array_pulse_energy_solver_matches_ngspice(device_model):
         assert 0.9 < solver["factor"] < 1.0
     no_wires = energy.solver_pulse_power(4, gap, 1.1, r_wire=1e-3)
     assert no_wires["factor"] == pytest.approx(1.0, abs=1e-3)
+
+
+def test_import_is_cheap():
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys, memsim; memsim.learn.__all__; import memsim.learn; "
+            "print([m for m in ('scipy', 'torch', 'numba', 'memsim.learn.insitu') if m in sys.modules])")
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip() == "[]"
