@@ -273,6 +273,10 @@ def test_config_rejects_bad_values(device_model):
         InSituConfig(bl=0)
     with pytest.raises(ValueError, match="g_window"):
         InSituConfig(g_window=(4e-5, 5e-6))
+    with pytest.raises(ValueError, match="g_window"):
+        InSituConfig(g_window="5e-6")
+    with pytest.raises(ValueError, match="must be a memsim.devices.presets.Variability"):
+        InSituConfig(variability=0.02)
     with pytest.raises(ValueError, match="amplitude must lie within"):
         InSituTrainer((4, 2), device_model, InSituConfig(v_set=1.6))
     with pytest.raises(ValueError, match="configuration asks for '1t1r'"):

@@ -100,7 +100,12 @@ class InSituConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"InSituConfig.{name} must be an integer >= 1, got {value!r}")
-        lo, hi = self.g_window
+        if not isinstance(self.variability, Variability):
+            raise ValueError(f"InSituConfig.variability must be a memsim.devices.presets.Variability, got {type(self.variability).__name__}")
+        try:
+            lo, hi = (units.real(g) for g in self.g_window)
+        except (TypeError, ValueError):
+            lo = hi = -1.0
         if not 0 < lo < hi:
             raise ValueError(f"InSituConfig.g_window must be (G_lo, G_hi) S with 0 < G_lo < G_hi, got {self.g_window!r}")
 
