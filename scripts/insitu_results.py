@@ -36,7 +36,7 @@ RUNS = {  # name -> (cell kind, InSituConfig overrides)
     "stochastic, V/3 disturb": ("device", {"update": "stochastic", "scheme": "v/3"}),
     "write-verify, V/2": ("device", {"update": "write-verify", "scheme": "v/2"}),
     "EaPU, V/2": ("device", {"update": "eapu", "scheme": "v/2"}),
-    # 1.35 V RESET against a 1.4 V SET: equal steps at mid-window (0.56 and 0.60 uS) through the transistor.
+    # 1.35 V RESET against a 1.4 V SET: nearly equal steps at mid-window (0.56 and 0.60 uS) through the transistor.
     "1T1R stochastic, V/2": ("1t1r", {"update": "stochastic", "scheme": "v/2", "v_set": 1.4, "v_reset": 1.35}),
 }
 
