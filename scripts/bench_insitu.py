@@ -46,7 +46,7 @@ def main(argv=None) -> int:
             trainer = InSituTrainer(sizes, model, InSituConfig(update=update, scheme=scheme),
                                     init_weights=initial_weights(sizes, 0))
             start = time.perf_counter()
-            record = trainer.train_epoch(dataset.x_train, dataset.y_train)
+            trainer.train_epoch(dataset.x_train, dataset.y_train)
             best = min(best, time.perf_counter() - start)
             accuracy = trainer.accuracy(dataset.x_test, dataset.y_test)
         rows.append((update, scheme, best, accuracy))

@@ -26,7 +26,6 @@ elsewhere, so a half-select pulse that barely moves the gap adds no noise of its
 from __future__ import annotations
 
 import hashlib
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
