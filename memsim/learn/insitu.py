@@ -41,7 +41,8 @@ left), the disturb of a mini-batch's trains at its end.
 Counts: full pulses per device (against ``endurance``, 1e6 by default, each SET or RESET pulse
 counting as one cycle) and half-select pulses; energy: the table's energy of every full and
 half-select pulse, times ``wire_factor`` (the array's wires and drivers on top of the cells,
-from :func:`memsim.learn.energy.array_energy_factor`), plus the verify reads.
+from :func:`memsim.learn.energy.solver_pulse_power`, checked against ngspice by
+:func:`memsim.learn.energy.spice_factor`), plus the verify reads.
 """
 from __future__ import annotations
 
@@ -256,7 +257,7 @@ class PulsedLayer:
                 rows = xb & ((xs > 0) if row_sign > 0 else (xs < 0))
                 for col_sign in (1, -1):
                     cols = db & ((ds > 0) if col_sign > 0 else (ds < 0))
-                    # A slot of a phase is issued only where both a row and a column fire
+                    # A slot of a phase is sent only where both a row and a column fire
                     # (otherwise it could not update anything and would only disturb).
                     live = rows.any(axis=1) & cols.any(axis=1)
                     if not live.any():
@@ -272,8 +273,8 @@ class PulsedLayer:
                     half[polarity] = half[polarity] + n_cols[:, None] + n_rows[None, :] - 2 * both
                     if cfg.scheme == "v/3":
                         other = "reset" if polarity == "set" else "set"
-                        issued = int(live.sum())
-                        half[other] = half[other] + issued - n_cols[:, None] - n_rows[None, :] + both
+                        sent = int(live.sum())
+                        half[other] = half[other] + sent - n_cols[:, None] - n_rows[None, :] + both
             as_array = (lambda v: None if isinstance(v, int) else v)
             self._pulse(as_array(full["set"]), as_array(full["reset"]), None, None)
             for polarity in ("set", "reset"):
