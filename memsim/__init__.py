@@ -28,9 +28,12 @@ _LAZY = {"simulate": ("memsim.spice", "simulate"), "simulate_read": ("memsim.spi
          "compensate": ("memsim.compensate", None), "plots": ("memsim.plots", None), "spec": ("memsim.spec", None),
          "units": ("memsim.units", None), "io": ("memsim.io", None), "bias": ("memsim.bias", None),
          "demo": ("memsim.demo", None), "progress": ("memsim.progress", None)}
-# 3D arrays: stacked cross-point layers and vertical RRAM (docs/design.md, "3D arrays").
-_LAZY.update({"StackedCrossbar": ("memsim.stacked", "StackedCrossbar"), "VerticalArray": ("memsim.stacked", "VerticalArray"),
-              "stacked": ("memsim.stacked", None), "netlist3d": ("memsim.netlist3d", None)})
+_LAZY.update({
+    # 3D arrays: stacked cross-point layers and vertical RRAM (docs/design.md, "3D arrays")
+    "StackedCrossbar": ("memsim.stacked", "StackedCrossbar"), "VerticalArray": ("memsim.stacked", "VerticalArray"),
+    "stacked": ("memsim.stacked", None), "netlist3d": ("memsim.netlist3d", None),
+    "learn": ("memsim.learn", None),  # on-chip learning with the model's pulse response
+})
 
 __all__ = ["Crossbar", "Bias", "SCHEMES", "SolveResult", "SpiceError", "ConvergenceError", "MemsimError", "ResourceLimitError", "FileError",
            *_LAZY]
