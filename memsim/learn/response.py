@@ -180,13 +180,11 @@ class ResponseTable:
         """Read a table; refuses another format or version, and a table whose RRAM model or
         transistor card no longer matches the one it was measured on (regenerate it with
         ``scripts/pulse_response.py``)."""
-        from ..io import LIMITS, read_json
+        from ..io import LIMITS, check_format, read_json
 
         data = read_json(path, "pulse response table", limit=LIMITS["results"])
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise FileError(f"{path} is not a memsim pulse response table (format {FORMAT!r})")
-        if data.get("version") != VERSION:
-            raise FileError(f"{path}: pulse response table version {data.get('version')!r}; this memsim reads version {VERSION}")
+        check_format(data, path, "pulse response table", FORMAT, VERSION, FileError,
+                     advice="regenerate it with scripts/pulse_response.py")
         try:
             params = RRAMParams(**data["rram_params"])
             cells = data["cells"]
