@@ -156,8 +156,8 @@ def test_kirchhoff_and_cells(name):
 
 @needs_ngspice
 @pytest.mark.parametrize("name,layers,n,what", [
-    ("stack-ohmic", 8, 16, "v/2"), ("vertical-ohmic", 8, 10, "mvm"), ("stack-device", 8, 16, "mvm"),
-    ("vertical-device", 4, 8, "floating"), ("vertical-1t1r", 4, 6, "v/3"), ("stack-ohmic", 3, 5, "floating")])
+    ("stack-ohmic", 8, 16, "v/2"), ("vertical-ohmic", 8, 16, "mvm"), ("stack-device", 8, 16, "mvm"),
+    ("vertical-device", 8, 16, "floating"), ("vertical-1t1r", 8, 16, "v/3"), ("stack-ohmic", 3, 5, "floating")])
 def test_ngspice_parity(name, layers, n, what):
     rng = np.random.default_rng(layers * 100 + n)
     array = random_arrays(rng, layers, n)[name]
