@@ -15,11 +15,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..devices.rram import DEFAULT_PARAMS, RRAMParams
+from .. import netlist, spice
+from ..array import Crossbar
+from ..bias import read_bias
+from ..devices.rram import DEFAULT_PARAMS, RRAMParams, current
+from ..solver import solve_bias
+
 
 
 def _crossbar(n: int, gap: float, r_wire: float, params: RRAMParams):
-    from ..array import Crossbar
 
     return Crossbar.device(np.full((n, n), gap), r_row=r_wire, r_col=r_wire, params=params)
 
@@ -29,8 +33,6 @@ def spice_pulse_energy(n: int, gap: float, v_pulse: float, width: float, *, r_wi
     """ngspice transient of one pulse on the centre cell of an n x n selector-less array of
     uniform ``gap`` (m): ``total_j``, the energy every row driver and column source delivers,
     and ``selected_j``, the selected row driver's alone."""
-    from .. import netlist, spice
-
     xb = _crossbar(n, gap, r_wire, params)
     row = col = n // 2
     vectors = spice.run_netlist(netlist.program(xb, row, col, v_pulse, width, scheme=scheme), timeout=300.0)
@@ -52,10 +54,6 @@ def solver_pulse_power(n: int, gap: float, v_pulse: float, *, r_wire: float = 2.
     solver: ``cells_w`` (all cells), ``wires_w`` (I^2 R of every segment), ``ideal_cells_w``
     (the cells at their ideal voltages, no IR drop: what the response table's energies add up
     to), ``factor`` = (cells + wires) / ideal cells."""
-    from ..bias import read_bias
-    from ..devices.rram import current
-    from ..solver import solve_bias
-
     xb = _crossbar(n, gap, r_wire, params)
     bias = read_bias(n, n, n // 2, n // 2, v_pulse, scheme)
     result = solve_bias(xb, bias, cells=True)

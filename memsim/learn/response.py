@@ -32,13 +32,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import units
-from ..devices.rram import DEFAULT_PARAMS, RRAMParams, spice_subckt
+from .. import netlist, spice, units
+from ..array import Crossbar
+from ..devices.rram import DEFAULT_PARAMS, RRAMParams, conductance, gap_for_conductance, spice_subckt
+from ..devices.transistor import MODELS_DIR, MosfetParams
 from ..errors import FileError
+from ..io import LIMITS, check_format, read_json, write_atomic
 
 FORMAT = "memsim-pulse-response"
 VERSION = 1
-MODELS_DIR = Path(__file__).resolve().parent.parent.parent / "netlists" / "models"
 DEFAULT_TABLE = MODELS_DIR / "rram_pulse_response.json"
 POLARITIES = ("set", "reset")
 KINDS = ("device", "1t1r")
@@ -58,7 +60,6 @@ class Grid:
     """Where a cell's response is measured: gaps (m), amplitudes (V, magnitude; SET is +, RESET
     -), widths (s); ``v_gate`` (V) for a 1T1R cell.  Each axis strictly increasing, >= 4 points
     (cubic interpolation)."""
-
     kind: str = "device"
     # Not on the gap bounds themselves: there the change is exactly 0, whose log would make the
     # spline ring along the whole axis; PulseModel keeps a result within the bounds instead.
@@ -93,9 +94,6 @@ def pulse_transient(kind: str, gap: float, v_pulse: float, width: float, *, v_ga
     The energy is the integral of V(t) I(t) at the row driver over the whole transient (the
     cell, and in a 1T1R cell its transistor, take all of it: the single cell has no wires).
     """
-    from .. import netlist, spice
-    from ..array import Crossbar
-
     gap_array = np.full((1, 1), gap)
     if kind == "device":
         xb = Crossbar.device(gap_array, r_row=1e-3, r_col=1e-3, params=params)
@@ -131,7 +129,6 @@ def measure(grid: Grid, params: RRAMParams = DEFAULT_PARAMS, progress: bool = Fa
 def _card_info(kind: str):
     if kind != "1t1r":
         return None, None
-    from ..devices.transistor import MosfetParams
 
     mosfet = MosfetParams()
     return mosfet.card.name, mosfet.card_hash
@@ -140,7 +137,6 @@ def _card_info(kind: str):
 @dataclass
 class ResponseTable:
     """Measured pulse responses, one entry per cell (``"device"``, ``"1t1r"``)."""
-
     cells: list
     params: RRAMParams = DEFAULT_PARAMS
     created: str = ""
@@ -171,7 +167,6 @@ class ResponseTable:
     def save(self, path=DEFAULT_TABLE) -> Path:
         import json
 
-        from ..io import write_atomic
 
         return write_atomic(path, json.dumps(self.to_dict(), indent=1) + "\n")
 
@@ -180,8 +175,6 @@ class ResponseTable:
         """Read a table; refuses another format or version, and a table whose RRAM model or
         transistor card no longer matches the one it was measured on (regenerate it with
         ``scripts/pulse_response.py``)."""
-        from ..io import LIMITS, check_format, read_json
-
         data = read_json(path, "pulse response table", limit=LIMITS["results"])
         check_format(data, path, "pulse response table", FORMAT, VERSION, FileError,
                      advice="regenerate it with scripts/pulse_response.py")
@@ -208,7 +201,6 @@ class PulseModel:
     Outside the grid the inputs are clamped to its edges (:meth:`check` refuses amplitudes and
     widths outside it), and a change never takes the gap past the model's bounds.
     """
-
     def __init__(self, table: ResponseTable, kind: str = "device"):
         from scipy.interpolate import RegularGridInterpolator
 
@@ -257,8 +249,6 @@ class PulseModel:
 
     def dconductance(self, g_siemens, v, width, v_read: float = 0.2):
         """Mean conductance change (S, read at ``v_read``) of one pulse from conductance ``g_siemens``."""
-        from ..devices.rram import conductance, gap_for_conductance
-
         gap = gap_for_conductance(g_siemens, v_read, self.params)
         return conductance(v_read, gap + self.dgap(gap, v, width), self.params) - np.asarray(g_siemens, float)
 

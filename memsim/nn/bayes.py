@@ -22,7 +22,6 @@ Dalgaty et al., Nat. Electron. 4, 151, 2021).  This module has the four pieces:
    ``mu = s (G+ - G-)``, ``sigma = s rho sqrt(G+^2 + G-^2)``, so raising both conductances
    together (the programming condition) raises sigma at a fixed mu.  Within
    ``g_min <= G <= g_max`` this gives, for ``d = |mu| / s``::
-
        sigma_min = s rho sqrt((g_min + d)^2 + g_min^2)   (the low device at g_min)
        sigma_max = s rho sqrt(g_max^2 + (g_max - d)^2)   (the high device at g_max)
 
@@ -65,6 +64,13 @@ from torch.nn import functional as F
 
 from ..devices.presets import Variability
 from ..devices.rram import DEFAULT_PARAMS
+from ..io import LIMITS, read_bytes, write_atomic
+from ..result import driver_power
+from ..solver import solve
+from . import models
+from .mapping import TileMap, differential
+from .noise import NoNoise, check_time
+from .training import recipe_for, seeded
 
 SAMPLING = ("program", "read")
 #: Read time of one MVM, s (the array-size studies' default), for :func:`array_energy`.
@@ -82,7 +88,6 @@ class DeviceSpread:
     ``sigma_gap_m``: Gaussian gap spread of one programming event, m (default: the
     variability's ``sigma_c2c x g0``, the compact model's g0 = 0.25 nm: 5 pm for 2 %).
     """
-
     sampling: str = "program"
     variability: Variability = field(default_factory=Variability)
     sigma_gap_m: float | None = None
@@ -114,7 +119,6 @@ class DeviceSpread:
 class Technology:
     """The (mu, sigma) a differential pair in [g_min, g_max] (S) with relative sample spread
     ``rel_std`` can realise; see the module docstring for the equations."""
-
     g_min: float
     g_max: float
     rel_std: float
@@ -176,7 +180,6 @@ class BayesLayer(nn.Module):
     Forward modes: training: local reparameterisation; eval: the weights set by
     :meth:`draw` (one sample per forward pass) or the means when none is set.
     """
-
     def _setup(self, source, technology, prior_sigma, init):
         self.weight = nn.Parameter(source.weight.detach().clone())
         self.bias = None if source.bias is None else nn.Parameter(source.bias.detach().clone())
@@ -221,7 +224,6 @@ class BayesLayer(nn.Module):
 
 class BayesLinear(BayesLayer):
     """``nn.Linear`` with a mean-field Gaussian weight posterior."""
-
     def __init__(self, source: nn.Linear, technology=None, prior_sigma=0.1, init=-3.0):
         super().__init__()
         self._setup(source, technology, prior_sigma, init)
@@ -236,7 +238,6 @@ class BayesLinear(BayesLayer):
 
 class BayesConv2d(BayesLayer):
     """``nn.Conv2d`` with a mean-field Gaussian weight posterior (zero padding, groups 1)."""
-
     def __init__(self, source: nn.Conv2d, technology=None, prior_sigma=0.1, init=-3.0):
         super().__init__()
         self._setup(source, technology, prior_sigma, init)
@@ -258,7 +259,6 @@ def _set_module(root: nn.Module, name: str, new: nn.Module) -> None:
 
 class BayesianNetwork(nn.Module):
     """A torch model whose Linear and Conv2d layers are Bayesian (see :func:`bayesian`)."""
-
     def __init__(self, module: nn.Module):
         super().__init__()
         self.module = module
@@ -376,9 +376,6 @@ def trained_bayesian(name: str, technology: Technology | None, seed: int = 0, da
     import io
     from pathlib import Path
 
-    from ..io import LIMITS, read_bytes, write_atomic
-    from . import models
-    from .training import recipe_for, seeded
 
     dataset, recipe = recipe_for(name, dataset, overrides)
     with seeded(seed):
@@ -498,12 +495,9 @@ class BayesianCrossbar:
     and every read draws the tile's read noise.  Drift: every sample read ``t`` seconds after
     its programming, ``G(t) = G(0) max(t, t0)/t0^-nu``.  Biases are digital, the means.
     """
-
     def __init__(self, net: BayesianNetwork, config, *, spread: DeviceSpread = DeviceSpread(), seed: int = 0,
                  calibration_x=None):
         from .analog import _generator, convert
-        from .mapping import TileMap
-        from .noise import NoNoise
 
         if not isinstance(net, BayesianNetwork):
             raise ValueError(f"net must be a memsim.nn.bayes.BayesianNetwork, got {type(net).__name__}")
@@ -545,8 +539,6 @@ class BayesianCrossbar:
 
     def set_sample(self, k: int, t_seconds: float = 0.0) -> "BayesianCrossbar":
         """Put sample ``k`` (a programming of every pair) on the tiles, ``t_seconds`` after it."""
-        from .noise import check_time
-
         t = check_time(t_seconds)
         var = self.spread.variability
         ratio = max(t, var.drift_t0) / var.drift_t0
@@ -583,8 +575,6 @@ class BayesianCrossbar:
         """Per layer, the realised mean and standard deviation (inputs, outputs) of every weight
         over ``samples`` programmings at ``t_seconds`` (ideal-wire weights of the devices), and
         the targets: [(name, mean, std, mu, sigma)]."""
-        from .mapping import differential
-
         out = []
         for (name, blayer), (_, alayer) in zip(self.net.layers(), self.analog.analog_layers()):
             draws = []
@@ -618,9 +608,6 @@ def array_energy(analog, x, *, read_time: float = READ_TIME) -> float:
     read, ``sum_i v_i i_i`` from the Numba solver's node voltages
     (:func:`memsim.result.driver_power`: cells and wires) times ``read_time``.  The
     array only: no DAC, ADC, drivers' own losses or digital work."""
-    from ..solver import solve
-    from ..result import driver_power
-
     if not (isinstance(read_time, (int, float)) and read_time > 0):
         raise ValueError(f"read_time must be > 0 s, got {read_time!r}")
     x = analog.as_input(x)
