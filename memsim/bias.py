@@ -59,16 +59,7 @@ def mvm_bias(v_row, cols: int) -> Bias:
 def read_bias(rows: int, cols: int, row: int, col: int, v_read: float, scheme: str) -> Bias:
     """Bias for reading (or writing) cell (``row``, ``col``) at ``v_read`` V with ``scheme``."""
     scheme = units.choice(scheme, SCHEMES, "bias scheme")
-    selected = []
-    for name, index, size in (("row", row, rows), ("col", col, cols)):
-        try:
-            index = units.integer(index)
-        except ValueError:
-            index = None
-        if index is None or not 0 <= index < size:
-            raise ValueError(f"selected {name} must be an integer in [0, {size - 1}], got {units.shown(row if name == 'row' else col)}")
-        selected.append(index)
-    row, col = selected
+    row, col = units.index(row, rows, "row"), units.index(col, cols, "col")
     try:
         v_read = units.real(v_read)
     except ValueError:

@@ -281,16 +281,6 @@ def check_bias(array, bias: StackBias) -> StackBias:
     return StackBias(clean, bias.scheme, bias.selected, v_gate)
 
 
-def _index(value, size, what):
-    try:
-        index = units.integer(value)
-    except ValueError:
-        index = None
-    if index is None or not 0 <= index < size:
-        raise ValueError(f"selected {what} must be an integer in [0, {size - 1}], got {units.shown(value)}")
-    return index
-
-
 def _volts(value, what="read voltage"):
     try:
         return units.real(value)
@@ -310,7 +300,7 @@ def read_bias(array, cell, v_read: float = 0.2, scheme: str = "v/2") -> StackBia
     if not isinstance(cell, tuple) or len(cell) != 3:
         raise ValueError(f"cell must be a (layer, row, col) tuple, got {units.shown(cell)}")
     shape = array.cells.shape
-    layer, row, col = (_index(v, n, what) for v, n, what in zip(cell, shape, ("layer", "row", "col")))
+    layer, row, col = (units.index(v, n, what) for v, n, what in zip(cell, shape, ("layer", "row", "col")))
     v_read = _volts(v_read)
     array.check_voltage(v_read)
     (rn, rd), (cn, cd) = _UNSELECTED[scheme]
@@ -351,7 +341,7 @@ def mvm_bias(array, v_in, layer: int | None = None, others: str = "floating") ->
         return check_bias(array, StackBias({"plane": v_in, "pillar": np.zeros(array.pillar_shape)}, "mvm"))
     if not isinstance(array, StackedCrossbar):
         raise ValueError(f"expected a StackedCrossbar or VerticalArray, got {type(array).__name__}")
-    layer = _index(0 if layer is None else layer, array.layers, "layer")
+    layer = units.index(0 if layer is None else layer, array.layers, "layer")
     others = units.choice(others, MVM_OTHERS, "others (the unselected line layers)")
     if v_in.shape != (array.rows,):
         raise ValueError(f"v_in must have shape ({array.rows},) (one voltage per word line), got {v_in.shape}")

@@ -55,6 +55,17 @@ def integer(value, what: str = "value") -> int:
     return int.__index__(value) if isinstance(value, int) else int(value.item())
 
 
+def index(value, size: int, what: str) -> int:
+    """``value`` as an index into ``size`` items; one-line ValueError naming ``what`` otherwise."""
+    try:
+        checked = integer(value)
+    except ValueError:
+        checked = None
+    if checked is None or not 0 <= checked < size:
+        raise ValueError(f"selected {what} must be an integer in [0, {size - 1}], got {shown(value)}")
+    return checked
+
+
 def fmt(value: float) -> str:
     """Format one real number for a netlist: shortest round-trip repr, never a suffix.
 

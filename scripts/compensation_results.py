@@ -38,7 +38,7 @@ import time
 import numpy as np
 
 from memsim.compensate import (BNRecalibration, GlobalDriftCompensation, NetworkColumnCorrection,
-                               NetworkPreDistortion, VeRAPlus, attach_all, headroom_conductances)
+                               NetworkPreDistortion, VeRAPlus, attached, headroom_conductances)
 from memsim.devices import preset
 from memsim.io import ResultsLog, save_figure, write_atomic
 from memsim.nn import experiments as ex
@@ -47,17 +47,6 @@ from memsim.nn.analog import convert
 
 YEAR = ex.YEAR
 MODEL = "mlp-mnist"
-
-
-@contextlib.contextmanager
-def attached(model, *strategies):
-    """``model`` with ``strategies`` attached in order (detached again, in reverse, on exit)."""
-    attach_all(model, strategies)
-    try:
-        yield model
-    finally:
-        for s in reversed(strategies):
-            s.detach()
 
 
 def accuracy_with(model, strategies, x, y):
@@ -142,12 +131,9 @@ def run_drift(model, data, seed, config, section):
     storage = {"none": 0}
     apply_s = {}
     for name, strategies in combos.items():
-        _, apply_s[name] = timed(lambda: attach_all(net, strategies))
-        try:
+        with contextlib.ExitStack() as stack:
+            _, apply_s[name] = timed(lambda: stack.enter_context(attached(net, *strategies)))
             row[name], t = timed(lambda: net.accuracy(x, y))
-        finally:
-            for s in reversed(strategies):
-                s.detach()
         storage[name] = int(sum(s.storage_bytes for s in strategies))
         if name == "gdc+vera":
             row["vera_infer_overhead"] = t / t_plain - 1

@@ -40,7 +40,7 @@ import time
 
 import numpy as np
 
-from memsim.compensate import BNRecalibration, GlobalDriftCompensation, VeRAPlus, attach_all
+from memsim.compensate import BNRecalibration, GlobalDriftCompensation, VeRAPlus, attached
 from memsim.io import ResultsLog, save_figure, write_atomic
 from memsim.nn import experiments as ex
 from memsim.nn.analog import convert
@@ -71,12 +71,8 @@ def timed(fn):
 
 
 def accuracy_with(net, strategies, x, y):
-    attach_all(net, strategies)
-    try:
+    with attached(net, *strategies):
         return net.accuracy(x, y)
-    finally:
-        for s in reversed(strategies):
-            s.detach()
 
 
 def weight_count(model):

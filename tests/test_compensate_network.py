@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from memsim.compensate import (BNRecalibration, GlobalDriftCompensation, NetworkColumnCorrection,
-                               NetworkPreDistortion, VeRAPlus, attach_all, headroom_conductances, load, save)
+                               NetworkPreDistortion, VeRAPlus, attached, headroom_conductances, load, save)
 from memsim.compensate.store import to_bytes
 from memsim.devices import preset
 from memsim.nn import datasets
@@ -26,12 +26,8 @@ def digits():
 
 def _accuracy(model, strategies, x, y):
     """Accuracy with ``strategies`` attached (then detached again)."""
-    attach_all(model, strategies)
-    try:
+    with attached(model, *strategies):
         return model.accuracy(x, y)
-    finally:
-        for s in reversed(strategies):
-            s.detach()
 
 
 def test_ir_predistortion_and_column_correction_recover_accuracy(digits):
@@ -97,10 +93,8 @@ def test_stored_compensation_round_trips_exactly(digits, tmp_path):
     outputs = []
     for group in (strategies, loaded):
         net.reseed_reads(9)  # the same read noise for both
-        attach_all(net, group)
-        outputs.append(net.logits(x))
-        for s in reversed(group):
-            s.detach()
+        with attached(net, *group):
+            outputs.append(net.logits(x))
     assert torch.equal(outputs[0], outputs[1])
 
 

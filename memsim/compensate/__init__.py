@@ -10,11 +10,11 @@ pickle).
 from .._lazy import lazy_getattr
 from .ir_drop import ColumnCorrection, PreDistortion, quantize_columns
 
-__all__ = ["ColumnCorrection", "PreDistortion", "quantize_columns", "Compensation", "attach_all",
+__all__ = ["ColumnCorrection", "PreDistortion", "quantize_columns", "Compensation", "attach_all", "attached",
            "NetworkPreDistortion", "NetworkColumnCorrection", "headroom_conductances", "GlobalDriftCompensation",
            "BNRecalibration", "VeRAPlus", "save", "load"]
 
-_MODULES = {"Compensation": "base", "attach_all": "base",
+_MODULES = {"Compensation": "base", "attach_all": "base", "attached": "base",
             "NetworkPreDistortion": "network", "NetworkColumnCorrection": "network",
             "headroom_conductances": "network", "GlobalDriftCompensation": "drift", "BNRecalibration": "drift",
             "VeRAPlus": "drift", "save": "store", "load": "store"}

@@ -18,6 +18,8 @@ stored form (:mod:`memsim.compensate.store`).
 """
 from __future__ import annotations
 
+import contextlib
+
 import torch
 
 
@@ -83,3 +85,14 @@ def attach_all(model, strategies):
     for strategy in strategies:
         strategy.attach(model)
     return list(strategies)
+
+
+@contextlib.contextmanager
+def attached(model, *strategies):
+    """``model`` with ``strategies`` attached in order, detached again (last first) on exit."""
+    attach_all(model, strategies)
+    try:
+        yield model
+    finally:
+        for strategy in reversed(strategies):
+            strategy.detach()
