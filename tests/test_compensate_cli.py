@@ -5,7 +5,7 @@ import sys
 
 def _run(*args):
     return subprocess.run([sys.executable, "-m", "memsim", "compensate", *args], capture_output=True, text=True,
-                          timeout=300)
+                          timeout=900)  # a hang guard: training mlp-mnist takes minutes on a loaded 2-core machine
 
 
 def test_fit_show_eval_and_bad_input(tmp_path):
