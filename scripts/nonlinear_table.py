@@ -157,7 +157,7 @@ def render_table(rows, models) -> str:
         loads = [item["load"] for (m, _), items in groups.items() if m == model for item in items if "load" in item]
         if loads:
             lines += ["", f"machine load average (1 min) at the end of each row: {min(loads):.2f} to {max(loads):.2f} "
-                      f"on {os.cpu_count()} CPU(s); wall seconds include programming and the tile self-checks"]
+                      f"on {os.cpu_count()} CPU(s); wall s: mean per seed, programming and the tile self-checks included"]
         lines.append("")
     return "\n".join(lines)
 
@@ -185,7 +185,7 @@ def render_figure(rows, models, path):
                         ts.append(tile)
                         losses.append(100 * np.mean(diffs))
             if ts:
-                ax.plot(ts, losses, color=color, marker=marker, ls=ls, label=f"{CELL_NAMES[cells]}, r = {r:g} ohm")
+                ax.plot(ts, losses, color=color, marker=marker, ls=ls, mfc="none" if ls == "--" else color, label=f"{CELL_NAMES[cells]}, r = {r:g} ohm")
         ax.axhline(0.0, color="k", lw=0.8)
         ax.set_xscale("log", base=2)
         ax.set_xticks(TILES)
