@@ -166,7 +166,7 @@ def render_figure(rows, models, path):
     from matplotlib.figure import Figure
 
     groups = grouped(rows)
-    models = [m for m in models if any(g[0] == m and g[1] != "float" for g in groups)]
+    models = [m for m in models if any(g[0] == m and g[1].startswith(("device", "1t1r")) for g in groups)]
     if not models:
         return False
     fig = Figure(figsize=(5.2 * len(models), 4.0))
