@@ -98,31 +98,21 @@ class Crossbar:
         if self.kind == "ohmic":
             if self.g is None:
                 raise ValueError("an ohmic crossbar needs g, the (rows, cols) conductances in S")
-            object.__setattr__(self, "g", as_real_array(self.g, "g (conductance, S)", 2, 0.0))
-            if np.any(self.g > G_MAX):
-                raise ValueError(f"g must be at most {G_MAX:g} S per cell, got {self.g.max():.6g} S")
+            object.__setattr__(self, "g", check_g(self.g, 2))
             if self.gap is not None or self.v_gate is not None:
                 raise ValueError("an ohmic crossbar takes g only, not gap or v_gate")
             self._check_ratio(float(self.g.max()))
             return
         if self.gap is None:
             raise ValueError(f"a {self.kind} crossbar needs gap (m) or g_read (S)")
-        gap = as_real_array(self.gap, "gap (m)", 2, 0.0)
-        p = self.device_params
-        if np.any(gap < p.gap_min * (1 - 1e-12)) or np.any(gap > p.gap_max * (1 + 1e-12)):
-            raise ValueError(
-                f"gap must lie within [{p.gap_min:.3g}, {p.gap_max:.3g}] m, got "
-                f"[{gap.min():.3g}, {gap.max():.3g}] m")
+        gap = check_gap(self.gap, self.device_params, 2)
         object.__setattr__(self, "gap", gap)
-        self._check_ratio(float(conductance(0.2, gap.min(), p)))
+        self._check_ratio(float(conductance(0.2, gap.min(), self.device_params)))
         if self.kind == "device":
             if self.v_gate is not None or self.transistor is not None:
                 raise ValueError("a selector-less (device) crossbar has no transistor or v_gate")
             return
-        if self.transistor is None:
-            object.__setattr__(self, "transistor", MosfetParams())
-        elif not isinstance(self.transistor, MosfetParams):
-            raise ValueError("transistor must be a memsim.devices.MosfetParams")
+        object.__setattr__(self, "transistor", check_transistor(self.transistor))
         v_gate = np.broadcast_to(as_real_array(self.v_gate if self.v_gate is not None else 1.8,
                                                "v_gate (V)"), (gap.shape[0],)).copy()
         v_gate.setflags(write=False)
@@ -149,14 +139,14 @@ class Crossbar:
     def device(cls, gap=None, *, g_read=None, v_read: float = 0.2, r_row: float = 1.0,
                r_col: float = 1.0, params: RRAMParams = DEFAULT_PARAMS) -> "Crossbar":
         """Selector-less RRAM cells, given the gap (m) or the read conductance ``g_read`` (S at ``v_read``)."""
-        return cls("device", r_row, r_col, gap=_gap_from(gap, g_read, v_read, params), device_params=params)
+        return cls("device", r_row, r_col, gap=gap_from(gap, g_read, v_read, params), device_params=params)
 
     @classmethod
     def one_t_one_r(cls, gap=None, *, g_read=None, v_read: float = 0.2, v_gate=1.8,
                     transistor: MosfetParams | None = None, r_row: float = 1.0, r_col: float = 1.0,
                     params: RRAMParams = DEFAULT_PARAMS) -> "Crossbar":
         """1T1R cells: RRAM (gap in m, or ``g_read`` in S) in series with an NMOS; ``v_gate`` per row (V)."""
-        return cls("1t1r", r_row, r_col, gap=_gap_from(gap, g_read, v_read, params),
+        return cls("1t1r", r_row, r_col, gap=gap_from(gap, g_read, v_read, params),
                    device_params=params, transistor=transistor, v_gate=v_gate)
 
     @classmethod
@@ -220,13 +210,40 @@ class Crossbar:
                 f"r_col={self.r_col} ohm)")
 
 
-def _gap_from(gap, g_read, v_read, params):
+def gap_from(gap, g_read, v_read, params, ndim: int = 2):
+    """The gaps (m) given, or those that read ``g_read`` (S, ``ndim`` dimensions) at ``v_read``."""
     if (gap is None) == (g_read is None):
         raise ValueError("give exactly one of gap (m) and g_read (S)")
     if gap is not None:
         return gap
-    g_read = as_real_array(g_read, "g_read (S)", 2)
+    g_read = as_real_array(g_read, "g_read (S)", ndim)
     return gap_for_conductance(g_read, v_read, params)
+
+
+def check_g(g, ndim: int) -> np.ndarray:
+    """Ohmic cell conductances (S), ``ndim`` dimensions, in [0, G_MAX]."""
+    g = as_real_array(g, "g (conductance, S)", ndim, 0.0)
+    if np.any(g > G_MAX):
+        raise ValueError(f"g must be at most {G_MAX:g} S per cell, got {g.max():.6g} S")
+    return g
+
+
+def check_gap(gap, params: RRAMParams, ndim: int) -> np.ndarray:
+    """RRAM gaps (m), ``ndim`` dimensions, within the model's gap bounds."""
+    gap = as_real_array(gap, "gap (m)", ndim, 0.0)
+    if np.any(gap < params.gap_min * (1 - 1e-12)) or np.any(gap > params.gap_max * (1 + 1e-12)):
+        raise ValueError(f"gap must lie within [{params.gap_min:.3g}, {params.gap_max:.3g}] m, got "
+                         f"[{gap.min():.3g}, {gap.max():.3g}] m")
+    return gap
+
+
+def check_transistor(transistor) -> MosfetParams:
+    """The access transistor: the level-1 defaults when None, else a MosfetParams."""
+    if transistor is None:
+        return MosfetParams()
+    if not isinstance(transistor, MosfetParams):
+        raise ValueError("transistor must be a memsim.devices.MosfetParams")
+    return transistor
 
 
 def check_inputs(xb: Crossbar, v) -> np.ndarray:

@@ -31,10 +31,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import units
-from .array import G_MAX, V_LIMIT_OHMIC, V_LIMIT_RRAM, as_real_array, as_resistance
+from .array import (V_LIMIT_OHMIC, V_LIMIT_RRAM, as_real_array, as_resistance, check_g, check_gap,
+                    check_transistor, gap_from)
 from .bias import SCHEMES, _UNSELECTED
 from .devices.presets import DevicePreset, Variability
-from .devices.rram import DEFAULT_PARAMS, RRAMParams, conductance, gap_for_conductance
+from .devices.rram import DEFAULT_PARAMS, RRAMParams, conductance
 from .devices.transistor import MosfetParams
 
 STACK_KINDS = ("ohmic", "device")
@@ -51,29 +52,14 @@ def _cells(kind, g, gap, params, name):
     if kind == "ohmic":
         if g is None or gap is not None:
             raise ValueError(f"an ohmic {name} takes g, the (layers, rows, cols) conductances in S, and no gap")
-        g = as_real_array(g, "g (conductance, S)", 3, 0.0)
-        if np.any(g > G_MAX):
-            raise ValueError(f"g must be at most {G_MAX:g} S per cell, got {g.max():.6g} S")
-        cells = g
+        cells = check_g(g, 3)
     else:
         if gap is None or g is not None:
             raise ValueError(f"a {kind} {name} takes gap (m) or g_read (S), not g")
-        cells = as_real_array(gap, "gap (m)", 3, 0.0)
-        if np.any(cells < params.gap_min * (1 - 1e-12)) or np.any(cells > params.gap_max * (1 + 1e-12)):
-            raise ValueError(f"gap must lie within [{params.gap_min:.3g}, {params.gap_max:.3g}] m, got "
-                             f"[{cells.min():.3g}, {cells.max():.3g}] m")
+        cells = check_gap(gap, params, 3)
     if cells.shape[0] > MAX_LAYERS:
         raise ValueError(f"at most {MAX_LAYERS} layers are accepted, got {cells.shape[0]}")
     return cells
-
-
-def _gap_from(gap, g_read, v_read, params):
-    if (gap is None) == (g_read is None):
-        raise ValueError("give exactly one of gap (m) and g_read (S)")
-    if gap is not None:
-        return gap
-    g_read = as_real_array(g_read, "g_read (S)", 3)
-    return gap_for_conductance(g_read, v_read, params)
 
 
 class _Array3D:
@@ -133,7 +119,7 @@ class StackedCrossbar(_Array3D):
     def device(cls, gap=None, *, g_read=None, v_read: float = 0.2, r_row: float = 1.0, r_col: float = 1.0,
                r_via: float = 0.0, params: RRAMParams = DEFAULT_PARAMS) -> "StackedCrossbar":
         """Selector-less RRAM cells, by gap (m) or read conductance ``g_read`` (S at ``v_read``)."""
-        return cls("device", r_row, r_col, r_via, gap=_gap_from(gap, g_read, v_read, params), device_params=params)
+        return cls("device", r_row, r_col, r_via, gap=gap_from(gap, g_read, v_read, params, ndim=3), device_params=params)
 
     @property
     def rows(self) -> int:
@@ -184,10 +170,7 @@ class VerticalArray(_Array3D):
             if self.transistor is not None or self.v_gate is not None:
                 raise ValueError(f"a {self.kind} vertical array has no select transistor or v_gate")
             return
-        if self.transistor is None:
-            object.__setattr__(self, "transistor", MosfetParams())
-        elif not isinstance(self.transistor, MosfetParams):
-            raise ValueError("transistor must be a memsim.devices.MosfetParams")
+        object.__setattr__(self, "transistor", check_transistor(self.transistor))
         v_gate = as_real_array(1.8 if self.v_gate is None else self.v_gate, "v_gate (V)")
         if v_gate.ndim > 2:
             raise ValueError(f"v_gate must be a scalar or (pillar rows, pillar cols) volts, got shape {v_gate.shape}")
@@ -209,14 +192,14 @@ class VerticalArray(_Array3D):
     def device(cls, gap=None, *, g_read=None, v_read: float = 0.2, r_plane: float = 1.0, r_pillar: float = 1.0,
                params: RRAMParams = DEFAULT_PARAMS) -> "VerticalArray":
         """Selector-less RRAM cells, by gap (m) or read conductance ``g_read`` (S at ``v_read``)."""
-        return cls("device", r_plane, r_pillar, gap=_gap_from(gap, g_read, v_read, params), device_params=params)
+        return cls("device", r_plane, r_pillar, gap=gap_from(gap, g_read, v_read, params, ndim=3), device_params=params)
 
     @classmethod
     def one_t_one_r(cls, gap=None, *, g_read=None, v_read: float = 0.2, v_gate=1.8,
                     transistor: MosfetParams | None = None, r_plane: float = 1.0, r_pillar: float = 1.0,
                     params: RRAMParams = DEFAULT_PARAMS) -> "VerticalArray":
         """RRAM cells with one select NMOS per pillar at its foot, gates at ``v_gate`` (V, per pillar)."""
-        return cls("1t1r", r_plane, r_pillar, gap=_gap_from(gap, g_read, v_read, params), device_params=params,
+        return cls("1t1r", r_plane, r_pillar, gap=gap_from(gap, g_read, v_read, params, ndim=3), device_params=params,
                    transistor=transistor, v_gate=v_gate)
 
     @property
