@@ -59,7 +59,7 @@ def _add_array_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _build(args):
-    from . import spec
+    from .circuit import spec
 
     if args.spec is not None:
         return spec.load(args.spec)
@@ -69,7 +69,7 @@ def _build(args):
 
 
 def cmd_netlist(args) -> int:
-    from . import netlist
+    from .circuit import netlist
     from .io import write_atomic
 
     xb, v_in = _build(args)
@@ -106,7 +106,7 @@ def cmd_simulate(args) -> int:
             raise ValueError(f"output must end in .csv or .npz, got {args.output.name!r}")
         check_target(args.output)  # refused before a long simulation, not after
     if args.engine == "ngspice":
-        from . import spice
+        from .circuit import spice
 
         options = {"cells": True, "timeout": args.timeout, "force": args.force}
         result = (spice.simulate_read(xb, *args.read, args.v_read, args.scheme, **options)

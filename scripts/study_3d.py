@@ -29,7 +29,7 @@ import numpy as np
 
 from memsim import io
 from memsim.solver.stacked import solve
-from memsim.stacked import BULK_RRAM64, StackedCrossbar, VerticalArray, ideal_mvm, mvm_bias, read_bias
+from memsim.circuit.stacked import BULK_RRAM64, StackedCrossbar, VerticalArray, ideal_mvm, mvm_bias, read_bias
 
 SCHEMES = ("floating", "v/2", "v/3", "grounded")
 V_READ = 0.2

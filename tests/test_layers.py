@@ -92,7 +92,7 @@ def violations(package_dir: Path = PACKAGE) -> list[str]:
             there = layer_of(target_file, table)
             if there > here:
                 found.append(f"memsim/{source}:{line} ({table[here][0]}) imports {target} ({table[there][0]})")
-            if source.startswith("solver/") and target_file in ("netlist.py", "spice.py"):
+            if source.startswith("solver/") and target_file in ("circuit/netlist.py", "circuit/spice.py"):
                 found.append(f"memsim/{source}:{line}: the solver imports {target} (it must run without ngspice)")
             if target_file == "cli.py" and source != "__main__.py":
                 found.append(f"memsim/{source}:{line} imports memsim.cli (nothing does but __main__)")
@@ -106,14 +106,15 @@ def test_imports_run_one_way():
 
 def test_the_check_catches_upward_and_forbidden_imports(tmp_path):
     fake = tmp_path / "memsim"
-    for name, text in {"__init__.py": "", "units.py": "", "spice.py": "", "devices/__init__.py": "",
+    for name, text in {"__init__.py": "", "units.py": "", "circuit/__init__.py": "", "circuit/spice.py": "",
+                       "devices/__init__.py": "",
                        "devices/rram.py": "from .. import units\n\ndef f():\n    from ..solver import core\n",
-                       "solver/__init__.py": "", "solver/core.py": "from ..spice import run\n"}.items():
+                       "solver/__init__.py": "", "solver/core.py": "from ..circuit.spice import run\n"}.items():
         (fake / name).parent.mkdir(parents=True, exist_ok=True)
         (fake / name).write_text(text)
     found = violations(fake)
     assert len(found) == 2, found
     assert found[0].startswith("memsim/devices/rram.py:4 (devices) imports memsim.solver.core (solver)")
-    assert "the solver imports memsim.spice" in found[1]
+    assert "the solver imports memsim.circuit.spice" in found[1]
     with pytest.raises(AssertionError, match="in no layer"):
         layer_of("nowhere.py", layers())

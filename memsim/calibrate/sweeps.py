@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import spice
-from ..array import Crossbar
+from ..circuit import spice
+from ..circuit.array import Crossbar
 from ..devices.calibration import BSIM4_CARD, mosfet_from
 from ..devices.presets import preset
 from ..devices.transistor import MosfetParams

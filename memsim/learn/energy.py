@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import netlist, spice
-from ..array import Crossbar
-from ..bias import read_bias
+from ..circuit import netlist, spice
+from ..circuit.array import Crossbar
+from ..circuit.bias import read_bias
 from ..devices.rram import DEFAULT_PARAMS, RRAMParams, current
 from ..solver import solve_bias
 

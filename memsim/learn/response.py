@@ -32,8 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import netlist, spice, units
-from ..array import Crossbar
+from .. import units
+from ..circuit import netlist, spice
+from ..circuit.array import Crossbar
 from ..devices.rram import DEFAULT_PARAMS, RRAMParams, conductance, gap_for_conductance, spice_subckt
 from ..devices.transistor import MODELS_DIR, MosfetParams
 from ..errors import FileError

@@ -62,10 +62,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..circuit.result import driver_power
 from ..devices.presets import Variability
 from ..devices.rram import DEFAULT_PARAMS
 from ..io import LIMITS, read_bytes, write_atomic
-from ..result import driver_power
 from ..solver import solve
 from . import models
 from .mapping import TileMap, differential

@@ -22,10 +22,10 @@ import warnings
 
 import numpy as np
 
-from ..array import Crossbar, check_inputs, check_voltage
-from ..bias import Bias, read_bias
+from ..circuit.array import Crossbar, check_inputs, check_voltage
+from ..circuit.bias import Bias, read_bias
+from ..circuit.result import SolveResult
 from ..errors import ConvergenceError, ResourceLimitError
-from ..result import SolveResult
 
 _ON_FAIL = ("raise", "warn")
 _MAX_STEP_V = 0.5  # largest node update per Newton step, V (line-search cap)

@@ -26,11 +26,11 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 from scipy.sparse.linalg import splu
 
+from ..circuit.stacked import StackBias, StackResult, circuit, mvm_bias, read_bias, terminal_currents
 from ..devices.rram import current as rram_current
 from ..devices.rram import dcurrent_dv
 from ..devices.transistor import drain_current
 from ..errors import ConvergenceError
-from ..stacked import StackBias, StackResult, circuit, mvm_bias, read_bias, terminal_currents
 
 
 def _stamp(n, a, b, g):

@@ -14,9 +14,10 @@ import time
 
 import numpy as np
 
-from . import netlist, units
+from .. import units
+from ..errors import ResourceLimitError, SpiceError
+from . import netlist
 from .bias import SCHEMES
-from .errors import ResourceLimitError, SpiceError
 from .spice import DEFAULT_TIMEOUT, max_cells, run_netlist
 from .stacked import StackBias, StackedCrossbar, StackResult, circuit, terminal_currents
 
@@ -101,7 +102,7 @@ def simulate(array, bias: StackBias, *, backend: str = "subprocess", timeout: fl
     if array.kind == "ohmic":
         i_cell = array.g * v_cell
     else:
-        from .devices.rram import current
+        from ..devices.rram import current
         i_cell = current(v_cell, array.gap, array.device_params)
     return StackResult(terminal_currents(ckt, i_terminal), i_cell, v_cell, v_node, "ngspice",
                        {"wall_s": time.perf_counter() - t_start})

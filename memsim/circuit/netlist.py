@@ -15,10 +15,10 @@ import math
 
 import numpy as np
 
-from . import units
+from .. import units
+from ..devices.rram import spice_subckt
 from .array import Crossbar, check_inputs, check_voltage
 from .bias import Bias, mvm_bias, read_bias
-from .devices.rram import spice_subckt
 
 #: The second line of every netlist: how to run it by hand.
 RUN_NOTE = ("* run: ngspice -b FILE (prints the solution through .print), or ngspice -b -r out.raw FILE "

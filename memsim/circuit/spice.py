@@ -31,11 +31,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import netlist, units
+from .. import units
+from ..devices.rram import current as rram_current
+from ..errors import ResourceLimitError, SpiceError
+from . import netlist
 from .array import Crossbar, check_inputs, check_voltage
 from .bias import Bias, mvm_bias, read_bias
-from .devices.rram import current as rram_current
-from .errors import ResourceLimitError, SpiceError
 from .result import SolveResult
 
 BACKENDS = ("subprocess", "pyspice")
