@@ -30,6 +30,9 @@ _LAZY = {"simulate": ("memsim.circuit.spice", "simulate"),
          "spec": ("memsim.circuit.spec", None), "units": ("memsim.units", None), "io": ("memsim.io", None),
          "bias": ("memsim.circuit.bias", None), "demo": ("memsim.demo", None), "progress": ("memsim.progress", None)}
 _LAZY.update({
+    # the circuit layer's package, and its modules under the names they had at the package top
+    "circuit": ("memsim.circuit", None), "array": ("memsim.circuit.array", None),
+    "result": ("memsim.circuit.result", None),
     # 3D arrays: stacked cross-point layers and vertical RRAM (docs/design.md, "3D arrays")
     "StackedCrossbar": ("memsim.circuit.stacked", "StackedCrossbar"),
     "VerticalArray": ("memsim.circuit.stacked", "VerticalArray"),

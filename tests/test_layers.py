@@ -79,8 +79,21 @@ def test_the_table_names_real_modules():
             assert (PACKAGE / entry).exists(), f"docs/design.md names memsim/{entry}, which does not exist"
 
 
+def moved_to(path: Path) -> str | None:
+    """The module an old-name file stands for: a file that sets ``sys.modules[__name__]`` to
+    ``importlib.import_module("memsim...")`` keeps a moved module importable under its old name."""
+    for node in ast.walk(ast.parse(path.read_text())):
+        if (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Subscript)
+                and ast.unparse(node.targets[0]) == "sys.modules[__name__]"
+                and isinstance(node.value, ast.Call) and ast.unparse(node.value.func) == "importlib.import_module"
+                and len(node.value.args) == 1 and isinstance(node.value.args[0], ast.Constant)):
+            return node.value.args[0].value
+    return None
+
+
 def violations(package_dir: Path = PACKAGE) -> list[str]:
     table = layers()
+    old_names = {str(path.relative_to(package_dir)): moved_to(path) for path in package_dir.rglob("*.py")}
     found = []
     for path in sorted(package_dir.rglob("*.py")):
         source = str(path.relative_to(package_dir))
@@ -96,6 +109,9 @@ def violations(package_dir: Path = PACKAGE) -> list[str]:
                 found.append(f"memsim/{source}:{line}: the solver imports {target} (it must run without ngspice)")
             if target_file == "cli.py" and source != "__main__.py":
                 found.append(f"memsim/{source}:{line} imports memsim.cli (nothing does but __main__)")
+            if old_names[target_file]:
+                found.append(f"memsim/{source}:{line} imports {target}, the old name of {old_names[target_file]}; "
+                             "import that")
     return found
 
 
@@ -106,15 +122,22 @@ def test_imports_run_one_way():
 
 def test_the_check_catches_upward_and_forbidden_imports(tmp_path):
     fake = tmp_path / "memsim"
-    for name, text in {"__init__.py": "", "units.py": "", "circuit/__init__.py": "", "circuit/spice.py": "",
+    old_name = 'import importlib\nimport sys\n\nsys.modules[__name__] = importlib.import_module("memsim.circuit.bias")\n'
+    for name, text in {"__init__.py": "", "units.py": "", "bias.py": old_name, "circuit/__init__.py": "",
+                       "circuit/bias.py": "", "circuit/spice.py": "from ..bias import Bias\nfrom .. import bias\n",
                        "devices/__init__.py": "",
                        "devices/rram.py": "from .. import units\n\ndef f():\n    from ..solver import core\n",
-                       "solver/__init__.py": "", "solver/core.py": "from ..circuit.spice import run\n"}.items():
+                       "solver/__init__.py": "",
+                       "solver/core.py": "from ..circuit.spice import run\nimport memsim.bias\n"}.items():
         (fake / name).parent.mkdir(parents=True, exist_ok=True)
         (fake / name).write_text(text)
     found = violations(fake)
-    assert len(found) == 2, found
-    assert found[0].startswith("memsim/devices/rram.py:4 (devices) imports memsim.solver.core (solver)")
-    assert "the solver imports memsim.circuit.spice" in found[1]
+    assert len(found) == 5, found
+    assert found[0] == ("memsim/circuit/spice.py:1 imports memsim.bias, the old name of memsim.circuit.bias; "
+                        "import that")
+    assert found[1].startswith("memsim/circuit/spice.py:2 imports memsim.bias, the old name")
+    assert found[2].startswith("memsim/devices/rram.py:4 (devices) imports memsim.solver.core (solver)")
+    assert "the solver imports memsim.circuit.spice" in found[3]
+    assert found[4].startswith("memsim/solver/core.py:2 imports memsim.bias, the old name")
     with pytest.raises(AssertionError, match="in no layer"):
         layer_of("nowhere.py", layers())
