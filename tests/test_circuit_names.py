@@ -59,3 +59,15 @@ def test_package_attributes_name_the_circuit_modules():
     assert memsim.simulate_read is memsim.circuit.spice.simulate_read
     assert memsim.StackedCrossbar is memsim.circuit.stacked.StackedCrossbar
     assert memsim.VerticalArray is memsim.circuit.stacked.VerticalArray
+
+
+def test_crossbar_builds_every_kind_as_of_kind_does():
+    g = [[20e-6, 5e-6], [8e-6, 30e-6]]
+    v = [0.2, 0.1]
+    for kind in memsim.circuit.array.KINDS:
+        built = memsim.circuit.crossbar(kind, g, r_row=1.5, r_col=2.0, v_gate=1.7)
+        assert built.kind == kind
+        assert memsim.netlist.mvm(built, v) == memsim.netlist.mvm(
+            memsim.Crossbar.of_kind(kind, g, r_row=1.5, r_col=2.0, v_gate=1.7), v)
+    with pytest.raises(ValueError, match="cell kind must be one of ohmic, device, 1t1r, got 'diode'"):
+        memsim.circuit.crossbar("diode", g)
