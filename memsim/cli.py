@@ -41,7 +41,7 @@ def _cell(text: str) -> tuple[int, int]:
 
 def _add_array_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("array (a JSON spec, or options)")
-    group.add_argument("--spec", type=Path, help="JSON array spec (see memsim.spec for its keys)")
+    group.add_argument("--spec", type=Path, help="JSON array spec (see memsim.circuit.spec for its keys)")
     group.add_argument("--kind", choices=("ohmic", "device", "1t1r"), default="device",
                        help="cell kind (default: device, the selector-less RRAM)")
     group.add_argument("--rows", type=int, default=8, help="rows (default 8)")

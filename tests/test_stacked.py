@@ -1,4 +1,4 @@
-"""3D arrays (memsim.stacked): closed forms, the 2D solver, ngspice parity, bias schemes, preset.
+"""3D arrays (memsim.circuit.stacked): closed forms, the 2D solver, ngspice parity, bias schemes, preset.
 
 Closed forms are derived by hand in the comments (node equations of symmetric cases), never
 computed by the code under test.  ngspice runs are kept to a few small circuits (the largest:

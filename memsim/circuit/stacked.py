@@ -20,7 +20,7 @@ docs/design.md, "3D arrays"):
 
 :func:`circuit` turns a description and a :class:`StackBias` into a :class:`Circuit`: numbered
 nodes, wire resistors, cells, select transistors and held terminals.  The netlist writer
-(:mod:`memsim.netlist3d`) and the sparse solver (:mod:`memsim.solver.stacked`) both read that
+(:mod:`memsim.circuit.netlist3d`) and the sparse solver (:mod:`memsim.solver.stacked`) both read that
 one circuit, so they solve the same network by construction of its topology.
 """
 from __future__ import annotations
@@ -238,7 +238,7 @@ def _groups(array) -> dict:
 def check_bias(array, bias: StackBias) -> StackBias:
     """Validate a bias against ``array``: every group present with its shape, finite or NaN volts."""
     if not isinstance(bias, StackBias):
-        raise ValueError(f"bias must be a memsim.stacked.StackBias, got {type(bias).__name__}")
+        raise ValueError(f"bias must be a memsim.circuit.stacked.StackBias, got {type(bias).__name__}")
     shapes = _groups(array)
     if set(bias.v) != set(shapes):
         raise ValueError(f"bias must give the groups {sorted(shapes)}, got {sorted(map(str, bias.v))}")

@@ -4,7 +4,7 @@ A programming pulse of amplitude ``V`` and width ``t`` moves a cell's gap by an 
 depends on the gap itself (the Stanford-PKU model's field enhancement gamma(g) and its Joule
 heating, see :mod:`memsim.devices.rram`) and, in a 1T1R cell, on the access transistor,
 whose gate voltage limits the current (compliance).  :func:`measure` runs one ngspice
-transient (:func:`memsim.netlist.program`, the ``rram_tran`` subcircuit) per grid point
+transient (:func:`memsim.circuit.netlist.program`, the ``rram_tran`` subcircuit) per grid point
 (gap x amplitude x width, SET and RESET) on a single cell and records
 
 - the mean gap change per pulse (nm), from the gap node at the end of the transient, and
