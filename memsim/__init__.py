@@ -12,7 +12,7 @@ Importing memsim is cheap: the solver, ngspice runner, netlist generator and the
 """
 from __future__ import annotations
 
-from ._lazy import lazy_getattr
+from ._lazy import keep_old_names, lazy_getattr
 from .circuit.array import Crossbar
 from .circuit.bias import SCHEMES, Bias
 from .circuit.result import SolveResult
@@ -45,3 +45,10 @@ __all__ = ["Crossbar", "Bias", "SCHEMES", "SolveResult", "SpiceError", "Converge
 
 
 __getattr__ = lazy_getattr(__name__, globals(), _LAZY)
+
+# The circuit modules lived at the package top until they moved into memsim.circuit; users'
+# scripts may still import them there (`import memsim.spice`, `from memsim.array import ...`).
+# Nothing inside memsim uses these names (tests/test_layers.py).
+_OLD_NAMES = {f"memsim.{name}": f"memsim.circuit.{name}"
+              for name in ("array", "bias", "result", "netlist", "spice", "spec", "stacked", "netlist3d")}
+keep_old_names(_OLD_NAMES)

@@ -1,5 +1,6 @@
 """The circuit modules live in memsim.circuit; their old names at the package top (memsim.bias,
 memsim.spice, ...) and the package's public names keep working, as the same module objects."""
+import importlib
 import json
 import os
 import subprocess
@@ -30,15 +31,25 @@ def test_old_names_import_as_the_circuit_modules_from_outside_the_repo(tmp_path)
             "                  'names': sorted({m.__name__ for m in old.values()}),\n"
             "                  'attributes': [Crossbar is memsim.circuit.array.Crossbar,\n"
             "                                 simulate is memsim.circuit.spice.simulate,\n"
-            "                                 StackedCrossbar is memsim.circuit.stacked.StackedCrossbar]}))\n")
+            "                                 StackedCrossbar is memsim.circuit.stacked.StackedCrossbar],\n"
+            "                  'finders': [type(f).__name__ for f in sys.meta_path].count('_OldNames')}))\n"
+            "importlib.reload(sys.modules['memsim'])  # installs its finder again, in place of the first\n"
+            "print([type(f).__name__ for f in sys.meta_path].count('_OldNames'))\n")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
-    out = json.loads(proc.stdout)
+    first, after_reload = proc.stdout.splitlines()
+    out = json.loads(first)
     assert out["same"] == {name: True for name in OLD_NAMES}
     assert out["names"] == sorted(f"memsim.circuit.{name}" for name in OLD_NAMES)
     assert out["attributes"] == [True, True, True]
+    assert out["finders"] == 1 and after_reload == "1"
+
+
+def test_names_that_never_existed_still_fail():
+    with pytest.raises(ModuleNotFoundError, match="No module named 'memsim.no_such_module'"):
+        importlib.import_module("memsim.no_such_module")
 
 
 def test_patching_the_old_name_patches_the_module_the_package_uses(monkeypatch):
