@@ -12,26 +12,31 @@ Importing memsim is cheap: the solver, ngspice runner, netlist generator and the
 """
 from __future__ import annotations
 
-from ._lazy import lazy_getattr
-from .array import Crossbar
-from .bias import SCHEMES, Bias
+from ._lazy import keep_old_names, lazy_getattr
+from .circuit.array import Crossbar
+from .circuit.bias import SCHEMES, Bias
+from .circuit.result import SolveResult
 from .errors import ConvergenceError, FileError, MemsimError, ResourceLimitError, SpiceError
-from .result import SolveResult
 
 __version__ = "0.1.0"
 
-_LAZY = {"simulate": ("memsim.spice", "simulate"), "simulate_read": ("memsim.spice", "simulate_read"),
+_LAZY = {"simulate": ("memsim.circuit.spice", "simulate"),
+         "simulate_read": ("memsim.circuit.spice", "simulate_read"),
          "solve": ("memsim.solver", "solve"), "solve_read": ("memsim.solver", "solve_read"),
-         "netlist": ("memsim.netlist", None), "devices": ("memsim.devices", None),
-         "spice": ("memsim.spice", None), "solver": ("memsim.solver", None),
+         "netlist": ("memsim.circuit.netlist", None), "devices": ("memsim.devices", None),
+         "spice": ("memsim.circuit.spice", None), "solver": ("memsim.solver", None),
          "calibrate": ("memsim.calibrate", None), "study": ("memsim.study", None), "nn": ("memsim.nn", None),
-         "compensate": ("memsim.compensate", None), "plots": ("memsim.plots", None), "spec": ("memsim.spec", None),
-         "units": ("memsim.units", None), "io": ("memsim.io", None), "bias": ("memsim.bias", None),
-         "demo": ("memsim.demo", None), "progress": ("memsim.progress", None)}
+         "compensate": ("memsim.compensate", None), "plots": ("memsim.plots", None),
+         "spec": ("memsim.circuit.spec", None), "units": ("memsim.units", None), "io": ("memsim.io", None),
+         "bias": ("memsim.circuit.bias", None), "demo": ("memsim.demo", None), "progress": ("memsim.progress", None)}
 _LAZY.update({
+    # the circuit layer's package, and its modules under the names they had at the package top
+    "circuit": ("memsim.circuit", None), "array": ("memsim.circuit.array", None),
+    "result": ("memsim.circuit.result", None),
     # 3D arrays: stacked cross-point layers and vertical RRAM (docs/design.md, "3D arrays")
-    "StackedCrossbar": ("memsim.stacked", "StackedCrossbar"), "VerticalArray": ("memsim.stacked", "VerticalArray"),
-    "stacked": ("memsim.stacked", None), "netlist3d": ("memsim.netlist3d", None),
+    "StackedCrossbar": ("memsim.circuit.stacked", "StackedCrossbar"),
+    "VerticalArray": ("memsim.circuit.stacked", "VerticalArray"),
+    "stacked": ("memsim.circuit.stacked", None), "netlist3d": ("memsim.circuit.netlist3d", None),
     "learn": ("memsim.learn", None),  # on-chip learning with the model's pulse response
 })
 
@@ -40,3 +45,10 @@ __all__ = ["Crossbar", "Bias", "SCHEMES", "SolveResult", "SpiceError", "Converge
 
 
 __getattr__ = lazy_getattr(__name__, globals(), _LAZY)
+
+# The circuit modules lived at the package top until they moved into memsim.circuit; users'
+# scripts may still import them there (`import memsim.spice`, `from memsim.array import ...`).
+# Nothing inside memsim uses these names (tests/test_layers.py).
+_OLD_NAMES = {f"memsim.{name}": f"memsim.circuit.{name}"
+              for name in ("array", "bias", "result", "netlist", "spice", "spec", "stacked", "netlist3d")}
+keep_old_names(_OLD_NAMES)

@@ -41,7 +41,7 @@ def _cell(text: str) -> tuple[int, int]:
 
 def _add_array_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("array (a JSON spec, or options)")
-    group.add_argument("--spec", type=Path, help="JSON array spec (see memsim.spec for its keys)")
+    group.add_argument("--spec", type=Path, help="JSON array spec (see memsim.circuit.spec for its keys)")
     group.add_argument("--kind", choices=("ohmic", "device", "1t1r"), default="device",
                        help="cell kind (default: device, the selector-less RRAM)")
     group.add_argument("--rows", type=int, default=8, help="rows (default 8)")
@@ -59,7 +59,7 @@ def _add_array_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _build(args):
-    from . import spec
+    from .circuit import spec
 
     if args.spec is not None:
         return spec.load(args.spec)
@@ -69,7 +69,7 @@ def _build(args):
 
 
 def cmd_netlist(args) -> int:
-    from . import netlist
+    from .circuit import netlist
     from .io import write_atomic
 
     xb, v_in = _build(args)
@@ -106,7 +106,7 @@ def cmd_simulate(args) -> int:
             raise ValueError(f"output must end in .csv or .npz, got {args.output.name!r}")
         check_target(args.output)  # refused before a long simulation, not after
     if args.engine == "ngspice":
-        from . import spice
+        from .circuit import spice
 
         options = {"cells": True, "timeout": args.timeout, "force": args.force}
         result = (spice.simulate_read(xb, *args.read, args.v_read, args.scheme, **options)

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .array import Crossbar
-from .bias import SCHEMES
-from .devices.presets import preset
-from . import spice
 from .calibrate.sweeps import uncalibrated_params
+from .circuit import spice
+from .circuit.array import Crossbar
+from .circuit.bias import SCHEMES
 from .devices.calibration import Calibration
+from .devices.presets import preset
 from .devices.transistor import MosfetParams
 from .io import save_figure
 from .solver import solve

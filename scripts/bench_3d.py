@@ -15,9 +15,9 @@ import time
 
 import numpy as np
 
-from memsim import netlist3d
+from memsim.circuit import netlist3d
 from memsim.solver.stacked import solve
-from memsim.stacked import BULK_RRAM64, StackedCrossbar, VerticalArray, mvm_bias, read_bias
+from memsim.circuit.stacked import BULK_RRAM64, StackedCrossbar, VerticalArray, mvm_bias, read_bias
 
 
 def arrays(layers, n, seed=0):

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 import memsim
-from memsim import netlist, spice
+from memsim.circuit import netlist, spice
 
 
 def crossbar(kind: str, n: int, rng) -> memsim.Crossbar:

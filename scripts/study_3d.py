@@ -2,7 +2,7 @@
 """3D arrays: read margin and MVM error against layer count, per-layer size, bias scheme and
 via / pillar resistance, for stacked cross-point layers and vertical RRAM (bulk-RRAM preset).
 
-Cells are selector-less RRAM with the bulk preset's compact-model parameters (memsim.stacked.
+Cells are selector-less RRAM with the bulk preset's compact-model parameters (memsim.circuit.stacked.
 BULK_RRAM64: 64 levels, 1-10 MOhm at a 0.2 V read).  Read margin, as for 2D arrays
 (docs/design.md): the selected cell at the highest level (LRS) and at the lowest (HRS), every
 other cell at LRS (the worst case), margin = (I_LRS - I_HRS) / I_LRS of the sensed current; the
@@ -29,7 +29,7 @@ import numpy as np
 
 from memsim import io
 from memsim.solver.stacked import solve
-from memsim.stacked import BULK_RRAM64, StackedCrossbar, VerticalArray, ideal_mvm, mvm_bias, read_bias
+from memsim.circuit.stacked import BULK_RRAM64, StackedCrossbar, VerticalArray, ideal_mvm, mvm_bias, read_bias
 
 SCHEMES = ("floating", "v/2", "v/3", "grounded")
 V_READ = 0.2

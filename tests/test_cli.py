@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import memsim
-from memsim import spec
+from memsim.circuit import spec
 
 
 def memsim_cli(*args, cwd=None):

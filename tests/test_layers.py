@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+import memsim
+
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "memsim"
 
@@ -48,8 +50,9 @@ def module_file(dotted: str, package_dir: Path = PACKAGE) -> str | None:
     return None
 
 
-def imports(path: Path, package_dir: Path = PACKAGE):
-    """(dotted target, line) of every memsim import in ``path``, deferred ones included."""
+def imports(path: Path, package_dir: Path = PACKAGE, old_names: dict[str, str] = memsim._OLD_NAMES):
+    """(dotted target, line) of every memsim import in ``path``, deferred ones included; a module
+    imported by its old name (``old_names``: old dotted name -> new) counts as that module."""
     dotted = "memsim." + ".".join(path.relative_to(package_dir).with_suffix("").parts)
     package = dotted if path.name == "__init__.py" else dotted.rsplit(".", 1)[0]
     package = package.removesuffix(".__init__")
@@ -64,7 +67,7 @@ def imports(path: Path, package_dir: Path = PACKAGE):
                 continue
             for alias in node.names:  # `from . import units` imports the module memsim.units
                 sub = f"{target}.{alias.name}"
-                yield (sub if module_file(sub, package_dir) else target), node.lineno
+                yield (sub if module_file(sub, package_dir) or sub in old_names else target), node.lineno
         elif isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.name.startswith("memsim"):
@@ -79,20 +82,25 @@ def test_the_table_names_real_modules():
             assert (PACKAGE / entry).exists(), f"docs/design.md names memsim/{entry}, which does not exist"
 
 
-def violations(package_dir: Path = PACKAGE) -> list[str]:
+def violations(package_dir: Path = PACKAGE, old_names: dict[str, str] = memsim._OLD_NAMES) -> list[str]:
+    """Upward imports, the solver importing ngspice, imports of memsim.cli, and imports of a
+    moved module by its old name (``old_names``: old dotted name -> new)."""
     table = layers()
     found = []
     for path in sorted(package_dir.rglob("*.py")):
         source = str(path.relative_to(package_dir))
         here = layer_of(source, table)
-        for target, line in imports(path, package_dir):
+        for target, line in imports(path, package_dir, old_names):
+            if target in old_names:
+                found.append(f"memsim/{source}:{line} imports {target}, the old name of {old_names[target]}; "
+                             "import that")
             target_file = module_file(target, package_dir)
             if target_file is None:
                 continue
             there = layer_of(target_file, table)
             if there > here:
                 found.append(f"memsim/{source}:{line} ({table[here][0]}) imports {target} ({table[there][0]})")
-            if source.startswith("solver/") and target_file in ("netlist.py", "spice.py"):
+            if source.startswith("solver/") and target_file in ("circuit/netlist.py", "circuit/spice.py"):
                 found.append(f"memsim/{source}:{line}: the solver imports {target} (it must run without ngspice)")
             if target_file == "cli.py" and source != "__main__.py":
                 found.append(f"memsim/{source}:{line} imports memsim.cli (nothing does but __main__)")
@@ -106,14 +114,21 @@ def test_imports_run_one_way():
 
 def test_the_check_catches_upward_and_forbidden_imports(tmp_path):
     fake = tmp_path / "memsim"
-    for name, text in {"__init__.py": "", "units.py": "", "spice.py": "", "devices/__init__.py": "",
+    for name, text in {"__init__.py": "", "units.py": "", "circuit/__init__.py": "",
+                       "circuit/bias.py": "", "circuit/spice.py": "from ..bias import Bias\nfrom .. import bias\n",
+                       "devices/__init__.py": "",
                        "devices/rram.py": "from .. import units\n\ndef f():\n    from ..solver import core\n",
-                       "solver/__init__.py": "", "solver/core.py": "from ..spice import run\n"}.items():
+                       "solver/__init__.py": "",
+                       "solver/core.py": "from ..circuit.spice import run\nimport memsim.bias\n"}.items():
         (fake / name).parent.mkdir(parents=True, exist_ok=True)
         (fake / name).write_text(text)
-    found = violations(fake)
-    assert len(found) == 2, found
-    assert found[0].startswith("memsim/devices/rram.py:4 (devices) imports memsim.solver.core (solver)")
-    assert "the solver imports memsim.spice" in found[1]
+    found = violations(fake, {"memsim.bias": "memsim.circuit.bias"})
+    assert len(found) == 5, found
+    assert found[0] == ("memsim/circuit/spice.py:1 imports memsim.bias, the old name of memsim.circuit.bias; "
+                        "import that")
+    assert found[1].startswith("memsim/circuit/spice.py:2 imports memsim.bias, the old name")
+    assert found[2].startswith("memsim/devices/rram.py:4 (devices) imports memsim.solver.core (solver)")
+    assert "the solver imports memsim.circuit.spice" in found[3]
+    assert found[4].startswith("memsim/solver/core.py:2 imports memsim.bias, the old name")
     with pytest.raises(AssertionError, match="in no layer"):
         layer_of("nowhere.py", layers())

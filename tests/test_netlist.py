@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import memsim
-from memsim import netlist, units
+from memsim import units
+from memsim.circuit import netlist
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -126,12 +127,13 @@ def test_bad_crossbars_get_clear_errors():
 
 def test_one_builder_from_a_cell_kind_name(rng):
     g = rng.uniform(5e-6, 40e-6, (3, 4))
-    built = {kind: memsim.Crossbar.of_kind(kind, g, r_row=1.5, r_col=2.0, v_gate=1.7) for kind in memsim.array.KINDS}
+    built = {kind: memsim.Crossbar.of_kind(kind, g, r_row=1.5, r_col=2.0, v_gate=1.7)
+             for kind in memsim.circuit.array.KINDS}
     direct = {"ohmic": memsim.Crossbar.ohmic(g, 1.5, 2.0),
               "device": memsim.Crossbar.device(g_read=g, r_row=1.5, r_col=2.0),
               "1t1r": memsim.Crossbar.one_t_one_r(g_read=g, v_gate=1.7, r_row=1.5, r_col=2.0)}
     v = rng.uniform(0.0, 0.2, 3)
-    for kind in memsim.array.KINDS:  # same circuit, so the same netlist text
+    for kind in memsim.circuit.array.KINDS:  # same circuit, so the same netlist text
         assert built[kind].kind == kind
         assert netlist.mvm(built[kind], v) == netlist.mvm(direct[kind], v)
     with pytest.raises(ValueError, match="cell kind must be one of"):

@@ -40,7 +40,8 @@ def test_the_older_interface_runs_on_tqdm_and_is_quiet_when_disabled():
 
 def test_subpackages_are_reachable_from_import_memsim_and_load_lazily():
     code = ("import sys, memsim; heavy = sorted(m for m in ('memsim.calibrate', 'memsim.study.runner', 'memsim.nn', "
-            "'memsim.compensate', 'memsim.solver', 'memsim.spice', 'numba', 'torch', 'tqdm') if m in sys.modules); "
+            "'memsim.compensate', 'memsim.solver', 'memsim.circuit.spice', 'numba', 'torch', 'tqdm') "
+            "if m in sys.modules); "
             "print(heavy); print(memsim.calibrate.Calibration.__name__, memsim.study.run.__name__, "
             "memsim.compensate.__name__, memsim.plots.__name__)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

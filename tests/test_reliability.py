@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 import memsim
-from memsim import netlist, spec, spice, units
+from memsim import units
+from memsim.circuit import netlist, spec, spice
 from memsim.calibrate import Calibration, CalibrationError
 
 FUZZ = settings(max_examples=int(os.environ.get("MEMSIM_FUZZ_EXAMPLES", 150)), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

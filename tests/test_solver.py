@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import memsim
-from memsim.bias import Bias, read_bias
+from memsim.circuit.bias import Bias, read_bias
 from memsim.solver import effective_matrix, solve, solve_bias, solve_read
 from memsim.solver.reference import reference_solve, reference_solve_bias
 

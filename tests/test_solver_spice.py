@@ -15,7 +15,7 @@ import pytest
 import memsim
 from memsim.solver import solve, solve_read
 
-spice = pytest.importorskip("memsim.spice")
+spice = pytest.importorskip("memsim.circuit.spice")
 if not hasattr(spice, "simulate") or shutil.which("ngspice") is None:
     pytest.skip("ngspice or memsim.simulate is not available", allow_module_level=True)
 

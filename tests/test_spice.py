@@ -6,8 +6,9 @@ import pytest
 from scipy.integrate import solve_ivp
 
 import memsim
-from memsim import devices, spice
-from memsim.bias import mvm_bias
+from memsim import devices
+from memsim.circuit import spice
+from memsim.circuit.bias import mvm_bias
 from memsim.solver.reference import reference_solve_bias
 
 

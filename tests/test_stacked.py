@@ -1,4 +1,4 @@
-"""3D arrays (memsim.stacked): closed forms, the 2D solver, ngspice parity, bias schemes, preset.
+"""3D arrays (memsim.circuit.stacked): closed forms, the 2D solver, ngspice parity, bias schemes, preset.
 
 Closed forms are derived by hand in the comments (node equations of symmetric cases), never
 computed by the code under test.  ngspice runs are kept to a few small circuits (the largest:
@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 import memsim
-from memsim import netlist3d
+from memsim.circuit import netlist3d
+from memsim.circuit.stacked import (BULK_G_RANGE, BULK_RRAM64, StackBias, StackedCrossbar, VerticalArray, ideal_mvm,
+                                    mvm_bias, read_bias)
 from memsim.solver.stacked import solve, solve_mvm, solve_read
-from memsim.stacked import (BULK_G_RANGE, BULK_RRAM64, StackBias, StackedCrossbar, VerticalArray, ideal_mvm,
-                            mvm_bias, read_bias)
 
 HAS_NGSPICE = shutil.which("ngspice") is not None
 needs_ngspice = pytest.mark.skipif(not HAS_NGSPICE, reason="ngspice is not installed")

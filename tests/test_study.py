@@ -256,8 +256,8 @@ def test_resuming_with_other_options_is_refused(tmp_path):
 
 def test_import_is_light_and_the_cli_registers_both_subcommands():
     code = ("import sys, memsim.cli; p = memsim.cli.build_parser(); "
-            "heavy = [m for m in ('dask', 'distributed', 'matplotlib', 'memsim.solver', 'memsim.spice', 'numba') "
-            "if m in sys.modules]; print(heavy); "
+            "heavy = [m for m in ('dask', 'distributed', 'matplotlib', 'memsim.solver', 'memsim.circuit.spice', "
+            "'numba') if m in sys.modules]; print(heavy); "
             "a = p.parse_args(['study', 'c.toml', '--dask', 'local', '--workers', '3', '--out', 'o']); "
             "b = p.parse_args(['plot', 'r.csv', '--out', 'o']); print(a.dask, a.workers, callable(a.func), callable(b.func))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

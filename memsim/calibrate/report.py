@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import spice
-from ..array import Crossbar
+from ..circuit import spice
+from ..circuit.array import Crossbar
 from ..devices.calibration import Calibration, mosfet_from
 from ..devices.presets import preset
 from ..io import save_figure, write_atomic

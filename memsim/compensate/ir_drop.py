@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..array import Crossbar, as_real_array
+from ..circuit.array import Crossbar, as_real_array
 
 
 def quantize_columns(g_target, levels, row_weight=None) -> np.ndarray:

@@ -79,7 +79,7 @@ class NetworkPreDistortion(Compensation):
 
     def fit(self, model, reference_x=None, progress=None) -> "NetworkPreDistortion":
         """Iterate the solver on every tile of ``model`` (ohmic cells, ``r_wire > 0``)."""
-        from ..array import Crossbar
+        from ..circuit.array import Crossbar
         from ..solver import effective_matrix
 
         cfg = model.config

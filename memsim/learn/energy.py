@@ -5,7 +5,7 @@ The response table gives the energy of a pulse on one isolated cell (the integra
 its driver).  In an array the drivers also feed the half-selected cells (the table has their
 energy too, at the half-select voltage) and the wires.  :func:`spice_pulse_energy` integrates
 every driver's V(t) I(t) over an ngspice programming transient of an n x n array
-(:func:`memsim.netlist.program`), and :func:`solver_pulse_power` gives the same split at the
+(:func:`memsim.circuit.netlist.program`), and :func:`solver_pulse_power` gives the same split at the
 pulse's flat top from :func:`memsim.solver.solve_bias`: the power of the cells and of every
 wire segment.  Their ratio (array over cells), checked between the two engines on a small
 array, is the factor :class:`~memsim.learn.insitu.InSituConfig.wire_factor` applies; the
@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import netlist, spice
-from ..array import Crossbar
-from ..bias import read_bias
+from ..circuit import netlist, spice
+from ..circuit.array import Crossbar
+from ..circuit.bias import read_bias
 from ..devices.rram import DEFAULT_PARAMS, RRAMParams, current
 from ..solver import solve_bias
 

@@ -4,7 +4,7 @@ A programming pulse of amplitude ``V`` and width ``t`` moves a cell's gap by an 
 depends on the gap itself (the Stanford-PKU model's field enhancement gamma(g) and its Joule
 heating, see :mod:`memsim.devices.rram`) and, in a 1T1R cell, on the access transistor,
 whose gate voltage limits the current (compliance).  :func:`measure` runs one ngspice
-transient (:func:`memsim.netlist.program`, the ``rram_tran`` subcircuit) per grid point
+transient (:func:`memsim.circuit.netlist.program`, the ``rram_tran`` subcircuit) per grid point
 (gap x amplitude x width, SET and RESET) on a single cell and records
 
 - the mean gap change per pulse (nm), from the gap node at the end of the transient, and
@@ -32,8 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import netlist, spice, units
-from ..array import Crossbar
+from .. import units
+from ..circuit import netlist, spice
+from ..circuit.array import Crossbar
 from ..devices.rram import DEFAULT_PARAMS, RRAMParams, conductance, gap_for_conductance, spice_subckt
 from ..devices.transistor import MODELS_DIR, MosfetParams
 from ..errors import FileError

@@ -62,10 +62,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..circuit.result import driver_power
 from ..devices.presets import Variability
 from ..devices.rram import DEFAULT_PARAMS
 from ..io import LIMITS, read_bytes, write_atomic
-from ..result import driver_power
 from ..solver import solve
 from . import models
 from .mapping import TileMap, differential
@@ -606,7 +606,7 @@ def array_energy(analog, x, *, read_time: float = READ_TIME) -> float:
     """Energy (J) the row drivers deliver to the arrays per input of ``x`` for one pass of
     ``analog`` (an :class:`~memsim.nn.AnalogModel` at its present conductances): per tile and
     read, ``sum_i v_i i_i`` from the Numba solver's node voltages
-    (:func:`memsim.result.driver_power`: cells and wires) times ``read_time``.  The
+    (:func:`memsim.circuit.result.driver_power`: cells and wires) times ``read_time``.  The
     array only: no DAC, ADC, drivers' own losses or digital work."""
     if not (isinstance(read_time, (int, float)) and read_time > 0):
         raise ValueError(f"read_time must be > 0 s, got {read_time!r}")

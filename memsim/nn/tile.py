@@ -37,7 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
-from ..array import Crossbar
+from ..circuit.array import Crossbar
 from ..devices.rram import DEFAULT_PARAMS, gap_for_conductance
 from ..devices.transistor import MosfetParams, drain_current
 from ..solver import effective_matrix, solve

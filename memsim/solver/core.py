@@ -1,6 +1,6 @@
 """The fast solver's Python layer: validation, bias handling, Newton policy, batches.
 
-Same circuit as the ngspice netlist (docs/design.md, memsim/bias.py): row i driven at its left end
+Same circuit as the ngspice netlist (docs/design.md, memsim/circuit/bias.py): row i driven at its left end
 through one ``r_row`` segment, column j held at its bottom end through one ``r_col`` segment,
 r = 0 merges a line into one node.  Nodal analysis on the row and column nodes; each Newton
 step (one step for ohmic cells, plus a verification step) solves the linearised system with
@@ -22,10 +22,10 @@ import warnings
 
 import numpy as np
 
-from ..array import Crossbar, check_inputs, check_voltage
-from ..bias import Bias, read_bias
+from ..circuit.array import Crossbar, check_inputs, check_voltage
+from ..circuit.bias import Bias, read_bias
+from ..circuit.result import SolveResult
 from ..errors import ConvergenceError, ResourceLimitError
-from ..result import SolveResult
 
 _ON_FAIL = ("raise", "warn")
 _MAX_STEP_V = 0.5  # largest node update per Newton step, V (line-search cap)
@@ -581,7 +581,7 @@ def _ohmic_batch(system, vectors, batched, tol, max_iter, on_fail, voltages, sta
 
 def solve_bias(xb: Crossbar, bias: Bias, *, cells: bool = False, tol: float = 1e-10, max_iter: int = 50,
                on_fail: str = "raise", calibration=None) -> SolveResult:
-    """Solve ``xb`` under a general :class:`~memsim.bias.Bias` (NaN: that line end floats).
+    """Solve ``xb`` under a general :class:`~memsim.circuit.bias.Bias` (NaN: that line end floats).
 
     Floating lines must reach a driven line through conducting cells, else ValueError.
     Returns a SolveResult with ``i_col`` (C,) (0 A for a floating column) and (R, C) voltages.
@@ -603,7 +603,7 @@ def solve_bias(xb: Crossbar, bias: Bias, *, cells: bool = False, tol: float = 1e
 
 def solve_read(xb: Crossbar, row: int, col: int, v_read: float = 0.2, scheme: str = "v/2", **options
                ) -> SolveResult:
-    """Read cell (``row``, ``col``) at ``v_read`` V with a bias ``scheme`` (memsim.bias.SCHEMES).
+    """Read cell (``row``, ``col``) at ``v_read`` V with a bias ``scheme`` (memsim.circuit.bias.SCHEMES).
 
     The sensed current is ``result.i_col[col]``; keyword options as :func:`solve_bias`.
     """

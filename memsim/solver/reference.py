@@ -13,11 +13,11 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import spsolve
 
-from ..array import Crossbar
-from ..bias import Bias, mvm_bias
+from ..circuit.array import Crossbar
+from ..circuit.bias import Bias, mvm_bias
+from ..circuit.result import SolveResult
 from ..devices import current as rram_current
 from ..devices import dcurrent_dv, drain_current
-from ..result import SolveResult
 
 
 class _Nodes:

@@ -1,9 +1,9 @@
-"""Sparse nodal solver for 3D arrays (:class:`~memsim.stacked.StackedCrossbar`, :class:`~memsim.stacked.VerticalArray`).
+"""Sparse nodal solver for 3D arrays (:class:`~memsim.circuit.stacked.StackedCrossbar`, :class:`~memsim.circuit.stacked.VerticalArray`).
 
 The 2D solver's lever, eliminating whole lines with tridiagonal solves and running CG on the
 column nodes only, needs every cell to join one row line to one column line.  In a stack a
 line layer is shared by two cell layers, and a vertical array's planes are 2D sheets, so
-neither topology has that structure; here the circuit of :func:`memsim.stacked.circuit` is
+neither topology has that structure; here the circuit of :func:`memsim.circuit.stacked.circuit` is
 assembled as one sparse conductance matrix and solved directly:
 
 - 0-ohm segments merge their nodes (connected components), held terminals are the fixed
@@ -26,11 +26,11 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 from scipy.sparse.linalg import splu
 
+from ..circuit.stacked import StackBias, StackResult, circuit, mvm_bias, read_bias, terminal_currents
 from ..devices.rram import current as rram_current
 from ..devices.rram import dcurrent_dv
 from ..devices.transistor import drain_current
 from ..errors import ConvergenceError
-from ..stacked import StackBias, StackResult, circuit, mvm_bias, read_bias, terminal_currents
 
 
 def _stamp(n, a, b, g):
@@ -181,10 +181,10 @@ PCG_RTOL = 1e-13
 
 
 def solve(array, bias: StackBias, *, method: str = "auto", tol: float = 1e-12, max_iter: int = 100) -> StackResult:
-    """DC operating point of ``array`` under ``bias`` (see :mod:`memsim.stacked`); engine "memsim".
+    """DC operating point of ``array`` under ``bias`` (see :mod:`memsim.circuit.stacked`); engine "memsim".
 
     ``tol``: Newton stops when the largest voltage update is below ``tol`` x the largest held
-    voltage (RRAM cells), or stalls below 1000 ``tol`` x that voltage (the rounding floor).  Returns a :class:`~memsim.stacked.StackResult`.
+    voltage (RRAM cells), or stalls below 1000 ``tol`` x that voltage (the rounding floor).  Returns a :class:`~memsim.circuit.stacked.StackResult`.
     """
     from .. import units
     method = units.choice(method, METHODS, "method")
@@ -295,12 +295,12 @@ def _newton(array, system, factor, v, tol, max_iter):
 
 
 def solve_read(array, cell, v_read: float = 0.2, scheme: str = "v/2", **options) -> StackResult:
-    """Single-cell read of ``cell`` = (layer, row, col) with a bias scheme (:func:`memsim.stacked.read_bias`)."""
+    """Single-cell read of ``cell`` = (layer, row, col) with a bias scheme (:func:`memsim.circuit.stacked.read_bias`)."""
     return solve(array, read_bias(array, cell, v_read, scheme), **options)
 
 
 def solve_mvm(array, v_in, layer: int | None = None, others: str = "floating", **options) -> StackResult:
-    """MVM read (:func:`memsim.stacked.mvm_bias`); the output is ``result.sensed(array, bias)``."""
+    """MVM read (:func:`memsim.circuit.stacked.mvm_bias`); the output is ``result.sensed(array, bias)``."""
     return solve(array, mvm_bias(array, v_in, layer, others), **options)
 
 

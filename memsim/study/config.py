@@ -53,7 +53,7 @@ METRIC_HELP = {
     "network_accuracy": "test accuracy of a trained MLP mapped onto T x T tiles (needs memsim.nn)",
 }
 CELLS = ("device", "1t1r", "ohmic")
-SCHEMES = ("floating", "v/2", "v/3", "grounded")  # the same names as memsim.bias.SCHEMES
+SCHEMES = ("floating", "v/2", "v/3", "grounded")  # the same names as memsim.circuit.bias.SCHEMES
 PRESETS = ("rram8", "rram64")                     # memsim.devices.PRESETS (checked again on use)
 MAX_SIZE = 1024
 DEFAULTS = {"size": [32], "r_wire": [1.0], "cell": ["device"], "scheme": ["v/2"], "preset": ["rram8"],

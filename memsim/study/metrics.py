@@ -25,13 +25,13 @@ import functools
 
 import numpy as np
 
-from .. import spice
-from ..array import Crossbar
+from ..circuit import spice
+from ..circuit.array import Crossbar
+from ..circuit.result import driver_power
 from ..devices import preset
 from ..devices.calibration import Calibration
 from ..devices.rram import conductance
 from ..devices.transistor import MosfetParams
-from ..result import driver_power
 from ..solver import solve
 
 # Stream tags of the seeded generators, so two metrics never share a random stream.

@@ -57,7 +57,7 @@ def _on_sigterm(signum, frame):
 def _exit_now(status: int) -> None:
     # The interrupt can land inside a run's folder cleanup (or before it starts): remove what
     # this worker's ngspice runs left, then exit without unwinding further.
-    spice = sys.modules.get("memsim.spice")
+    spice = sys.modules.get("memsim.circuit.spice")
     if spice is not None:
         spice.remove_work_folders()
     os._exit(status)

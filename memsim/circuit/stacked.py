@@ -20,7 +20,7 @@ docs/design.md, "3D arrays"):
 
 :func:`circuit` turns a description and a :class:`StackBias` into a :class:`Circuit`: numbered
 nodes, wire resistors, cells, select transistors and held terminals.  The netlist writer
-(:mod:`memsim.netlist3d`) and the sparse solver (:mod:`memsim.solver.stacked`) both read that
+(:mod:`memsim.circuit.netlist3d`) and the sparse solver (:mod:`memsim.solver.stacked`) both read that
 one circuit, so they solve the same network by construction of its topology.
 """
 from __future__ import annotations
@@ -30,13 +30,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import units
+from .. import units
+from ..devices.presets import DevicePreset, Variability
+from ..devices.rram import DEFAULT_PARAMS, RRAMParams, conductance
+from ..devices.transistor import MosfetParams
 from .array import (V_LIMIT_OHMIC, V_LIMIT_RRAM, as_real_array, as_resistance, check_g, check_gap,
                     check_transistor, gap_from)
 from .bias import SCHEMES, _UNSELECTED
-from .devices.presets import DevicePreset, Variability
-from .devices.rram import DEFAULT_PARAMS, RRAMParams, conductance
-from .devices.transistor import MosfetParams
 
 STACK_KINDS = ("ohmic", "device")
 VERTICAL_KINDS = ("ohmic", "device", "1t1r")
@@ -238,7 +238,7 @@ def _groups(array) -> dict:
 def check_bias(array, bias: StackBias) -> StackBias:
     """Validate a bias against ``array``: every group present with its shape, finite or NaN volts."""
     if not isinstance(bias, StackBias):
-        raise ValueError(f"bias must be a memsim.stacked.StackBias, got {type(bias).__name__}")
+        raise ValueError(f"bias must be a memsim.circuit.stacked.StackBias, got {type(bias).__name__}")
     shapes = _groups(array)
     if set(bias.v) != set(shapes):
         raise ValueError(f"bias must give the groups {sorted(shapes)}, got {sorted(map(str, bias.v))}")
@@ -344,13 +344,13 @@ def ideal_mvm(array, v_in, layer: int | None = None) -> np.ndarray:
         v = bias.v["plane"]
         if array.kind == "ohmic":
             return np.tensordot(v, array.g, axes=1)
-        from .devices.rram import current
+        from ..devices.rram import current
         return current(v[:, None, None], array.gap, array.device_params).sum(axis=0)
     layer = bias.selected[0]
     v = bias.v[f"line{array.word_bit_layers(layer)[0]}"]
     if array.kind == "ohmic":
         return v @ array.g[layer]
-    from .devices.rram import current
+    from ..devices.rram import current
     return current(v[:, None], array.gap[layer], array.device_params).sum(axis=0)
 
 

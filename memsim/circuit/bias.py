@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import units
+from .. import units
 
 SCHEMES = ("floating", "v/2", "v/3", "grounded")
 # Unselected (row, column) voltage as (numerator, denominator) of V; NaN: floating.

@@ -15,10 +15,10 @@ import math
 
 import numpy as np
 
-from . import units
+from .. import units
+from ..devices.rram import spice_subckt
 from .array import Crossbar, check_inputs, check_voltage
 from .bias import Bias, mvm_bias, read_bias
-from .devices.rram import spice_subckt
 
 #: The second line of every netlist: how to run it by hand.
 RUN_NOTE = ("* run: ngspice -b FILE (prints the solution through .print), or ngspice -b -r out.raw FILE "
@@ -42,7 +42,7 @@ def mvm(xb: Crossbar, v_in) -> str:
 
 def read(xb: Crossbar, row: int, col: int, v_read: float = 0.2, scheme: str = "v/2") -> str:
     """Netlist of a single-cell read (.op) of cell (``row``, ``col``) with a bias scheme
-    (``"floating"``, ``"v/2"``, ``"v/3"``, ``"grounded"``; see :mod:`memsim.bias`)."""
+    (``"floating"``, ``"v/2"``, ``"v/3"``, ``"grounded"``; see :mod:`memsim.circuit.bias`)."""
     bias = read_bias(xb.rows, xb.cols, row, col, v_read, scheme)
     check_voltage(xb, v_read)
     (row, col), scheme = bias.selected, bias.scheme  # builtin values, checked
@@ -50,7 +50,7 @@ def read(xb: Crossbar, row: int, col: int, v_read: float = 0.2, scheme: str = "v
 
 
 def bias_op(xb: Crossbar, bias: Bias, title: str = "") -> str:
-    """Netlist of a DC operating point for any :class:`~memsim.bias.Bias`."""
+    """Netlist of a DC operating point for any :class:`~memsim.circuit.bias.Bias`."""
     lines = _header(xb, title or f"{xb.kind} {xb.rows}x{xb.cols}", OP_OPTIONS, transient=False)
     lines += _drivers(xb, bias.v_row, bias.v_col, _dc_source)
     lines += _wires(xb, bias)

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import units
-from .devices.rram import DEFAULT_PARAMS, RRAMParams, conductance, current, gap_for_conductance
-from .devices.transistor import MosfetParams
+from .. import units
+from ..devices.rram import DEFAULT_PARAMS, RRAMParams, conductance, current, gap_for_conductance
+from ..devices.transistor import MosfetParams
 
 KINDS = ("ohmic", "device", "1t1r")
 #: Largest |voltage| accepted on RRAM cells (V).  The compact model's sinh(V/V0) is far outside

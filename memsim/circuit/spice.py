@@ -11,7 +11,7 @@ Backends (chosen explicitly, never a hidden global simulator):
   (only ``.op`` netlists are supported through it).  PySpice 1.5 warns "Unsupported Ngspice
   version" for ngspice 39 and then runs correctly; memsim silences that warning.
 
-Both return the same :class:`~memsim.result.SolveResult` the fast solver returns.  Errors
+Both return the same :class:`~memsim.circuit.result.SolveResult` the fast solver returns.  Errors
 (binary missing, timeout, non-convergence, unreadable output) raise :class:`SpiceError`
 quoting ngspice's own message.
 """
@@ -31,11 +31,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import netlist, units
+from .. import units
+from ..devices.rram import current as rram_current
+from ..errors import ResourceLimitError, SpiceError
+from . import netlist
 from .array import Crossbar, check_inputs, check_voltage
 from .bias import Bias, mvm_bias, read_bias
-from .devices.rram import current as rram_current
-from .errors import ResourceLimitError, SpiceError
 from .result import SolveResult
 
 BACKENDS = ("subprocess", "pyspice")
@@ -280,7 +281,7 @@ def simulate(xb: Crossbar, v_in, *, cells: bool = False, backend: str = "subproc
 def simulate_read(xb: Crossbar, row: int, col: int, v_read: float = 0.2, scheme: str = "v/2", *,
                   cells: bool = False, backend: str = "subprocess", timeout: float = DEFAULT_TIMEOUT,
                   force: bool = False) -> SolveResult:
-    """Single-cell read of (``row``, ``col``) with a bias scheme (see :mod:`memsim.bias`).
+    """Single-cell read of (``row``, ``col``) with a bias scheme (see :mod:`memsim.circuit.bias`).
 
     ``i_col[col]`` is the sensed current; driven unselected columns report the current into
     their driver, floating ones 0 A.
@@ -293,7 +294,7 @@ def simulate_read(xb: Crossbar, row: int, col: int, v_read: float = 0.2, scheme:
 
 def simulate_bias(xb: Crossbar, bias: Bias, *, cells: bool = False, backend: str = "subprocess",
                   timeout: float = DEFAULT_TIMEOUT, force: bool = False) -> SolveResult:
-    """DC operating point of ``xb`` under any :class:`~memsim.bias.Bias`."""
+    """DC operating point of ``xb`` under any :class:`~memsim.circuit.bias.Bias`."""
     check_size(xb, force)
     return _run_biases(xb, [bias], cells, backend, timeout, batched=False)
 
@@ -359,7 +360,7 @@ class ProgramResult:
 def simulate_program(xb: Crossbar, row: int, col: int, v_pulse: float, t_pulse: float = 50e-9, *,
                      scheme: str = "v/2", timeout: float = DEFAULT_TIMEOUT, force: bool = False,
                      **pulse_options) -> ProgramResult:
-    """Run :func:`memsim.netlist.program` with ngspice and return every cell's gap over time."""
+    """Run :func:`memsim.circuit.netlist.program` with ngspice and return every cell's gap over time."""
     check_size(xb, force)
     text = netlist.program(xb, row, col, v_pulse, t_pulse, scheme=scheme, **pulse_options)
     vectors = run_netlist(text, backend="subprocess", timeout=timeout)

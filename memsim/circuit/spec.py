@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..devices.presets import preset as get_preset
 from .array import KINDS, Crossbar
-from .devices.presets import preset as get_preset
 
 KEYS = {"kind", "rows", "cols", "r_row", "r_col", "g", "preset", "seed", "v_read", "v_gate", "inputs"}
 
@@ -87,6 +87,6 @@ def build(spec: dict) -> tuple[Crossbar, np.ndarray]:
 
 def load(path: str | Path) -> tuple[Crossbar, np.ndarray]:
     """Read a JSON spec file and build it."""
-    from .io import LIMITS, read_json
+    from ..io import LIMITS, read_json
 
     return build(read_json(path, "spec file", limit=LIMITS["spec"]))

@@ -1,12 +1,12 @@
 """3D arrays + bias -> ngspice netlist text, and the ngspice run that reads the answer back.
 
-Pure text generation over :func:`memsim.stacked.circuit`: the same numbered circuit the sparse
+Pure text generation over :func:`memsim.circuit.stacked.circuit`: the same numbered circuit the sparse
 solver assembles.  Node names: ``l{k}_{i}_{j}`` (stack, line layer k, node (i, j)),
 ``p{l}_{i}_{j}`` / ``q{l}_{i}_{j}`` (vertical: plane l and pillar (i, j) at plane l),
 ``f{i}_{j}`` (1T1R pillar foot); held terminals ``t{k}_{line}``, ``tp{l}``, ``tq{i}_{j}``, each
 held by the 0-ohm source ``v`` + its name, whose branch current is the current into the
 terminal.  Header, options, the RRAM subcircuit, the transistor card, 0-ohm segments and
-every number come from :mod:`memsim.netlist` and :func:`memsim.units.fmt`.
+every number come from :mod:`memsim.circuit.netlist` and :func:`memsim.units.fmt`.
 """
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ import time
 
 import numpy as np
 
-from . import netlist, units
+from .. import units
+from ..errors import ResourceLimitError, SpiceError
+from . import netlist
 from .bias import SCHEMES
-from .errors import ResourceLimitError, SpiceError
 from .spice import DEFAULT_TIMEOUT, max_cells, run_netlist
 from .stacked import StackBias, StackedCrossbar, StackResult, circuit, terminal_currents
 
@@ -81,7 +82,7 @@ def bias_op(array, bias: StackBias) -> str:
 
 def simulate(array, bias: StackBias, *, backend: str = "subprocess", timeout: float = DEFAULT_TIMEOUT,
              force: bool = False) -> StackResult:
-    """Solve ``array`` under ``bias`` with ngspice; the :class:`~memsim.stacked.StackResult` the
+    """Solve ``array`` under ``bias`` with ngspice; the :class:`~memsim.circuit.stacked.StackResult` the
     sparse solver returns.  Arrays above memsim's ngspice size limit (in cells, all layers
     together) are refused unless ``force``."""
     cells = array.cells.size
@@ -101,7 +102,7 @@ def simulate(array, bias: StackBias, *, backend: str = "subprocess", timeout: fl
     if array.kind == "ohmic":
         i_cell = array.g * v_cell
     else:
-        from .devices.rram import current
+        from ..devices.rram import current
         i_cell = current(v_cell, array.gap, array.device_params)
     return StackResult(terminal_currents(ckt, i_terminal), i_cell, v_cell, v_node, "ngspice",
                        {"wall_s": time.perf_counter() - t_start})
