@@ -17,6 +17,8 @@ depends on (:mod:`memsim.study.metrics`; the grid as points and their cost model
 pool or Dask (:mod:`memsim.study.executors`) and are stored as they finish in the study's
 SQLite store (:mod:`memsim.study.store`), which the results CSV is exported from
 (:mod:`memsim.study.results`); :mod:`memsim.study.runner` runs all of it and resumes.
+Scripts run their own experiments the same way (:func:`run_tasks`, :mod:`memsim.study.tasks`:
+a list of points and a function of one point; results in ``<out>/<name>.jsonl``).
 
 Importing this package is cheap (stdlib only); numpy, the solver, ngspice, Dask and
 matplotlib load when a study or plot runs.
@@ -36,6 +38,8 @@ _LAZY = {
     "expand": ("memsim.study.points", "expand"),
     "read_results": ("memsim.study.results", "read_results"),
     "StoreError": ("memsim.study.store", "StoreError"),
+    "run_tasks": ("memsim.study.tasks", "run_tasks"),
+    "read_records": ("memsim.study.tasks", "read_records"),
     "read_margin": ("memsim.study.metrics", "read_margin"),
     "margin_crossover": ("memsim.study.metrics", "margin_crossover"),
     "closed_form_margin": ("memsim.study.metrics", "closed_form_margin"),
