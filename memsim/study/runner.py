@@ -56,6 +56,13 @@ class StudyRun:
     store: Path | None = None
     failures: list = field(default_factory=list)
 
+    def describe(self, where_failures: str) -> str:
+        """One line for people: where the results are, what was computed, how long, failures
+        (``where_failures`` says where to read their messages)."""
+        return (f"results: {self.path}  ({self.points} points: {self.already_done} already there, {self.computed} "
+                f"computed in {self.seconds:.1f} s on {self.executor}"
+                + (f"; {self.failed} failed, {where_failures}" if self.failed else "") + ")")
+
 
 def _key_of_stored(point: dict) -> str:
     """The key of a point read back from the store (its axes must be the metric's own)."""

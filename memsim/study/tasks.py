@@ -29,8 +29,8 @@ Every finished point is stored at once in ``<out>/<name>.sqlite``, and ``<out>/<
 atomically: the points of this grid in grid order, then every other finished point of the
 store (an earlier run's other seeds or models) in the order of their keys, so the file is
 the same whatever the executor or the order in which points finished.  A point whose task raised is stored with its
-error, left out of the export, reported (:attr:`StudyRun.failures`) and computed again by the
-next run.  Interrupting, SIGTERM, SIGKILL, the lock on the output and the refusal of damaged
+error, left out of the export, reported (on stderr and in the returned run's ``failures``)
+and computed again by the next run.  Interrupting, SIGTERM, SIGKILL, the lock on the output and the refusal of damaged
 or foreign stores are those of :func:`memsim.study.run`.
 """
 from __future__ import annotations
@@ -161,8 +161,11 @@ def run_tasks(name: str, points: list, task, *, settings: dict | None = None, ou
         _export(path, order, stored)
 
     with Store(out, name, options, export=EXPORT) as store:
-        return execute(store, path, unique, point_key, point_key, export, compute_task, ref, lambda point: 1.0,
-                       dask=dask, workers=workers, progress=progress)
+        run = execute(store, path, unique, point_key, point_key, export, compute_task, ref, lambda point: 1.0,
+                      dask=dask, workers=workers, progress=progress)
+    for point, error in run.failures:  # not in the export: said here
+        print(f"failed: {point_key(point)}: {error}", file=sys.stderr)
+    return run
 
 
 def _export(path: Path, order: list, stored: dict) -> None:
