@@ -74,8 +74,9 @@ def value(point, calls, pause):
 if __name__ == "__main__":
     points = [{{"model": m, "seed": s}} for m in ("a", "b") for s in range(3)]
     pause = float(sys.argv[1]) if len(sys.argv) > 1 else 0.0  # not a setting: it changes no result
+    dask = sys.argv[2] if len(sys.argv) > 2 else None
     memsim.study.run_tasks("sq", points, functools.partial(value, calls={calls!r}, pause=pause),
-                           out={out!r}, workers=2, progress=False)
+                           out={out!r}, workers=2, dask=dask, progress=False)
     print("DONE")
 """
 
@@ -90,9 +91,12 @@ def _script(tmp_path):
     return script, calls, env
 
 
-def test_a_script_task_runs_in_workers_without_running_the_script_again(tmp_path):
+@pytest.mark.parametrize("dask", [[], ["0", "local"]], ids=["pool", "dask"])
+def test_a_script_task_runs_in_workers_without_running_the_script_again(dask, tmp_path):
+    if dask:
+        pytest.importorskip("dask.distributed")
     script, calls, env = _script(tmp_path)
-    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, env=env,
+    proc = subprocess.run([sys.executable, str(script), *dask], capture_output=True, text=True, timeout=300, env=env,
                           cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == ["DONE"]
