@@ -14,7 +14,8 @@ mixing rows.  ``<name>.study.json`` is a readable copy of the config (never read
 
 A study can be run from a plain script (``memsim.study.run(...)`` at top level, no
 ``if __name__ == "__main__":`` guard): the pool's worker processes start without re-running
-the calling script.
+the calling script.  :func:`execute` is the loop itself (resume, schedule, store, export,
+interrupt); a script's own grid runs through it too (:func:`memsim.study.tasks.run_tasks`).
 """
 from __future__ import annotations
 
