@@ -3,6 +3,7 @@
     python3 scripts/compare_aihwkit.py [--model mlp-mnist|lenet-fashion] [--seeds 5]
                                        [--noise pcm|reram]
                                        [--times 0,1h,1d,1y,10y] [--images N] [--out DIR]
+                                       [--workers 2] [--dask ADDRESS]
 
 Needs aihwkit importable beside memsim; it is not a memsim dependency.  aihwkit 1.2.0 ships
 only as source on PyPI; README.md ("Comparing with aihwkit") gives the commands that build it
@@ -30,21 +31,26 @@ mapping and :class:`memsim.nn.noise.ReRamCMONoiseModel`); results go to
 ``memsim_output/aihwkit/<model>-reram``.
 
 The table gives mean ± std over seeds for each tool and their difference, and the time each
-tool took for the same work (the ratio is memsim's time over aihwkit's).  Results are
-appended to ``results.jsonl`` in ``--out`` (default ``memsim_output/aihwkit/<model>``) as they
-finish (a rerun resumes); the table is written to ``compare_aihwkit.txt`` and the
-accuracy-against-time figure to ``compare_aihwkit.png``.
+tool took for the same work (the ratio is memsim's time over aihwkit's).  Each seed (with the
+model, noise, image count and times) is a point of :func:`memsim.study.run_tasks`, run on
+``--workers`` processes of one thread each or on Dask (``--dask``); each finished seed is stored
+at once in ``results.sqlite`` in ``--out`` (default ``memsim_output/aihwkit/<model>``; a rerun
+resumes) and exported to ``results.jsonl``, which the table (``compare_aihwkit.txt``) and the
+accuracy-against-time figure (``compare_aihwkit.png``) are rendered from.
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import time
 
 import numpy as np
 
-from memsim.io import ResultsLog, write_atomic
+import memsim.study
+from memsim.errors import MemsimError
+from memsim.io import write_atomic
 from memsim.nn import experiments as ex
 
 QUOTED = ex.AIHWKIT_QUOTED
@@ -146,6 +152,30 @@ def run_memsim(model, data, seed, times, noise="pcm"):
     return out, time.perf_counter() - start
 
 
+def run_seed(point, cache):
+    """One seed in a worker: both tools on the same trained network."""
+    import aihwkit
+    import torch
+
+    torch.set_num_threads(1)
+    seed, times = point["seed"], point["times"]
+    model, data = ex.trained(point["model"], seed, cache_dir=cache)
+    if point["images"] is not None:
+        data = ex.test_subset(data, point["images"])
+    item = {"aihwkit_version": aihwkit.__version__, "torch_version": torch.__version__}
+    for tool, runner in (("aihwkit", run_aihwkit), ("memsim", run_memsim)):
+        acc, seconds = runner(model, data, seed, times, point["noise"])
+        item[tool] = {f"{k}@{t:g}": v for (k, t), v in acc.items()}
+        item[tool]["seconds"] = seconds
+    item["aihwkit"]["float"] = _torch_accuracy(float32_copy(model), data.x_test, data.y_test)
+    item["memsim"]["float"] = ex.float_accuracy(model, data.x_test, data.y_test)
+    last = [k for k in ("none", "global", "global+bn") if f"{k}@{times[-1]:g}" in item["memsim"]]
+    print(f"seed {seed}: last time {'/'.join(last)} aihwkit "
+          f"{[round(item['aihwkit'][f'{k}@{times[-1]:g}'], 3) for k in last]} "
+          f"memsim {[round(item['memsim'][f'{k}@{times[-1]:g}'], 3) for k in last]}", file=sys.stderr, flush=True)
+    return item
+
+
 def render(items, times) -> str:
     tools = ("aihwkit", "memsim")
     model = items[0].get("model", "mlp-mnist")
@@ -232,6 +262,9 @@ def main(argv=None) -> int:
     parser.add_argument("--out", help="output folder (default memsim_output/aihwkit/<model>)")
     parser.add_argument("--models", default="memsim_output/nn/models",
                         help="cache of trained networks (shared with scripts/nn_results.py)")
+    memsim.study.add_executor_options(parser)
+    parser.add_argument("--render-only", action="store_true",
+                        help="rebuild table and figure from results.jsonl (every seed there of these settings)")
     args = parser.parse_args(argv)
     try:
         seeds = ex.parse_seeds(args.seeds)
@@ -241,8 +274,9 @@ def main(argv=None) -> int:
     if args.images is not None and args.images < 1:
         parser.error(f"--images must be >= 1, got {args.images}")
     try:
-        import aihwkit
-        import torch
+        if not args.render_only:
+            import aihwkit  # noqa: F401 - the workers use it; checked here to stop at once
+            import torch  # noqa: F401
     except ImportError as err:
         parser.error(f"this comparison needs aihwkit and torch importable ({err}); see README.md, "
                      "'Comparing with aihwkit'")
@@ -250,38 +284,36 @@ def main(argv=None) -> int:
                                         args.model + ("" if args.noise == "pcm" else f"-{args.noise}"))
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "results.jsonl")
-    done = {}
-    for item in ResultsLog(path).rows():
-        if item.get("times") == times and item.get("model", "mlp-mnist") == args.model \
-                and item.get("images") == args.images and item.get("noise", "pcm") == args.noise:
-            done[item["seed"]] = item
-    torch.set_num_threads(1)
-    for seed in seeds:
-        if seed in done:
-            continue
-        model, data = ex.trained(args.model, seed, cache_dir=args.models)
-        if args.images is not None:
-            data = ex.test_subset(data, args.images)
-        item = {"seed": seed, "model": args.model, "noise": args.noise, "images": args.images, "times": times,
-                "aihwkit_version": aihwkit.__version__, "torch_version": torch.__version__}
-        for tool, runner in (("aihwkit", run_aihwkit), ("memsim", run_memsim)):
-            acc, seconds = runner(model, data, seed, times, args.noise)
-            item[tool] = {f"{k}@{t:g}": v for (k, t), v in acc.items()}
-            item[tool]["seconds"] = seconds
-        item["aihwkit"]["float"] = _torch_accuracy(float32_copy(model), data.x_test, data.y_test)
-        item["memsim"]["float"] = ex.float_accuracy(model, data.x_test, data.y_test)
-        ResultsLog(path).append(item)
-        done[seed] = item
-        last = [k for k in ('none', 'global', 'global+bn') if f"{k}@{times[-1]:g}" in item["memsim"]]
-        print(f"seed {seed}: last time {'/'.join(last)} aihwkit "
-              f"{[round(item['aihwkit'][f'{k}@{times[-1]:g}'], 3) for k in last]} "
-              f"memsim {[round(item['memsim'][f'{k}@{times[-1]:g}'], 3) for k in last]}",
-              file=sys.stderr, flush=True)
-    table = render([done[s] for s in seeds], times)
+    cache = os.path.abspath(args.models)
+    failed = 0
+    try:
+        for seed in ([] if args.render_only else seeds):  # trained (or loaded) here once, so no two workers train the same network
+            ex.trained(args.model, seed, cache_dir=cache)
+        if not args.render_only:
+            points = [{"seed": seed, "model": args.model, "noise": args.noise, "images": args.images, "times": times}
+                      for seed in seeds]
+            run = memsim.study.run_tasks("results", points, functools.partial(run_seed, cache=cache), out=args.out,
+                                         workers=args.workers, dask=args.dask)
+            print(run.describe("listed above"), file=sys.stderr)
+            failed = run.failed
+        done = {}  # rows of these settings (the results file may hold others too)
+        for item in memsim.study.read_records(path):
+            if item.get("times") == times and item.get("model", "mlp-mnist") == args.model \
+                    and item.get("images") == args.images and item.get("noise", "pcm") == args.noise:
+                done[item["seed"]] = item
+    except (MemsimError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    items = list(done.values()) if args.render_only else [done[s] for s in seeds if s in done]
+    if not items:
+        print(f"error: {path} holds no results of {args.model}, {args.noise} noise, images {args.images}, times "
+              f"{args.times}", file=sys.stderr)
+        return 2
+    table = render(items, times)
     write_atomic(os.path.join(args.out, "compare_aihwkit.txt"), table)
-    render_figure([done[s] for s in seeds], times, os.path.join(args.out, "compare_aihwkit.png"))
+    render_figure(items, times, os.path.join(args.out, "compare_aihwkit.png"))
     print(table)
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

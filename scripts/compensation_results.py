@@ -1,7 +1,8 @@
 """Compensation results: IR drop, PCM-like and RRAM drift at 10 years, the VeRA+ schedule.
 
     nice python scripts/compensation_results.py [--out memsim_output/compensation] [--seeds 5]
-                                                [--sections ir,pcm,rram,schedule,schedule-pcm] [--render-only]
+                                                [--sections ir,pcm,rram,schedule,schedule-pcm]
+                                                [--workers 2] [--dask ADDRESS] [--render-only]
 
 784-256-BN-128-BN-10 MLP on the MNIST subset; seed s trains the float network (cached) and
 draws every device random number.  Each torch model is put on tiles with
@@ -23,30 +24,38 @@ then attached to the analog model (its hooks) for each measurement and detached 
 ``--sections`` defaults to ``ir,pcm,rram,schedule`` (``schedule-pcm`` on request);
 ``--seeds`` is a count (5: seeds 0-4) or a comma list.
 
-Every finished (section, seed) is appended to ``results.jsonl`` at once (resumable); the
-tables (``compensation_results.txt``) and the figures (``compensation_accuracy_vs_time.png``,
-``compensation_accuracy_vs_time_pcm.png``) are rebuilt from that file.
+Each (section, seed) is a point of :func:`memsim.study.run_tasks`, run on ``--workers``
+processes of one thread each or on Dask (``--dask``); every finished one is stored at once in
+``results.sqlite`` (resumable) and exported to ``results.jsonl``, which the tables
+(``compensation_results.txt``) and the figures (``compensation_accuracy_vs_time.png``,
+``compensation_accuracy_vs_time_pcm.png``) are rebuilt from (``--render-only`` also reads the
+older results logs of the same name).
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import os
 import sys
 import time
 
 import numpy as np
 
+import memsim.study
+
 from memsim.compensate import (BNRecalibration, GlobalDriftCompensation, NetworkColumnCorrection,
                                NetworkPreDistortion, VeRAPlus, attached, headroom_conductances)
 from memsim.devices import preset
-from memsim.io import ResultsLog, save_figure, write_atomic
+from memsim.errors import MemsimError
+from memsim.io import save_figure, write_atomic
 from memsim.nn import experiments as ex
 from memsim.nn.config import HardwareConfig
 from memsim.nn.analog import convert
 
 YEAR = ex.YEAR
 MODEL = "mlp-mnist"
+SECTIONS = ("ir", "pcm", "rram", "schedule", "schedule-pcm")
 
 
 def accuracy_with(model, strategies, x, y):
@@ -177,8 +186,25 @@ def rram_config():
     return HardwareConfig(tile=128, conductances="rram8", dac_bits=8, adc_bits=8, noise="rram")
 
 
+def run_section(point, cache):
+    """One (section, seed) in a worker."""
+    section, seed = point["section"], point["seed"]
+    model, data = ex.trained(MODEL, seed, cache_dir=cache)
+    start = time.perf_counter()
+    with one_thread():
+        if section == "ir":
+            row = run_ir(model, data, seed)
+        elif section in ("pcm", "rram"):
+            row = run_drift(model, data, seed, pcm_config() if section == "pcm" else rram_config(), section)
+        else:
+            row = run_schedule(model, data, seed, rram_config() if section == "schedule" else pcm_config())
+    row["seconds"] = time.perf_counter() - start
+    print(f"{section} seed {seed} done in {row['seconds']:.0f} s", file=sys.stderr, flush=True)
+    return row
+
+
 def load_done(path):
-    return {(item["section"], item["seed"]): item for item in ResultsLog(path).rows()}
+    return {(item["section"], item["seed"]): item for item in memsim.study.read_records(path)}
 
 
 def pm(values, scale=100.0, digits=1):
@@ -264,43 +290,43 @@ def render(done, out):
         plt.close(fig)
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__)
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="memsim_output/compensation")
     p.add_argument("--seeds", default="5")
-    p.add_argument("--sections", default="ir,pcm,rram,schedule")
+    p.add_argument("--sections", default="ir,pcm,rram,schedule", help=f"comma list of {', '.join(SECTIONS)}")
+    memsim.study.add_executor_options(p)
     p.add_argument("--render-only", action="store_true")
-    args = p.parse_args()
+    args = p.parse_args(argv)
+    try:
+        seeds = ex.parse_seeds(args.seeds)
+    except ValueError as err:
+        p.error(str(err))
+    sections = [s.strip() for s in args.sections.split(",") if s.strip()]
+    unknown = [s for s in sections if s not in SECTIONS]
+    if unknown or not sections:
+        p.error(f"unknown section(s) {unknown}; choose from {', '.join(SECTIONS)}")
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "results.jsonl")
-    if not args.render_only:
-        cache = os.path.join("memsim_output", "nn", "models")
-        os.makedirs(cache, exist_ok=True)
-        for seed in ex.parse_seeds(args.seeds):
-            for section in args.sections.split(","):
-                done = load_done(path)
-                if (section, seed) in done:
-                    continue
-                model, data = ex.trained(MODEL, seed, cache_dir=cache)
-                start = time.perf_counter()
-                with one_thread():
-                    if section == "ir":
-                        row = run_ir(model, data, seed)
-                    elif section == "pcm":
-                        row = run_drift(model, data, seed, pcm_config(), section)
-                    elif section == "rram":
-                        row = run_drift(model, data, seed, rram_config(), section)
-                    elif section == "schedule":
-                        row = run_schedule(model, data, seed, rram_config())
-                    elif section == "schedule-pcm":
-                        row = run_schedule(model, data, seed, pcm_config())
-                    else:
-                        raise ValueError(f"unknown section {section!r}")
-                row.update(section=section, seed=seed, seconds=time.perf_counter() - start)
-                ResultsLog(path).append(row)
-                print(f"{section} seed {seed} done in {row['seconds']:.0f} s", file=sys.stderr, flush=True)
-    render(load_done(path), args.out)
+    failed = 0
+    try:
+        if not args.render_only:
+            cache = os.path.abspath(os.path.join("memsim_output", "nn", "models"))
+            os.makedirs(cache, exist_ok=True)
+            for seed in seeds:  # trained (or loaded) here once, so no two workers train the same network
+                ex.trained(MODEL, seed, cache_dir=cache)
+            points = [{"section": section, "seed": seed} for seed in seeds for section in sections]
+            run = memsim.study.run_tasks("results", points, functools.partial(run_section, cache=cache), out=args.out,
+                                         workers=args.workers, dask=args.dask)
+            print(run.describe("listed above"), file=sys.stderr)
+            failed = run.failed
+        done = load_done(path)
+    except (MemsimError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    render(done, args.out)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

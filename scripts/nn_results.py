@@ -1,7 +1,8 @@
 """The network-level results table and the accuracy-against-time figure.
 
     nice python3 scripts/nn_results.py [--out memsim_output/nn] [--seeds 5] [--models mlp-mnist,mlp-digits]
-                                       [--workers 2] [--images-1t1r 200] [--images N] [--render-only]
+                                       [--workers 2] [--dask ADDRESS] [--images-1t1r 200] [--images N]
+                                       [--render-only]
     nice python3 scripts/nn_results.py --models lenet-fashion,resnet-fashion --seeds 3 --out memsim_output/cnn
 
 For the MLPs (784-256-BN-128-BN-10 on the MNIST subset, 64-64-10 on digits), over ``--seeds``
@@ -23,20 +24,27 @@ and BatchNorm re-calibration (models with BatchNorm); and, at 10 years on the PC
 the network fine-tuned hardware-aware for one epoch (PCM-like programming and output noise in
 every forward pass) against the plain one.
 
-Every finished point is appended to ``results.jsonl`` at once, so an interrupted run resumes
-where it stopped; the table (``nn_results.txt``) and the figure (``nn_accuracy_vs_time.png``)
-are rebuilt from that file.
+Each (model, row, seed) is a point of :func:`memsim.study.run_tasks`, run on ``--workers``
+processes of one thread each or on Dask (``--dask``); every finished point is stored at once
+in ``results.sqlite``, so an interrupted run resumes where it stopped, and exported to
+``results.jsonl``, which the table (``nn_results.txt``) and the figure
+(``nn_accuracy_vs_time.png``) are rebuilt from (``--render-only`` also reads the older results
+logs of the same name).  ``--images`` and ``--images-1t1r`` are the store's settings: a run
+with other values goes to another ``--out``.
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import time
 
 import numpy as np
 
-from memsim.io import ResultsLog, save_figure, write_atomic
+import memsim.study
+from memsim.errors import MemsimError
+from memsim.io import save_figure, write_atomic
 from memsim.nn import experiments as ex
 from memsim.nn.config import HardwareConfig
 
@@ -59,12 +67,13 @@ def has_batchnorm(model: str) -> bool:
 
 def selected(model: str, args):
     """The rows of ``model`` that ``--rows`` selects (all by default)."""
-    return [row for row in specs(model, args.workers, args.images_1t1r) if args.rows is None or row[0] in args.rows]
+    return [row for row in specs(model, args.images_1t1r) if args.rows is None or row[0] in args.rows]
 
 
-def specs(model: str, workers: int, images_1t1r: int | None):
+def specs(model: str, images_1t1r: int | None):
     """(key, label, config, times, options) of every row, in table order."""
-    base = HardwareConfig(tile=128, conductances="rram8", dac_bits=8, adc_bits=8, workers=workers)
+    # one thread: each point runs in a worker process of its own (--workers)
+    base = HardwareConfig(tile=128, conductances="rram8", dac_bits=8, adc_bits=8, workers=1)
     if model.endswith("fashion"):
         return cnn_specs(model, base)
     mnist = model == "mlp-mnist"
@@ -127,72 +136,83 @@ def hwa_trained(model, seed, cache, dataset, plain):
 
 
 def load_done(path):
-    """Finished rows by (model, key, seed), from the resumable log (memsim.io.ResultsLog)."""
-    return {(item["model"], item["key"], item["seed"]): item for item in ResultsLog(path).rows()}
+    """Finished rows by (model, key, seed), from the exported results (or an older log)."""
+    return {(item["model"], item["key"], item["seed"]): item for item in memsim.study.read_records(path)}
 
 
-def append(path, item):
-    ResultsLog(path).append(item)
-
-
-def run(args, path):
-    done = load_done(path)
-    cache = os.path.join(args.out, "models")
-    os.makedirs(cache, exist_ok=True)
+def points(args):
+    """The grid: per model and seed, the float network and the selected rows; then the
+    training recipes of the aihwkit comparison."""
+    out = []
     for model in args.models:
-        rows = selected(model, args)
         for seed in args.seeds:
-            net, data = ex.trained(model, seed, cache_dir=cache, progress=True)
-            if args.images is not None:
-                data = ex.test_subset(data, args.images)
-            if (model, "float", seed) not in done:
-                item = {"model": model, "key": "float", "seed": seed,
-                        "points": [{"t": 0.0, "accuracy": ex.float_accuracy(net, data.x_test, data.y_test)}]}
-                append(path, item)
-                done[(model, "float", seed)] = item
-            for key, label, config, times, options in rows:
-                if (model, key, seed) in done:
-                    continue
-                start = time.perf_counter()
-                this = hwa_trained(model, seed, cache, data, net) if options.get("hwa") else net
-                points = ex.accuracy_over_time(this, data, config, seed, times, gdc=options.get("gdc", False),
-                                               bn_recalibration=options.get("bn", False),
-                                               images=options.get("images"), progress=False)
-                item = {"model": model, "key": key, "seed": seed, "points": points,
-                        "images": options.get("images") or len(data.y_test),
-                        "seconds": time.perf_counter() - start}
-                append(path, item)
-                done[(model, key, seed)] = item
-                print(f"{model} seed {seed} {key}: " + ", ".join(f"{100 * p['accuracy']:.1f}" for p in points)
-                      + f"  ({item['seconds']:.1f} s)", file=sys.stderr, flush=True)
+            out.append({"model": model, "key": "float", "seed": seed})
+            out += [{"model": model, "key": key, "seed": seed} for key, *_ in selected(model, args)]
     if args.recipes and "mlp-mnist" in args.models and args.rows is None:
-        run_recipes(args, path, done)
+        out += [{"model": "mlp-mnist", "key": f"recipe:{name}", "seed": seed} for name in RECIPES for seed in args.seeds]
+    return out
 
 
-def run_recipes(args, path, done):
-    """The aihwkit comparison's 10-year figures for float networks trained several ways."""
+def run_point(point, cache, images, images_1t1r):
+    """One point in a worker: the float accuracy, a row's accuracies over time, or a recipe."""
+    import torch
+
+    torch.set_num_threads(1)
+    model, key, seed = point["model"], point["key"], point["seed"]
+    if key.startswith("recipe:"):
+        return run_recipe(key[len("recipe:"):], seed)
+    net, data = ex.trained(model, seed, cache_dir=cache)
+    if images is not None:
+        data = ex.test_subset(data, images)
+    if key == "float":
+        return {"points": [{"t": 0.0, "accuracy": ex.float_accuracy(net, data.x_test, data.y_test)}]}
+    _, label, config, times, options = next(row for row in specs(model, images_1t1r) if row[0] == key)
+    start = time.perf_counter()
+    this = hwa_trained(model, seed, cache, data, net) if options.get("hwa") else net
+    points = ex.accuracy_over_time(this, data, config, seed, times, gdc=options.get("gdc", False),
+                                   bn_recalibration=options.get("bn", False), images=options.get("images"),
+                                   progress=False)
+    item = {"points": points, "images": options.get("images") or len(data.y_test),
+            "seconds": time.perf_counter() - start}
+    print(f"{model} seed {seed} {key}: " + ", ".join(f"{100 * p['accuracy']:.1f}" for p in points)
+          + f"  ({item['seconds']:.1f} s)", file=sys.stderr, flush=True)
+    return item
+
+
+def run_recipe(name, seed):
+    """The aihwkit comparison's 10-year figures for a float network trained another way."""
     from memsim.nn import datasets
     from memsim.nn.training import train_network
 
+    optimizer, lr, epochs = RECIPES[name]
     data = datasets.load("mnist")
-    for name, (optimizer, lr, epochs) in RECIPES.items():
+    start = time.perf_counter()
+    net, _ = train_network("mlp-mnist", seed, data, optimizer=optimizer, lr=lr, epochs=epochs)
+    none = ex.accuracy_over_time(net, data, ex.aihwkit_pcm_config(), seed, [10 * ex.YEAR])[0]
+    comp = ex.accuracy_over_time(net, data, ex.aihwkit_pcm_config(), seed, [10 * ex.YEAR], gdc=True,
+                                 bn_recalibration=True)[0]
+    item = {"float": ex.float_accuracy(net, data.x_test, data.y_test),
+            "none": none["accuracy"], "global": comp["accuracy"], "global+bn": comp["accuracy_bn"],
+            "mean_abs_w1": float(net[0].weight.detach().abs().mean()), "seconds": time.perf_counter() - start}
+    print(f"recipe {name} seed {seed}: float {item['float']:.3f} 10y {item['none']:.3f} / "
+          f"{item['global']:.3f} / {item['global+bn']:.3f}", file=sys.stderr, flush=True)
+    return item
+
+
+def run(args):
+    cache = os.path.abspath(os.path.join(args.out, "models"))
+    os.makedirs(cache, exist_ok=True)
+    for model in args.models:  # trained (or loaded) here once, so no two workers train the same network
+        hwa = any(options.get("hwa") for *_, options in selected(model, args))
         for seed in args.seeds:
-            key = f"recipe:{name}"
-            if ("mlp-mnist", key, seed) in done:
-                continue
-            start = time.perf_counter()
-            net, _ = train_network("mlp-mnist", seed, data, optimizer=optimizer, lr=lr, epochs=epochs)
-            none = ex.accuracy_over_time(net, data, ex.aihwkit_pcm_config(), seed, [10 * ex.YEAR])[0]
-            comp = ex.accuracy_over_time(net, data, ex.aihwkit_pcm_config(), seed, [10 * ex.YEAR], gdc=True,
-                                         bn_recalibration=True)[0]
-            item = {"model": "mlp-mnist", "key": key, "seed": seed,
-                    "float": ex.float_accuracy(net, data.x_test, data.y_test),
-                    "none": none["accuracy"], "global": comp["accuracy"], "global+bn": comp["accuracy_bn"],
-                    "mean_abs_w1": float(net[0].weight.detach().abs().mean()), "seconds": time.perf_counter() - start}
-            append(path, item)
-            done[("mlp-mnist", key, seed)] = item
-            print(f"recipe {name} seed {seed}: float {item['float']:.3f} 10y {item['none']:.3f} / "
-                  f"{item['global']:.3f} / {item['global+bn']:.3f}", file=sys.stderr, flush=True)
+            net, data = ex.trained(model, seed, cache_dir=cache, progress=True)
+            if hwa:
+                hwa_trained(model, seed, cache, data, net)
+    task = functools.partial(run_point, cache=cache, images=args.images, images_1t1r=args.images_1t1r)
+    result = memsim.study.run_tasks("results", points(args), task, out=args.out, workers=args.workers, dask=args.dask,
+                                    settings={"images": args.images, "images_1t1r": args.images_1t1r})
+    print(result.describe("listed above"), file=sys.stderr)
+    return result
 
 
 # ---------------------------------------------------------------------------------------------
@@ -325,13 +345,14 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=os.path.join("memsim_output", "nn"))
     parser.add_argument("--seeds", default="5", help="a count or a comma list (default 5: seeds 0..4)")
     parser.add_argument("--models", default="mlp-mnist,mlp-digits")
-    parser.add_argument("--workers", type=int, default=2, help="threads for nonlinear-cell solves")
+    memsim.study.add_executor_options(parser)
     parser.add_argument("--images-1t1r", type=int, default=200, help="MNIST test images for the 1T1R row")
     parser.add_argument("--images", type=int, help="use only the first N test images (default: all)")
     parser.add_argument("--rows", help="run only these row keys (comma list, e.g. ideal-rram8,pcm-global)")
     parser.add_argument("--no-recipes", dest="recipes", action="store_false",
                         help="skip the training-recipe study of the aihwkit comparison")
-    parser.add_argument("--render-only", action="store_true", help="rebuild table and figure from results.jsonl")
+    parser.add_argument("--render-only", action="store_true", help="rebuild table and figure from results.jsonl "
+                                                                     "(the store's export, or an older results log)")
     args = parser.parse_args(argv)
     args.seeds = ex.parse_seeds(args.seeds)
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]
@@ -340,20 +361,25 @@ def main(argv=None) -> int:
         parser.error(f"unknown model(s) {unknown}; choose from {', '.join(TITLES)}")
     args.rows = None if args.rows is None else {r.strip() for r in args.rows.split(",") if r.strip()}
     if args.rows is not None:
-        known = {key for m in args.models for key, *_ in specs(m, args.workers, args.images_1t1r)}
+        known = {key for m in args.models for key, *_ in specs(m, args.images_1t1r)}
         if args.rows - known:
             parser.error(f"unknown row(s) {sorted(args.rows - known)}; rows: {', '.join(sorted(known))}")
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "results.jsonl")
-    if not args.render_only:
-        run(args, path)
-    done = load_done(path)
+    failed = 0
+    try:
+        if not args.render_only:
+            failed = run(args).failed
+        done = load_done(path)
+    except (MemsimError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     table = render_table(done, args)
     write_atomic(os.path.join(args.out, "nn_results.txt"), table + "\n")
     render_figure(done, args, os.path.join(args.out, "nn_accuracy_vs_time.png"))
     print(table)
     print(f"\nwrote {os.path.join(args.out, 'nn_results.txt')} and nn_accuracy_vs_time.png", file=sys.stderr)
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -3,8 +3,8 @@ same tiles and wires, so that sneak currents and cell nonlinearity show apart fr
 
     nice python3 scripts/nonlinear_table.py [--out memsim_output/nonlinear] [--models mlp-mnist]
                                             [--seeds 2] [--images 1000] [--images-1t1r N]
-                                            [--workers 2] [--cache memsim_output/nn/models]
-                                            [--render-only]
+                                            [--workers 2] [--dask ADDRESS]
+                                            [--cache memsim_output/nn/models] [--render-only]
 
 Per model (``memsim.nn.experiments.trained(model, seed, cache_dir=--cache)``) and seed:
 
@@ -20,21 +20,27 @@ scale).  ``loss vs ohmic`` is the ohmic row's accuracy minus this row's at the s
 what sneak currents and the cells' nonlinearity cost on top of IR drop.
 
 The first ``--images`` test images (``--images-1t1r`` for the 1T1R rows, default the same).
-Every finished row is appended to ``<out>/results.jsonl`` at once (memsim.io.ResultsLog), so an
-interrupted run resumes where it stopped; ``table.md`` and ``nonlinear_loss.png`` are rebuilt
-from that file.  A rerun with other ``--images`` or ``--seeds`` adds its rows beside the old
-ones; the table averages the rows of each model, row and image count over seeds.
+Each row (model, key, seed, images) is a point of :func:`memsim.study.run_tasks`: the points
+run on ``--workers`` processes of one thread each, or on Dask (``--dask``); every finished row
+is stored at once in ``<out>/results.sqlite``, so an interrupted run resumes where it stopped,
+and exported to ``<out>/results.jsonl``, which ``table.md`` and ``nonlinear_loss.png`` are
+rebuilt from (``--render-only`` also reads the older results logs of the same name).  A rerun
+with other ``--images`` or ``--seeds`` adds its rows beside the old ones; the table averages
+the rows of each model, row and image count over seeds.
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import time
 
 import numpy as np
 
-from memsim.io import FileError, ResultsLog, save_figure, write_atomic
+import memsim.study
+from memsim.errors import MemsimError
+from memsim.io import FileError, save_figure, write_atomic
 from memsim.nn import experiments as ex
 from memsim.nn.config import HardwareConfig
 
@@ -47,13 +53,14 @@ TITLES = {"mlp-mnist": "784-256-BN-128-BN-10 MLP, MNIST subset",
           "resnet-fashion": "small ResNet with BatchNorm, Fashion-MNIST"}
 
 
-def base_config(workers: int) -> HardwareConfig:
-    return HardwareConfig(tile=128, conductances="rram8", dac_bits=8, adc_bits=8, workers=workers)
+def base_config() -> HardwareConfig:
+    # one thread: each point runs in a worker process of its own (--workers)
+    return HardwareConfig(tile=128, conductances="rram8", dac_bits=8, adc_bits=8, workers=1)
 
 
-def specs(workers: int):
+def specs():
     """(key, cells, r_wire, tile, config) of every hardware row, in table order."""
-    base = base_config(workers)
+    base = base_config()
     rows = [("ideal", "ohmic", 0.0, 128, base)]
     for cells in CELLS:
         for r in R_WIRES:
@@ -69,37 +76,56 @@ def largest_tile_error(analog):
     return max(errors) if errors else None
 
 
-def run(args, log):
+def points(args):
+    """The grid: per model and seed, the float row and every hardware row not in --skip."""
+    out = []
+    for model in args.models:
+        for seed in args.seeds:
+            if "float" not in args.skip:
+                out.append({"model": model, "key": "float", "seed": seed, "images": args.images})
+            for key, cells, *_ in specs():
+                if key not in args.skip:
+                    images = args.images_1t1r if cells == "1t1r" else args.images
+                    out.append({"model": model, "key": key, "seed": seed, "images": images})
+    return out
+
+
+def run_row(point, cache):
+    """One row (a point of the grid) in a worker: its accuracy, tile error and wall time."""
     import torch
 
     from memsim.nn.analog import convert
 
-    torch.set_num_threads(args.workers)
-    done = {(r["model"], r["key"], r["seed"], r["images"]) for r in log.rows()}
-    for model in args.models:
+    torch.set_num_threads(1)
+    model, key, seed, images = point["model"], point["key"], point["seed"], point["images"]
+    net, data = ex.trained(model, seed, cache_dir=cache)
+    net = net.float()
+    x, y = data.x_test[:images], data.y_test[:images]
+    if len(y) < images:
+        raise ValueError(f"{model} has only {len(y)} test images, not {images}: lower --images")
+    if key == "float":
+        return {"accuracy": ex.float_accuracy(net, x, y), "error": None, "seconds": 0.0}
+    _, cells, r, tile, config = next(spec for spec in specs() if spec[0] == key)
+    start = time.perf_counter()
+    analog = convert(net, config, seed=seed, calibration_x=ex.calibration_inputs(config, data))
+    accuracy = analog.accuracy(x, y)
+    item = {"cells": cells, "r_wire": r, "tile": tile, "accuracy": accuracy, "error": largest_tile_error(analog),
+            "seconds": time.perf_counter() - start, "load": os.getloadavg()[0]}
+    err = "-" if item["error"] is None else f"{100 * item['error']:.3f} %"
+    print(f"{model} seed {seed} {key} ({len(y)} images): {100 * accuracy:.1f} %, tile error {err}, "
+          f"{item['seconds']:.1f} s, load {item['load']:.2f}", file=sys.stderr, flush=True)
+    return item
+
+
+def run(args):
+    cache = os.path.abspath(args.cache)
+    for model in args.models:  # trained (or loaded) here once, so no two workers train the same network
         for seed in args.seeds:
-            net, data = ex.trained(model, seed, cache_dir=args.cache, progress=True)
-            net = net.float()
-            if ("float" not in args.skip) and (model, "float", seed, args.images) not in done:
-                x, y = data.x_test[:args.images], data.y_test[:args.images]
-                log.append({"model": model, "key": "float", "seed": seed, "images": len(y),
-                            "accuracy": ex.float_accuracy(net, x, y), "error": None, "seconds": 0.0})
-            for key, cells, r, tile, config in specs(args.workers):
-                images = args.images_1t1r if cells == "1t1r" else args.images
-                if key in args.skip or (model, key, seed, images) in done:
-                    continue
-                x, y = data.x_test[:images], data.y_test[:images]
-                start = time.perf_counter()
-                analog = convert(net, config, seed=seed, calibration_x=ex.calibration_inputs(config, data))
-                accuracy = analog.accuracy(x, y)
-                item = {"model": model, "key": key, "seed": seed, "images": len(y), "cells": cells, "r_wire": r,
-                        "tile": tile, "accuracy": accuracy, "error": largest_tile_error(analog),
-                        "seconds": time.perf_counter() - start, "load": os.getloadavg()[0]}
-                log.append(item)
-                done.add((model, key, seed, images))
-                err = "-" if item["error"] is None else f"{100 * item['error']:.3f} %"
-                print(f"{model} seed {seed} {key} ({len(y)} images): {100 * accuracy:.1f} %, tile error {err}, "
-                      f"{item['seconds']:.1f} s, load {item['load']:.2f}", file=sys.stderr, flush=True)
+            ex.trained(model, seed, cache_dir=cache, progress=True)
+    result = memsim.study.run_tasks("results", points(args), functools.partial(run_row, cache=cache), out=args.out,
+                                    workers=args.workers, dask=args.dask)
+    print(result.describe("listed above"), file=sys.stderr)
+    return result
 
 
 def grouped(rows):
@@ -138,7 +164,7 @@ def render_table(rows, models) -> str:
         if floats:
             lines.append(f"| floating point | | | {floats[0]['images']} | {len(floats)} | "
                          f"{100 * mean(floats):.1f} | | | |")
-        for key, cells, r, tile, _ in specs(1):
+        for key, cells, r, tile, _ in specs():
             items = groups.get((model, key))
             if not items:
                 continue
@@ -208,10 +234,11 @@ def main(argv=None) -> int:
     parser.add_argument("--images", type=int, default=1000, help="first N test images (default 1000)")
     parser.add_argument("--images-1t1r", type=int, help="first N test images for the 1T1R rows (default --images)")
     parser.add_argument("--skip", default="", help="row keys not to run (comma list, e.g. float,ideal)")
-    parser.add_argument("--workers", type=int, default=2, help="threads for torch and the circuit model")
+    memsim.study.add_executor_options(parser)
     parser.add_argument("--cache", default=os.path.join("memsim_output", "nn", "models"),
                         help="trained-model folder (models missing there are trained and saved)")
-    parser.add_argument("--render-only", action="store_true", help="rebuild table and figure from results.jsonl")
+    parser.add_argument("--render-only", action="store_true", help="rebuild table and figure from results.jsonl "
+                                                                     "(the store's export, or an older results log)")
     args = parser.parse_args(argv)
     try:
         args.seeds = ex.parse_seeds(args.seeds)
@@ -223,20 +250,18 @@ def main(argv=None) -> int:
         parser.error(f"unknown model(s) {unknown}; choose from {', '.join(TITLES)}")
     if args.images < 1 or (args.images_1t1r is not None and args.images_1t1r < 1):
         parser.error("--images and --images-1t1r must be >= 1")
-    if args.workers < 1:
-        parser.error("--workers must be >= 1")
     args.images_1t1r = args.images if args.images_1t1r is None else args.images_1t1r
-    keys = {"float"} | {key for key, *_ in specs(1)}
+    keys = {"float"} | {key for key, *_ in specs()}
     args.skip = {k.strip() for k in args.skip.split(",") if k.strip()}
     if args.skip - keys:
         parser.error(f"unknown row key(s) {sorted(args.skip - keys)}; keys: {', '.join(sorted(keys))}")
     path = os.path.join(args.out, "results.jsonl")
-    log = ResultsLog(path)
+    failed = 0
     try:
         if not args.render_only:
-            run(args, log)
-        rows = log.rows()
-    except FileError as err:
+            failed = run(args).failed
+        rows = memsim.study.read_records(path)
+    except (FileError, MemsimError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     shown = [m for m in TITLES if any(row['model'] == m for row in rows)]
@@ -246,7 +271,7 @@ def main(argv=None) -> int:
     print(table)
     print(f"\nwrote {os.path.join(args.out, 'table.md')}" + (" and nonlinear_loss.png" if figure else ""),
           file=sys.stderr)
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

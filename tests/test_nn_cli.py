@@ -127,3 +127,25 @@ def test_committed_aihwkit_comparison_table_follows_from_its_raw_results():
         assert len(items) >= 10 and all(item["model"] == model for item in items)
         assert all(item.get("noise", "pcm") == ("reram" if folder.name.endswith("-reram") else "pcm") for item in items)
         assert (folder / "compare_aihwkit.txt").read_text() == script.render(items, times)
+
+
+@pytest.mark.parametrize("script, folder, args, table", [
+    ("nonlinear_table.py", "examples/nn/nonlinear", [], "table.md"),
+    ("nn_results.py", "examples/nn/lenet-fashion", ["--models", "lenet-fashion"], "nn_results.txt"),
+])
+def test_results_scripts_render_committed_older_logs_unchanged(script, folder, args, table, tmp_path):
+    """The committed results were written by the older results log; the scripts, now on the
+    study runner, render them (--render-only) to the committed tables and create no store."""
+    import os
+    import shutil
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "out"
+    shutil.copytree(root / folder, out)
+    (out / table).unlink()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, str(root / "scripts" / script), "--out", str(out), "--render-only", *args],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert (out / table).read_text() == (root / folder / table).read_text()
+    assert not (out / "results.sqlite").exists()

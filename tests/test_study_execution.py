@@ -264,4 +264,4 @@ def test_study_script_command_line_runs_its_config_where_told(tmp_path, capsys):
     assert len(rows) == 1 and rows[0]["size"] == "4" and not rows[0]["error"] and dropped == 0
     with pytest.raises(SystemExit) as err:
         study.run_script(config, "a study script", ["--workers", "two"])
-    assert err.value.code == 2 and "invalid int value" in capsys.readouterr().err
+    assert err.value.code == 2 and "--workers: must be an integer in [1, 256], got 'two'" in capsys.readouterr().err

@@ -17,6 +17,8 @@ depends on (:mod:`memsim.study.metrics`; the grid as points and their cost model
 pool or Dask (:mod:`memsim.study.executors`) and are stored as they finish in the study's
 SQLite store (:mod:`memsim.study.store`), which the results CSV is exported from
 (:mod:`memsim.study.results`); :mod:`memsim.study.runner` runs all of it and resumes.
+Scripts run their own experiments the same way (:func:`run_tasks`, :mod:`memsim.study.tasks`:
+a list of points and a function of one point; results in ``<out>/<name>.jsonl``).
 
 Importing this package is cheap (stdlib only); numpy, the solver, ngspice, Dask and
 matplotlib load when a study or plot runs.
@@ -36,6 +38,8 @@ _LAZY = {
     "expand": ("memsim.study.points", "expand"),
     "read_results": ("memsim.study.results", "read_results"),
     "StoreError": ("memsim.study.store", "StoreError"),
+    "run_tasks": ("memsim.study.tasks", "run_tasks"),
+    "read_records": ("memsim.study.tasks", "read_records"),
     "read_margin": ("memsim.study.metrics", "read_margin"),
     "margin_crossover": ("memsim.study.metrics", "margin_crossover"),
     "closed_form_margin": ("memsim.study.metrics", "closed_form_margin"),
@@ -46,7 +50,8 @@ _LAZY = {
     "driver_power": ("memsim.study.metrics", "driver_power"),
 }
 
-__all__ = ["AXES", "METRICS", "METRIC_AXES", "OPTIONS", "StudyConfig", "load", "validate", "add_cli", "run_script", *_LAZY]
+__all__ = ["AXES", "METRICS", "METRIC_AXES", "OPTIONS", "StudyConfig", "load", "validate", "add_cli", "add_executor_options", "run_script",
+           *_LAZY]
 
 DEFAULT_OUT = OUTPUT_DIR
 
@@ -62,9 +67,7 @@ def _cmd_study(args) -> int:
 
     out = args.out if args.out is not None else DEFAULT_OUT
     result = run(args.config, out=out, dask=args.dask, workers=args.workers, progress=not args.quiet)
-    print(f"results: {result.path}  ({result.points} points: {result.already_done} already there, "
-          f"{result.computed} computed in {result.seconds:.1f} s on {result.executor}"
-          + (f"; {result.failed} failed, see the error column" if result.failed else "") + ")")
+    print(result.describe("see the error column"))
     if not args.no_plot:
         from ..plots import plot_results
 
@@ -85,11 +88,30 @@ def _cmd_plot(args) -> int:
     return 0
 
 
-def _add_run_options(p) -> None:
-    """Where a study runs and writes: shared by ``memsim study`` and :func:`run_script`."""
+def add_executor_options(p) -> None:
+    """``--workers N`` and ``--dask ADDRESS`` on an argparse parser: where the points of a study
+    (``memsim study``, scripts/study_*.py) or of a script's experiment (:func:`run_tasks`) run."""
     p.add_argument("--dask", metavar="ADDRESS", help="run on a Dask cluster: a scheduler address, or 'local' "
                                                       "for a LocalCluster of --workers processes")
-    p.add_argument("--workers", type=int, default=2, help="worker processes (local pool or LocalCluster; default 2)")
+    p.add_argument("--workers", type=_worker_count, default=2,
+                   help="worker processes (local pool or LocalCluster; default 2)")
+
+
+def _worker_count(text: str) -> int:
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 256:
+        raise argparse.ArgumentTypeError(f"must be an integer in [1, 256], got {text!r}")
+    return value
+
+
+def _add_run_options(p) -> None:
+    """Where a study runs and writes: shared by ``memsim study`` and :func:`run_script`."""
+    add_executor_options(p)
     p.add_argument("--out", type=Path, help=f"output folder (default ./{DEFAULT_OUT}, as memsim study: either "
                                             "resumes the other)")
 

@@ -1,5 +1,7 @@
 """Executors: a local process pool (workers that never re-run the calling script) or a Dask
-cluster; each calls ``on_row`` with every finished point."""
+cluster; each computes every point as ``compute(point, options)`` in a worker (a config
+study's :func:`~memsim.study.worker.compute_row`, a script's
+:func:`~memsim.study.worker.compute_task`) and calls ``on_row`` with it."""
 from __future__ import annotations
 
 import contextlib
@@ -13,7 +15,7 @@ from .worker import compute_row, init_worker, single_blas_thread
 # ---------------------------------------------------------------------------------------------
 # executors
 # ---------------------------------------------------------------------------------------------
-def run_local(points, options, workers, on_row):
+def run_local(points, options, workers, on_row, compute=compute_row):
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
@@ -24,7 +26,7 @@ def run_local(points, options, workers, on_row):
     finished = False
     try:
         with _main_not_reimported():  # the workers start on the first submits
-            futures = {pool.submit(compute_row, point, options): point for point in points}
+            futures = {pool.submit(compute, point, options): point for point in points}
         pending = set(futures)
         while pending:
             done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
@@ -52,8 +54,10 @@ def _main_not_reimported():
 
     A spawned worker normally imports the parent's ``__main__`` (the script) again, so a plain
     script that calls ``memsim.study.run`` at top level would start the study again in every
-    worker.  The workers run only memsim's own functions on plain dicts and need nothing from
-    ``__main__``, so it is hidden from multiprocessing while they start.
+    worker.  The workers run memsim's own functions on plain dicts and need nothing from
+    ``__main__`` (a script's task function is loaded from its file under another name, so
+    its ``if __name__ == "__main__":`` part does not run), so it is hidden from
+    multiprocessing while they start.
     """
     main = sys.modules.get("__main__")
     saved = {name: main.__dict__[name] for name in ("__file__", "__spec__") if main is not None and name in main.__dict__}
@@ -80,7 +84,7 @@ def _stop_workers(pool) -> None:
             process.kill()
 
 
-def run_dask(points, options, address, workers, on_row):
+def run_dask(points, options, address, workers, on_row, compute=compute_row):
     try:
         from dask.distributed import Client, LocalCluster, as_completed
     except ImportError:
@@ -102,7 +106,7 @@ def run_dask(points, options, address, workers, on_row):
     try:
         client.run(single_blas_thread)
         for point in points:
-            futures[client.submit(compute_row, point, options, pure=False)] = point
+            futures[client.submit(compute, point, options, pure=False)] = point
         for future in as_completed(list(futures)):
             if future.status == "error":
                 on_row(futures[future], {"error": f"dask: {type(future.exception()).__name__}: {future.exception()}"})

@@ -1,17 +1,18 @@
-"""The results store of a study: one SQLite file per study, the CSV is its export.
+"""The results store of a study: one SQLite file per study; the results file is its export.
 
 ``<out>/<name>.sqlite`` holds the study's settings and one row per computed point, written in
 a transaction as each point finishes, so a killed study keeps every finished point and never
-half a row.  It is what a resumed study reads; ``<out>/<name>.csv`` is rewritten from it
-(atomically) for people and plots, and never read back.
+half a row.  It is what a resumed study reads; its export (``<out>/<name>.csv`` of a config
+study, ``<out>/<name>.jsonl`` of a script's experiment, :mod:`memsim.study.tasks`) is
+rewritten from it (atomically) for people, plots and render steps, and never read back.
 
 What a resume refuses, each with one line saying what to do:
 
 - a store written for other options that change results (the options are in the store);
 - a store of another study name, another schema version, or not a memsim store at all
   (a truncated or foreign file);
-- a results CSV with no store beside it (a foreign file, or the store was deleted):
-  memsim never takes a CSV over;
+- an export (results CSV or JSON lines) with no store beside it (a foreign file, an old
+  results log, or the store was deleted): memsim never takes one over;
 - a second study writing the same output at the same time: the first holds an exclusive lock
   (``<out>/<name>.lock``) until it ends, and the second stops at once.
 
@@ -63,11 +64,11 @@ def _lock(path: Path):
 class Store:
     """The open store of one study; use as a context manager (it holds the lock)."""
 
-    def __init__(self, out: Path, name: str, options: dict):
+    def __init__(self, out: Path, name: str, options: dict, export: str = ".csv"):
         self.out = Path(out)
         self.name = name
         self.path = self.out / f"{name}.sqlite"
-        self.csv = self.out / f"{name}.csv"
+        self.export = self.out / f"{name}{export}"
         self.options = options
         self._lock = None
         self.db = None
@@ -100,8 +101,8 @@ class Store:
 
         check_target(self.path)  # a folder or device there: refused, never opened
         new = not self.path.exists()
-        if new and self.csv.exists():
-            raise StoreError(f"{self.csv} exists but its store {self.path.name} does not: memsim does not take over a "
+        if new and self.export.exists():
+            raise StoreError(f"{self.export} exists but its store {self.path.name} does not: memsim does not take over a "
                              "results file it cannot check; move it away or choose another --out folder")
         try:
             self.db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
@@ -156,7 +157,7 @@ class Store:
                 "SELECT key, metric, point, result, error FROM points ORDER BY rowid"):
             try:
                 point, result = json.loads(point), json.loads(result)
-                valid = (isinstance(point, dict) and isinstance(result, dict) and point.get("metric") == metric
+                valid = (isinstance(point, dict) and isinstance(result, dict) and point.get("metric", "") == metric
                          and key_of(point) == key and (error is None or isinstance(error, str)))
             except (ValueError, KeyError, TypeError):
                 valid = False
@@ -167,9 +168,11 @@ class Store:
         return out
 
     def put(self, key: str, point: dict, result: dict, error: str | None, seconds, executor: str) -> None:
-        """Store one finished point (replacing an earlier failed attempt), in one transaction."""
+        """Store one finished point (replacing an earlier failed attempt), in one transaction.
+
+        The metric column holds the point's metric ('' for a script's point, which has none)."""
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
             self.db.execute("INSERT OR REPLACE INTO points VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                            (key, point["metric"], json.dumps(point, sort_keys=True), json.dumps(result, sort_keys=True),
+                            (key, point.get("metric", ""), json.dumps(point, sort_keys=True), json.dumps(result, sort_keys=True),
                              error, seconds, executor, time.time()))

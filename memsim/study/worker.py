@@ -22,14 +22,29 @@ SECONDS = "_seconds"
 
 
 def compute_row(point: dict, options: dict) -> dict:
-    """Compute one point; returns its result columns, or {"error": message} if it failed."""
-    global _BUSY
+    """Compute one point of a config study; returns its result columns, or {"error": message}
+    if it failed."""
     from .metrics import METRIC_FUNCTIONS
+
+    return _compute(METRIC_FUNCTIONS[point["metric"]], point, options)
+
+
+def compute_task(point: dict, task) -> dict:
+    """Compute one point of a script's experiment (:mod:`memsim.study.tasks`): ``task`` is the
+    reference of its function; returns the values it returned, or {"error": message}."""
+    from .tasks import call_task
+
+    return _compute(call_task, task, point)
+
+
+def _compute(function, *args) -> dict:
+    """``function(*args)``, a dict of values, timed; an exception becomes {"error": message}."""
+    global _BUSY
 
     _BUSY = True
     start = time.perf_counter()
     try:
-        values = METRIC_FUNCTIONS[point["metric"]](point, options)
+        values = function(*args)
     except BaseException as err:
         if _STOPPING:  # SIGTERM from the study process; whatever the unwinding raised, stop here
             _exit_now(1)
