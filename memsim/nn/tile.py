@@ -271,6 +271,9 @@ class NonlinearBatched(CircuitModel):
             batched_read(v64, self.prefactor64, 1.0 / self.v0, self.one_t, self.v_gate, self.gap, self.p_dev,
                          self.p_mos, float(self.r), self.lam_max, self.max_iter,
                          self.rel_update * self.config.v_read, 4 * self.config.workers, i_col, sweeps)
+        if not np.all(np.isfinite(i_col)) and np.all(np.isfinite(v64)):
+            raise FloatingPointError(f"{self.name}: non-finite column currents for finite row voltages; use "
+                                     f"HardwareConfig(exact=True) for this tile")
         self.iterations = int(sweeps.max()) if len(sweeps) else 0
         if self.iterations > self.max_iter:
             warnings.warn(f"{self.name}: {int(np.sum(sweeps > self.max_iter))} of {len(sweeps)} reads did not "
