@@ -214,7 +214,7 @@ class NonlinearBatched(CircuitModel):
     TOLERANCE = 5e-3
     #: Sweeps at most, and the stopping update of the cell voltages (fraction of v_read).
     max_iter = 60
-    rel_update = 1e-3
+    rel_update = 3e-3
     measured_error = None
 
     def program(self, g):
@@ -291,9 +291,13 @@ def _threads(workers):
     def limited():
         before = numba.get_num_threads()
         numba.set_num_threads(max(1, min(workers, numba.config.NUMBA_NUM_THREADS)))
+        # parallel loops hand out one iteration at a time, so a thread slowed by other jobs on
+        # the machine takes fewer chunks instead of holding the others up
+        chunks_before = numba.set_parallel_chunksize(1)
         try:
             yield
         finally:
+            numba.set_parallel_chunksize(chunks_before)
             numba.set_num_threads(before)
 
     return limited()
