@@ -119,6 +119,24 @@ def test_every_programming_is_checked_and_a_bad_model_warns(mlp):
     assert model.measured_error > FULL_SCALE_TOL
 
 
+def test_the_same_conductances_are_not_checked_twice(monkeypatch):
+    model = programmed("device", 2.5, n=32)
+    first = model.measured_error
+    import memsim.nn.tile as tile_module
+
+    def no_solver(*args, **kwargs):
+        raise AssertionError("the exact solver ran again for unchanged conductances")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(tile_module, "solve", no_solver)
+        model.program(model.g.clone())  # equal values, another tensor
+        assert model.measured_error == first
+        with pytest.raises(AssertionError, match="ran again"):
+            model.program(model.g * 1.01)  # changed conductances are checked
+    model.program(model.g * 1.01)
+    assert model.measured_error != first and model.measured_error <= FULL_SCALE_TOL
+
+
 def test_exact_true_keeps_the_solver_per_vector(rng):
     for cells in ("device", "1t1r"):
         exact = programmed(cells, 2.5, n=32)

@@ -216,8 +216,17 @@ class NonlinearBatched(CircuitModel):
     max_iter = 60
     rel_update = 3e-3
     measured_error = None
+    _checked = None  # (conductances, iteration settings) of the last check
 
     def program(self, g):
+        settings = (self.max_iter, self.rel_update, self.CHECK_VECTORS, self.TOLERANCE)
+        if self._checked is not None and self._checked[1] == settings and self._checked[0].shape == g.shape \
+                and self._checked[0].dtype == g.dtype and torch.equal(self._checked[0], g):
+            # the same conductances (programming, then time 0 without drift): the same circuit,
+            # already built and checked
+            self.g = g
+            self._warn_if_off()
+            return
         p = DEFAULT_PARAMS
         super().program(g)
         cfg = self.config
@@ -249,10 +258,14 @@ class NonlinearBatched(CircuitModel):
         gen = np.random.default_rng(12345)
         v = gen.uniform(-cfg.v_read, cfg.v_read, (self.CHECK_VECTORS, rows))
         self.measured_error = self.column_error(v)
-        if self.measured_error > self.TOLERANCE:
+        self._checked = (g.detach().clone(), settings)
+        self._warn_if_off()
+
+    def _warn_if_off(self):
+        if not self.measured_error <= self.TOLERANCE:
             warnings.warn(f"{self.name} circuit model is {100 * self.measured_error:.3g} % of a column's full scale "
                           f"off the exact solver on random inputs (tolerance {100 * self.TOLERANCE:.3g} %); use "
-                          f"HardwareConfig(exact=True) for this tile", RuntimeWarning, stacklevel=2)
+                          f"HardwareConfig(exact=True) for this tile", RuntimeWarning, stacklevel=3)
 
     def _drops(self, i_cell):
         """Row-node drop plus column-node rise (B, R, C), V, for cell currents (B, R, C), A."""
