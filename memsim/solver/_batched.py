@@ -35,33 +35,6 @@ FIRST_NODE_STEPS = 2
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _sinh_series(x):
-    """sinh(x) by its Taylor series to x^15 (relative error below 1e-13 for |x| <= 1; Horner's
-    rule, no exp, no branch, so a row of them vectorises)."""
-    x2 = x * x
-    return x * (1.0 + x2 * (1.0 / 6.0) * (1.0 + x2 * (1.0 / 20.0) * (1.0 + x2 * (1.0 / 42.0) * (
-        1.0 + x2 * (1.0 / 72.0) * (1.0 + x2 * (1.0 / 110.0) * (1.0 + x2 * (1.0 / 156.0) * (
-            1.0 + x2 * (1.0 / 210.0))))))))
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _device_row(u_i, pref_i, inv_v0, cur):
-    """Currents ``cur`` (C,) of the selector-less cells of one row (cell voltages ``u_i``,
-    prefactors ``pref_i``): the series where |u/V0| <= 1 (the whole row in one vectorised loop),
-    math.sinh for the rest."""
-    over = 0
-    for j in range(u_i.shape[0]):
-        x = u_i[j] * inv_v0
-        cur[j] = pref_i[j] * _sinh_series(x)
-        over += abs(x) > 1.0
-    if over:
-        for j in range(u_i.shape[0]):
-            x = u_i[j] * inv_v0
-            if abs(x) > 1.0:
-                cur[j] = pref_i[j] * math.sinh(x)
-
-
-@njit(cache=True, nogil=True, inline="always")
 def _sinh_cosh_series(x):
     """(sinh(x), cosh(x)) by their Taylor series to x^15 and x^16 (relative error below 1e-13
     for |x| <= 1; no exp, no branch)."""
@@ -73,6 +46,24 @@ def _sinh_cosh_series(x):
         1.0 + x2 * (1.0 / 90.0) * (1.0 + x2 * (1.0 / 132.0) * (1.0 + x2 * (1.0 / 182.0) * (
             1.0 + x2 * (1.0 / 240.0))))))))
     return sh, ch
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _device_row(u_i, pref_i, inv_v0, cur):
+    """Currents ``cur`` (C,) of the selector-less cells of one row (cell voltages ``u_i``,
+    prefactors ``pref_i``): the series where |u/V0| <= 1 (the whole row in one vectorised loop),
+    math.sinh for the rest."""
+    over = 0
+    for j in range(u_i.shape[0]):
+        x = u_i[j] * inv_v0
+        sh, _ = _sinh_cosh_series(x)  # the unused cosh is compiled away
+        cur[j] = pref_i[j] * sh
+        over += abs(x) > 1.0
+    if over:
+        for j in range(u_i.shape[0]):
+            x = u_i[j] * inv_v0
+            if abs(x) > 1.0:
+                cur[j] = pref_i[j] * math.sinh(x)
 
 
 @njit(cache=True, nogil=True, inline="always")
