@@ -21,8 +21,9 @@ Circuit models (one small class each; torch operations once programmed): :class:
 computed once per programmed state and cached), :class:`SelectorlessIdealWires` (the compact
 model's read current summed on ideal wires, a closed form), :class:`NonlinearBatched`
 (selector-less cells with wire resistance and 1T1R cells: the whole batch in one Numba
-kernel, checked against the exact solver at every programming) and :class:`ExactSolver` (the
-Numba solver per input vector; the reference path, ``HardwareConfig(exact=True)``).  Each
+kernel, checked against the exact solver whenever its conductances change) and
+:class:`ExactSolver` (the Numba solver per input vector; the reference path,
+``HardwareConfig(exact=True)``).  Each
 model's :meth:`error` compares it with the exact solver on given inputs.
 
 A tile is a ``torch.nn.Module``: forward hooks registered on it see (and may change) its
@@ -190,10 +191,10 @@ class NonlinearBatched(CircuitModel):
     ``u = v - drops(f(u))``, f the cell I-V applied exactly: the compact model's sinh, or for
     1T1R the RRAM in series with the reduced transistor (``MosfetParams()`` at ``v_gate``,
     the one :func:`build_crossbar` uses), its internal node by one Newton step per pass,
-    warm-started from the last.  The Jacobian ``I + r A f'`` has a real spectrum in [1, 1 + lambda_max] (``A f'``
-    is similar to a symmetric positive semi-definite matrix), so the iteration is
-    Chebyshev's on that interval; lambda_max is bounded once per programming by power
-    iteration with every cell at its largest differential conductance (at ``v_read``).  A
+    warm-started from the last.  The Jacobian ``I + r A f'`` has a real spectrum in
+    [1, 1 + lambda_max] (``A f'`` is similar to a symmetric positive semi-definite matrix), so
+    the iteration is Chebyshev's on that interval; lambda_max is bounded once per programming
+    by power iteration with every cell at its largest differential conductance (at ``v_read``).  A
     read stops when the largest cell-voltage update falls below ``rel_update x v_read``
     (3e-3: at most 3.6e-4 of a column's full scale off the solver at 128 x 128, 1 and 2.5 ohm,
     against 3.9e-5 at 1e-3 for one pass more).  Each step is one pass over the array in one
