@@ -14,7 +14,10 @@ import memsim  # noqa: E402
 from memsim.nn.analog import convert  # noqa: E402
 from memsim.nn.config import HardwareConfig  # noqa: E402
 from memsim.nn.mapping import conductances  # noqa: E402
+from memsim.devices.transistor import MosfetParams  # noqa: E402
 from memsim.nn.tile import ExactSolver, NonlinearBatched, circuit_model  # noqa: E402
+from memsim.solver._batched import _channel, _sinh_cosh_series  # noqa: E402
+from memsim.solver._cells import _transistor  # noqa: E402
 
 #: Largest column-current error, fraction of the column's full scale.
 FULL_SCALE_TOL = 5e-3
@@ -33,7 +36,7 @@ def programmed(cells, r_wire, levels="rram8", n=64, seed=0, dtype="float64"):
 @pytest.mark.parametrize("r_wire", [1.0, 2.5])
 @pytest.mark.parametrize("levels", ["rram8", "rram64"])
 def test_batched_model_matches_solver_on_random_inputs(cells, r_wire, levels, rng):
-    model = programmed(cells, r_wire, levels)
+    model = programmed(cells, r_wire, levels, n=128)
     assert isinstance(model, NonlinearBatched)
     assert model.measured_error <= FULL_SCALE_TOL
     n = model.g.shape[0]
@@ -44,7 +47,7 @@ def test_batched_model_matches_solver_on_random_inputs(cells, r_wire, levels, rn
         assert model.column_error(v) <= FULL_SCALE_TOL
     # a real difference from ideal wires that the model reproduces: the IR drop is > 10x its error
     exact = memsim.solve(model.xb, v_full, voltages=False).i_col
-    ideal_wires = programmed(cells, 0.0, levels).currents(torch.as_tensor(v_full)).numpy()
+    ideal_wires = programmed(cells, 0.0, levels, n=n).currents(torch.as_tensor(v_full)).numpy()
     full = 0.2 * model.g.numpy().sum(axis=0)
     assert np.max(np.abs(ideal_wires - exact) / full) > 10 * model.column_error(v_full)
 
@@ -68,6 +71,39 @@ def test_batched_model_matches_solver_on_network_activations(cells, r_wire, mlp,
     assert x.shape[0] == 16
 
 
+@pytest.mark.parametrize("cells", ["device", "1t1r"])
+def test_cell_voltages_beyond_v0_take_the_exponential(cells, rng):
+    # v_read = 0.5 V is twice the compact model's V0: every row leaves the series' range
+    cfg = HardwareConfig(tile=64, cells=cells, r_wire=2.5, v_read=0.5, dtype="float64")
+    lv = np.asarray(conductances("rram8").levels)
+    model = circuit_model(cfg)
+    model.program(torch.as_tensor(lv[rng.integers(0, len(lv), (64, 64))]))
+    assert model.measured_error <= FULL_SCALE_TOL
+    v = rng.uniform(-0.5, 0.5, (6, 64))
+    assert model.column_error(v) <= FULL_SCALE_TOL
+
+
+def test_series_sinh_and_cosh_match_numpy_within_v0():
+    x = np.linspace(-1.0, 1.0, 2001)
+    sh, ch = np.array([_sinh_cosh_series(value) for value in x]).T
+    np.testing.assert_allclose(sh, np.sinh(x), rtol=1e-13, atol=0)
+    np.testing.assert_allclose(ch, np.cosh(x), rtol=1e-13, atol=0)
+
+
+def test_select_form_channel_matches_the_transistor_kernel():
+    p = MosfetParams().as_array()
+    seen = set()
+    for v_gate in (0.0, 0.6, 1.8):  # off, near threshold, on
+        for vc in (0.0, 0.01, 0.3):
+            for node in np.linspace(-0.3, 0.6, 91):
+                current, d_node, _ = _transistor(node, vc, v_gate, p)
+                mine = _channel(node, vc, v_gate, *p)
+                np.testing.assert_allclose(mine, (current, d_node), rtol=1e-12, atol=1e-25)
+                vov = v_gate - min(node, vc) - p[1]
+                seen.add("off" if vov <= 0 else "linear" if abs(node - vc) < vov else "saturated")
+    assert seen == {"off", "linear", "saturated"}
+
+
 def test_every_programming_is_checked_and_a_bad_model_warns(mlp):
     analog = convert(mlp, HardwareConfig(tile=32, cells="device", r_wire=2.5, noise="rram", dtype="float64"))
     tile = analog.tiles()[0]
@@ -80,6 +116,24 @@ def test_every_programming_is_checked_and_a_bad_model_warns(mlp):
     with pytest.warns(RuntimeWarning, match="full scale"), pytest.warns(RuntimeWarning, match="did not converge"):
         model.program(model.g)
     assert model.measured_error > FULL_SCALE_TOL
+
+
+def test_the_same_conductances_are_not_checked_twice(monkeypatch):
+    model = programmed("device", 2.5, n=32)
+    first = model.measured_error
+    import memsim.nn.tile as tile_module
+
+    def no_solver(*args, **kwargs):
+        raise AssertionError("the exact solver ran again for unchanged conductances")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(tile_module, "solve", no_solver)
+        model.program(model.g.clone())  # equal values, another tensor
+        assert model.measured_error == first
+        with pytest.raises(AssertionError, match="ran again"):
+            model.program(model.g * 1.01)  # changed conductances are checked
+    model.program(model.g * 1.01)
+    assert model.measured_error != first and model.measured_error <= FULL_SCALE_TOL
 
 
 def test_exact_true_keeps_the_solver_per_vector(rng):

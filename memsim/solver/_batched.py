@@ -8,116 +8,208 @@ end through one segment, columns sensed below row R-1 through one segment).  The
 voltages u solve ``u = v - drops(f(u))``; the iteration is Chebyshev's on the Jacobian's
 eigenvalue interval [1, 1 + lam_max] (Saad, Iterative Methods for Sparse Linear Systems,
 2nd ed., Algorithm 12.1), input vectors in parallel chunks, each with its own work arrays.
+
+One pass over the array per iteration.  Both drops are prefix sums in the order of the pass
+(row by row, each row left to right): with ``A_j = sum_(m<=j) I_im``, ``B_j = sum_(m<=j) (m + 1)
+I_im`` and the row total T the row drop is ``r (B_j + (j + 1) (T - A_j))``; with ``P_i =
+sum_(m<=i) I_mj``, ``Q_i = sum_(m<=i) (R - m) I_mj`` and ``W = Q_(R-1)`` the column node sits
+``r ((R - i) P_i - Q_i + W)`` above the sense node.  A pass stores the row drop and ``(R - i)
+P_i - Q_i`` per cell and W per column; the next pass adds ``r W`` when it takes the Chebyshev
+step of row i, applies it and evaluates the row's cells at once.  Three (R, C) work arrays per
+vector for selector-less cells (five for 1T1R) stay in a core's cache at 128 x 128.
 """
 import math
 
 import numpy as np
 from numba import njit, prange
 
-from ._cells import _transistor, series_node
+from ._cells import series_node
 
-#: Newton steps on a 1T1R cell's internal node per sweep, warm-started from the last sweep (the
-#: first sweep starts from the on-transistor divider and takes 3 more; on ideal wires, where
-#: there is one evaluation only, the exact solver's series_node solves the node fully).
+#: Newton steps on a 1T1R cell's internal node per pass, warm-started from the last pass (on
+#: ideal wires, where there is one evaluation only, the exact solver's series_node solves the
+#: node fully).
 NODE_STEPS = 1
+#: ... in the first pass, from the divider of the on-transistor and the RRAM's small-signal
+#: conductance.
+FIRST_NODE_STEPS = 2
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _sinh(x):
-    """sinh(x): its Taylor series to x^15 for |x| <= 1 (relative error below 1e-13, Horner's
-    rule, no exp), math.sinh beyond."""
-    if abs(x) > 1.0:
-        return math.sinh(x)
+def _sinh_cosh_series(x):
+    """(sinh(x), cosh(x)) by their Taylor series to x^15 and x^16 (relative error below 1e-13
+    for |x| <= 1; no exp, no branch)."""
     x2 = x * x
-    return x * (1.0 + x2 / 6.0 * (1.0 + x2 / 20.0 * (1.0 + x2 / 42.0 * (1.0 + x2 / 72.0 * (
-        1.0 + x2 / 110.0 * (1.0 + x2 / 156.0 * (1.0 + x2 / 210.0)))))))
+    sh = x * (1.0 + x2 * (1.0 / 6.0) * (1.0 + x2 * (1.0 / 20.0) * (1.0 + x2 * (1.0 / 42.0) * (
+        1.0 + x2 * (1.0 / 72.0) * (1.0 + x2 * (1.0 / 110.0) * (1.0 + x2 * (1.0 / 156.0) * (
+            1.0 + x2 * (1.0 / 210.0))))))))
+    ch = 1.0 + x2 * 0.5 * (1.0 + x2 * (1.0 / 12.0) * (1.0 + x2 * (1.0 / 30.0) * (1.0 + x2 * (1.0 / 56.0) * (
+        1.0 + x2 * (1.0 / 90.0) * (1.0 + x2 * (1.0 / 132.0) * (1.0 + x2 * (1.0 / 182.0) * (
+            1.0 + x2 * (1.0 / 240.0))))))))
+    return sh, ch
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _cells(i, u, vc, vd, prefactor, inv_v0, one_t, v_gate, gap, p_dev, p_mos, i_cell, first, exact_node):
-    """Currents of the cells of row i (1T1R: and their internal nodes ``vd``)."""
+def _device_row(u_i, pref_i, inv_v0, cur):
+    """Currents ``cur`` (C,) of the selector-less cells of one row (cell voltages ``u_i``,
+    prefactors ``pref_i``): the series where |u/V0| <= 1 (the whole row in one vectorised loop),
+    math.sinh for the rest."""
+    over = 0
+    for j in range(u_i.shape[0]):
+        x = u_i[j] * inv_v0
+        sh, _ = _sinh_cosh_series(x)  # the unused cosh is compiled away
+        cur[j] = pref_i[j] * sh
+        over += abs(x) > 1.0
+    if over:
+        for j in range(u_i.shape[0]):
+            x = u_i[j] * inv_v0
+            if abs(x) > 1.0:
+                cur[j] = pref_i[j] * math.sinh(x)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _channel(node, vc, v_gate, beta, vto, lam, leak):
+    """Channel current node -> column node (A) and its derivative in the node voltage: the
+    kernel's Shichman-Hodges transistor (:func:`memsim.solver._cells._transistor`) written
+    with selects instead of early returns, so that a row of cells vectorises."""
+    source = min(node, vc)
+    vds = abs(node - vc)
+    vov = v_gate - source - vto
+    clm = 1.0 + lam * vds
+    linear = vds < vov
+    core = beta * (vov - 0.5 * vds) * vds if linear else 0.5 * beta * vov * vov
+    gm = beta * (vds if linear else vov) * clm
+    gds = beta * (vov - vds) * clm + core * lam if linear else core * lam
+    if vov <= 0.0:
+        core = 0.0
+        gm = 0.0
+        gds = 0.0
+    ids = core * clm + leak * vds
+    gds += leak
+    if node >= vc:
+        return ids, gds
+    return -ids, gm + gds
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _one_t_row(i, u, vc, vd, prefactor, inv_v0, v_gate, gap, p_dev, p_mos, cur, first, exact_node):
+    """Currents ``cur`` (C,) of the 1T1R cells of row i, cell voltages u[i], column-node
+    voltages ``vc`` (C,); their internal nodes ``vd`` are updated.
+
+    The node takes NODE_STEPS Newton steps from the last pass's (the first pass: from the
+    divider of the on-transistor and the RRAM's small-signal conductance, FIRST_NODE_STEPS).  A
+    row whose cell voltages all lie within V0 (the RRAM voltage is at most the cell's) runs as
+    vectorised loops with the series sinh and cosh; other rows take math.exp cell by cell.
+    """
     n_cols = u.shape[1]
+    u_i = u[i]
+    vd_i = vd[i]
+    pref_i = prefactor[i]
+    if exact_node:
+        for j in range(n_cols):
+            node, current, _, _ = series_node(u_i[j] + vc[j], vc[j], v_gate, gap[i, j], p_dev, p_mos, vd_i[j])
+            vd_i[j] = node
+            cur[j] = current
+        return
+    steps = FIRST_NODE_STEPS if first else NODE_STEPS
+    beta, vto, lam, leak = p_mos[0], p_mos[1], p_mos[2], p_mos[3]  # scalars: no aliasing in the loops
+    over = 0
     for j in range(n_cols):
-        if one_t and not exact_node:
-            vr = u[i, j] + vc[i, j]
-            lo = min(vr, vc[i, j])
-            hi = max(vr, vc[i, j])
-            steps = NODE_STEPS
-            if first:  # the series divider of the on-transistor as the first guess
-                g_on = p_mos[0] * max(v_gate - vc[i, j] - p_mos[1], 1e-3)
-                node = vc[i, j] + u[i, j] * prefactor[i, j] * inv_v0 / (prefactor[i, j] * inv_v0 + g_on)
-                steps = NODE_STEPS + 3
-            else:
-                node = min(max(vd[i, j], lo), hi)
-            current = 0.0
-            for _ in range(steps):
-                e = math.exp((vr - node) * inv_v0)
-                i_r = prefactor[i, j] * 0.5 * (e - 1.0 / e)
-                g_r = prefactor[i, j] * inv_v0 * 0.5 * (e + 1.0 / e)
-                i_m, m_d, _ = _transistor(node, vc[i, j], v_gate, p_mos)
-                new = min(max(node + (i_r - i_m) / (g_r + m_d), lo), hi)
-                current = i_m + m_d * (new - node)  # the channel current at the new node, to first order
-                node = new
-            vd[i, j] = node
-            i_cell[i, j] = current
-        elif one_t:
-            node, current, _, _ = series_node(u[i, j] + vc[i, j], vc[i, j], v_gate, gap[i, j], p_dev, p_mos,
-                                              vd[i, j])
-            vd[i, j] = node
-            i_cell[i, j] = current
-        else:
-            i_cell[i, j] = prefactor[i, j] * _sinh(u[i, j] * inv_v0)
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _down(v_b, u, step, vc, vd, prefactor, inv_v0, one_t, v_gate, gap, p_dev, p_mos, r, i_cell, drop, col, seg,
-          first, exact_node):
-    """Top to bottom: u += step (not on the first pass), the cell currents, each row's drop
-    (``drop``), and the column currents below each node (``col``)."""
-    n_rows, n_cols = u.shape
-    for j in range(n_cols):
-        seg[j] = 0.0
-    for i in range(n_rows):
-        if not first:
+        over += abs(u_i[j] * inv_v0) > 1.0
+        if first:
+            g_on = beta * max(v_gate - vc[j] - vto, 1e-3)
+            g_rram = pref_i[j] * inv_v0
+            vd_i[j] = vc[j] + u_i[j] * g_rram / (g_rram + g_on)
+    for _ in range(steps):
+        if over:
             for j in range(n_cols):
-                u[i, j] += step[i, j]
-        _cells(i, u, vc, vd, prefactor, inv_v0, one_t, v_gate, gap, p_dev, p_mos, i_cell, first, exact_node)
-        acc = 0.0
-        for j in range(n_cols - 1, -1, -1):
-            acc += i_cell[i, j]
-            drop[i, j] = acc  # current through the row segment left of node (i, j)
-        acc = 0.0
-        for j in range(n_cols):
-            acc += drop[i, j]
-            drop[i, j] = r * acc
-            seg[j] += i_cell[i, j]
-            col[i, j] = seg[j]  # current through the column segment below node (i, j)
+                vd_i[j], cur[j] = _node_step(u_i[j], vc[j], vd_i[j], pref_i[j], inv_v0, v_gate, beta, vto, lam, leak,
+                                             True)
+        else:
+            for j in range(n_cols):
+                vd_i[j], cur[j] = _node_step(u_i[j], vc[j], vd_i[j], pref_i[j], inv_v0, v_gate, beta, vto, lam, leak,
+                                             False)
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _up(v_b, u, step, vc, drop, col, seg, r, keep, gain):
-    """Bottom to top: the column-node voltages ``vc`` and the Chebyshev step
-    ``keep step + gain (v - row drop - vc - u)``; returns the largest |step|, V."""
+def _node_step(u, vc, node, prefactor, inv_v0, v_gate, beta, vto, lam, leak, use_exp):
+    """One Newton step on the internal node of a 1T1R cell (cell voltage u, column node vc,
+    node guess ``node``): the new node and, to first order, the channel current there.  The
+    RRAM's sinh and cosh by math.exp when ``use_exp``, else by their series (|x| <= 1)."""
+    vr = u + vc
+    lo = min(vr, vc)
+    hi = max(vr, vc)
+    node = min(max(node, lo), hi)
+    x = (vr - node) * inv_v0
+    if use_exp:
+        e = math.exp(x)
+        sh = 0.5 * (e - 1.0 / e)
+        ch = 0.5 * (e + 1.0 / e)
+    else:
+        sh, ch = _sinh_cosh_series(x)
+    i_m, m_d = _channel(node, vc, v_gate, beta, vto, lam, leak)
+    new = min(max(node + (prefactor * sh - i_m) / (prefactor * inv_v0 * ch + m_d), lo), hi)
+    return new, i_m + m_d * (new - node)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _pass(v_b, u, step, drop, rise, vd, w, p_sum, q_sum, cur, vc, prefactor, inv_v0, one_t, v_gate, gap, p_dev,
+          p_mos, r, keep, gain, stop, first, exact_node):
+    """One pass, top row to bottom: unless ``first``, the Chebyshev step ``keep step + gain (v -
+    row drop - column node - u)`` from the last pass's drops, applied to u; then the cells at
+    the new u and their drops for the next pass.  Column currents end in ``p_sum``; returns
+    how many steps exceeded ``stop`` V (a count, not a maximum: a count vectorises)."""
     n_rows, n_cols = u.shape
     for j in range(n_cols):
-        seg[j] = 0.0
-    largest = 0.0
-    for i in range(n_rows - 1, -1, -1):
+        p_sum[j] = 0.0
+        q_sum[j] = 0.0
+    over = 0
+    for i in range(n_rows):
+        u_i = u[i]
+        step_i = step[i]
+        drop_i = drop[i]
+        rise_i = rise[i]
+        if first:
+            for j in range(n_cols):
+                vc[j] = 0.0
+        else:
+            v_i = v_b[i]
+            for j in range(n_cols):
+                node = r * (rise_i[j] + w[j])  # column-node voltage of the last pass
+                vc[j] = node
+                s = keep * step_i[j] + gain * (v_i - drop_i[j] - node - u_i[j])
+                step_i[j] = s
+                u_i[j] += s
+                over += abs(s) > stop
+        if one_t:
+            _one_t_row(i, u, vc, vd, prefactor, inv_v0, v_gate, gap, p_dev, p_mos, cur, first, exact_node)
+        else:
+            _device_row(u_i, prefactor[i], inv_v0, cur)
+        total = 0.0
         for j in range(n_cols):
-            seg[j] += r * col[i, j]
-            vc[i, j] = seg[j]
-            s = keep * step[i, j] + gain * (v_b[i] - drop[i, j] - seg[j] - u[i, j])
-            step[i, j] = s
-            largest = max(largest, abs(s))
-    return largest
+            total += cur[j]
+        a = 0.0
+        b = 0.0
+        for j in range(n_cols):  # the one sequential loop: prefix sums along the row
+            a += cur[j]
+            b += (j + 1) * cur[j]
+            drop_i[j] = r * (b + (j + 1) * (total - a))
+        below = n_rows - i
+        for j in range(n_cols):
+            p_sum[j] += cur[j]
+            q_sum[j] += below * cur[j]
+            rise_i[j] = below * p_sum[j] - q_sum[j]
+    for j in range(n_cols):
+        w[j] = q_sum[j]
+    return over
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy", fastmath={'reassoc', 'nsz', 'contract', 'arcp'})
 def batched_read(v, prefactor, inv_v0, one_t, v_gate, gap, p_dev, p_mos, r, lam_max, max_iter, stop, n_chunks,
                  i_col, iterations):
     """Column currents ``i_col`` (B, C), A, of row voltages ``v`` (B, R), V; ``iterations``
-    (B,) receives the sweeps each vector took (max_iter + 1: not converged to ``stop`` V).
-    The batch is split into ``n_chunks`` parts run in parallel, each with its own work arrays."""
+    (B,) receives the Chebyshev steps each vector took (max_iter + 1: not converged to ``stop``
+    V; the currents are those at the cell voltages after the last step).  The batch is split
+    into ``n_chunks`` parts run in parallel, each with its own work arrays."""
     n_batch, n_rows = v.shape
     n_cols = prefactor.shape[1]
     theta = 1.0 + 0.5 * lam_max
@@ -128,37 +220,39 @@ def batched_read(v, prefactor, inv_v0, one_t, v_gate, gap, p_dev, p_mos, r, lam_
         # work arrays once per chunk of vectors (a fresh 128 kB array per vector costs page faults)
         u = np.empty((n_rows, n_cols))
         step = np.empty((n_rows, n_cols))
-        i_cell = np.empty((n_rows, n_cols))
         drop = np.empty((n_rows, n_cols))
-        col = np.empty((n_rows, n_cols))
-        vc = np.empty((n_rows, n_cols))
-        vd = np.empty((n_rows, n_cols))
-        seg = np.empty(n_cols)
+        rise = np.empty((n_rows, n_cols))
+        vd = np.empty((n_rows, n_cols)) if one_t else np.empty((1, 1))
+        w = np.empty(n_cols)
+        p_sum = np.empty(n_cols)
+        q_sum = np.empty(n_cols)
+        cur = np.empty(n_cols)
+        vc = np.empty(n_cols)
         for b in range(chunk * n_batch // n_chunks, (chunk + 1) * n_batch // n_chunks):
             v_b = v[b]
             for i in range(n_rows):
                 for j in range(n_cols):
                     u[i, j] = v_b[i]
                     step[i, j] = 0.0
-                    vc[i, j] = 0.0
-                    vd[i, j] = 0.0
-            _down(v_b, u, step, vc, vd, prefactor, inv_v0, one_t, v_gate, gap, p_dev, p_mos, r, i_cell, drop, col,
-                  seg, True, not wired)
-            done = 1
+            _pass(v_b, u, step, drop, rise, vd, w, p_sum, q_sum, cur, vc, prefactor, inv_v0, one_t, v_gate, gap,
+                  p_dev, p_mos, r, 0.0, 0.0, stop, True, not wired)
+            done = 0
             if wired:
                 done = max_iter + 1
-                _up(v_b, u, step, vc, drop, col, seg, r, 0.0, 1.0 / theta)
+                keep = 0.0
+                gain = 1.0 / theta
                 sigma = theta / delta
                 rho = 1.0 / sigma
                 for n in range(max_iter):
-                    _down(v_b, u, step, vc, vd, prefactor, inv_v0, one_t, v_gate, gap, p_dev, p_mos, r, i_cell, drop,
-                          col, seg, False, False)
-                    rho_next = 1.0 / (2.0 * sigma - rho)
-                    largest = _up(v_b, u, step, vc, drop, col, seg, r, rho_next * rho, 2.0 * rho_next / delta)
-                    rho = rho_next
-                    if largest <= stop:
+                    over = _pass(v_b, u, step, drop, rise, vd, w, p_sum, q_sum, cur, vc, prefactor, inv_v0, one_t,
+                                 v_gate, gap, p_dev, p_mos, r, keep, gain, stop, False, False)
+                    if over == 0:
                         done = n + 1
                         break
+                    rho_next = 1.0 / (2.0 * sigma - rho)
+                    keep = rho_next * rho
+                    gain = 2.0 * rho_next / delta
+                    rho = rho_next
             iterations[b] = done
             for j in range(n_cols):
-                i_col[b, j] = col[n_rows - 1, j]
+                i_col[b, j] = p_sum[j]
