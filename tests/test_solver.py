@@ -452,6 +452,21 @@ def test_fused_symmetric_newton_step_matches_generic_kernel(shape):
 # ---------------------------------------------------------------------------------------------
 # two-level CG (memsim/solver/coarse.py): resistive wires, long lines
 # ---------------------------------------------------------------------------------------------
+@pytest.fixture
+def two_level_everywhere(monkeypatch):
+    """The two-level CG on small arrays too (it is chosen for large ones, where it pays)."""
+    from memsim.solver import coarse
+    monkeypatch.setattr(coarse, "MIN_CELLS", 0)
+    monkeypatch.setattr(coarse, "MIN_COUPLING", 30.0)
+
+
+def test_two_level_cg_is_chosen_for_long_resistive_lines_only():
+    from memsim.solver.coarse import pays
+    g = np.full((512, 512), 5e-5)
+    assert pays(g, 100.0, 100.0) and pays(np.full((1024, 1024), 5e-5), 10.0, 10.0)
+    assert not pays(g, 2.5, 2.5) and not pays(g[:128, :128], 1000.0, 1000.0)
+
+
 @pytest.mark.parametrize("n,step", [(1, 2), (2, 2), (3, 2), (10, 4), (11, 3), (64, 9)])
 def test_coarse_interpolation_is_linear_between_points_on_nodes(n, step):
     from memsim.solver.coarse import interpolation
@@ -479,7 +494,7 @@ def test_coarse_correction_is_the_galerkin_solve_of_the_full_nodal_matrix(shape,
     full = nodes.wire_matrix() + _stamp(nodes.count, nodes.row.ravel(), nodes.col.ravel(), xb.g.ravel())
     index = np.concatenate([nodes.row.ravel(), nodes.col.ravel()])
     a = full.toarray()[np.ix_(index, index)]  # fixed driver / sense nodes eliminated: they are known
-    grid = CoarseGrid(xb.g, 1 / r_row, 1 / r_col, ~np.isnan(v_row), ~np.isnan(v_col), max_points=3)
+    grid = CoarseGrid(xb.g, 1 / r_row, 1 / r_col, ~np.isnan(v_row), ~np.isnan(v_col), step=3)
 
     def dense(n, lo, hi, w):
         p = np.zeros((n, hi[-1] + 1))
@@ -498,7 +513,7 @@ def test_coarse_correction_is_the_galerkin_solve_of_the_full_nodal_matrix(shape,
 
 @pytest.mark.parametrize("shape", [(2, 2), (3, 7), (7, 3), (17, 9), (33, 31), (40, 65)])
 @pytest.mark.parametrize("r_row,r_col", [(1e6, 1e6), (3e5, 2e6)])
-def test_two_level_cg_matches_spsolve(shape, r_row, r_col):
+def test_two_level_cg_matches_spsolve(shape, r_row, r_col, two_level_everywhere):
     """Wire resistance for the length: r x (longest line) fixed, so every size takes the coarse path."""
     rng = np.random.default_rng(zlib.crc32(repr((shape, r_row)).encode()))
     n = max(shape)
@@ -512,7 +527,7 @@ def test_two_level_cg_matches_spsolve(shape, r_row, r_col):
 
 
 @pytest.mark.parametrize("scheme", ["floating", "v/2", "v/3"])
-def test_two_level_cg_read_schemes_match_reference(scheme):
+def test_two_level_cg_read_schemes_match_reference(scheme, two_level_everywhere):
     rng = np.random.default_rng(zlib.crc32(scheme.encode()))
     xb = memsim.Crossbar.ohmic(rng.uniform(1e-6, 1e-4, (23, 30)), r_row=5e3, r_col=5e3)
     res = solve_read(xb, 4, 7, 0.2, scheme)
@@ -536,7 +551,7 @@ def test_two_level_newton_step_matches_fused_kernel():
     _lines.factor_cols(g, g_c, False, held, inv_c)
     f_row = rng.normal(size=shape) * 1e-5
     f_col = rng.normal(size=shape) * 1e-5
-    grid = CoarseGrid(g, g_r, g_c, driven, held, max_points=5)
+    grid = CoarseGrid(g, g_r, g_c, driven, held, step=5)
     out = []
     for two_level in (False, True):
         dr, dc = np.zeros(shape), np.full(shape, 1e-3)
@@ -551,10 +566,10 @@ def test_two_level_newton_step_matches_fused_kernel():
         np.testing.assert_allclose(two, single, rtol=0, atol=1e-11 * np.abs(single).max())
 
 
-def test_two_level_cg_cuts_iterations_on_long_resistive_lines(monkeypatch):
+def test_two_level_cg_cuts_iterations_on_long_resistive_lines(two_level_everywhere, monkeypatch):
     from memsim.solver import coarse
     rng = np.random.default_rng(96)
-    xb = memsim.Crossbar.ohmic(rng.uniform(1e-6, 1e-4, (96, 128)), r_row=1e3, r_col=1e3)
+    xb = memsim.Crossbar.ohmic(rng.uniform(1e-6, 1e-4, (96, 128)), r_row=1e4, r_col=1e4)
     v = rng.uniform(0, 0.3, 96)
     two = solve(xb, v)
     monkeypatch.setattr(coarse, "MIN_COUPLING", math.inf)

@@ -36,19 +36,34 @@ import scipy.sparse as sp
 
 from . import _pcg
 
-#: Most coarse points along one side (the banded factor grows with its square).
-MAX_POINTS = 32
-#: Wire-to-cell coupling above which the coarse level is used (see :func:`coupling`).
-MIN_COUPLING = 30.0
+#: Nodes between coarse points (measured at 1024x1024, 100 ohm: 8 to 16 give 24 CG iterations,
+#: 22 gives 24, 45 gives 32) ...
+STEP = 16
+#: ... unless that makes more points than this along one side (the banded factor's work grows
+#: with the cube of the shorter side's count).
+MAX_POINTS = 64
+#: Where the coarse level is used (:func:`pays`): a wire-to-cell coupling (:func:`coupling`)
+#: and a number of cells at least these.  Measured against the one-level CG (2 cores, cells of
+#: 1-100 uS): 1024x1024 at coupling 530 1.8x faster, 5300 4.5x; 512x512 at 130 0.95x, 400
+#: 1.15x, 1300 1.9x; 256x256 at 330 0.83x, 990 1.17x; 128x128 at 830 0.66x (the setup and the
+#: per-iteration coarse solve are fixed costs that small arrays do not earn back).
+MIN_COUPLING = 400.0
+MIN_CELLS = 512 * 512
 
 
 def coupling(g: np.ndarray, r_row: float, r_col: float) -> float:
     """How resistive the wires are for their length: mean cell conductance x wire resistance x
     line length^2, the larger of the rows' and the columns' ((2 pi length / distance)^2 for the
     distance over which the cells tie a row to the columns).  Below about 30 the lines are short
-    against that distance and the one-level CG needs few iterations."""
+    against that distance and the one-level CG needs few iterations (30 at 512x512 and 2.5 ohm:
+    20 iterations; 1300 at 100 ohm: 93)."""
     n_rows, n_cols = g.shape
     return float(np.mean(g)) * max(r_row * n_cols * n_cols, r_col * n_rows * n_rows)
+
+
+def pays(g: np.ndarray, r_row: float, r_col: float) -> bool:
+    """Whether the two-level CG is worth its setup for these cells and wires (both r > 0)."""
+    return g.size >= MIN_CELLS and coupling(g, r_row, r_col) >= MIN_COUPLING
 
 
 def interpolation(n: int, step: int):
@@ -113,10 +128,10 @@ def _cell_galerkin(g, grid_i, grid_j):
 class CoarseGrid:
     """The factorised coarse problem of one ohmic crossbar and bias structure."""
 
-    def __init__(self, g, g_r: float, g_c: float, driven, held, max_points: int = MAX_POINTS):
+    def __init__(self, g, g_r: float, g_c: float, driven, held, step: int = STEP):
         n_rows, n_cols = g.shape
-        self.grid_i = interpolation(n_rows, max(2, math.ceil((n_rows - 1) / (max_points - 1))))
-        self.grid_j = interpolation(n_cols, max(2, math.ceil((n_cols - 1) / (max_points - 1))))
+        self.grid_i = interpolation(n_rows, max(2, step, math.ceil((n_rows - 1) / (MAX_POINTS - 1))))
+        self.grid_j = interpolation(n_cols, max(2, step, math.ceil((n_cols - 1) / (MAX_POINTS - 1))))
         self.m_i, self.m_j = int(self.grid_i[1][-1]) + 1, int(self.grid_j[1][-1]) + 1
         p_i = _matrix(n_rows, self.m_i, *self.grid_i)
         p_j = _matrix(n_cols, self.m_j, *self.grid_j)

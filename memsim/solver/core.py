@@ -5,7 +5,8 @@ through one ``r_row`` segment, column j held at its bottom end through one ``r_c
 r = 0 merges a line into one node.  Nodal analysis on the row and column nodes; each Newton
 step (one step for ohmic cells, plus a verification step) solves the linearised system with
 the line-structured Schur-complement CG of :mod:`memsim.solver._pcg` (lines with r > 0,
-reciprocal cells) or :mod:`memsim.solver._lines` (merged lines; BiCGStab for 1T1R).  The
+reciprocal cells; with a coarse-grid correction from :mod:`memsim.solver.coarse` when ohmic
+lines are long and resistive) or :mod:`memsim.solver._lines` (merged lines; BiCGStab for 1T1R).  The
 effective matrix of ohmic cells is direct (:mod:`memsim.solver._blocks`).
 
 Convergence is checked, never assumed: a solve is accepted when a full Newton update moves no
@@ -230,14 +231,14 @@ class _System:
 
     def _coarse_grid(self):
         """The two-level CG's coarse problem (memsim/solver/coarse.py) where it pays: ohmic cells,
-        resistive wires on both sides and a wire-to-cell coupling above coarse.MIN_COUPLING."""
+        resistive wires on both sides, a large array and long lines for the wires' resistance."""
         if self.kind != "ohmic" or self.rows_merged or self.cols_merged:
             return None
         from . import coarse
-        if coarse.coupling(self.g, self.xb.r_row, self.xb.r_col) < coarse.MIN_COUPLING:
+        if not coarse.pays(self.g, self.xb.r_row, self.xb.r_col):
             return None
         try:
-            with one_blas_thread():
+            with one_blas_thread():  # two OpenBLAS threads next to a busy core: seconds, not milliseconds
                 return coarse.CoarseGrid(self.g, self.g_r, self.g_c, self.driven, self.held)
         except np.linalg.LinAlgError:  # not numerically positive definite: the one-level CG still works
             return None
@@ -249,9 +250,8 @@ class _System:
         dc = np.zeros(self.shape)
         if grid is not None:
             from . import coarse
-            with one_blas_thread():  # the coarse solves are small: a second BLAS thread only waits
-                iterations, rel = coarse.newton_step(f_row, f_col, d_col, b1, self.g_r, self.g_c, self.held, inv_r,
-                                                     inv_c, grid, rel_tol, self.cg_max_iter, dr, dc)
+            iterations, rel = coarse.newton_step(f_row, f_col, d_col, b1, self.g_r, self.g_c, self.held, inv_r,
+                                                 inv_c, grid, rel_tol, self.cg_max_iter, dr, dc)
             return dr, dc, int(iterations), float(rel)
         if self.symmetric and not self.rows_merged and not self.cols_merged:
             from . import _pcg
