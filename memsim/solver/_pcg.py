@@ -9,6 +9,8 @@ tridiagonal row solve, cell coupling back and column wires, with the previous se
 direction updated just ahead of the row that needs it), the CG updates share a pass with
 the forward half of the column-line solves, and the backward half carries the next dot
 product.  On a 512x512 array the arrays no longer fit in cache, so the traffic is the time.
+The two-level CG of :mod:`memsim.solver.coarse` runs its iterations from Python on the same
+passes (``schur_rows``, ``cg_advance``, ``cg_finish``), the coarse-grid transfers folded in.
 
 Conventions as in :mod:`memsim.solver._lines`: ``inv_r``/``inv_c`` hold the inverse pivots
 of the row and column lines, ``coef`` the cell couplings (B1 = B2), ``d_col`` the column-side
@@ -111,33 +113,34 @@ def newton_step_sym(f_row, f_col, d_col, coef, g_r, g_c, held, inv_r, inv_c, rel
 @njit(cache=True, nogil=True)
 def step_rhs(f_row, f_col, coef, g_r, inv_r, line, solved, rhs):
     """rhs = -fc - B Dr^-1 fr, the Schur system's right-hand side; returns ||rhs||."""
+    _rows_solve_all(f_row, f_row, f_row, 1, g_r, inv_r, line, solved, rhs)
     n_rows, n_cols = f_row.shape
-    i0 = 0
-    while i0 < n_rows:
-        count = 4 if i0 + 4 <= n_rows else 1
-        _rows_solve(f_row, f_row, f_row, 1, g_r, inv_r, i0, line, solved, count)
-        for k in range(count):
-            for j in range(n_cols):
-                rhs[i0 + k, j] = -f_col[i0 + k, j] - coef[i0 + k, j] * solved[k, j]
-        i0 += count
     norm_b = 0.0
     for i in range(n_rows):
         for j in range(n_cols):
-            norm_b += rhs[i, j] * rhs[i, j]
+            value = -f_col[i, j] - coef[i, j] * rhs[i, j]
+            rhs[i, j] = value
+            norm_b += value * value
     return np.sqrt(norm_b)
 
 
 @njit(cache=True, nogil=True)
 def step_back(f_row, dc, coef, g_r, inv_r, line, solved, dr):
     """dr = Dr^-1 (B dc - fr): the row nodes' update from the column nodes'."""
-    n_rows, n_cols = f_row.shape
+    _rows_solve_all(coef, dc, f_row, 2, g_r, inv_r, line, solved, dr)
+
+
+@njit(cache=True, nogil=True)
+def _rows_solve_all(a, scale, b, form, g_r, inv_r, line, solved, out):
+    """out = Dr^-1 rhs for every row line, rhs as in :func:`_rows_solve`."""
+    n_rows, n_cols = a.shape
     i0 = 0
     while i0 < n_rows:
         count = 4 if i0 + 4 <= n_rows else 1
-        _rows_solve(coef, dc, f_row, 2, g_r, inv_r, i0, line, solved, count)
+        _rows_solve(a, scale, b, form, g_r, inv_r, i0, line, solved, count)
         for k in range(count):
             for j in range(n_cols):
-                dr[i0 + k, j] = solved[k, j]
+                out[i0 + k, j] = solved[k, j]
         i0 += count
 
 
