@@ -47,8 +47,9 @@ def crossbar(kind, n, r, seed=0):
 
 def run_memsim(kind, n, r, batch=0):
     import memsim
+    memsim.solver.warm_up()  # load the compiled kernels of every path (compile time is reported apart)
     small, v_small = crossbar(kind, 4, r)
-    memsim.solve(small, v_small)  # load the compiled kernels (compile time is reported apart)
+    memsim.solve(small, v_small)
     if batch:
         memsim.solve(small, np.tile(v_small, (8, 1)), voltages=False)
     xb, v = crossbar(kind, n, r)

@@ -449,8 +449,139 @@ def test_fused_symmetric_newton_step_matches_generic_kernel(shape):
         np.testing.assert_allclose(fused, generic, rtol=0, atol=1e-11 * np.abs(generic).max())
 
 
+# ---------------------------------------------------------------------------------------------
+# two-level CG (memsim/solver/coarse.py): resistive wires, long lines
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture
+def two_level_everywhere(monkeypatch):
+    """The two-level CG on small arrays too (it is chosen for large ones, where it pays)."""
+    from memsim.solver import coarse
+    monkeypatch.setattr(coarse, "MIN_CELLS", 0)
+    monkeypatch.setattr(coarse, "MIN_COUPLING", 30.0)
+
+
+def test_two_level_cg_is_chosen_for_long_resistive_lines_only():
+    from memsim.solver.coarse import pays
+    g = np.full((512, 512), 5e-5)
+    assert pays(g, 100.0, 100.0) and pays(np.full((1024, 1024), 5e-5), 10.0, 10.0)
+    assert not pays(g, 2.5, 2.5) and not pays(g[:128, :128], 1000.0, 1000.0)
+
+
+@pytest.mark.parametrize("n,step", [(1, 2), (2, 2), (3, 2), (10, 4), (11, 3), (64, 9)])
+def test_coarse_interpolation_is_linear_between_points_on_nodes(n, step):
+    from memsim.solver.coarse import interpolation
+    lo, hi, w = interpolation(n, step)
+    points = sorted(set(range(0, n - 1, step)) | {n - 1})
+    assert hi[-1] + 1 == len(points) and np.all((w >= 0) & (w <= 1))
+    # linear data on the points is reproduced exactly at every node (x = k); a point node is its point
+    x = np.array(points, float)
+    np.testing.assert_allclose(w * x[lo] + (1 - w) * x[hi], np.arange(n), rtol=0, atol=1e-12)
+    for index, node in enumerate(points):
+        assert (lo[node] == index and w[node] == 1.0) or (hi[node] == index and w[node] == 0.0)
+
+
+@pytest.mark.parametrize("shape,r_row,r_col", [((5, 7), 300.0, 1000.0), ((9, 4), 50.0, 20.0), ((2, 3), 1.0, 1.0)])
+def test_coarse_correction_is_the_galerkin_solve_of_the_full_nodal_matrix(shape, r_row, r_col):
+    """CoarseGrid.correction against P^T A P built densely from the reference's own assembly."""
+    from memsim.solver.coarse import CoarseGrid
+    from memsim.solver.reference import _Nodes, _stamp
+    rng = np.random.default_rng(zlib.crc32(repr(shape).encode()))
+    xb = memsim.Crossbar.ohmic(random_g(rng, shape, 1e-6, 1e-3), r_row=r_row, r_col=r_col)
+    v_row = np.where(rng.random(shape[0]) < 0.6, 0.1, np.nan)
+    v_col = np.where(rng.random(shape[1]) < 0.6, 0.0, np.nan)
+    v_row[0], v_col[0] = 0.1, 0.0
+    nodes = _Nodes(xb, Bias(v_row, v_col), False)
+    full = nodes.wire_matrix() + _stamp(nodes.count, nodes.row.ravel(), nodes.col.ravel(), xb.g.ravel())
+    index = np.concatenate([nodes.row.ravel(), nodes.col.ravel()])
+    a = full.toarray()[np.ix_(index, index)]  # fixed driver / sense nodes eliminated: they are known
+    grid = CoarseGrid(xb.g, 1 / r_row, 1 / r_col, ~np.isnan(v_row), ~np.isnan(v_col), step=3)
+
+    def dense(n, lo, hi, w):
+        p = np.zeros((n, hi[-1] + 1))
+        np.add.at(p, (np.arange(n), lo), w)
+        np.add.at(p, (np.arange(n), hi), 1 - w)
+        return p
+
+    p = np.kron(dense(shape[0], *grid.grid_i), dense(shape[1], *grid.grid_j))
+    zero = np.zeros_like(p)
+    p_full = np.block([[p, zero], [zero, p]])
+    r_coarse = rng.normal(size=(grid.m_i, grid.m_j))
+    expected = np.linalg.solve(p_full.T @ a @ p_full, np.concatenate([np.zeros(p.shape[1]), r_coarse.ravel()]))
+    expected = expected[p.shape[1]:].reshape(grid.m_i, grid.m_j)
+    assert rel_err(grid.correction(r_coarse), expected) < 1e-10
+
+
+@pytest.mark.parametrize("shape", [(2, 2), (3, 7), (7, 3), (17, 9), (33, 31), (40, 65)])
+@pytest.mark.parametrize("r_row,r_col", [(1e6, 1e6), (3e5, 2e6)])
+def test_two_level_cg_matches_spsolve(shape, r_row, r_col, two_level_everywhere):
+    """Wire resistance for the length: r x (longest line) fixed, so every size takes the coarse path."""
+    rng = np.random.default_rng(zlib.crc32(repr((shape, r_row)).encode()))
+    n = max(shape)
+    xb = memsim.Crossbar.ohmic(rng.uniform(1e-6, 1e-4, shape), r_row=r_row / n, r_col=r_col / n)
+    v = rng.uniform(-0.3, 0.3, shape[0])
+    res = solve(xb, v)
+    assert res.info["converged"] and res.info["coarse_points"] is not None
+    ref = reference_solve(xb, v)
+    assert rel_err(res.i_col, ref.i_col) < RTOL_OHMIC
+    assert np.max(np.abs(res.v_col - ref.v_col)) < 1e-10 * 0.3
+
+
+@pytest.mark.parametrize("scheme", ["floating", "v/2", "v/3"])
+def test_two_level_cg_read_schemes_match_reference(scheme, two_level_everywhere):
+    rng = np.random.default_rng(zlib.crc32(scheme.encode()))
+    xb = memsim.Crossbar.ohmic(rng.uniform(1e-6, 1e-4, (23, 30)), r_row=5e3, r_col=5e3)
+    res = solve_read(xb, 4, 7, 0.2, scheme)
+    assert res.info["coarse_points"] is not None
+    assert rel_err(res.i_col, reference_solve_bias(xb, read_bias(23, 30, 4, 7, 0.2, scheme)).i_col) < RTOL_OHMIC
+
+
+def test_two_level_newton_step_matches_fused_kernel():
+    """coarse.newton_step (floating lines, a nonzero start) against _pcg.newton_step_sym."""
+    from memsim.solver import _lines, _pcg
+    from memsim.solver.coarse import CoarseGrid, newton_step
+    rng = np.random.default_rng(41)
+    shape = (21, 13)
+    g = rng.uniform(1e-6, 1e-4, shape)
+    g_r, g_c = 1 / 2e3, 1 / 7e3
+    driven = rng.random(shape[0]) < 0.7
+    held = rng.random(shape[1]) < 0.7
+    held[0] = True
+    inv_r, inv_c = np.zeros(shape), np.zeros(shape)
+    _lines.factor_rows(g, g_r, False, driven, inv_r)
+    _lines.factor_cols(g, g_c, False, held, inv_c)
+    f_row = rng.normal(size=shape) * 1e-5
+    f_col = rng.normal(size=shape) * 1e-5
+    grid = CoarseGrid(g, g_r, g_c, driven, held, step=5)
+    out = []
+    for two_level in (False, True):
+        dr, dc = np.zeros(shape), np.full(shape, 1e-3)
+        if two_level:
+            _, rel = newton_step(f_row, f_col, g, g, g_r, g_c, held, inv_r, inv_c, grid, 1e-14, 1000, dr, dc)
+        else:
+            _, rel = _pcg.newton_step_sym(f_row, f_col, g, g, g_r, g_c, held, inv_r, inv_c, 1e-14, 1000, False,
+                                          dr, dc)
+        assert rel < 1e-14
+        out.append((dr, dc))
+    for single, two in zip(*out):
+        np.testing.assert_allclose(two, single, rtol=0, atol=1e-11 * np.abs(single).max())
+
+
+def test_two_level_cg_cuts_iterations_on_long_resistive_lines(two_level_everywhere, monkeypatch):
+    from memsim.solver import coarse
+    rng = np.random.default_rng(96)
+    xb = memsim.Crossbar.ohmic(rng.uniform(1e-6, 1e-4, (96, 128)), r_row=1e4, r_col=1e4)
+    v = rng.uniform(0, 0.3, 96)
+    two = solve(xb, v)
+    monkeypatch.setattr(coarse, "MIN_COUPLING", math.inf)
+    one = solve(xb, v)
+    assert two.info["coarse_points"] is not None and one.info["coarse_points"] is None
+    assert two.info["cg_iterations"] < one.info["cg_iterations"] / 2
+    assert rel_err(two.i_col, one.i_col) < RTOL_OHMIC
+
+
 def test_warm_up_compiles_every_kind():
     from memsim.solver import warm_up
     times = warm_up()
-    assert set(times) == {"ohmic", "ohmic, ideal wires", "ohmic read schemes", "effective matrix", "device", "1t1r"}
+    assert set(times) == {"ohmic", "ohmic, resistive wires (two-level CG)", "ohmic, ideal wires", "ohmic read schemes",
+                          "effective matrix", "device", "1t1r"}
     assert all(t >= 0.0 for t in times.values())

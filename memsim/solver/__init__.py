@@ -4,7 +4,8 @@
 Kernels live in the kernel-only modules ``_lines`` (line-structured linear algebra),
 ``_pcg`` (the fused conjugate-gradient Newton step for lines with r > 0), ``_blocks`` (the
 direct block elimination behind ``effective_matrix``) and ``_cells`` (cell currents);
-:mod:`memsim.solver.core` validates and dispatches, and
+:mod:`memsim.solver.core` validates and dispatches, :mod:`memsim.solver.coarse` adds the
+coarse-grid correction for long resistive lines (two-level CG), and
 :mod:`memsim.solver.reference` holds the slow scipy reference the tests compare with.
 Importing this package compiles nothing: Numba compiles (or loads its cache) on the first solve;
 ``warm_up()`` (run by ``scripts/install.sh``) compiles everything once into Numba's cache.

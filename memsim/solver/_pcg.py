@@ -9,6 +9,8 @@ tridiagonal row solve, cell coupling back and column wires, with the previous se
 direction updated just ahead of the row that needs it), the CG updates share a pass with
 the forward half of the column-line solves, and the backward half carries the next dot
 product.  On a 512x512 array the arrays no longer fit in cache, so the traffic is the time.
+The two-level CG of :mod:`memsim.solver.coarse` runs its iterations from Python on the same
+passes (``schur_rows``, ``cg_advance``, ``cg_finish``), the coarse-grid transfers folded in.
 
 Conventions as in :mod:`memsim.solver._lines`: ``inv_r``/``inv_c`` hold the inverse pivots
 of the row and column lines, ``coef`` the cell couplings (B1 = B2), ``d_col`` the column-side
@@ -49,20 +51,7 @@ def newton_step_sym(f_row, f_col, d_col, coef, g_r, g_c, held, inv_r, inv_c, rel
     q = np.empty((n_rows, n_cols))
     line = np.empty((4, n_cols))
     solved = np.empty((4, n_cols))
-    # rhs = -fc - B Dr^-1 fr
-    i0 = 0
-    while i0 < n_rows:
-        count = 4 if i0 + 4 <= n_rows else 1
-        _rows_solve(f_row, f_row, f_row, 1, g_r, inv_r, i0, line, solved, count)
-        for k in range(count):
-            for j in range(n_cols):
-                rhs[i0 + k, j] = -f_col[i0 + k, j] - coef[i0 + k, j] * solved[k, j]
-        i0 += count
-    norm_b = 0.0
-    for i in range(n_rows):
-        for j in range(n_cols):
-            norm_b += rhs[i, j] * rhs[i, j]
-    norm_b = np.sqrt(norm_b)
+    norm_b = step_rhs(f_row, f_col, coef, g_r, inv_r, line, solved, rhs)
     iterations = 0
     rel = 0.0
     if norm_b == 0.0:
@@ -72,7 +61,7 @@ def newton_step_sym(f_row, f_col, d_col, coef, g_r, g_c, held, inv_r, inv_c, rel
     else:
         # r = rhs - K dc; z = Dc^-1 r; p = z
         if np.any(dc != 0.0):
-            _schur_rows(dc, dc, 0.0, d_col, coef, g_r, g_c, held, inv_r, line, solved, q, False)
+            schur_rows(dc, dc, 0.0, d_col, coef, g_r, g_c, held, inv_r, line, solved, q, False)
         else:
             q[:] = 0.0
         for i in range(n_rows):
@@ -87,7 +76,7 @@ def newton_step_sym(f_row, f_col, d_col, coef, g_r, g_c, held, inv_r, inv_c, rel
         rr = norm_b * norm_b
         for iterations in range(1, max_iter + 1):
             # p = z + beta p (row by row, just ahead of use) and q = K p
-            pq = _schur_rows(p, z, beta, d_col, coef, g_r, g_c, held, inv_r, line, solved, q,
+            pq = schur_rows(p, z, beta, d_col, coef, g_r, g_c, held, inv_r, line, solved, q,
                              iterations > 1)
             if pq <= 0.0:
                 break
@@ -110,23 +99,49 @@ def newton_step_sym(f_row, f_col, d_col, coef, g_r, g_c, held, inv_r, inv_c, rel
             beta = rz_new / rz
             rz = rz_new
         if recompute:  # the residual recomputed from dc (not the recursive estimate)
-            _schur_rows(dc, dc, 0.0, d_col, coef, g_r, g_c, held, inv_r, line, solved, q, False)
+            schur_rows(dc, dc, 0.0, d_col, coef, g_r, g_c, held, inv_r, line, solved, q, False)
             rr = 0.0
             for i in range(n_rows):
                 for j in range(n_cols):
                     value = rhs[i, j] - q[i, j]
                     rr += value * value
         rel = np.sqrt(rr) / norm_b
-    # dr = Dr^-1 (B dc - fr)
+    step_back(f_row, dc, coef, g_r, inv_r, line, solved, dr)
+    return iterations, rel
+
+
+@njit(cache=True, nogil=True)
+def step_rhs(f_row, f_col, coef, g_r, inv_r, line, solved, rhs):
+    """rhs = -fc - B Dr^-1 fr, the Schur system's right-hand side; returns ||rhs||."""
+    _rows_solve_all(f_row, f_row, f_row, 1, g_r, inv_r, line, solved, rhs)
+    n_rows, n_cols = f_row.shape
+    norm_b = 0.0
+    for i in range(n_rows):
+        for j in range(n_cols):
+            value = -f_col[i, j] - coef[i, j] * rhs[i, j]
+            rhs[i, j] = value
+            norm_b += value * value
+    return np.sqrt(norm_b)
+
+
+@njit(cache=True, nogil=True)
+def step_back(f_row, dc, coef, g_r, inv_r, line, solved, dr):
+    """dr = Dr^-1 (B dc - fr): the row nodes' update from the column nodes'."""
+    _rows_solve_all(coef, dc, f_row, 2, g_r, inv_r, line, solved, dr)
+
+
+@njit(cache=True, nogil=True)
+def _rows_solve_all(a, scale, b, form, g_r, inv_r, line, solved, out):
+    """out = Dr^-1 rhs for every row line, rhs as in :func:`_rows_solve`."""
+    n_rows, n_cols = a.shape
     i0 = 0
     while i0 < n_rows:
         count = 4 if i0 + 4 <= n_rows else 1
-        _rows_solve(coef, dc, f_row, 2, g_r, inv_r, i0, line, solved, count)
+        _rows_solve(a, scale, b, form, g_r, inv_r, i0, line, solved, count)
         for k in range(count):
             for j in range(n_cols):
-                dr[i0 + k, j] = solved[k, j]
+                out[i0 + k, j] = solved[k, j]
         i0 += count
-    return iterations, rel
 
 
 @njit(cache=True, nogil=True)
@@ -189,7 +204,7 @@ def _rows_solve(a, scale, b, form, g_r, inv_r, i0, line, solved, count):
 
 
 @njit(cache=True, nogil=True)
-def _schur_rows(p, z, beta, d_col, coef, g_r, g_c, held, inv_r, line, solved, q, update):
+def schur_rows(p, z, beta, d_col, coef, g_r, g_c, held, inv_r, line, solved, q, update):
     """q = (Dc - B Dr^-1 B) p, four row lines at a time; returns p . q.
 
     With ``update``, p is first replaced by z + beta p, each row just before it is read.
@@ -255,4 +270,70 @@ def _col_back_dot(r, g_c, inv_c, z):
         for j in range(n_cols):
             z[i, j] += g_c * inv_c[i, j] * z[i + 1, j]
             rz += r[i, j] * z[i, j]
+    return rz
+
+
+# -- the passes of the two-level CG (memsim.solver.coarse drives them, one iteration at a time) --
+# A coarse grid is given per direction as (lo, hi, w): fine index k interpolates the coarse
+# values at lo[k] and hi[k] with weights w[k] and 1 - w[k] (P = P_rows (x) P_cols).  Along the
+# array rows the transfer is a whole-line multiply-add into an (m_i, C) buffer, so the pass over
+# the (R, C) arrays stays vectorised; the column direction is done on that small buffer.
+
+@njit(cache=True, nogil=True)
+def cg_advance(dc, r, p, q, alpha, g_c, inv_c, z, lo_i, hi_i, w_i, lo_j, hi_j, w_j, half, r_coarse):
+    """dc += alpha p and r -= alpha q (p and q finite: alpha = 0 leaves both), the forward sweep of
+    z = Dc^-1 r and the restriction r_coarse = P^T r (via half = P_rows^T r), in one pass;
+    returns r . r."""
+    n_rows, n_cols = r.shape
+    half[:] = 0.0
+    rr = 0.0
+    for i in range(n_rows):
+        to_lo = half[lo_i[i]]
+        to_hi = half[hi_i[i]]
+        w_lo = w_i[i]
+        w_hi = 1.0 - w_lo
+        if i == 0:  # z's sweep starts here
+            for j in range(n_cols):
+                dc[i, j] += alpha * p[i, j]
+                value = r[i, j] - alpha * q[i, j]
+                r[i, j] = value
+                rr += value * value
+                z[i, j] = value * inv_c[i, j]
+                to_lo[j] += w_lo * value
+                to_hi[j] += w_hi * value
+        else:
+            for j in range(n_cols):
+                dc[i, j] += alpha * p[i, j]
+                value = r[i, j] - alpha * q[i, j]
+                r[i, j] = value
+                rr += value * value
+                z[i, j] = (value + g_c * z[i - 1, j]) * inv_c[i, j]
+                to_lo[j] += w_lo * value
+                to_hi[j] += w_hi * value
+    r_coarse[:] = 0.0
+    for k in range(half.shape[0]):
+        for j in range(n_cols):
+            r_coarse[k, lo_j[j]] += w_j[j] * half[k, j]
+            r_coarse[k, hi_j[j]] += (1.0 - w_j[j]) * half[k, j]
+    return rr
+
+
+@njit(cache=True, nogil=True)
+def cg_finish(r, g_c, inv_c, z, e_coarse, lo_i, hi_i, w_i, lo_j, hi_j, w_j, half):
+    """The backward sweep of z = Dc^-1 r after cg_advance's forward one, plus the coarse
+    correction z += P e_coarse (via half = e_coarse P_cols^T); returns r . z."""
+    n_rows, n_cols = r.shape
+    for k in range(half.shape[0]):
+        for j in range(n_cols):
+            half[k, j] = w_j[j] * e_coarse[k, lo_j[j]] + (1.0 - w_j[j]) * e_coarse[k, hi_j[j]]
+    fine = np.zeros(n_cols)  # the line solve's part of the row below
+    rz = 0.0
+    for i in range(n_rows - 1, -1, -1):
+        a, b, w = lo_i[i], hi_i[i], w_i[i]
+        for j in range(n_cols):
+            value = z[i, j] + g_c * inv_c[i, j] * fine[j]
+            fine[j] = value
+            value += w * half[a, j] + (1.0 - w) * half[b, j]
+            z[i, j] = value
+            rz += r[i, j] * value
     return rz

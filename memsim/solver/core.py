@@ -5,7 +5,8 @@ through one ``r_row`` segment, column j held at its bottom end through one ``r_c
 r = 0 merges a line into one node.  Nodal analysis on the row and column nodes; each Newton
 step (one step for ohmic cells, plus a verification step) solves the linearised system with
 the line-structured Schur-complement CG of :mod:`memsim.solver._pcg` (lines with r > 0,
-reciprocal cells) or :mod:`memsim.solver._lines` (merged lines; BiCGStab for 1T1R).  The
+reciprocal cells; with a coarse-grid correction from :mod:`memsim.solver.coarse` when ohmic
+lines are long and resistive) or :mod:`memsim.solver._lines` (merged lines; BiCGStab for 1T1R).  The
 effective matrix of ohmic cells is direct (:mod:`memsim.solver._blocks`).
 
 Convergence is checked, never assumed: a solve is accepted when a full Newton update moves no
@@ -26,6 +27,7 @@ from ..circuit.array import Crossbar, check_inputs, check_voltage
 from ..circuit.bias import Bias, read_bias
 from ..circuit.result import SolveResult
 from ..errors import ConvergenceError, ResourceLimitError
+from ..threads import one_blas_thread
 
 _ON_FAIL = ("raise", "warn")
 _MAX_STEP_V = 0.5  # largest node update per Newton step, V (line-search cap)
@@ -153,8 +155,9 @@ def _short(indices, limit=8):
 class _System:
     """The nodal system of ``xb`` for one pattern of driven / floating line ends."""
 
-    def __init__(self, xb: Crossbar, driven, held):
+    def __init__(self, xb: Crossbar, driven, held, two_level=None):
         self.xb = xb
+        self.two_level = two_level  # the coarse-grid correction: None chooses (coarse.pays)
         self.kind = xb.kind
         self.shape = xb.shape
         self.rows_merged = xb.r_row == 0.0
@@ -225,13 +228,32 @@ class _System:
         lines.factor_rows(d_row, self.g_r, self.rows_merged, self.driven, inv_r)
         lines.factor_cols(d_col, self.g_c, self.cols_merged, self.held, inv_c)
         # b1: minus the row equation's coefficient of vc; b2: minus the column's of vr
-        return d_row, d_col, d_col, d_row, inv_r, inv_c
+        return d_row, d_col, d_col, d_row, inv_r, inv_c, self._coarse_grid()
+
+    def _coarse_grid(self):
+        """The two-level CG's coarse problem (memsim/solver/coarse.py) where it pays: ohmic cells,
+        resistive wires on both sides, a large array and long lines for the wires' resistance."""
+        if self.kind != "ohmic" or self.rows_merged or self.cols_merged:
+            return None
+        from . import coarse
+        if not (coarse.pays(self.g, self.xb.r_row, self.xb.r_col) if self.two_level is None else self.two_level):
+            return None
+        try:
+            with one_blas_thread():  # two OpenBLAS threads next to a busy core: seconds, not milliseconds
+                return coarse.CoarseGrid(self.g, self.g_r, self.g_c, self.driven, self.held)
+        except np.linalg.LinAlgError:  # not numerically positive definite: the one-level CG still works
+            return None
 
     def step(self, f_row, f_col, jac, rel_tol):
         lines, _ = _kernels()
-        d_row, d_col, b1, b2, inv_r, inv_c = jac
+        d_row, d_col, b1, b2, inv_r, inv_c, grid = jac
         dr = np.zeros(self.shape)
         dc = np.zeros(self.shape)
+        if grid is not None:
+            from . import coarse
+            iterations, rel = coarse.newton_step(f_row, f_col, d_col, b1, self.g_r, self.g_c, self.held, inv_r,
+                                                 inv_c, grid, rel_tol, self.cg_max_iter, dr, dc)
+            return dr, dc, int(iterations), float(rel)
         if self.symmetric and not self.rows_merged and not self.cols_merged:
             from . import _pcg
             # the Newton update itself is the convergence check, so CG's own residual estimate will do
@@ -307,8 +329,10 @@ class _System:
         kcl = lines.max_abs2(f_row, f_col)
         i_cell = cell[0]
         i_col = np.where(self.held, i_cell.sum(axis=0), 0.0)
+        grid = jac[6]
         return {"i_col": i_col, "v_row": vr, "v_col": vc, "i_cell": i_cell, "converged": converged,
                 "iterations": iteration, "cg_iterations": cg_total,
+                "coarse_points": None if grid is None else (grid.m_i, grid.m_j),
                 "residual": update / v_scale if v_scale > 0 else 0.0, "kcl_residual_A": kcl}
 
     def _merit_weights(self, jac):
@@ -398,7 +422,8 @@ def _result(outputs, batched, cells, voltages, engine_info):
                 cg_iterations=int(sum(o["cg_iterations"] for o in outputs)),
                 residual=float(max(o["residual"] for o in outputs)),
                 kcl_residual_A=float(max(o["kcl_residual_A"] for o in outputs)),
-                converged=bool(all(o["converged"] for o in outputs)))
+                converged=bool(all(o["converged"] for o in outputs)),
+                coarse_points=outputs[0]["coarse_points"])
     return SolveResult(i_col=stack("i_col"), v_row=stack("v_row") if voltages else None,
                        v_col=stack("v_col") if voltages else None,
                        i_cell=stack("i_cell") if cells else None, engine="memsim", info=info)
@@ -494,7 +519,6 @@ def _direct_matrix(xb: Crossbar) -> np.ndarray:
     end is at 1 V, which is the MVM read of the crossbar turned by 90 degrees (columns driven
     at their bottom end, rows sensed at their left end): g[::-1, ::-1].T with r_row, r_col swapped.
     """
-    from ..threads import one_blas_thread
     from ._blocks import effective_matrix_blocks
 
     if xb.cols <= xb.rows:
@@ -621,6 +645,10 @@ def warm_up() -> dict:
     times = {}
     steps = {
         "ohmic": lambda: solve(Crossbar.ohmic(np.full((3, 2), 1e-5), r_row=1.0, r_col=1.0), np.ones(3)),
+        # chosen by solve for large arrays only: forced here on a small one
+        "ohmic, resistive wires (two-level CG)": lambda: _System(
+            Crossbar.ohmic(np.full((3, 2), 1e-5), r_row=1e3, r_col=1e3), np.ones(3, bool), np.ones(2, bool),
+            two_level=True).solve(np.ones(3), np.zeros(2), 1e-10, 50),
         "ohmic, ideal wires": lambda: solve(Crossbar.ohmic(np.full((3, 2), 1e-5), r_row=0.0, r_col=0.0),
                                             np.ones(3)),
         "ohmic read schemes": lambda: solve_read(Crossbar.ohmic(np.full((3, 2), 1e-5), r_row=1.0, r_col=0.0),
