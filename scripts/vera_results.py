@@ -1,27 +1,50 @@
 """VeRA+ against GDC and BN re-calibration under the CMO ReRAM model and measured drift statistics.
 
-    python3 scripts/vera_results.py [--seeds 3] [--sections table,tolerance,ablation]
+    python3 scripts/vera_results.py [--models mlp-mnist,resnet-fashion] [--seeds 3]
+                                    [--sections table,tolerance,ablation]
                                     [--noise reram,measured] [--instances 100]
+                                    [--val-images N] [--train-images N] [--test-images N]
                                     [--stats examples/drift/measured_levels_example.csv]
                                     [--out memsim_output/vera] [--render-only]
 
-The 784-256-BN-128-BN-10 MLP on the MNIST subset (seed s trains it, cached under
-memsim_output/nn/models, and draws every device random number) is put on tiles under
+Models (seed s trains the network, cached as a model file, and draws every device random
+number):
+
+- ``mlp-mnist``: the 784-256-BN-128-BN-10 MLP on the MNIST subset (cache
+  memsim_output/nn/models): VeRA+ trains on the first 3000 training images, Algorithm 1
+  validates on the last 1000, the table tests on all 1000 test images;
+- ``resnet-fashion``: the small ResNet with BatchNorm on Fashion-MNIST (cache
+  memsim_output/cnn-resnet/models; 10 analog layers: the stem, six 3x3 convolutions, two of
+  them with stride 2, two 1x1 stride-2 shortcuts and the classifier; VeRA+ with the paper's
+  1x1-kernel scheme).  Its forward through drift instances costs about 6.5 ms per image on
+  one core (the MLP's about 0.05 ms), so one schedule step at 100 instances on 100 images
+  takes about 65 s and a schedule (49 steps) about an hour per rank.  Reduced by default:
+  VeRA+ trains on the first 384 training images, Algorithm 1 validates on the last 48,
+  the table tests on the first 1000 of the 10 000 test images, BN re-calibration and GDC as
+  for the MLP; run it with ``--instances 20`` (fewer than the paper's 100) to fit the time.
+
+``--val-images``, ``--train-images`` and ``--test-images`` override a model's sizes; every
+row records its sizes and its number of drift instances, and a table is printed per number of
+instances.
+
+Noise models:
 
 - ``reram``: aihwkit's ``ReRamCMONoiseModel`` with its default periphery
   (:func:`memsim.nn.reram.aihwkit_reram_config`: one device per weight, 9.0-88.2 uS);
 - ``measured``: :class:`memsim.nn.reram.MeasuredDriftModel` from ``--stats`` on rram8 levels
   (differential pairs, T = 128, 8-bit DAC and ADC).
 
-Sections (every finished (section, noise, seed) is appended to ``results.jsonl``; the text
-``vera_results.txt`` and the figure ``vera_sets_vs_tolerance.png`` are rebuilt from it):
+Sections (every finished (section, model, noise, seed) is appended to ``results.jsonl``; the
+text ``vera_results.txt`` and the figure ``vera_sets_vs_tolerance.png`` are rebuilt from it):
 
 - ``table``: at 1 day, 1 month, 1 year and 10 years: uncompensated, GDC (per tile), GDC + BN
-  re-calibration (200 stored training images, 5 % of the set as the VeRA+ paper), GDC +
-  VeRA+ rank 1 and rank 6 (each from Algorithm 1 of "VeRA+: Vector-Based Lightweight Digital
-  Compensation for Drift-Resilient RRAM In-Memory Computing": x1.5 steps from 1 s to 10
-  years, mean - 3 std over ``--instances`` drift instances on 1000 held-out training images,
-  tolerance 5 %; 3 epochs, batch 64 on the other 3000), with storage bytes and fit times;
+  re-calibration (200 stored training images, 5 % of the MNIST subset's training set as the
+  VeRA+ paper), GDC + VeRA+ rank 1 and rank 6 (each from Algorithm 1 of "VeRA+: Vector-Based
+  Lightweight Digital Compensation for Drift-Resilient RRAM In-Memory Computing": x1.5 steps
+  from 1 s to 10 years, mean - 3 std over ``--instances`` drift instances on the validation
+  images, tolerance 5 %; 3 epochs, batch 64 on the training images), with storage bytes
+  (``storage_bytes`` of each strategy: for VeRA+ the 8-byte seed that redraws A and B, the
+  float32 vectors and a float64 switch time per set) and fit times;
 - ``tolerance``: the number of VeRA+ sets (rank 1) against the tolerance (10, 5 and 2.5 %) and
   the schedule's fit time;
 - ``ablation``: VeRA+ rank 1 at 10 years with one set (no schedule): 3 against 10 epochs, and
@@ -29,11 +52,17 @@ Sections (every finished (section, noise, seed) is appended to ``results.jsonl``
 - ``qat``: the same at 10 years on the paper's W4A4 backbone (:func:`memsim.nn.qat.train_qat`,
   5 epochs of quantisation-aware fine-tuning from the float network), with GDC + BN.
 
+Rows logged before the seed-only count (no ``"count"`` key) held A and B as sign bits; they
+are shown with those bits replaced by the 8-byte seed (the MLP: ceil(r (784 + 256) / 8) B
+less 8), the same count as the new rows.  Table rows logged without ``"instances"`` ran at
+30 drift instances.
+
 The machine's load is printed with every row (the fit times depend on it).
 """
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -47,11 +76,20 @@ from memsim.nn.analog import convert
 from memsim.nn.config import HardwareConfig
 
 YEAR = ex.YEAR
-MODEL = "mlp-mnist"
+#: per model: model cache, and the images VeRA+ trains on (None: all but the validation
+#: ones), validates Algorithm 1 on (the last of the training set) and the table tests on
+#: (None: the whole test set)
+PLANS = {"mlp-mnist": {"cache": os.path.join("memsim_output", "nn", "models"), "train": None, "val": 1000,
+                       "test": None},
+         "resnet-fashion": {"cache": os.path.join("memsim_output", "cnn-resnet", "models"), "train": 384,
+                            "val": 48, "test": 1000}}
+#: largest inputs and outputs of an analog layer (sizes of A and B) of the models that have
+#: rows logged with A and B as sign bits
+_BIT_ROWS = {"mlp-mnist": (784, 256)}
 TIMES = (("1 day", 86400.0), ("1 month", YEAR / 12), ("1 year", YEAR), ("10 years", 10 * YEAR))
 TOLERANCES = (0.05, 0.025, 0.10)  # the paper's two first
 BN_IMAGES = 200
-N_VAL = 1000
+BATCH = 250  # test images per forward (the ResNet's patch matrices stay below ~0.2 GB)
 
 
 def config(noise, stats):
@@ -72,7 +110,7 @@ def timed(fn):
 
 def accuracy_with(net, strategies, x, y):
     with attached(net, *strategies):
-        return net.accuracy(x, y)
+        return net.accuracy(x, y, batch_size=BATCH)
 
 
 def weight_count(model):
@@ -81,30 +119,42 @@ def weight_count(model):
     return int(sum(m.weight.numel() for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))))
 
 
-def split(data):
-    return (data.x_train[:-N_VAL], data.y_train[:-N_VAL]), (data.x_train[-N_VAL:], data.y_train[-N_VAL:])
+def split(data, plan):
+    """(training, validation) images of VeRA+: the last ``val`` training images validate,
+    the first ``train`` (None: all the others) train."""
+    val = plan["val"]
+    train = len(data.y_train) - val if plan["train"] is None else plan["train"]
+    if train + val > len(data.y_train):
+        raise ValueError(f"{train} training + {val} validation images exceed the {len(data.y_train)} available")
+    return (data.x_train[:train], data.y_train[:train]), (data.x_train[-val:], data.y_train[-val:])
 
 
-def schedule(net, data, seed, rank, tolerance, instances, **options):
-    (xt, yt), (xv, yv) = split(data)
+def test_set(data, plan):
+    n = len(data.y_test) if plan["test"] is None else plan["test"]
+    return data.x_test[:n], data.y_test[:n]
+
+
+def schedule(net, data, plan, seed, rank, tolerance, instances, **options):
+    (xt, yt), (xv, yv) = split(data, plan)
     return timed(lambda: VeRAPlus(rank, seed=seed, **options).fit_schedule(
         net, xt, yt, xv, yv, tolerance=tolerance, instances=instances))
 
 
-def run_table(model, data, seed, cfg, instances):
-    x, y = data.x_test, data.y_test
+def run_table(model, data, plan, seed, cfg, instances):
+    x, y = test_set(data, plan)
     net = convert(model, cfg, seed=seed, calibration_x=ex.calibration_inputs(cfg, data))
     gdc, fit_gdc = timed(lambda: GlobalDriftCompensation("tile").fit(net))
     bn, fit_bn = timed(lambda: BNRecalibration(BN_IMAGES, seed=seed).fit(data.x_train))
     veras, fits, trace = {}, {"gdc": fit_gdc, "bn": fit_bn}, {}
     for rank in (1, 6):
-        veras[rank], fits[f"vera{rank}"] = schedule(net, data, seed, rank, 0.05, instances)
+        veras[rank], fits[f"vera{rank}"] = schedule(net, data, plan, seed, rank, 0.05, instances)
         trace[f"vera{rank}"] = {"times": veras[rank].times, "sets": len(veras[rank].sets),
                                 "drift_free": veras[rank].drift_free, "log": veras[rank].log}
     combos = {"none": [], "gdc": [gdc], "gdc+bn": [gdc, bn], "gdc+vera1": [gdc, veras[1]],
               "gdc+vera6": [gdc, veras[6]]}
     net.set_time(0.0)
-    row = {"float": ex.float_accuracy(model, x, y), "t0": net.accuracy(x, y), "fit_s": fits, "trace": trace,
+    row = {"float": ex.float_accuracy(model, x, y), "t0": net.accuracy(x, y, batch_size=BATCH), "fit_s": fits,
+           "trace": trace,
            "storage": {k: int(sum(s.storage_bytes for s in v)) for k, v in combos.items()},
            "weights": weight_count(model), "acc": {}}
     for label, t in TIMES:
@@ -113,15 +163,15 @@ def run_table(model, data, seed, cfg, instances):
     return row
 
 
-def run_tolerance(model, data, seed, cfg, instances, tol, projection="rademacher"):
+def run_tolerance(model, data, plan, seed, cfg, instances, tol, projection="rademacher"):
     net = convert(model, cfg, seed=seed, calibration_x=ex.calibration_inputs(cfg, data))
-    vera, secs = schedule(net, data, seed, 1, tol, instances, projection=projection)
+    vera, secs = schedule(net, data, plan, seed, 1, tol, instances, projection=projection)
     return {"sets": len(vera.sets), "times": vera.times, "fit_s": secs, "storage": vera.storage_bytes}
 
 
-def run_ablation(model, data, seed, cfg):
-    x, y = data.x_test, data.y_test
-    (xt, yt), _ = split(data)
+def run_ablation(model, data, plan, seed, cfg):
+    x, y = test_set(data, plan)
+    (xt, yt), _ = split(data, plan)
     net = convert(model, cfg, seed=seed, calibration_x=ex.calibration_inputs(cfg, data))
     gdc = GlobalDriftCompensation("tile").fit(net)
     variants = {"rank 1, 3 epochs": dict(rank=1), "rank 1, 10 epochs": dict(rank=1, epochs=10),
@@ -137,16 +187,16 @@ def run_ablation(model, data, seed, cfg):
     return row
 
 
-def run_qat(model, data, seed, cfg):
+def run_qat(model, data, plan, seed, cfg):
     from memsim.nn.qat import train_qat
 
     qat = train_qat(model, data, seed=seed)
-    x, y = data.x_test, data.y_test
-    (xt, yt), _ = split(data)
+    x, y = test_set(data, plan)
+    (xt, yt), _ = split(data, plan)
     net = convert(qat, cfg, seed=seed, calibration_x=ex.calibration_inputs(cfg, data))
     gdc = GlobalDriftCompensation("tile").fit(net)
     bn = BNRecalibration(BN_IMAGES, seed=seed).fit(data.x_train)
-    row = {"float": ex.float_accuracy(qat, x, y), "t0": net.accuracy(x, y)}
+    row = {"float": ex.float_accuracy(qat, x, y), "t0": net.accuracy(x, y, batch_size=BATCH)}
     net.set_time(10 * YEAR)
     row["gdc"] = accuracy_with(net, [gdc], x, y)
     row["gdc+bn"] = accuracy_with(net, [gdc, bn], x, y)
@@ -158,15 +208,43 @@ def run_qat(model, data, seed, cfg):
     return row
 
 
+def _bits_to_seed(item, rank):
+    """Bytes an older row counted for A and B as sign bits, less the 8-byte seed."""
+    max_in, max_out = _BIT_ROWS[item["model"]]
+    return math.ceil(rank * (max_in + max_out) / 8) - 8
+
+
+def _recount(item):
+    """An older row's VeRA+ storage in the seed-only count (see the docstring)."""
+    if "count" in item or item["model"] not in _BIT_ROWS:
+        return item
+    if item["section"] == "table":
+        for rank in (1, 6):
+            item["storage"][f"gdc+vera{rank}"] -= _bits_to_seed(item, rank)
+    elif item["section"] == "tolerance":
+        item["row"]["storage"] -= _bits_to_seed(item, 1)
+    else:
+        for name, value in item["row"].items():
+            if isinstance(value, dict) and "storage" in value:
+                value["storage"] -= _bits_to_seed(item, int(name.split(",")[0].split()[1]))
+    item["count"] = "seed, recounted"
+    return item
+
+
 def load_done(path):
     done = {}
     for item in ResultsLog(path).rows():
         if item["section"] == "tolerance" and "tolerance" not in item:
             continue  # an older layout, one row for all tolerances
-        key = (item["section"], item["noise"], item["seed"])
+        item.setdefault("model", "mlp-mnist")
+        if item["section"] == "table":
+            item.setdefault("instances", 30)
+        key = (item["section"], item["model"], item["noise"], item["seed"])
+        if item["section"] == "table":
+            key += (item["instances"],)
         if "tolerance" in item:
             key += (item["tolerance"], item.get("projection", "rademacher"))
-        done[key] = item
+        done[key] = _recount(item)
     return done
 
 
@@ -182,36 +260,53 @@ METHODS = (("none", "uncompensated"), ("gdc", "GDC"), ("gdc+bn", "GDC + BN re-ca
            ("gdc+vera1", "GDC + VeRA+ rank 1"), ("gdc+vera6", "GDC + VeRA+ rank 6"))
 
 
+def sizes(row):
+    return (f"VeRA+ trained on {row['train_images']} training images, Algorithm 1 validated on "
+            f"{row['val_images']}, tested on {row['test_images']} test images")
+
+
 def render(done, out):
     lines = []
-    for noise in ("reram", "measured"):
-        rows = [v for key, v in sorted(done.items()) if key[:2] == ("table", noise)]
-        if not rows:
-            continue
-        w = rows[0]["weights"]
-        lines += [f"{MODEL}, {NOISE_TITLE[noise]}; seeds {[v['seed'] for v in rows]}; test accuracy, mean ± std, %",
-                  f"float {pm([v['float'] for v in rows])}, right after programming {pm([v['t0'] for v in rows])}; "
-                  f"weights {w} ({4 * w} B as float32, {w // 2} B at 4 bits)", "",
-                  "| method                  | " + " | ".join(f"{label:12s}" for label, _ in TIMES)
-                  + " | storage B | % of f32 weight bytes |",
-                  "|-------------------------|" + "|".join("-" * 14 for _ in TIMES) + "|-----------|-----------------------|"]
-        for key, label in METHODS:
-            accs = " | ".join(f"{pm([v['acc'][t][key] for v in rows]):12s}" for t, _ in TIMES)
-            stor = [v["storage"][key] for v in rows]
-            lines.append(f"| {label:23s} | {accs} | {np.mean(stor):9.0f} | {100 * np.mean(stor) / (4 * w):21.3f} |")
-        sets = {r: [v["trace"][f"vera{r}"]["sets"] for v in rows] for r in (1, 6)}
-        fit = {k: np.mean([v["fit_s"][k] for v in rows]) for k in rows[0]["fit_s"]}
-        gap = [v["acc"]["10 years"]["gdc+bn"] - max(v["acc"]["10 years"]["gdc+vera1"], v["acc"]["10 years"]["gdc+vera6"])
-               for v in rows]
-        lines += ["", f"VeRA+ sets at 5 % tolerance: rank 1 {sets[1]}, rank 6 {sets[6]}; fit s (mean): "
-                  + ", ".join(f"{k} {s:.1f}" for k, s in fit.items()),
-                  f"BN re-calibration minus the better VeRA+ at 10 years: {pm(gap)} points", ""]
+    for model in PLANS:
+        for noise in ("reram", "measured"):
+            groups = sorted({key[4] for key in done if key[:3] == ("table", model, noise)}, reverse=True)
+            if not groups:
+                continue
+            instances = groups[0]  # the most drift instances logged; fewer ones are superseded
+            rows = [v for key, v in sorted(done.items()) if key[:3] == ("table", model, noise) and key[4] == instances]
+            w = rows[0]["weights"]
+            lines += [f"{model}, {NOISE_TITLE[noise]}; seeds {[v['seed'] for v in rows]}; Algorithm 1 over "
+                      f"{instances} drift instances per step; test accuracy, mean ± std, %",
+                      (sizes(rows[0]) + "; " if "val_images" in rows[0] else "")
+                      + f"float {pm([v['float'] for v in rows])}, right after programming {pm([v['t0'] for v in rows])}; "
+                      f"weights {w} ({4 * w} B as float32, {w // 2} B at 4 bits)", "",
+                      "| method                  | " + " | ".join(f"{label:12s}" for label, _ in TIMES)
+                      + " | storage B | % of f32 weight bytes |",
+                      "|-------------------------|" + "|".join("-" * 14 for _ in TIMES)
+                      + "|-----------|-----------------------|"]
+            for key, label in METHODS:
+                accs = " | ".join(f"{pm([v['acc'][t][key] for v in rows]):12s}" for t, _ in TIMES)
+                stor = [v["storage"][key] for v in rows]
+                lines.append(f"| {label:23s} | {accs} | {np.mean(stor):9.0f} | {100 * np.mean(stor) / (4 * w):21.3f} |")
+            sets = {r: [v["trace"][f"vera{r}"]["sets"] for v in rows] for r in (1, 6)}
+            fit = {k: np.mean([v["fit_s"][k] for v in rows]) for k in rows[0]["fit_s"]}
+            gap = [v["acc"]["10 years"]["gdc+bn"]
+                   - max(v["acc"]["10 years"]["gdc+vera1"], v["acc"]["10 years"]["gdc+vera6"]) for v in rows]
+            lines += ["", f"VeRA+ sets at 5 % tolerance: rank 1 {sets[1]}, rank 6 {sets[6]}; fit s (mean): "
+                      + ", ".join(f"{k} {s:.1f}" for k, s in fit.items())
+                      + f"; row s {[round(v['seconds']) for v in rows]} at load {[round(v['load'], 1) for v in rows]}",
+                      f"BN re-calibration minus the better VeRA+ at 10 years: {pm(gap)} points"]
+            if len(groups) > 1:
+                lines.append(f"(rows at {', '.join(map(str, groups[1:]))} drift instances are kept in results.jsonl, "
+                             f"superseded by these)")
+            lines.append("")
     tol_rows = [v for key, v in sorted(done.items()) if key[0] == "tolerance"]
-    for noise in ("reram", "measured"):
-        rows = [v for v in tol_rows if v["noise"] == noise]
+    for model, noise in [(m, n) for m in PLANS for n in ("reram", "measured")]:
+        rows = [v for v in tol_rows if v["noise"] == noise and v["model"] == model]
         if not rows:
             continue
-        lines.append(f"VeRA+ sets against tolerance (rank 1, Algorithm 1, x1.5 steps from 1 s to 10 years), {noise}")
+        lines.append(f"VeRA+ sets against tolerance ({model}, rank 1, Algorithm 1, x1.5 steps from 1 s to 10 years), "
+                     f"{noise}")
         for v in sorted(rows, key=lambda v: (v.get("projection", "rademacher"), -v["tolerance"], v["seed"])):
             lines.append(f"  {v.get('projection', 'rademacher')} A, tolerance {100 * v['tolerance']:4.1f} %, seed {v['seed']}, "
                          f"{v['instances']} drift instances: "
@@ -219,22 +314,22 @@ def render(done, out):
                          f"storage {v['row']['storage']} B; switch times (s) "
                          + ", ".join(f"{t:.3g}" for t in v["row"]["times"]))
         lines.append("")
-    for noise in ("reram", "measured"):
-        rows = [v for key, v in sorted(done.items()) if key[:2] == ("ablation", noise)]
+    for model, noise in [(m, n) for m in PLANS for n in ("reram", "measured")]:
+        rows = [v for key, v in sorted(done.items()) if key[:3] == ("ablation", model, noise)]
         if not rows:
             continue
-        lines.append(f"Ablation at 10 years, one VeRA+ set trained at 10 years on top of GDC, {noise}; "
+        lines.append(f"Ablation at 10 years, {model}, one VeRA+ set trained at 10 years on top of GDC, {noise}; "
                      f"seeds {[v['seed'] for v in rows]}")
         lines.append(f"  {'GDC alone':30s} {pm([v['row']['gdc'] for v in rows])}")
         for name in [k for k in rows[0]["row"] if k != "gdc"]:
             lines.append(f"  {name:30s} {pm([v['row'][name]['accuracy'] for v in rows])}  "
                          f"({rows[0]['row'][name]['storage']} B, fit {np.mean([v['row'][name]['fit_s'] for v in rows]):.0f} s)")
         lines.append("")
-    for noise in ("reram", "measured"):
-        rows = [v for key, v in sorted(done.items()) if key[:2] == ("qat", noise)]
+    for model, noise in [(m, n) for m in PLANS for n in ("reram", "measured")]:
+        rows = [v for key, v in sorted(done.items()) if key[:3] == ("qat", model, noise)]
         if not rows:
             continue
-        lines.append(f"W4A4 backbone (quantisation-aware fine-tuning, 5 epochs) at 10 years, {noise}; "
+        lines.append(f"W4A4 backbone (quantisation-aware fine-tuning, 5 epochs) at 10 years, {model}, {noise}; "
                      f"seeds {[v['seed'] for v in rows]}")
         for key, label in (("float", "W4A4, digital"), ("t0", "W4A4 on tiles, t = 0"), ("gdc", "GDC"),
                            ("gdc+bn", "GDC + BN re-calibration")):
@@ -256,15 +351,16 @@ def render(done, out):
         import matplotlib.pyplot as plt
 
         fig, ax = plt.subplots(figsize=(5.6, 4))
-        for (noise, projection), marker in zip([(n, pr) for n in ("reram", "measured")
-                                                for pr in ("rademacher", "offset")], "osD^"):
-            rows = [v for v in tol_rows if v["noise"] == noise and v.get("projection", "rademacher") == projection]
+        for (model, noise, projection), marker in zip([(m, n, pr) for m in PLANS for n in ("reram", "measured")
+                                                       for pr in ("rademacher", "offset")], "osD^v<>p"):
+            rows = [v for v in tol_rows if v["noise"] == noise and v["model"] == model
+                    and v.get("projection", "rademacher") == projection]
             if not rows:
                 continue
             tols = sorted({v["tolerance"] for v in rows}, reverse=True)
             counts = [[v["row"]["sets"] for v in rows if v["tolerance"] == t] for t in tols]
             ax.errorbar([100 * t for t in tols], [np.mean(c) for c in counts], [np.std(c) for c in counts],
-                        marker=marker, capsize=3, label=f"memsim MLP, {noise}, {projection} A (seeds {sorted({v['seed'] for v in rows})}, "
+                        marker=marker, capsize=3, label=f"memsim {rows[0]['model']}, {noise}, {projection} A (seeds {sorted({v['seed'] for v in rows})}, "
                                                         f"{rows[0]['instances']} instances)")
         ax.plot([5.0, 2.5], [5, 11], "k*", ms=12, ls="none", label="VeRA+ paper (ResNet-20, CIFAR-10)")
         ax.set_xlabel("accuracy tolerance (%)")
@@ -272,7 +368,7 @@ def render(done, out):
         ax.invert_xaxis()
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
-        ax.set_title(f"{MODEL}: sets needed against tolerance")
+        ax.set_title("VeRA+ sets needed against tolerance")
         fig.tight_layout()
         save_figure(fig, os.path.join(out, "vera_sets_vs_tolerance.png"))
         plt.close(fig)
@@ -282,10 +378,14 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="memsim_output/vera")
+    p.add_argument("--models", default=",".join(PLANS))
     p.add_argument("--seeds", default="3")
     p.add_argument("--sections", default="table,tolerance,ablation")
     p.add_argument("--noise", default="reram,measured")
     p.add_argument("--instances", type=int, default=100)
+    p.add_argument("--val-images", type=int, help="images Algorithm 1 validates on (default: per model)")
+    p.add_argument("--train-images", type=int, help="images VeRA+ trains on (default: per model)")
+    p.add_argument("--test-images", type=int, help="test images of the table (default: per model)")
     p.add_argument("--tolerance-seeds", default="1", help="seeds of the tolerance section (a count or a list)")
     p.add_argument("--stats", default=os.path.join("examples", "drift", "measured_levels_example.csv"))
     p.add_argument("--projection", default="rademacher", choices=("rademacher", "offset"),
@@ -294,46 +394,60 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
     noises = [n.strip() for n in args.noise.split(",") if n.strip()]
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
     for s in sections:
         if s not in ("table", "tolerance", "ablation", "qat"):
             p.error(f"unknown section {s!r}; choose from table, tolerance, ablation, qat")
     for n in noises:
         if n not in ("reram", "measured"):
             p.error(f"unknown noise {n!r}; choose from reram, measured")
+    for m in models:
+        if m not in PLANS:
+            p.error(f"unknown model {m!r}; choose from {', '.join(PLANS)}")
     if args.instances < 2:
         p.error("--instances must be >= 2")
+    for name in ("val_images", "train_images", "test_images"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "results.jsonl")
     if not args.render_only:
         import torch
 
         torch.set_num_threads(1)
-        cache = os.path.join("memsim_output", "nn", "models")
-        for section in sections:
+        for model_name, section in [(m, s) for m in models for s in sections]:
+            plan = dict(PLANS[model_name])
+            for name in ("val", "train", "test"):
+                if getattr(args, f"{name}_images") is not None:
+                    plan[name] = getattr(args, f"{name}_images")
             seeds = ex.parse_seeds(args.tolerance_seeds if section == "tolerance" else args.seeds)
             for noise in noises:
                 for seed, tol in [(seed, tol) for tol in (TOLERANCES if section == "tolerance" else (None,))
                                   for seed in seeds]:
-                    key = (section, noise, seed) + (() if tol is None else (tol, args.projection))
+                    key = (section, model_name, noise, seed) + ((args.instances,) if section == "table" else ()) \
+                        + (() if tol is None else (tol, args.projection))
                     if key in load_done(path):
                         continue
-                    model, data = ex.trained(MODEL, seed, cache_dir=cache)
+                    model, data = ex.trained(model_name, seed, cache_dir=plan["cache"])
                     cfg = config(noise, args.stats)
                     start = time.perf_counter()
                     if section == "table":
-                        row = run_table(model, data, seed, cfg, args.instances)
+                        row = run_table(model, data, plan, seed, cfg, args.instances)
+                        row["instances"] = args.instances
                     elif section == "tolerance":
-                        row = {"row": run_tolerance(model, data, seed, cfg, args.instances, tol, args.projection),
+                        row = {"row": run_tolerance(model, data, plan, seed, cfg, args.instances, tol, args.projection),
                                "instances": args.instances, "tolerance": tol, "projection": args.projection}
                     elif section == "qat":
-                        row = {"row": run_qat(model, data, seed, cfg)}
+                        row = {"row": run_qat(model, data, plan, seed, cfg)}
                     else:
-                        row = {"row": run_ablation(model, data, seed, cfg)}
-                    row.update(section=section, noise=noise, seed=seed, seconds=time.perf_counter() - start,
-                               load=os.getloadavg()[0])
+                        row = {"row": run_ablation(model, data, plan, seed, cfg)}
+                    (xt, _), (xv, _) = split(data, plan)
+                    row.update(section=section, model=model_name, noise=noise, seed=seed, count="seed",
+                               train_images=len(xt), val_images=len(xv), test_images=len(test_set(data, plan)[0]),
+                               seconds=time.perf_counter() - start, load=os.getloadavg()[0])
                     ResultsLog(path).append(row)
-                    print(f"{section} {noise} seed {seed} {'' if tol is None else tol} done in {row['seconds']:.0f} s (load {row['load']:.1f})",
-                          file=sys.stderr, flush=True)
+                    print(f"{section} {model_name} {noise} seed {seed} {'' if tol is None else tol} done in "
+                          f"{row['seconds']:.0f} s (load {row['load']:.1f})", file=sys.stderr, flush=True)
     render(load_done(path), args.out)
     return 0
 

@@ -23,7 +23,8 @@
   is Algorithm 1 (Sec. III-D2): advance t by x1.5, estimate mean and standard deviation of
   the accuracy over sampled drift instances, and train / store a new set only when
   mean - 3 std falls below the threshold; at deployment the set is chosen by the elapsed
-  time.  A and B are Rademacher (+-1, scaled digitally by 1/sqrt(fan-in)), stored as bits.
+  time.  A and B are Rademacher (+-1, scaled digitally by 1/sqrt(fan-in)), frozen and redrawn
+  from the seed, which is all that is stored of them.
   Drift instances are the analog layers' training draws (``AnalogModel.training_noise``:
   programming noise, drift, per-tile GDC in weight space, output noise), the same draws as
   hardware-aware training.
@@ -274,8 +275,12 @@ class VeRAPlus(Compensation):
     def _init_projections(self, model):
         layers = model.analog_layers()
         self.layers = [name for name, _ in layers]
-        max_in = max(self._inputs(layer) for _, layer in layers)
-        max_out = max(layer.weight.shape[0] for _, layer in layers)
+        self._draw_projections(max(self._inputs(layer) for _, layer in layers),
+                               max(layer.weight.shape[0] for _, layer in layers))
+
+    def _draw_projections(self, max_in: int, max_out: int) -> None:
+        """A (rank x max_in) and B (max_out x rank), +-1, drawn from ``seed`` alone: a stored
+        set needs only the seed to rebuild them."""
         rng = np.random.default_rng([self.seed, 4])
         self.a_sign = rng.choice(np.array([-1, 1], dtype=np.int8), (self.rank, max_in))
         self.b_sign = rng.choice(np.array([-1, 1], dtype=np.int8), (max_out, self.rank))
@@ -438,19 +443,22 @@ class VeRAPlus(Compensation):
 
     @property
     def parameters(self) -> int:
-        """Stored numbers: the vectors of every set (A and B counted as bits in bytes)."""
+        """Stored numbers: the vectors d and b of every set."""
         return int(sum(d.size + b.size for vset in self.sets for d, b in vset.values()))
 
     @property
     def storage_bytes(self) -> int:
+        """What :meth:`arrays` keeps: the seed (8 B, int64), every set's vectors d and b as
+        float32 (4 B each) and one float64 switch time (8 B) per set.  The frozen projections
+        A and B are not stored: they are redrawn from the seed (as VeRA does), so their
+        +-1 entries cost nothing beyond the seed; rank, projection kind and layer shapes are
+        the configuration, not counted."""
         if self.a_sign is None:
             return 0
-        bits = self.a_sign.size + self.b_sign.size
-        return int(math.ceil(bits / 8) + 4 * self.parameters + 8 * len(self.times))
+        return int(8 + 4 * self.parameters + 8 * len(self.times))
 
     def arrays(self) -> dict:
-        out = {"a_bits": np.packbits(self.a_sign > 0), "b_bits": np.packbits(self.b_sign > 0),
-               "times": np.asarray(self.times, dtype=np.float64)}
+        out = {"seed": np.asarray(self.seed, dtype=np.int64), "times": np.asarray(self.times, dtype=np.float64)}
         for k, vset in enumerate(self.sets):
             for j, name in enumerate(self.layers):
                 d, b = vset[name]
@@ -471,10 +479,15 @@ class VeRAPlus(Compensation):
                    projection=meta.get("projection", "rademacher"))
         vera.layers = [str(name) for name in meta["layers"]]
         a_shape, b_shape = tuple(meta["a_shape"]), tuple(meta["b_shape"])
-        vera.a_sign = np.where(np.unpackbits(arrays["a_bits"])[:np.prod(a_shape)].reshape(a_shape) > 0, 1, -1
-                               ).astype(np.int8)
-        vera.b_sign = np.where(np.unpackbits(arrays["b_bits"])[:np.prod(b_shape)].reshape(b_shape) > 0, 1, -1
-                               ).astype(np.int8)
+        if "a_bits" in arrays:  # files written before the projections were redrawn from the seed
+            vera.a_sign = np.where(np.unpackbits(arrays["a_bits"])[:np.prod(a_shape)].reshape(a_shape) > 0, 1, -1
+                                   ).astype(np.int8)
+            vera.b_sign = np.where(np.unpackbits(arrays["b_bits"])[:np.prod(b_shape)].reshape(b_shape) > 0, 1, -1
+                                   ).astype(np.int8)
+        else:
+            if int(arrays["seed"]) != vera.seed:
+                raise ValueError(f"VeRA+ file: stored seed {int(arrays['seed'])} differs from its meta seed {vera.seed}")
+            vera._draw_projections(a_shape[1], b_shape[0])
         vera.times = [float(t) for t in arrays["times"]]
         vera.sets = [{name: (arrays[f"set{k}_d{j}"], arrays[f"set{k}_b{j}"]) for j, name in enumerate(vera.layers)}
                      for k in range(len(vera.times))]
