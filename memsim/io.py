@@ -9,7 +9,6 @@ regular file.
 """
 from __future__ import annotations
 
-import json
 import os
 import stat
 import tempfile
@@ -206,55 +205,3 @@ def check_format(header, source, what: str, tag: str, version: int, error=FileEr
         newer = isinstance(got, (int, str)) and str(got).isdigit() and int(got) > int(version)
         raise error(f"{source} is a {what} of version {got!r}"
                     + (", written by a newer memsim" if newer else "") + f"; this memsim reads version {version}{tail}")
-
-
-class ResultsLog:
-    """An append-only log of result rows (JSON lines) that an interrupted run resumes from.
-
-    Each :meth:`append` writes one row and fsyncs it, so a finished row survives a kill or a
-    power loss.  :meth:`rows` reads the log back: a torn last line (a run killed while writing
-    it) is dropped and cut from the file, so the next row starts on a line of its own; a
-    damaged line anywhere else is refused in one line, never skipped.
-    """
-
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-
-    def rows(self) -> list[dict]:
-        if not self.path.exists():
-            return []
-        raw = read_bytes(self.path, "results log", LIMITS["results"])
-        lines = raw.split(b"\n")
-        tail = lines.pop()  # b"" when the file ends with a newline, as every complete log does
-        rows = []
-        for number, line in enumerate(lines, 1):
-            if line.strip():
-                rows.append(self._parse(line, number))
-        if tail:  # a run stopped while writing its last row: keep it if whole, else cut it off
-            try:
-                rows.append(self._parse(tail, len(lines) + 1))
-                repair = lambda handle: handle.write(b"\n")  # noqa: E731
-            except FileError:
-                repair = lambda handle: handle.truncate(len(raw) - len(tail))  # noqa: E731
-            with open(self.path, "r+b") as handle:
-                handle.seek(0, os.SEEK_END)
-                repair(handle)
-        return rows
-
-    def _parse(self, line: bytes, number: int) -> dict:
-        try:
-            row = json.loads(line)
-        except ValueError as err:
-            raise FileError(f"{self.path}: line {number} is not valid JSON ({err}); move the file away to "
-                            "start over") from None
-        if not isinstance(row, dict):
-            raise FileError(f"{self.path}: line {number} is not a JSON object; move the file away to start over")
-        return row
-
-    def append(self, row: dict) -> None:
-        text = json.dumps(row, sort_keys=True)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(text + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())

@@ -5,7 +5,8 @@
                                     [--noise reram,measured] [--instances 100]
                                     [--val-images N] [--train-images N] [--test-images N]
                                     [--stats examples/drift/measured_levels_example.csv]
-                                    [--out memsim_output/vera] [--render-only]
+                                    [--out memsim_output/vera] [--workers 2] [--dask ADDRESS]
+                                    [--render-only]
 
 Models (seed s trains the network, cached as a model file, and draws every device random
 number):
@@ -34,8 +35,12 @@ Noise models:
 - ``measured``: :class:`memsim.nn.reram.MeasuredDriftModel` from ``--stats`` on rram8 levels
   (differential pairs, T = 128, 8-bit DAC and ADC).
 
-Sections (every finished (section, model, noise, seed) is appended to ``results.jsonl``; the
-text ``vera_results.txt`` and the figure ``vera_sets_vs_tolerance.png`` are rebuilt from it):
+Every (section, model, noise, seed[, tolerance]) is a point of :func:`memsim.study.run_tasks`
+(worker processes or a Dask cluster; a finished point is stored at once and never computed
+again; image counts and the statistics file are the run's settings, so a rerun with others
+needs another ``--out``).  Its export ``results.jsonl`` (the format of the older results logs,
+which ``--render-only`` reads too) rebuilds the text ``vera_results.txt`` and the figure
+``vera_sets_vs_tolerance.png``.  Sections:
 
 - ``table``: at 1 day, 1 month, 1 year and 10 years: uncompensated, GDC (per tile), GDC + BN
   re-calibration (200 stored training images, 5 % of the MNIST subset's training set as the
@@ -62,6 +67,7 @@ The machine's load is printed with every row (the fit times depend on it).
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import os
 import sys
@@ -70,7 +76,9 @@ import time
 import numpy as np
 
 from memsim.compensate import BNRecalibration, GlobalDriftCompensation, VeRAPlus, attached
-from memsim.io import ResultsLog, save_figure, write_atomic
+import memsim.study
+from memsim.errors import FileError, MemsimError
+from memsim.io import save_figure, write_atomic
 from memsim.nn import experiments as ex
 from memsim.nn.analog import convert
 from memsim.nn.config import HardwareConfig
@@ -233,7 +241,7 @@ def _recount(item):
 
 def load_done(path):
     done = {}
-    for item in ResultsLog(path).rows():
+    for item in memsim.study.read_records(path):
         if item["section"] == "tolerance" and "tolerance" not in item:
             continue  # an older layout, one row for all tolerances
         item.setdefault("model", "mlp-mnist")
@@ -374,6 +382,51 @@ def render(done, out):
         plt.close(fig)
 
 
+def grid(models, sections, noises, args):
+    """The points: per model, section, noise and seed (and tolerance in that section)."""
+    out = []
+    for model_name, section in [(m, s) for m in models for s in sections]:
+        seeds = ex.parse_seeds(args.tolerance_seeds if section == "tolerance" else args.seeds)
+        for noise in noises:
+            for tol in TOLERANCES if section == "tolerance" else (None,):
+                for seed in seeds:
+                    point = {"section": section, "model": model_name, "noise": noise, "seed": seed}
+                    if section in ("table", "tolerance"):
+                        point["instances"] = args.instances
+                    if tol is not None:
+                        point.update(tolerance=tol, projection=args.projection)
+                    out.append(point)
+    return out
+
+
+def run_point(point, stats, images):
+    """One point in a worker: its section's row, image counts, wall time and load."""
+    import torch
+
+    torch.set_num_threads(1)
+    section, model_name, noise, seed = point["section"], point["model"], point["noise"], point["seed"]
+    plan = dict(PLANS[model_name])
+    plan.update({name: count for name, count in images.items() if count is not None})
+    model, data = ex.trained(model_name, seed, cache_dir=plan["cache"])
+    cfg = config(noise, stats)
+    start = time.perf_counter()
+    if section == "table":
+        row = run_table(model, data, plan, seed, cfg, point["instances"])
+    elif section == "tolerance":
+        row = {"row": run_tolerance(model, data, plan, seed, cfg, point["instances"], point["tolerance"],
+                                    point["projection"])}
+    elif section == "qat":
+        row = {"row": run_qat(model, data, plan, seed, cfg)}
+    else:
+        row = {"row": run_ablation(model, data, plan, seed, cfg)}
+    (xt, _), (xv, _) = split(data, plan)
+    row.update(count="seed", train_images=len(xt), val_images=len(xv), test_images=len(test_set(data, plan)[0]),
+               seconds=time.perf_counter() - start, load=os.getloadavg()[0])
+    print(f"{section} {model_name} {noise} seed {seed} {point.get('tolerance', '')} done in "
+          f"{row['seconds']:.0f} s (load {row['load']:.1f})", file=sys.stderr, flush=True)
+    return row
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -390,7 +443,9 @@ def main(argv=None) -> int:
     p.add_argument("--stats", default=os.path.join("examples", "drift", "measured_levels_example.csv"))
     p.add_argument("--projection", default="rademacher", choices=("rademacher", "offset"),
                    help="VeRA+ projection A of the tolerance section (offset: first row all ones)")
-    p.add_argument("--render-only", action="store_true")
+    memsim.study.add_executor_options(p)
+    p.add_argument("--render-only", action="store_true",
+                   help="rebuild the text and figure from results.jsonl (the store's export, or an older results log)")
     args = p.parse_args(argv)
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
     noises = [n.strip() for n in args.noise.split(",") if n.strip()]
@@ -409,47 +464,26 @@ def main(argv=None) -> int:
     for name in ("val_images", "train_images", "test_images"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "results.jsonl")
-    if not args.render_only:
-        import torch
-
-        torch.set_num_threads(1)
-        for model_name, section in [(m, s) for m in models for s in sections]:
-            plan = dict(PLANS[model_name])
-            for name in ("val", "train", "test"):
-                if getattr(args, f"{name}_images") is not None:
-                    plan[name] = getattr(args, f"{name}_images")
-            seeds = ex.parse_seeds(args.tolerance_seeds if section == "tolerance" else args.seeds)
-            for noise in noises:
-                for seed, tol in [(seed, tol) for tol in (TOLERANCES if section == "tolerance" else (None,))
-                                  for seed in seeds]:
-                    key = (section, model_name, noise, seed) + ((args.instances,) if section == "table" else ()) \
-                        + (() if tol is None else (tol, args.projection))
-                    if key in load_done(path):
-                        continue
-                    model, data = ex.trained(model_name, seed, cache_dir=plan["cache"])
-                    cfg = config(noise, args.stats)
-                    start = time.perf_counter()
-                    if section == "table":
-                        row = run_table(model, data, plan, seed, cfg, args.instances)
-                        row["instances"] = args.instances
-                    elif section == "tolerance":
-                        row = {"row": run_tolerance(model, data, plan, seed, cfg, args.instances, tol, args.projection),
-                               "instances": args.instances, "tolerance": tol, "projection": args.projection}
-                    elif section == "qat":
-                        row = {"row": run_qat(model, data, plan, seed, cfg)}
-                    else:
-                        row = {"row": run_ablation(model, data, plan, seed, cfg)}
-                    (xt, _), (xv, _) = split(data, plan)
-                    row.update(section=section, model=model_name, noise=noise, seed=seed, count="seed",
-                               train_images=len(xt), val_images=len(xv), test_images=len(test_set(data, plan)[0]),
-                               seconds=time.perf_counter() - start, load=os.getloadavg()[0])
-                    ResultsLog(path).append(row)
-                    print(f"{section} {model_name} {noise} seed {seed} {'' if tol is None else tol} done in "
-                          f"{row['seconds']:.0f} s (load {row['load']:.1f})", file=sys.stderr, flush=True)
-    render(load_done(path), args.out)
-    return 0
+    failed = 0
+    try:
+        if not args.render_only:
+            images = {"val": args.val_images, "train": args.train_images, "test": args.test_images}
+            points = grid(models, sections, noises, args)
+            for model_name, seed in sorted({(q["model"], q["seed"]) for q in points}):
+                # trained (or loaded) here once, so no two workers train the same network
+                ex.trained(model_name, seed, cache_dir=PLANS[model_name]["cache"], progress=True)
+            run = memsim.study.run_tasks("results", points, functools.partial(run_point, stats=args.stats, images=images),
+                                         settings={"stats": args.stats, "images": images}, out=args.out,
+                                         workers=args.workers, dask=args.dask)
+            print(run.describe("listed above"), file=sys.stderr)
+            failed = run.failed
+        rows = load_done(path)
+    except (FileError, MemsimError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    render(rows, args.out)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

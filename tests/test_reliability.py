@@ -547,28 +547,3 @@ def test_every_versioned_file_is_checked_by_one_rule():
     for header, message in cases.values():
         with pytest.raises(memsim.errors.FileError, match=message):
             check_format(header, "f.x", "x file", "memsim-x", 2, advice="ask")
-
-
-def test_results_log_survives_a_torn_last_line_and_refuses_damage(tmp_path):
-    from memsim.io import ResultsLog
-
-    log = ResultsLog(tmp_path / "sub" / "results.jsonl")
-    assert log.rows() == []
-    log.append({"seed": 0, "acc": 0.5})
-    log.append({"seed": 1, "acc": 0.25})
-    whole = log.path.read_bytes()
-    log.path.write_bytes(whole + b'{"seed": 2, "ac')  # killed while writing the third row
-    assert [row["seed"] for row in log.rows()] == [0, 1]
-    assert log.path.read_bytes() == whole  # the torn row is cut off, so the next one starts cleanly
-    log.append({"seed": 2, "acc": 0.125})
-    assert [row["seed"] for row in log.rows()] == [0, 1, 2]
-    log.path.write_bytes(log.path.read_bytes() + b'{"seed": 3}')  # whole row, newline not yet written
-    assert [row["seed"] for row in log.rows()] == [0, 1, 2, 3]
-    log.append({"seed": 4})
-    assert [row["seed"] for row in log.rows()] == [0, 1, 2, 3, 4]
-    log.path.write_bytes(b'{"seed": 0}\nnot json\n{"seed": 1}\n')
-    with pytest.raises(memsim.errors.FileError, match="line 2 is not valid JSON"):
-        log.rows()
-    log.path.write_bytes(b'[1, 2]\n')
-    with pytest.raises(memsim.errors.FileError, match="line 1 is not a JSON object"):
-        log.rows()

@@ -24,8 +24,8 @@ function that computes a point, the same store, executors and resume as a config
   settings or another task is refused, so results computed differently never mix.
 
 Every finished point is stored at once in ``<out>/<name>.sqlite``, and ``<out>/<name>.jsonl``
-(one JSON object a line, ``{**point, **values}`` with sorted keys: the format of the older
-``memsim.io.ResultsLog`` files, so a render step reads both) is rewritten from the store
+(one JSON object a line, ``{**point, **values}`` with sorted keys: the format of the results
+logs the scripts appended to before, so a render step reads both) is rewritten from the store
 atomically: the points of this grid in grid order, then every other finished point of the
 store (an earlier run's other seeds or models) in the order of their keys, so the file is
 the same whatever the executor or the order in which points finished.  A point whose task raised is stored with its
@@ -180,7 +180,7 @@ def _export(path: Path, order: list, stored: dict) -> None:
 
 def read_records(path: str | Path) -> list[dict]:
     """The rows of a script's results file (``<name>.jsonl`` exported by :func:`run_tasks`, or
-    a log of the older ``memsim.io.ResultsLog`` format, which is the same): one dict a line.
+    a results log of the older format, which is the same): one dict a line.
     A damaged line is refused (FileError naming it), never skipped."""
     from ..errors import FileError
     from ..io import LIMITS, parse_json, read_text
