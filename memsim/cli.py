@@ -70,7 +70,6 @@ def _build(args):
 
 def cmd_netlist(args) -> int:
     from .circuit import netlist
-    from .io import write_atomic
 
     xb, v_in = _build(args)
     if args.program is not None:

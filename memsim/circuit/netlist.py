@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from .. import units
 from ..devices.rram import spice_subckt
 from .array import Crossbar, check_inputs, check_voltage

@@ -7,7 +7,6 @@ Each kernel fills ``i_cell`` (A, row node -> column node), ``d_vr`` = dI/dV(row 
 cell also depends on the absolute column (source) voltage through the transistor's gate
 drive, so d_vc != -d_vr there.
 """
-import numpy as np
 from numba import njit
 
 from ..devices.kernels import mosfet_current, rram_current
