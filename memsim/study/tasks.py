@@ -42,7 +42,8 @@ import json
 import sys
 from pathlib import Path
 
-from ..io import OUTPUT_DIR
+from ..errors import FileError
+from ..io import LIMITS, OUTPUT_DIR, parse_json, read_text, write_atomic
 
 #: Suffix of the export a render step reads.
 EXPORT = ".jsonl"
@@ -169,8 +170,6 @@ def run_tasks(name: str, points: list, task, *, settings: dict | None = None, ou
 
 
 def _export(path: Path, order: list, stored: dict) -> None:
-    from ..io import write_atomic
-
     grid = set(order)
     keys = order + sorted(key for key in stored if key not in grid)  # by key: whatever order they finished in
     lines = [json.dumps({**stored[key]["point"], **stored[key]["result"]["values"]}, sort_keys=True) + "\n"
@@ -182,9 +181,6 @@ def read_records(path: str | Path) -> list[dict]:
     """The rows of a script's results file (``<name>.jsonl`` exported by :func:`run_tasks`, or
     a results log of the older format, which is the same): one dict a line.
     A damaged line is refused (FileError naming it), never skipped."""
-    from ..errors import FileError
-    from ..io import LIMITS, parse_json, read_text
-
     rows = []
     for number, line in enumerate(read_text(path, "results file", LIMITS["results"]).splitlines(), 1):
         if line.strip():
