@@ -150,6 +150,28 @@ def test_output_noise_and_bound_management(mlp, digits):
     assert managed < 0.3 * clipped
 
 
+def test_output_noise_scales_with_the_input_peak_and_spares_zero_inputs():
+    """aihwkit's abs-max noise management: the output noise is out_noise x max|x| in weight
+    units (aihwkit 1.2.0, InferenceRPUConfig, a 64 x 32 layer: 0.0607 at max|x| = 1,
+    6.07e-5 at 1e-3, exactly 0 for an all-zero input), in inference and in the training draws."""
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(64, 32, bias=False)
+    analog = convert(torch.nn.Sequential(layer), cfg(tile=64, conductances="analog", out_noise=0.06), seed=0)
+    ref_w = layer.weight.detach().double()
+    base = torch.rand(4000, 64, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    for peak in (1.0, 1e-3):
+        x = base * (peak / base.abs().amax(dim=1, keepdim=True))
+        err = analog.logits(x) - x @ ref_w.T
+        assert abs(float(err.std()) / (0.06 * peak) - 1) < 0.02
+    zeros = torch.zeros(50, 64, dtype=torch.float64)
+    assert float(analog.logits(zeros).abs().max()) == 0.0
+    x = torch.cat([zeros, base])
+    with torch.no_grad(), analog.device_draws(t_seconds=0.0):
+        drawn = analog.module(x)
+    assert float(drawn[:50].abs().max()) == 0.0
+    assert abs(float((drawn[50:] - base @ ref_w.T).std()) / 0.06 - 1) < 0.02
+
+
 def test_rram_drift_lowers_accuracy_over_time(mlp, digits):
     analog = convert(mlp, cfg(tile=64, conductances="analog", noise=_rram(drift_nu=0.05, drift_nu_std=0.05)))
     errors = [logit_error(analog.set_time(t), mlp, digits) for t in (0.0, 1.0, 3600.0, 10 * YEAR)]

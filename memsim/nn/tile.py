@@ -383,22 +383,26 @@ class Periphery:
         self.config = config
 
     def drive(self, x: torch.Tensor):
-        """Input scale (B, 1) and the reads [(row voltages (B, rows), weight)] for ``x``."""
+        """Input scale (B, 1) and the reads [(row voltages (B, rows), weight)] for ``x``.
+
+        The scale is each input's largest magnitude (abs-max noise management); it is 0 for an
+        all-zero input, whose output is then 0, output noise included, as in aihwkit (a
+        convolution's zero patches, ReLU's zero vectors: no read takes place)."""
         cfg = self.config
         low, high = torch.aminmax(x, dim=1, keepdim=True)  # |x| max in one pass, no |x| copy
-        x_scale = torch.maximum(high, -low)
-        x_scale = torch.where(x_scale > 0, x_scale, torch.ones_like(x_scale))
+        peak = torch.maximum(high, -low)
+        x_scale = torch.where(peak > 0, peak, torch.ones_like(peak))
         if cfg.inputs == "amplitude":
             if cfg.dac_bits is None:
-                return x_scale, [(x * (cfg.v_read / x_scale), 1.0)]
+                return peak, [(x * (cfg.v_read / x_scale), 1.0)]
             steps = 2 ** (cfg.dac_bits - 1) - 1 if cfg.dac_bits > 1 else 1
-            return x_scale, [((x * (steps / x_scale)).round_().mul_(cfg.v_read / steps), 1.0)]
+            return peak, [((x * (steps / x_scale)).round_().mul_(cfg.v_read / steps), 1.0)]
         levels = 2 ** cfg.dac_bits - 1
         xn = x / x_scale
         code = torch.round(xn.abs() * levels).to(torch.int64)
         sign = torch.sign(xn)
-        return x_scale, [(cfg.v_read * sign * ((code >> k) & 1).to(x.dtype), 2.0 ** k / levels)
-                         for k in range(cfg.dac_bits)]
+        return peak, [(cfg.v_read * sign * ((code >> k) & 1).to(x.dtype), 2.0 ** k / levels)
+                     for k in range(cfg.dac_bits)]
 
     def adc(self, i_diff: torch.Tensor, full_scale):
         """Quantised, clipped differential currents and a (B,) mask of clipped reads."""
