@@ -36,19 +36,20 @@ def _row_solve(rhs, g_r, inv_row, out):
 
 @njit(cache=True, nogil=True)
 def newton_step_sym(f_row, f_col, d_col, coef, g_r, g_c, held, inv_r, inv_c, rel_tol, max_iter,
-                    recompute, dr, dc):
+                    recompute, dr, dc, work):
     """Solve the linearised symmetric system for (dr, dc) given the KCL residuals (fr, fc).
 
-    ``dc`` is the starting guess (a zero guess costs no product).  Returns (CG iterations,
-    relative residual ||r|| / ||rhs||): recomputed from dc at the end (one more product) when
-    ``recompute``, else CG's recursive estimate.
+    ``dc`` is the starting guess (a zero guess costs no product); ``work`` is (5, R, C) scratch
+    space (a solve's Newton steps share it: fresh 2 MB arrays at 512x512 cost their page faults
+    at every step).  Returns (CG iterations, relative residual ||r|| / ||rhs||): recomputed from
+    dc at the end (one more product) when ``recompute``, else CG's recursive estimate.
     """
     n_rows, n_cols = f_row.shape
-    rhs = np.empty((n_rows, n_cols))
-    r = np.empty((n_rows, n_cols))
-    z = np.empty((n_rows, n_cols))
-    p = np.empty((n_rows, n_cols))
-    q = np.empty((n_rows, n_cols))
+    rhs = work[0]
+    r = work[1]
+    z = work[2]
+    p = work[3]
+    q = work[4]
     line = np.empty((4, n_cols))
     solved = np.empty((4, n_cols))
     norm_b = step_rhs(f_row, f_col, coef, g_r, inv_r, line, solved, rhs)
@@ -62,11 +63,11 @@ def newton_step_sym(f_row, f_col, d_col, coef, g_r, g_c, held, inv_r, inv_c, rel
         # r = rhs - K dc; z = Dc^-1 r; p = z
         if np.any(dc != 0.0):
             schur_rows(dc, dc, 0.0, d_col, coef, g_r, g_c, held, inv_r, line, solved, q, False)
+            for i in range(n_rows):
+                for j in range(n_cols):
+                    r[i, j] = rhs[i, j] - q[i, j]
         else:
-            q[:] = 0.0
-        for i in range(n_rows):
-            for j in range(n_cols):
-                r[i, j] = rhs[i, j] - q[i, j]
+            r[:] = rhs
         rz = _col_solve_dot(r, g_c, inv_c, z)
         for i in range(n_rows):
             for j in range(n_cols):

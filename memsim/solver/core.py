@@ -244,11 +244,13 @@ class _System:
         except np.linalg.LinAlgError:  # not numerically positive definite: the one-level CG still works
             return None
 
-    def step(self, f_row, f_col, jac, rel_tol):
+    def step(self, f_row, f_col, jac, rel_tol, work=None):
+        """One Newton step (dr, dc, CG iterations, CG's relative residual).  ``work`` holds
+        one solve's buffers (:meth:`workspace`), reused from step to step; None: fresh ones."""
         lines, _ = _kernels()
         d_row, d_col, b1, b2, inv_r, inv_c, grid = jac
-        dr = np.zeros(self.shape)
-        dc = np.zeros(self.shape)
+        dr, dc, scratch = work if work is not None else self.workspace()
+        dc[:] = 0.0
         if grid is not None:
             from . import coarse
             iterations, rel = coarse.newton_step(f_row, f_col, d_col, b1, self.g_r, self.g_c, self.held, inv_r,
@@ -258,8 +260,10 @@ class _System:
             from . import _pcg
             # the Newton update itself is the convergence check, so CG's own residual estimate will do
             iterations, rel = _pcg.newton_step_sym(f_row, f_col, d_col, b1, self.g_r, self.g_c, self.held,
-                                                   inv_r, inv_c, rel_tol, self.cg_max_iter, False, dr, dc)
+                                                   inv_r, inv_c, rel_tol, self.cg_max_iter, False, dr, dc,
+                                                   scratch)
             return dr, dc, int(iterations), float(rel)
+        dr[:] = 0.0  # merged lines use only part of dr and dc
         rhs = np.empty(self.shape)
         lines.newton_rhs(f_row, f_col, b2, self.g_r, self.rows_merged, self.cols_merged, self.driven, self.held,
                          inv_r, rhs)
@@ -274,6 +278,14 @@ class _System:
         lines.newton_back(f_row, dc, b1, self.g_r, self.rows_merged, self.cols_merged, self.driven, self.held,
                           inv_r, dr)
         return dr, dc, int(iterations), float(rel)
+
+    def workspace(self):
+        """(dr, dc, scratch) buffers of one solve's Newton steps: per solve, not per system
+        (the effective matrix runs unit solves of one system in threads)."""
+        shape = self.shape
+        fused = self.symmetric and not self.rows_merged and not self.cols_merged
+        scratch = np.empty((5, *shape)) if fused else None
+        return np.empty(shape), np.empty(shape), scratch
 
     # -- the solve ------------------------------------------------------------------------
     def solve(self, v_row, v_col, tol, max_iter):
@@ -291,6 +303,7 @@ class _System:
         f_row = np.empty(self.shape)
         f_col = np.empty(self.shape)
         linear = self.kind == "ohmic"
+        work = self.workspace()
         self.cells(vr, vc, vd, cell)
         self.residual(vr, vc, cell[0], v_row, v_col, f_row, f_col)
         cg_total = 0
@@ -307,17 +320,14 @@ class _System:
             else:
                 jac = self.factor(cell[1], cell[2])
                 rel_tol = min(1e-3, max(previous, 1e-2 * tol, 1e-15))
-            dr, dc, cg_iterations, _ = self.step(f_row, f_col, jac, rel_tol)
+            dr, dc, cg_iterations, _ = self.step(f_row, f_col, jac, rel_tol, work)
             cg_total += cg_iterations
             update = lines.max_abs2(dr, dc)
             previous = update / v_scale if v_scale > 0 else 0.0
             if linear or update <= 1e-6 * max(v_scale, 1e-3):
                 lam = 1.0
-                new_r = np.empty(self.shape)
-                new_c = np.empty(self.shape)
                 lines.add_update(vr, vc, dr, dc, 1.0, self.rows_merged, self.cols_merged, self.driven,
-                                 self.held, new_r, new_c)
-                vr, vc = new_r, new_c
+                                 self.held, vr, vc)  # in place: elementwise
                 self.cells(vr, vc, vd, cell)
                 self.residual(vr, vc, cell[0], v_row, v_col, f_row, f_col)
             else:
