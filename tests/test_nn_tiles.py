@@ -172,6 +172,34 @@ def test_output_noise_scales_with_the_input_peak_and_spares_zero_inputs():
     assert abs(float((drawn[50:] - base @ ref_w.T).std()) / 0.06 - 1) < 0.02
 
 
+@pytest.mark.parametrize("stride, padding", [(1, 1), (2, 1), (2, 0)])
+def test_convolution_draws_scale_each_tiles_noise_by_its_part_of_the_patch(stride, padding):
+    """A convolution's training draw runs F.conv2d; each tile's output noise takes the largest
+    |x| of the tile's rows of every patch, which patch_peak reads from strided views: equal
+    to the patch matrix's row maxima, for tiles that split a channel's kernel entries."""
+    torch.manual_seed(2)
+    conv = torch.nn.Conv2d(7, 4, 3, stride=stride, padding=padding, bias=False).double()
+    analog = convert(torch.nn.Sequential(conv), cfg(tile=40, conductances="analog", out_noise=0.05))
+    layer = dict(analog.analog_layers())["0"]
+    x = torch.randn(3, 7, 9, 9, dtype=torch.float64).relu()
+    x[:, :, :4] = 0.0  # zero patches: no noise there
+    x2d, shape = layer.patches(x)
+    assert len(layer.tiles) == 2 and layer.tiles[0].rows == slice(0, 40)  # 63 patch rows: 4 kernel entries of channel 4 in the first tile
+    for tile in layer.tiles:
+        expected = x2d[:, tile.rows].abs().amax(dim=1).reshape(shape)
+        torch.testing.assert_close(layer.patch_peak(x, tile.rows), expected, rtol=0, atol=0)
+    # the draw's noise: sigma x the peak of its tile, zero where the patch is zero
+    with torch.no_grad(), analog.device_draws(t_seconds=0.0):
+        y = analog.module(x.repeat(200, 1, 1, 1))
+    clean = torch.nn.functional.conv2d(x, conv.weight.detach(), None, stride, padding).repeat(200, 1, 1, 1)
+    peaks = torch.stack([layer.patch_peak(x, t.rows) for t in layer.tiles])  # (tiles, B, h, w)
+    sigma = 0.05 * torch.sqrt((peaks ** 2).sum(dim=0)).repeat(200, 1, 1)[:, None]
+    noise = y - clean
+    assert float(noise[(sigma == 0).expand_as(noise)].abs().max()) == 0.0
+    z = noise[(sigma > 0).expand_as(noise)] / sigma.expand_as(noise)[(sigma > 0).expand_as(noise)]
+    assert abs(float(z.std()) - 1) < 0.02 and abs(float(z.mean())) < 0.02
+
+
 def test_rram_drift_lowers_accuracy_over_time(mlp, digits):
     analog = convert(mlp, cfg(tile=64, conductances="analog", noise=_rram(drift_nu=0.05, drift_nu_std=0.05)))
     errors = [logit_error(analog.set_time(t), mlp, digits) for t in (0.0, 1.0, 3600.0, 10 * YEAR)]

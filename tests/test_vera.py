@@ -43,8 +43,38 @@ def test_one_by_one_scheme_is_a_pointwise_convolution_of_the_input(conv_net):
 
 def test_patch_scheme_projects_the_whole_patch(conv_net):
     analog, x = conv_net
-    vera = _with_set(VeRAPlus(2, conv="patch"), analog, np.ones(2), np.ones(5))
+    rng = np.random.default_rng(3)
+    d, b = rng.normal(size=2), rng.normal(size=5)
+    vera = _with_set(VeRAPlus(2, conv="patch"), analog, d, b)
     assert vera.a_sign.shape == (2, 27)
+    layer = dict(analog.analog_layers())[vera.layers[0]]
+    plain = analog(x)
+    vera.attach(analog)
+    branch = analog(x) - plain
+    vera.detach()
+    # the patch matrix (rows ordered C_in, kh, kw) times A, as a matrix product
+    x2d, shape = layer.patches(x)
+    a = torch.tensor(vera.a_sign, dtype=x.dtype) / np.sqrt(27)
+    bb = torch.tensor(vera.b_sign[:5, :], dtype=x.dtype)
+    expected = ((x2d @ a.T) * torch.tensor(d)) @ bb.T * torch.tensor(b)
+    torch.testing.assert_close(branch, expected.reshape(*shape, 5).permute(0, 3, 1, 2), rtol=1e-9, atol=1e-10)
+
+
+def test_vera_term_acts_on_the_training_draws_too(conv_net):
+    analog, x = conv_net
+    vera = _with_set(VeRAPlus(2), analog, np.ones(2), np.ones(5))
+    with torch.no_grad(), analog.device_draws(t_seconds=0.0):
+        gen = analog._shared.sample_generator
+        state = gen.get_state()
+        plain = analog.module(x)
+        vera.attach(analog)
+        gen.set_state(state)
+        branch = analog.module(x) - plain
+        vera.detach()
+    vera.attach(analog)
+    expected = analog(x)
+    vera.detach()
+    torch.testing.assert_close(branch, expected - analog(x), rtol=1e-9, atol=1e-10)
 
 
 def test_offset_projection_and_storage_round_trip(conv_net, tmp_path):

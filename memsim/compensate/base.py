@@ -5,8 +5,8 @@ through the model's public hooks only:
 
 - torch forward hooks on a :class:`~memsim.nn.tile.Tile` (its digital output: per-tile or
   per-column gain and offset);
-- :meth:`~memsim.nn.analog.AnalogLayer.register_matrix_hook` (a layer's matrix output from
-  its input: VeRA+'s low-rank term);
+- torch forward hooks on an analog layer (its output from its input, tiles or training
+  draws alike: VeRA+'s low-rank term);
 - :meth:`~memsim.nn.AnalogModel.register_time_hook` (after every ``set_time``: re-read the
   tiles, re-estimate BatchNorm statistics, choose the set for the elapsed time);
 - the model's own modules (BatchNorm running statistics).

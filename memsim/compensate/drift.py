@@ -37,6 +37,7 @@ import math
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from .base import Compensation, attach_gain
 
@@ -265,13 +266,6 @@ class VeRAPlus(Compensation):
             return layer.weight.shape[1]
         return layer.in_features_flat
 
-    def _taps(self, layer):
-        """Columns of the patch matrix that the 1x1 scheme reads (None: all of them)."""
-        if self.conv != "1x1" or layer.weight.ndim != 4:
-            return None
-        c_in, kh, kw = layer.weight.shape[1:]
-        return torch.arange(c_in, device=layer.weight.device) * (kh * kw) + (kh // 2) * kw + kw // 2
-
     def _init_projections(self, model):
         layers = model.analog_layers()
         self.layers = [name for name, _ in layers]
@@ -288,26 +282,41 @@ class VeRAPlus(Compensation):
             self.a_sign[0] = 1
 
     def _ab(self, layer):
+        """A as the layer applies it (a (rank, inputs) matrix; for a convolution a (rank, C_in,
+        kh, kw) kernel run with the layer's stride and padding, zero but at the centre in the
+        1x1 scheme) and B (outputs, rank)."""
         n_in, n_out = self._inputs(layer), layer.weight.shape[0]
         dtype, device = layer.weight.dtype, layer.weight.device
         a = torch.as_tensor(self.a_sign[:, :n_in], dtype=dtype, device=device) / math.sqrt(n_in)
         b = torch.as_tensor(self.b_sign[:n_out, :], dtype=dtype, device=device)
+        if layer.weight.ndim == 4:
+            c_in, kh, kw = layer.weight.shape[1:]
+            if self.conv == "1x1":
+                kernel = torch.zeros((self.rank, c_in, kh, kw), dtype=dtype, device=device)
+                kernel[:, :, kh // 2, kw // 2] = a
+                a = kernel
+            else:
+                a = a.reshape(self.rank, c_in, kh, kw)
         return a, b
 
     def _hooks(self, model):
-        """Matrix hooks adding ``b * (B (d * (A x)))`` with the active set (none: nothing)."""
+        """Forward hooks adding ``b * (B (d * (A x)))`` with the active set (none: nothing) to
+        every analog layer's output (a convolution: A as a rank-channel convolution, B per
+        position), whatever the layer's mode: tiles, training draws."""
         handles = []
         for name, layer in model.analog_layers():
             a, b = self._ab(layer)
-            taps = self._taps(layer)
 
-            def hook(module, x2d, y, name=name, a=a, b=b, taps=taps):
+            def hook(module, inputs, y, name=name, a=a, b=b):
                 if self._active is None:
                     return None
                 d, bvec = self._active[name]
-                x_in = x2d if taps is None else x2d[:, taps]
-                return y + ((x_in @ a.T) * d) @ b.T * bvec
-            handles.append(layer.register_matrix_hook(hook))
+                x = inputs[0]
+                if a.ndim == 4:
+                    u = F.conv2d(x, a, None, module.stride, module.padding) * d[:, None, None]
+                    return y + torch.einsum("brhw,or->bohw", u, b) * bvec[:, None, None]
+                return y + ((x @ a.T) * d) @ b.T * bvec
+            handles.append(layer.register_forward_hook(hook))
         return handles
 
     def _tensors(self, vset, model):

@@ -20,9 +20,9 @@ Modes of an analog layer:
   update; :meth:`AnalogModel.program` then writes the trained weights onto the tiles.
 
 Public hooks for compensation (:mod:`memsim.compensate`): torch forward hooks on any
-:class:`~memsim.nn.tile.Tile` (its digital output), :meth:`AnalogLayer.register_matrix_hook`
-(the layer's matrix output as a function of its matrix input, before the bias) and
-:meth:`AnalogModel.register_time_hook` (called after every :meth:`AnalogModel.set_time`);
+:class:`~memsim.nn.tile.Tile` (its digital output) and on any analog layer (its output from
+its input, in every mode) and :meth:`AnalogModel.register_time_hook` (called after every
+:meth:`AnalogModel.set_time`);
 :meth:`AnalogModel.device_draws` gives drift instances of the weights (the training draw) to
 fit compensation on.
 
@@ -97,7 +97,6 @@ class AnalogLayer(nn.Module):
         self.bias = None if source.bias is None else nn.Parameter(source.bias.detach().clone())
         self.tiles = nn.ModuleList()
         self._shared = shared
-        self._matrix_hooks = OrderedDict()
         self.last_input = None
 
     # -- the matrix ----------------------------------------------------------------------------
@@ -108,13 +107,6 @@ class AnalogLayer(nn.Module):
     @property
     def in_features_flat(self) -> int:
         return int(np.prod(self.weight.shape[1:]))
-
-    def register_matrix_hook(self, hook) -> RemovableHandle:
-        """``hook(layer, x2d, y2d) -> y2d or None``: change the matrix output ``y2d`` (N,
-        outputs; before the bias) from the matrix input ``x2d`` (N, inputs), in every mode."""
-        handle = RemovableHandle(self._matrix_hooks)
-        self._matrix_hooks[handle.id] = hook
-        return handle
 
     def program(self, noise_model, generator) -> None:
         """Map the float weights onto tiles and program their cells (programming noise)."""
@@ -179,10 +171,6 @@ class AnalogLayer(nn.Module):
             if not self.tiles:
                 raise RuntimeError("this analog layer has no tiles: call AnalogModel.program() first")
             y = self.analog_matrix(x2d)
-        for hook in self._matrix_hooks.values():
-            result = hook(self, x2d, y)
-            if result is not None:
-                y = result
         return y if self.bias is None else y + self.bias
 
 
@@ -214,10 +202,10 @@ class AnalogConv2d(AnalogLayer):
         if x.ndim != 4:
             raise ValueError(f"{type(self).__name__} expects (batch, channels, height, width), got {tuple(x.shape)}")
         sh = self._shared
-        if (sh.float_mode or self.training) and not sh.capture and not self._matrix_hooks:
-            w = self.weight if sh.float_mode else self.sampled_conv_weight()
-            if w is not None:
-                return F.conv2d(x, w, self.bias, self.stride, self.padding)
+        if sh.float_mode and not sh.capture:
+            return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
+        if self.training and not sh.capture:
+            return self._drawn_forward(x)
         x2d, shape = self.patches(x)
         y = self._matrix_forward(x2d)
         return y.reshape(*shape, -1).permute(0, 3, 1, 2)
@@ -233,11 +221,41 @@ class AnalogConv2d(AnalogLayer):
         batch, _, h_out, w_out = windows.shape[:4]
         return windows.permute(0, 2, 3, 1, 4, 5).reshape(batch * h_out * w_out, -1), (batch, h_out, w_out)
 
-    def sampled_conv_weight(self):
-        """One device instance as a conv weight, or None when output noise needs the
-        per-patch input scale (the forward then goes through the patches)."""
+    def _drawn_forward(self, x):
+        """The training draw as a convolution: one device instance of the weights, and each
+        tile's output noise scaled by the largest input magnitude of its part of every patch
+        (:meth:`patch_peak`), as the patches' matrix product would give, without the patches."""
         w, noise = self.sampled_matrix()
-        return None if noise else w.T.reshape(self.weight.shape)
+        y = F.conv2d(x, w.T.reshape(self.weight.shape), self.bias, self.stride, self.padding)
+        gen = self._shared.sample_generator
+        for rows, cols, sigma in noise:
+            peak = self.patch_peak(x.detach(), rows)
+            shape = (y.shape[0], cols.stop - cols.start, *y.shape[2:])
+            y[:, cols] = y[:, cols] + sigma * peak[:, None] * torch.randn(shape, generator=gen, dtype=y.dtype,
+                                                                          device=y.device)
+        return y
+
+    def patch_peak(self, x, rows=slice(None)) -> torch.Tensor:
+        """(B, h_out, w_out): the largest |x| over the entries ``rows`` of every patch (the
+        columns ``rows`` of :meth:`patches`, ordered (C_in, kh, kw)), from strided views of the
+        input, one per kernel offset."""
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        c_in, per = x.shape[1], kh * kw
+        start, stop, _ = rows.indices(c_in * per)
+        magnitude = F.pad(x.abs(), (pw, pw, ph, ph)) if ph or pw else x.abs()
+        h_out = (magnitude.shape[2] - kh) // sh + 1
+        w_out = (magnitude.shape[3] - kw) // sw + 1
+        peak = torch.zeros((x.shape[0], h_out, w_out), dtype=x.dtype, device=x.device)
+        for u in range(kh):
+            for v in range(kw):
+                offset = u * kw + v  # entry c * per + offset of a patch is channel c at (u, v)
+                c_lo, c_hi = -(-(start - offset) // per), -(-(stop - offset) // per)
+                c_lo, c_hi = max(c_lo, 0), min(c_hi, c_in)
+                if c_lo >= c_hi:
+                    continue
+                view = magnitude[:, c_lo:c_hi, u:u + sh * (h_out - 1) + 1:sh, v:v + sw * (w_out - 1) + 1:sw]
+                peak = torch.maximum(peak, view.amax(dim=1))
+        return peak
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
