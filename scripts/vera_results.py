@@ -1,7 +1,8 @@
 """VeRA+ against GDC and BN re-calibration under the CMO ReRAM model and measured drift statistics.
 
     python3 scripts/vera_results.py [--models mlp-mnist,resnet-fashion] [--seeds 3]
-                                    [--sections table,tolerance,ablation]
+                                    [--sections table,tolerance,ablation,validation,qat]
+                                    [--tolerances 0.1,0.05,0.025]
                                     [--noise reram,measured] [--instances 100]
                                     [--val-images N] [--train-images N] [--test-images N]
                                     [--stats examples/drift/measured_levels_example.csv]
@@ -50,12 +51,16 @@ which ``--render-only`` reads too) rebuilds the text ``vera_results.txt`` and th
   images, tolerance 5 %; 3 epochs, batch 64 on the training images), with storage bytes
   (``storage_bytes`` of each strategy: for VeRA+ the 8-byte seed that redraws A and B, the
   float32 vectors and a float64 switch time per set) and fit times;
-- ``tolerance``: the number of VeRA+ sets (rank 1) against the tolerance (10, 5 and 2.5 %) and
-  the schedule's fit time;
+- ``tolerance``: the number of VeRA+ sets (rank 1) against the tolerance (``--tolerances``,
+  default 10, 5 and 2.5 %) and the schedule's fit time;
 - ``ablation``: VeRA+ rank 1 at 10 years with one set (no schedule): 3 against 10 epochs, and
   the 'offset' projection (A's first row all ones), rank 1 and 6;
 - ``qat``: the same at 10 years on the paper's W4A4 backbone (:func:`memsim.nn.qat.train_qat`,
-  5 epochs of quantisation-aware fine-tuning from the float network), with GDC + BN.
+  5 epochs of quantisation-aware fine-tuning from the float network), with GDC + BN;
+- ``validation``: Algorithm 1's noise floor: the validation accuracy's mean and standard
+  deviation over ``--instances`` drift instances right after programming and at 1 s, on the
+  last 48, 192 and 768 training images: where 3 std exceeds the 5 % tolerance the schedule
+  stores a set at every step, drift or not.
 
 Rows logged before the seed-only count (no ``"count"`` key) held A and B as sign bits; they
 are shown with those bits replaced by the 8-byte seed (the MLP: ceil(r (784 + 256) / 8) B
@@ -177,6 +182,25 @@ def run_tolerance(model, data, plan, seed, cfg, instances, tol, projection="rade
     return {"sets": len(vera.sets), "times": vera.times, "fit_s": secs, "storage": vera.storage_bytes}
 
 
+VALIDATION_SIZES = (48, 192, 768)
+
+
+def run_validation(model, data, plan, seed, cfg, instances):
+    """Algorithm 1's noise floor: the validation accuracy's mean and std over drift instances
+    right after programming and at t = 1 s (before any set), per validation size, and whether
+    the schedule's test (mean - 3 std below 95 % of the drift-free mean) already fires at 1 s."""
+    net = convert(model, cfg, seed=seed, calibration_x=ex.calibration_inputs(cfg, data))
+    vera = VeRAPlus(1, seed=seed)
+    vera._init_projections(net)
+    row = {}
+    for n in VALIDATION_SIZES:
+        x, y = data.x_train[-n:], data.y_train[-n:]
+        free = vera.eval_stats(net, 0.0, None, x, y, instances)
+        at_1s = vera.eval_stats(net, 1.0, None, x, y, instances)
+        row[str(n)] = {"free": free, "t1": at_1s, "fires": at_1s[0] - 3 * at_1s[1] < 0.95 * free[0]}
+    return row
+
+
 def run_ablation(model, data, plan, seed, cfg):
     x, y = test_set(data, plan)
     (xt, yt), _ = split(data, plan)
@@ -249,7 +273,7 @@ def load_done(path):
             item.setdefault("instances", 30)
         key = (item["section"], item["model"], item["noise"], item["seed"])
         if item["section"] == "table":
-            key += (item["instances"],)
+            key += (item["instances"], item.get("val_images", 0))
         if "tolerance" in item:
             key += (item["tolerance"], item.get("projection", "rademacher"))
         done[key] = _recount(item)
@@ -277,11 +301,13 @@ def render(done, out):
     lines = []
     for model in PLANS:
         for noise in ("reram", "measured"):
-            groups = sorted({key[4] for key in done if key[:3] == ("table", model, noise)}, reverse=True)
+            groups = sorted({key[4:6] for key in done if key[:3] == ("table", model, noise)}, reverse=True)
             if not groups:
                 continue
-            instances = groups[0]  # the most drift instances logged; fewer ones are superseded
-            rows = [v for key, v in sorted(done.items()) if key[:3] == ("table", model, noise) and key[4] == instances]
+            # the most drift instances logged (fewer are superseded), then the most validation images
+            instances, val_images = groups[0]
+            rows = [v for key, v in sorted(done.items()) if key[:3] == ("table", model, noise)
+                    and key[4:6] == (instances, val_images)]
             w = rows[0]["weights"]
             lines += [f"{model}, {NOISE_TITLE[noise]}; seeds {[v['seed'] for v in rows]}; Algorithm 1 over "
                       f"{instances} drift instances per step; test accuracy, mean ± std, %",
@@ -304,8 +330,19 @@ def render(done, out):
                       + ", ".join(f"{k} {s:.1f}" for k, s in fit.items())
                       + f"; row s {[round(v['seconds']) for v in rows]} at load {[round(v['load'], 1) for v in rows]}",
                       f"BN re-calibration minus the better VeRA+ at 10 years: {pm(gap)} points"]
-            if len(groups) > 1:
-                lines.append(f"(rows at {', '.join(map(str, groups[1:]))} drift instances are kept in results.jsonl, "
+            for other in [g for g in groups[1:] if g[0] == instances]:
+                alt = [v for key, v in sorted(done.items()) if key[:3] == ("table", model, noise) and key[4:6] == other]
+                lines.append(f"Algorithm 1 validated on {other[1]} images instead (seeds {[v['seed'] for v in alt]}): "
+                             + "; ".join(f"rank {r} {[v['trace'][f'vera{r}']['sets'] for v in alt]} sets, "
+                                         f"{100 * np.mean([v['storage'][f'gdc+vera{r}'] for v in alt]) / (4 * w):.2f} % "
+                                         f"of the weight bytes, "
+                                         + ", ".join(f"{pm([v['acc'][t][f'gdc+vera{r}'] for v in alt])} at {t}"
+                                                     for t, _ in TIMES)
+                                         for r in (1, 6))
+                             + f"; BN re-calibration {pm([v['acc']['10 years']['gdc+bn'] for v in alt])} at 10 years")
+            fewer = sorted({g[0] for g in groups if g[0] < instances}, reverse=True)
+            if fewer:
+                lines.append(f"(rows at {', '.join(map(str, fewer))} drift instances are kept in results.jsonl, "
                              f"superseded by these)")
             lines.append("")
     tol_rows = [v for key, v in sorted(done.items()) if key[0] == "tolerance"]
@@ -345,6 +382,21 @@ def render(done, out):
         for name in ("rank 1, 3 epochs", "rank 6, 3 epochs", "rank 1, offset projection"):
             lines.append(f"  GDC + VeRA+ {name:18s} {pm([v['row'][name]['accuracy'] for v in rows])}  "
                          f"({rows[0]['row'][name]['storage']} B)")
+        lines.append("")
+    for model, noise in [(m, n) for m in PLANS for n in ("reram", "measured")]:
+        rows = [v for key, v in sorted(done.items()) if key[:3] == ("validation", model, noise)]
+        if not rows:
+            continue
+        lines += [f"Algorithm 1's noise floor, {model}, {noise}: validation accuracy over {rows[0]['instances']} drift "
+                  f"instances (the last N training images), before any VeRA+ set; seeds {[v['seed'] for v in rows]}",
+                  "  N     drift-free (t = 0)   at t = 1 s          3 std at 1 s   5 % of drift-free   "
+                  "stores a set at 1 s"]
+        for n in sorted(rows[0]["row"], key=int):
+            free = [v["row"][n]["free"] for v in rows]
+            t1 = [v["row"][n]["t1"] for v in rows]
+            lines.append(f"  {n:5s} {pm([f[0] for f in free]):20s} {pm([t[0] for t in t1]):19s} "
+                         f"{300 * np.mean([t[1] for t in t1]):6.1f} points   {5 * np.mean([f[0] for f in free]):6.1f} points"
+                         f"       {sum(v['row'][n]['fires'] for v in rows)} of {len(rows)} seeds")
         lines.append("")
     loads = [v.get("load") for v in done.values() if v.get("load")]
     if loads:
@@ -388,10 +440,10 @@ def grid(models, sections, noises, args):
     for model_name, section in [(m, s) for m in models for s in sections]:
         seeds = ex.parse_seeds(args.tolerance_seeds if section == "tolerance" else args.seeds)
         for noise in noises:
-            for tol in TOLERANCES if section == "tolerance" else (None,):
+            for tol in args.tolerances if section == "tolerance" else (None,):
                 for seed in seeds:
                     point = {"section": section, "model": model_name, "noise": noise, "seed": seed}
-                    if section in ("table", "tolerance"):
+                    if section in ("table", "tolerance", "validation"):
                         point["instances"] = args.instances
                     if tol is not None:
                         point.update(tolerance=tol, projection=args.projection)
@@ -415,6 +467,8 @@ def run_point(point, stats, images):
     elif section == "tolerance":
         row = {"row": run_tolerance(model, data, plan, seed, cfg, point["instances"], point["tolerance"],
                                     point["projection"])}
+    elif section == "validation":
+        row = {"row": run_validation(model, data, plan, seed, cfg, point["instances"])}
     elif section == "qat":
         row = {"row": run_qat(model, data, plan, seed, cfg)}
     else:
@@ -440,6 +494,8 @@ def main(argv=None) -> int:
     p.add_argument("--train-images", type=int, help="images VeRA+ trains on (default: per model)")
     p.add_argument("--test-images", type=int, help="test images of the table (default: per model)")
     p.add_argument("--tolerance-seeds", default="1", help="seeds of the tolerance section (a count or a list)")
+    p.add_argument("--tolerances", default=",".join(f"{t:g}" for t in TOLERANCES),
+                   help="tolerances of the tolerance section (comma list of fractions, default %(default)s)")
     p.add_argument("--stats", default=os.path.join("examples", "drift", "measured_levels_example.csv"))
     p.add_argument("--projection", default="rademacher", choices=("rademacher", "offset"),
                    help="VeRA+ projection A of the tolerance section (offset: first row all ones)")
@@ -451,14 +507,20 @@ def main(argv=None) -> int:
     noises = [n.strip() for n in args.noise.split(",") if n.strip()]
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     for s in sections:
-        if s not in ("table", "tolerance", "ablation", "qat"):
-            p.error(f"unknown section {s!r}; choose from table, tolerance, ablation, qat")
+        if s not in ("table", "tolerance", "ablation", "qat", "validation"):
+            p.error(f"unknown section {s!r}; choose from table, tolerance, ablation, qat, validation")
     for n in noises:
         if n not in ("reram", "measured"):
             p.error(f"unknown noise {n!r}; choose from reram, measured")
     for m in models:
         if m not in PLANS:
             p.error(f"unknown model {m!r}; choose from {', '.join(PLANS)}")
+    try:
+        args.tolerances = [float(t) for t in args.tolerances.split(",") if t.strip()]
+    except ValueError:
+        p.error(f"--tolerances must be a comma list of fractions in (0, 1), got {args.tolerances!r}")
+    if not args.tolerances or not all(0 < t < 1 for t in args.tolerances):
+        p.error(f"--tolerances must be a comma list of fractions in (0, 1), got {args.tolerances}")
     if args.instances < 2:
         p.error("--instances must be >= 2")
     for name in ("val_images", "train_images", "test_images"):

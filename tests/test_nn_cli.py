@@ -132,6 +132,7 @@ def test_committed_aihwkit_comparison_table_follows_from_its_raw_results():
 @pytest.mark.parametrize("script, folder, args, table", [
     ("nonlinear_table.py", "examples/nn/nonlinear", [], "table.md"),
     ("nn_results.py", "examples/nn/lenet-fashion", ["--models", "lenet-fashion"], "nn_results.txt"),
+    ("vera_results.py", "examples/vera", [], "vera_results.txt"),
 ])
 def test_results_scripts_render_committed_older_logs_unchanged(script, folder, args, table, tmp_path):
     """The committed results were written by the older results log; the scripts, now on the
