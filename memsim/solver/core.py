@@ -244,12 +244,12 @@ class _System:
         except np.linalg.LinAlgError:  # not numerically positive definite: the one-level CG still works
             return None
 
-    def step(self, f_row, f_col, jac, rel_tol, work=None):
-        """One Newton step (dr, dc, CG iterations, CG's relative residual).  ``work`` holds
-        one solve's buffers (:meth:`workspace`), reused from step to step; None: fresh ones."""
+    def step(self, f_row, f_col, jac, rel_tol, work):
+        """One Newton step (dr, dc, CG iterations, CG's relative residual) in ``work``, one
+        solve's buffers (:meth:`workspace`), reused from step to step."""
         lines, _ = _kernels()
         d_row, d_col, b1, b2, inv_r, inv_c, grid = jac
-        dr, dc, scratch = work if work is not None else self.workspace()
+        dr, dc, scratch = work
         dc[:] = 0.0
         if grid is not None:
             from . import coarse
