@@ -156,3 +156,24 @@ def test_exact_true_keeps_the_solver_per_vector(rng):
 def test_exact_must_be_a_bool(value):
     with pytest.raises(ValueError, match="exact must be True or False"):
         HardwareConfig(exact=value)
+
+
+def test_ideal_wire_1t1r_reads_start_every_internal_node_from_a_guess_not_from_memory():
+    """With ideal wires the first pass solves each 1T1R internal node exactly from a starting
+    guess; the guess is computed, never read from the (uninitialised) work array."""
+    from memsim.solver._batched import _one_t_row
+
+    model = programmed("1t1r", 0.0, n=16)
+    n = model.g.shape[0]
+    u = np.tile(np.linspace(0.0, 0.2, n)[:, None], (1, n))
+    vc = np.zeros(n)
+    out = []
+    for stale in (np.nan, 1e300, 0.0):
+        vd = np.full((n, n), stale)
+        cur = np.empty(n)
+        _one_t_row(3, u, vc, vd, model.prefactor64, 1.0 / model.v0, model.v_gate, model.gap, model.p_dev,
+                   model.p_mos, cur, True, True)
+        out.append(cur.copy())
+    assert np.all(np.isfinite(out[0])) and np.all(out[0] > 0)
+    np.testing.assert_array_equal(out[0], out[1])
+    np.testing.assert_array_equal(out[0], out[2])

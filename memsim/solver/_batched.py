@@ -104,6 +104,14 @@ def _one_t_row(i, u, vc, vd, prefactor, inv_v0, v_gate, gap, p_dev, p_mos, cur, 
     u_i = u[i]
     vd_i = vd[i]
     pref_i = prefactor[i]
+    beta, vto, lam, leak = p_mos[0], p_mos[1], p_mos[2], p_mos[3]  # scalars: no aliasing in the loops
+    over = 0
+    for j in range(n_cols):
+        over += abs(u_i[j] * inv_v0) > 1.0
+        if first:  # the node between two linear conductances: the guess every path starts from
+            g_on = beta * max(v_gate - vc[j] - vto, 1e-3)
+            g_rram = pref_i[j] * inv_v0
+            vd_i[j] = vc[j] + u_i[j] * g_rram / (g_rram + g_on)
     if exact_node:
         for j in range(n_cols):
             node, current, _, _ = series_node(u_i[j] + vc[j], vc[j], v_gate, gap[i, j], p_dev, p_mos, vd_i[j])
@@ -111,14 +119,6 @@ def _one_t_row(i, u, vc, vd, prefactor, inv_v0, v_gate, gap, p_dev, p_mos, cur, 
             cur[j] = current
         return
     steps = FIRST_NODE_STEPS if first else NODE_STEPS
-    beta, vto, lam, leak = p_mos[0], p_mos[1], p_mos[2], p_mos[3]  # scalars: no aliasing in the loops
-    over = 0
-    for j in range(n_cols):
-        over += abs(u_i[j] * inv_v0) > 1.0
-        if first:
-            g_on = beta * max(v_gate - vc[j] - vto, 1e-3)
-            g_rram = pref_i[j] * inv_v0
-            vd_i[j] = vc[j] + u_i[j] * g_rram / (g_rram + g_on)
     for _ in range(steps):
         if over:
             for j in range(n_cols):
