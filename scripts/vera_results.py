@@ -298,6 +298,18 @@ def sizes(row):
             f"{row['val_images']}, tested on {row['test_images']} test images")
 
 
+def unrecovered(row, rank):
+    """(stored sets that do not lift mean - 3 std above the threshold at their own time, the
+    first such time in s), or None for a row logged without the after-training statistics."""
+    trace = row["trace"][f"vera{rank}"]
+    stored = [step for step in trace["log"] if step["new_set"]]
+    if not stored or "mean_after" not in stored[0]:
+        return None
+    threshold = (1 - row.get("table_tolerance", 0.05)) * trace["drift_free"]
+    below = [step["t"] for step in stored if step["mean_after"] - 3 * step["std_after"] < threshold]
+    return f"{len(below)} of {len(stored)}" + (f" from {min(below):.3g} s" if below else "")
+
+
 def render(done, out):
     lines = []
     for model in PLANS:
@@ -333,6 +345,10 @@ def render(done, out):
                       + ", ".join(f"{k} {s:.1f}" for k, s in fit.items())
                       + f"; row s {[round(v['seconds']) for v in rows]} at load {[round(v['load'], 1) for v in rows]}",
                       f"BN re-calibration minus the better VeRA+ at 10 years: {pm(gap)} points"]
+            if any(unrecovered(v, 1) is not None for v in rows):
+                lines.append("sets whose own validation accuracy, right after training, stays below Algorithm 1's "
+                             "threshold (mean - 3 std): " + "; ".join(
+                                 f"rank {r} {[unrecovered(v, r) for v in rows]}" for r in (1, 6)))
             for other in [g for g in groups[1:] if g[0] == instances]:
                 alt = [v for key, v in sorted(done.items()) if key[:3] == ("table", model, noise) and key[4:7] == other]
                 lines.append(f"Algorithm 1 at {-100 * other[2]:g} % tolerance, validated on {other[1]} images, VeRA+ "
@@ -342,6 +358,8 @@ def render(done, out):
                                          f"of the weight bytes, "
                                          + ", ".join(f"{pm([v['acc'][t][f'gdc+vera{r}'] for v in alt])} at {t}"
                                                      for t, _ in TIMES)
+                                         + (f" (sets below the threshold right after training: "
+                                            f"{unrecovered(alt[0], r)})" if unrecovered(alt[0], r) is not None else "")
                                          for r in (1, 6))
                              + f"; BN re-calibration {pm([v['acc']['10 years']['gdc+bn'] for v in alt])} at 10 years")
             fewer = sorted({g[0] for g in groups if g[0] < instances}, reverse=True)
