@@ -18,9 +18,9 @@ number):
 - ``resnet-fashion``: the small ResNet with BatchNorm on Fashion-MNIST (cache
   memsim_output/cnn-resnet/models; 10 analog layers: the stem, six 3x3 convolutions, two of
   them with stride 2, two 1x1 stride-2 shortcuts and the classifier; VeRA+ with the paper's
-  1x1-kernel scheme).  Its forward through drift instances costs about 6.5 ms per image on
+  1x1-kernel scheme).  Its forward through drift instances costs about 3 ms per image on
   one core (the MLP's about 0.05 ms), so one schedule step at 100 instances on 100 images
-  takes about 65 s and a schedule (49 steps) about an hour per rank.  Reduced by default:
+  takes about 30 s and a schedule (49 steps) about 25 minutes per rank.  Reduced by default:
   VeRA+ trains on the first 384 training images, Algorithm 1 validates on the last 48,
   the table tests on the first 1000 of the 10 000 test images, BN re-calibration and GDC as
   for the MLP; run it with ``--instances 20`` (fewer than the paper's 100) to fit the time.
