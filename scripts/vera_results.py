@@ -314,12 +314,12 @@ def render(done, out):
     lines = []
     for model in PLANS:
         for noise in ("reram", "measured"):
-            groups = sorted({key[4:7] for key in done if key[:3] == ("table", model, noise)}, reverse=True)
+            # (instances, validation images, -tolerance): the most drift instances logged (fewer are
+            # superseded), then the lowest tolerance, then the most validation images
+            groups = sorted({key[4:7] for key in done if key[:3] == ("table", model, noise)},
+                            key=lambda g: (-g[0], -g[2], -g[1]))
             if not groups:
                 continue
-            # the most drift instances logged (fewer are superseded), then the lowest tolerance, then the
-            # most validation images
-            groups.sort(key=lambda g: (-g[0], -g[2], -g[1]))
             instances = groups[0][0]
             rows = [v for key, v in sorted(done.items()) if key[:3] == ("table", model, noise)
                     and key[4:7] == groups[0]]
