@@ -197,7 +197,7 @@ def run_validation(model, data, plan, seed, cfg, instances):
         x, y = data.x_train[-n:], data.y_train[-n:]
         free = vera.eval_stats(net, 0.0, None, x, y, instances)
         at_1s = vera.eval_stats(net, 1.0, None, x, y, instances)
-        row[str(n)] = {"free": free, "t1": at_1s, "fires": at_1s[0] - 3 * at_1s[1] < 0.95 * free[0]}
+        row[str(n)] = {"free": free, "t1": at_1s, "fires": VeRAPlus.falls_short(*at_1s, 0.95 * free[0])}
     return row
 
 
@@ -306,7 +306,7 @@ def unrecovered(row, rank):
     if not stored or "mean_after" not in stored[0]:
         return None
     threshold = (1 - row.get("table_tolerance", 0.05)) * trace["drift_free"]
-    below = [step["t"] for step in stored if step["mean_after"] - 3 * step["std_after"] < threshold]
+    below = [step["t"] for step in stored if VeRAPlus.falls_short(step["mean_after"], step["std_after"], threshold)]
     return f"{len(below)} of {len(stored)}" + (f" from {min(below):.3g} s" if below else "")
 
 

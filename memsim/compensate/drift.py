@@ -377,6 +377,12 @@ class VeRAPlus(Compensation):
         return float(acc.mean()), float(acc.std(ddof=1)) if instances > 1 else 0.0
 
     # -- Algorithm 1 -------------------------------------------------------------------------
+    @staticmethod
+    def falls_short(mean: float, std: float, threshold: float) -> bool:
+        """Algorithm 1's test for storing a set: mean - 3 std of the accuracy over drift
+        instances below the threshold ((1 - tolerance) x the drift-free accuracy)."""
+        return mean - 3 * std < threshold
+
     def fit_schedule(self, model, x_train, y_train, x_val, y_val, *, tolerance: float = 0.01,
                      t_start: float = 1.0, t_end: float = 10 * YEAR, factor: float = 1.5,
                      instances: int = 20, progress: bool = False) -> "VeRAPlus":
@@ -402,7 +408,7 @@ class VeRAPlus(Compensation):
         for t in tqdm(times, desc="VeRA+ schedule", disable=not progress, leave=False):
             mean, std = self.eval_stats(model, t, current, x_val, y_val, instances)
             row = {"t": t, "mean": mean, "std": std, "new_set": False}
-            if mean - 3 * std < self.threshold:
+            if self.falls_short(mean, std, self.threshold):
                 current = self.train_set(model, t, x_train, y_train, rng, init=current)
                 self.times.append(float(t))
                 self.sets.append(current)
