@@ -20,17 +20,26 @@ _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 _FILE_RE = re.compile(r"[A-Za-z0-9_+-][A-Za-z0-9_.+-]{0,127}")
 _SUFFIX = {"t": 1e12, "g": 1e9, "meg": 1e6, "k": 1e3, "mil": 25.4e-6, "m": 1e-3,
            "u": 1e-6, "n": 1e-9, "p": 1e-12, "f": 1e-15}
+#: Python ints at or beyond this magnitude have no double (float(10**400) overflows).
+_INT_LIMIT = 1 << 1024
 _NUM_RE = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(meg|mil|[tgkmunpf])?[a-z]*$")
 
 
-def real(value, what: str = "value") -> float:
-    """``value`` as a builtin ``float``, finite; ValueError for anything else.
+def real(value, what: str = "value", low: float | None = None, high: float | None = None, *,
+         unit: str = "") -> float:
+    """``value`` as a builtin ``float``, finite and within [``low``, ``high``]; ValueError otherwise.
 
-    Subclasses of int, float or numpy scalars are converted through the builtin types, so an
-    object with its own ``__format__``, ``__repr__`` or ``__str__`` cannot choose its own text.
+    This is the one check every number a user gives memsim passes (arguments, spec and config
+    keys, command-line options).  Booleans are refused (``True`` is not 1 V); a Python int too
+    large for a double (``10**400`` from JSON) is refused in one line, not an OverflowError;
+    ``-0.0`` becomes ``0.0``, so both engines (and the netlist text) see one zero.  Subclasses of
+    int, float or numpy scalars are converted through the builtin types, so an object with its
+    own ``__format__``, ``__repr__`` or ``__str__`` cannot choose its own text.
     """
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"{what} must be a real number, got {type(value).__name__}")
+        raise ValueError(f"{what} must be a real number, got {_kind_of(value)}")
+    if isinstance(value, int) and not -_INT_LIMIT < int.__index__(value) < _INT_LIMIT:
+        raise ValueError(f"{what} must be a finite number within double precision (|x| < 1.8e308), got {shown(value)}")
     try:
         if isinstance(value, float):  # the stored value, not what an override of __float__ says
             number = float.__float__(value)
@@ -45,14 +54,43 @@ def real(value, what: str = "value") -> float:
         raise ValueError(f"{what} must be a real number, got {type(value).__name__}")
     if not math.isfinite(number):
         raise ValueError(f"{what} must be a finite number, got {float.__repr__(number)}")
+    number += 0.0  # -0.0 + 0.0 is +0.0: one zero everywhere
+    if (low is not None and number < low) or (high is not None and number > high):
+        raise ValueError(f"{what} must be {_range(low, high, unit)}, got {float.__repr__(number)}{_unit(unit)}")
     return number
 
 
-def integer(value, what: str = "value") -> int:
-    """``value`` as a builtin ``int`` (bool refused); ValueError for anything else."""
+def _unit(unit: str) -> str:
+    return f" {unit}" if unit else ""
+
+
+def _range(low, high, unit: str) -> str:
+    if low is not None and high is not None:
+        return f"within [{low:g}, {high:g}]{_unit(unit)}"
+    return f">= {low:g}{_unit(unit)}" if low is not None else f"<= {high:g}{_unit(unit)}"
+
+
+def integer(value, what: str = "value", low: int | None = None, high: int | None = None) -> int:
+    """``value`` as a builtin ``int`` within [``low``, ``high``] (bool refused); ValueError otherwise.
+
+    An integral float (``1e3`` from JSON or a command line) is not accepted: counts are written
+    as integers.  The message of a refusal shows a huge integer by its number of digits.
+    """
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{what} must be an integer, got {type(value).__name__}")
-    return int.__index__(value) if isinstance(value, int) else int(value.item())
+        raise ValueError(f"{what} must be an integer, got {_kind_of(value)}")
+    number = int.__index__(value) if isinstance(value, int) else int(value.item())
+    if (low is not None and number < low) or (high is not None and number > high):
+        bounds = (f"within [{low}, {high}]" if low is not None and high is not None
+                  else f">= {low}" if low is not None else f"<= {high}")
+        raise ValueError(f"{what} must be an integer {bounds}, got {shown(number)}")
+    return number
+
+
+def _kind_of(value) -> str:
+    """What a refused value is, for a message: its safe rendering if short, else its type."""
+    if isinstance(value, (bool, np.bool_)):
+        return f"a boolean ({bool(value)})"
+    return shown(value) if type(value) in (str, float) else f"a {type(value).__name__}"
 
 
 def index(value, size: int, what: str) -> int:
@@ -133,9 +171,12 @@ def choice(value: object, accepted: tuple, what: str) -> str:
 
 
 def shown(value: object) -> str:
-    """A safe one-line rendering of a user value for an error message."""
+    """A safe one-line rendering of a user value for an error message (a huge integer by its
+    number of digits, never its thousands of them)."""
     if isinstance(value, str):
         return repr(str.__str__(value))[:80]
+    if type(value) is int and abs(value) >= 10 ** 20:
+        return f"an integer of {len(str(abs(value))) if value.bit_length() < 13000 else 'over 4000'} digits"
     if type(value) in (bool, int, float):
         return repr(value)[:80]
     return f"a {type(value).__name__}"

@@ -41,13 +41,22 @@ RATIO_MAX = 1e9
 
 def as_real_array(value, name: str, ndim: int | None = None, min_value: float | None = None,
                   shape: tuple | None = None) -> np.ndarray:
-    """Validate an array argument: real, finite, optionally of given ndim/shape and >= min_value."""
+    """Validate an array argument: real, finite, optionally of given ndim/shape and >= min_value.
+
+    The array counterpart of :func:`memsim.units.real`, the check every user array passes:
+    booleans are refused (a ``True`` cell is not 1 S), so are Python ints beyond double
+    precision, and ``-0.0`` becomes ``0.0``.  Returns a read-only float64 copy.
+    """
+    if isinstance(value, (list, tuple)):
+        _check_elements(value, name)
     try:
         array = np.array(value, dtype=np.float64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValueError(f"{name} must be an array of real numbers, got {type(value).__name__}") from None
     if np.iscomplexobj(value):
         raise ValueError(f"{name} must be real, got complex values")
+    if isinstance(value, (bool, np.bool_)) or (isinstance(value, np.ndarray) and value.dtype.kind == "b"):
+        raise ValueError(f"{name} must be real numbers, got booleans")
     if ndim is not None and array.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-D, got shape {array.shape}")
     if shape is not None and array.shape != shape:
@@ -58,18 +67,35 @@ def as_real_array(value, name: str, ndim: int | None = None, min_value: float | 
         raise ValueError(f"{name} must be finite (no NaN or inf)")
     if min_value is not None and np.any(array < min_value):
         raise ValueError(f"{name} must be >= {min_value}, got a minimum of {array.min():.6g}")
+    array += 0.0  # -0.0 + 0.0 is +0.0: one zero for both engines
     array.setflags(write=False)
     return array
+
+
+def _check_elements(value, name: str) -> None:
+    """Refuse booleans and integers beyond double precision anywhere in nested lists (JSON
+    ``true`` or ``10**400``), which numpy would otherwise turn into 1.0 or an OverflowError.
+    One pass over each innermost list's element types, at C speed."""
+    stack = [value]
+    while stack:
+        items = stack.pop()
+        types = set(map(type, items))
+        if any(issubclass(kind, (bool, np.bool_)) for kind in types):
+            raise ValueError(f"{name} must be real numbers, got a boolean")
+        if any(issubclass(kind, (list, tuple)) for kind in types):
+            stack.extend(item for item in items if isinstance(item, (list, tuple)))
+        if any(issubclass(kind, int) for kind in types):
+            for item in items:
+                if isinstance(item, int):
+                    units.real(item, name)
 
 
 def as_resistance(value, name: str) -> float:
     """A wire resistance per segment: a finite real number >= 0 ohm."""
     try:
-        value = units.real(value, name)
+        value = units.real(value, name, 0.0)
     except ValueError:
         raise ValueError(f"{name} must be a finite resistance >= 0 ohm, got {units.shown(value)}") from None
-    if value < 0:
-        raise ValueError(f"{name} must be a finite resistance >= 0 ohm, got {value!r}")
     if value != 0 and not R_RANGE[0] <= value <= R_RANGE[1]:
         raise ValueError(f"{name} must be 0 ohm (ideal wire) or within [{R_RANGE[0]:g}, {R_RANGE[1]:g}] ohm "
                          f"per segment, got {value!r}")

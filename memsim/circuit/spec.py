@@ -20,29 +20,25 @@ Unknown keys are refused, so a typo never silently falls back to a default.
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
 
+from .. import units
 from ..devices.presets import preset as get_preset
-from .array import KINDS, Crossbar
+from .array import KINDS, Crossbar, as_real_array
 
+#: Most cells a spec may ask for (4096 x 4096).
+MAX_CELLS = 4096 * 4096
 KEYS = {"kind", "rows", "cols", "r_row", "r_col", "g", "preset", "seed", "v_read", "v_gate", "inputs"}
 
 
-def _int(spec, key, default=None, low=1):
-    value = spec.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"spec {key!r} must be an integer >= {low}, got {value!r}")
-    return value
+def _int(spec, key, default=None, low=1, high=None):
+    return units.integer(spec.get(key, default), f"spec {key!r}", low, high)
 
 
 def _num(spec, key, default):
-    value = spec.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"spec {key!r} must be a finite number, got {value!r}")
-    return float(value)
+    return units.real(spec.get(key, default), f"spec {key!r}")
 
 
 def build(spec: dict) -> tuple[Crossbar, np.ndarray]:
@@ -58,30 +54,26 @@ def build(spec: dict) -> tuple[Crossbar, np.ndarray]:
     v_read = _num(spec, "v_read", 0.2)
     r_row, r_col = _num(spec, "r_row", 1.0), _num(spec, "r_col", 1.0)
     if "g" in spec:
-        try:
-            g = np.asarray(spec["g"], dtype=float) if isinstance(spec["g"], list) else None
-        except (TypeError, ValueError):
-            g = None
-        if g is None or g.ndim != 2:
+        if not isinstance(spec["g"], list):
             raise ValueError("spec 'g' must be a list of rows of conductances (S)")
+        g = as_real_array(spec["g"], "spec 'g' (conductances, S)", 2)
     else:
-        rows, cols = _int(spec, "rows"), _int(spec, "cols")
-        if rows * cols > 4096 * 4096:
+        rows, cols = _int(spec, "rows", high=MAX_CELLS), _int(spec, "cols", high=MAX_CELLS)
+        if rows * cols > MAX_CELLS:
             raise ValueError(f"spec array {rows}x{cols} is larger than memsim accepts (4096x4096)")
         name = spec.get("preset", "rram8")
         if not isinstance(name, str):
             raise ValueError(f"spec 'preset' must be a preset name, got {name!r}")
         levels = np.asarray(get_preset(name).levels)
-        rng = np.random.default_rng(_int(spec, "seed", 0, low=0))
+        rng = np.random.default_rng(_int(spec, "seed", 0, low=0, high=2 ** 64 - 1))
         g = levels[rng.integers(0, levels.size, (rows, cols))]
     xb = Crossbar.of_kind(kind, g, r_row=r_row, r_col=r_col, v_read=v_read, v_gate=_num(spec, "v_gate", 1.8))
     inputs = spec.get("inputs")
-    try:
-        v_in = np.full(xb.rows, v_read) if inputs is None else np.asarray(inputs, dtype=float)
-    except (TypeError, ValueError):
-        raise ValueError(f"spec 'inputs' must be a list of {xb.rows} numbers (V)") from None
-    if v_in.shape != (xb.rows,) or not np.all(np.isfinite(v_in)):
-        raise ValueError(f"spec 'inputs' must be {xb.rows} finite voltages, got shape {v_in.shape}")
+    if inputs is None:
+        return xb, np.full(xb.rows, v_read)
+    if not isinstance(inputs, list):
+        raise ValueError(f"spec 'inputs' must be a list of {xb.rows} numbers (V)")
+    v_in = as_real_array(inputs, "spec 'inputs' (V)", 1, shape=(xb.rows,))
     return xb, v_in
 
 
