@@ -217,7 +217,7 @@ def figure(rows, path):
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--models", default="mlp-mnist,lenet-fashion")
     p.add_argument("--out", type=Path, default=Path("memsim_output/bayes"))
     p.add_argument("--cache", type=Path, default=Path("memsim_output/bayes/models"), help="trained networks")

@@ -34,7 +34,7 @@ from memsim.nn.training import seeded
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--samples", type=int, default=10)
     p.add_argument("--images", type=int, default=1000)
     p.add_argument("--r-wire", type=float, default=2.5)

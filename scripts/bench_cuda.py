@@ -101,7 +101,7 @@ def random_row(name, label, fn, cpu, gpu, seeds):
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--images", type=int, default=2000, help="test images per network (default 2000)")
     p.add_argument("--cache", default="memsim_output/nn/models", help="trained-model cache")
     p.add_argument("--networks", default="mlp-mnist,lenet-fashion,resnet-fashion")

@@ -211,7 +211,7 @@ def measure(func, *args):
 
 # ---------------------------------------------------------------------------------------------
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="skip the 128x128 ngspice runs")
     parser.add_argument("--r", type=float, default=1.0, help="wire resistance per segment, ohm (default 1)")
     args = parser.parse_args(argv)

@@ -309,7 +309,7 @@ def _save(path, data):
 def main(argv=None) -> int:
     from pathlib import Path
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--models", default="digits")
     parser.add_argument("--out", default="examples/learn")

@@ -46,7 +46,7 @@ def plot(table, path) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=str(DEFAULT_TABLE), help="table path (default: %(default)s)")
     parser.add_argument("--plot", metavar="PNG", help="only plot the table at --out (conductance change per "
                         "pulse against conductance) into PNG")
