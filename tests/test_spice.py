@@ -1,5 +1,10 @@
 """Real ngspice runs against closed forms, the scipy reference and the device equations."""
+import re
+import shutil
+import subprocess
 import tempfile
+import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -70,7 +75,11 @@ def test_batch_inputs_and_pyspice_backend_agree(rng):
     batch = spice.simulate(xb, v)
     assert batch.i_col.shape == (3, 5) and batch.v_row.shape == (3, 6, 5)
     np.testing.assert_allclose(batch.i_col[2], spice.simulate(xb, v[2]).i_col, rtol=1e-12)
-    np.testing.assert_allclose(spice.simulate(xb, v[1], backend="pyspice").i_col, batch.i_col[1], rtol=1e-9)
+    shared = spice.simulate(xb, v[1], backend="pyspice")
+    np.testing.assert_allclose(shared.i_col, batch.i_col[1], rtol=1e-9)
+    # The shared library asks for KLU where it has it, as the subprocess runner does.
+    assert shared.info["linear_solver"] == ("klu" if spice.engine("pyspice").klu else "sparse")
+    assert batch.info["linear_solver"] == ("klu" if spice.engine().klu else "sparse")
 
 
 def test_1t1r_cell_is_monotonic_and_gate_off_isolates():
@@ -138,3 +147,90 @@ def test_corrupt_rawfile_is_a_clear_error():
     assert spice.parse_rawfile(head + np.array([1.0, 2.0]).tobytes())["i(b)"][0] == 2.0
     with pytest.raises(memsim.SpiceError, match="truncated"):
         spice.parse_rawfile(head + b"\x00" * 9)
+
+
+# -- the engine: version, KLU, OSDI --------------------------------------------------------------
+def test_engine_reports_what_ngspice_says_about_itself():
+    eng = spice.engine()
+    assert eng is spice.engine()  # probed once per process
+    banner = subprocess.run([spice.ngspice_binary(), "-v"], capture_output=True, text=True).stdout
+    assert f"ngspice-{eng.version}" in banner
+    assert eng.klu == ("Compiled with KLU" in banner)
+    assert eng.major >= 1 and eng.location == spice.ngspice_binary()
+    if eng.osdi:  # a compiled model shipped with ngspice loads through pre_osdi
+        shipped = sorted(Path("/usr/lib/x86_64-linux-gnu/ngspice").glob("*.osdi"))
+        if shipped:
+            text = f"* osdi\n.control\npre_osdi {shipped[0]}\n.endc\nv1 1 0 1\nr1 1 0 1\n.op\n.end\n"
+            spice.run_netlist(text)
+    assert eng.advice == "" if not eng.missing else "bookworm-backports" in eng.advice
+
+
+def test_engine_without_klu_or_osdi_says_what_is_missing_in_one_line():
+    # What Debian 12's own ngspice 39.3 answers to the probe: no solver line, no osdi command.
+    output = ("******\n** ngspice-39.3\n** Creation Date: Sun Dec 18 2022\n******\n"
+              "osdi: no such command available in ngspice\nv(1) = 1.000000e+00\n")
+    eng = spice.parse_probe(output, "subprocess", "/usr/bin/ngspice")
+    assert (eng.version, eng.major, eng.klu, eng.osdi) == ("39.3", 39, False, False)
+    assert eng.missing == ("KLU", "OSDI")
+    assert "\n" not in eng.advice
+    assert re.search(r"ngspice 39\.3 .* lacks KLU .* and OSDI .*apt-get install -t bookworm-backports ngspice "
+                     r"libngspice0.*Debian 13", eng.advice)
+    modern = spice.parse_probe("** ngspice-46\nosdi: too few args.\nUsing KLU as Direct Linear Solver\n",
+                               "subprocess", "x")
+    assert (modern.klu, modern.osdi, modern.missing, modern.advice) == (True, True, (), "")
+
+
+@pytest.mark.parametrize("kind", ["ohmic", "device", "1t1r"])
+def test_klu_and_sparse_give_the_same_answer(kind, rng):
+    if not spice.engine().klu:
+        pytest.skip("this ngspice has no KLU")
+    g = rng.uniform(6e-6, 1e-4, (12, 10))
+    xb = memsim.Crossbar.of_kind(kind, g, r_row=2.0, r_col=1.2)
+    v = rng.uniform(-0.3, 0.3, 12)
+    klu = spice.simulate(xb, v)
+    sparse = spice.simulate(xb, v, linear_solver="sparse")
+    assert (klu.info["linear_solver"], sparse.info["linear_solver"]) == ("klu", "sparse")
+    scale = np.max(np.abs(sparse.i_col))
+    assert np.max(np.abs(klu.i_col - sparse.i_col)) < 1e-9 * scale
+    assert np.max(np.abs(klu.v_row - sparse.v_row)) < 1e-9 * 0.3
+    assert np.max(np.abs(memsim.solve(xb, v).i_col - klu.i_col)) < 1e-9 * scale
+
+
+def test_transient_with_klu_matches_sparse():
+    if not spice.engine().klu:
+        pytest.skip("this ngspice has no KLU")
+    xb = memsim.Crossbar.device(g_read=np.full((3, 3), 10e-6), r_row=1.0, r_col=1.0)
+    klu = spice.simulate_program(xb, 1, 1, 1.6, 20e-9)
+    sparse = spice.simulate_program(xb, 1, 1, 1.6, 20e-9, linear_solver="sparse")
+    change = klu.gap_initial[1, 1] - klu.gap_final[1, 1]
+    assert change > 1e-11
+    assert abs(klu.gap_final[1, 1] - sparse.gap_final[1, 1]) < 1e-6 * change
+
+
+def test_engine_without_klu_gets_no_klu_option(tmp_path, monkeypatch):
+    # A stand-in for an ngspice built without KLU: it answers the probe as ngspice 39.3 does and
+    # fails any netlist that names the solver; everything else is the real ngspice.
+    fake = tmp_path / "ngspice"
+    fake.write_text(f"""#!/bin/sh
+for a in "$@"; do f="$a"; done
+case "$f" in *probe.cir) echo "** ngspice-39.3"; echo "osdi: no such command available in ngspice"; exit 0;; esac
+if grep -qi "options.*\\(klu\\|sparse\\)" "$f"; then echo "Error: unknown option klu" >&2; exit 5; fi
+exec {shutil.which('ngspice')} "$@"
+""")
+    fake.chmod(0o755)
+    xb = memsim.Crossbar.device(g_read=np.full((4, 5), 20e-6), r_row=2.0, r_col=2.0)
+    v = np.linspace(0.05, 0.2, 4)
+    expected = spice.simulate(xb, v, linear_solver="sparse").i_col
+    monkeypatch.setenv("MEMSIM_NGSPICE", str(fake))
+    monkeypatch.setattr(spice, "_WARNED_NO_KLU", False)
+    with pytest.warns(RuntimeWarning, match="lacks KLU .* bookworm-backports"):
+        res = spice.simulate(xb, v)
+    assert res.info["linear_solver"] == "sparse"
+    np.testing.assert_allclose(res.i_col, expected, rtol=1e-12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # one line per process, not one per run
+        spice.simulate(xb, v)
+    with pytest.raises(memsim.SpiceError, match="linear_solver='klu' .* lacks KLU"):
+        spice.simulate(xb, v, linear_solver="klu")
+    with pytest.raises(ValueError, match="linear_solver must be one of"):
+        spice.simulate(xb, v, linear_solver="umfpack")

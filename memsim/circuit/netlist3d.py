@@ -18,7 +18,7 @@ from .. import units
 from ..errors import ResourceLimitError, SpiceError
 from . import netlist
 from .bias import SCHEMES
-from .spice import DEFAULT_TIMEOUT, max_cells, run_netlist
+from .spice import DEFAULT_TIMEOUT, _run, max_cells
 from .stacked import StackBias, StackedCrossbar, StackResult, circuit, terminal_currents
 
 
@@ -81,10 +81,11 @@ def bias_op(array, bias: StackBias) -> str:
 
 
 def simulate(array, bias: StackBias, *, backend: str = "subprocess", timeout: float = DEFAULT_TIMEOUT,
-             force: bool = False) -> StackResult:
+             force: bool = False, linear_solver: str = "auto") -> StackResult:
     """Solve ``array`` under ``bias`` with ngspice; the :class:`~memsim.circuit.stacked.StackResult` the
     sparse solver returns.  Arrays above memsim's ngspice size limit (in cells, all layers
-    together) are refused unless ``force``."""
+    together) are refused unless ``force``.  ``linear_solver`` as in
+    :func:`memsim.circuit.spice.run_netlist` (KLU where the engine has it)."""
     cells = array.cells.size
     if not force and cells > max_cells():
         raise ResourceLimitError(
@@ -92,7 +93,7 @@ def simulate(array, bias: StackBias, *, backend: str = "subprocess", timeout: fl
             "cells per run; use memsim.solver.stacked.solve, pass force=True or set MEMSIM_SPICE_MAX_CELLS")
     ckt = circuit(array, bias, names=True)
     t_start = time.perf_counter()
-    vectors = run_netlist(bias_op(array, bias), backend=backend, timeout=timeout)
+    vectors, used = _run(bias_op(array, bias), backend, timeout, linear_solver)
     try:
         v_node = np.array([vectors[f"v({name})"][0] for name in ckt.names])
         i_terminal = np.array([vectors[f"i(v{ckt.names[n]})"][0] for n in ckt.term_node])
@@ -105,4 +106,4 @@ def simulate(array, bias: StackBias, *, backend: str = "subprocess", timeout: fl
         from ..devices.rram import current
         i_cell = current(v_cell, array.gap, array.device_params)
     return StackResult(terminal_currents(ckt, i_terminal), i_cell, v_cell, v_node, "ngspice",
-                       {"wall_s": time.perf_counter() - t_start})
+                       {"wall_s": time.perf_counter() - t_start, "linear_solver": used})

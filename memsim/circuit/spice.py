@@ -9,11 +9,18 @@ Backends (chosen explicitly, never a hidden global simulator):
   ``libngspice0-dev``).  What does not work there: a timeout (the library runs in-process
   and cannot be interrupted, so ``timeout`` is ignored), and transient programming runs
   (only ``.op`` netlists are supported through it).  PySpice 1.5 warns "Unsupported Ngspice
-  version" for ngspice 39 and then runs correctly; memsim silences that warning.
+  version" for ngspice 39 (logs it for 46) and then runs correctly; memsim silences that.
 
 Both return the same :class:`~memsim.circuit.result.SolveResult` the fast solver returns.  Errors
 (binary missing, timeout, non-convergence, unreadable output) raise :class:`SpiceError`
 quoting ngspice's own message.
+
+The engine's abilities (version, the KLU linear solver, OSDI for compiled Verilog-A models) are
+probed once per process and backend by :func:`engine`.  Every run asks for KLU where the engine
+has it: the runner adds ``.options klu`` under the netlist's title line, so the netlist text
+itself (pure, pinned by golden files) stays valid on any ngspice.  Without KLU, ngspice uses its
+Sparse 1.3 solver: the same answers, far slower on large arrays (a 64x64 .op: 3 s instead of
+0.1 s; 128x128: minutes instead of a second).
 """
 from __future__ import annotations
 
@@ -40,11 +47,17 @@ from .bias import Bias, mvm_bias, read_bias
 from .result import SolveResult
 
 BACKENDS = ("subprocess", "pyspice")
+#: ngspice's sparse linear solvers: "auto" is KLU where the engine has it, else Sparse 1.3.
+LINEAR_SOLVERS = ("auto", "klu", "sparse")
 DEFAULT_TIMEOUT = 600.0
 #: Longest timeout accepted (s): a week.
 MAX_TIMEOUT = 7 * 86400.0
 #: Largest array (in cells) simulated without ``force=True``; override with $MEMSIM_SPICE_MAX_CELLS.
+#: (With KLU a 256x256 1T1R .op takes about 19 s and 0.85 GB on ngspice 46: pass force=True.)
 DEFAULT_MAX_CELLS = 128 * 128
+#: Where an ngspice with KLU and OSDI comes from.
+INSTALL_HINT = ("on Debian 12: apt-get install -t bookworm-backports ngspice libngspice0 libngspice0-dev; "
+                "Debian 13's own ngspice package has both")
 # Lines that mean the answer cannot be trusted, warnings included: ngspice writes a rawfile and
 # exits 0 even after "Warning: source stepping failed" on a singular circuit.  (A failed gmin
 # step alone is not fatal: source stepping may still converge.)
@@ -60,6 +73,173 @@ def ngspice_binary() -> str:
                          "`apt-get install -y ngspice libngspice0 libngspice0-dev` (or run "
                          "scripts/install.sh), or set MEMSIM_NGSPICE to the executable")
     return path
+
+
+# -- engine --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Engine:
+    """What the ngspice behind a backend can do (probed by :func:`engine`).
+
+    ``version``: as ngspice reports it (``"46"``, ``"39.3"``; ``""`` if it does not say);
+    ``klu``: the KLU linear solver is built in and accepted by ``.options klu``;
+    ``osdi``: compiled Verilog-A models load (the ``osdi`` command exists, ngspice >= 39);
+    ``location``: the binary's path, or the shared library PySpice loaded.
+    """
+
+    backend: str
+    version: str
+    klu: bool
+    osdi: bool
+    location: str
+
+    @property
+    def major(self) -> int | None:
+        """The major version (46 for ``"46"``), None if unknown."""
+        match = re.match(r"\d+", self.version)
+        return int(match.group()) if match else None
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        """The abilities this engine lacks, of ``("KLU", "OSDI")``."""
+        return tuple(name for name, there in (("KLU", self.klu), ("OSDI", self.osdi)) if not there)
+
+    @property
+    def advice(self) -> str:
+        """One line for users: what is missing and how to get it; ``""`` when nothing is."""
+        if not self.missing:
+            return ""
+        what = {"KLU": "KLU (large arrays run on Sparse 1.3, 10-250x slower)",
+                "OSDI": "OSDI (compiled Verilog-A models cannot load)"}
+        return (f"ngspice {self.version or '(version unknown)'} at {self.location} lacks "
+                + " and ".join(what[m] for m in self.missing) + f"; get ngspice >= 43 with both: {INSTALL_HINT}")
+
+
+#: Output of the probe netlist: a KLU run of one resistor, the version, and the osdi command
+#: without arguments (an error of its own where OSDI is built in, "no such command" where not).
+_PROBE = ("* memsim engine probe\n.options klu\nv1 1 0 1\nr1 1 0 2\n.control\nversion -s\nosdi\nop\n"
+          "print v(1)\n.endc\n.end\n")
+_ENGINES: dict[tuple[str, str], Engine] = {}
+
+
+def engine(backend: str = "subprocess") -> Engine:
+    """The ngspice behind ``backend``: version, KLU and OSDI, probed once per process (cached per
+    binary; one run of a one-resistor netlist, about 20 ms).  Raises :class:`SpiceError` when
+    there is no ngspice or it fails that run.
+
+    >>> memsim.circuit.spice.engine()            # doctest: +SKIP
+    Engine(backend='subprocess', version='46', klu=True, osdi=True, location='/usr/bin/ngspice')
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    return _engine(backend, 60.0)
+
+
+def _engine(backend: str, timeout: float) -> Engine:
+    location = ngspice_binary() if backend == "subprocess" else "libngspice (PySpice)"
+    key = (backend, location)
+    if key in _ENGINES:
+        return _ENGINES[key]
+    output = _probe_subprocess(location, timeout) if backend == "subprocess" else _probe_pyspice()
+    found = parse_probe(output, backend, location)
+    if found.version:  # an engine that did not say what it is is asked again next time
+        _ENGINES[key] = found
+    return found
+
+
+def parse_probe(output: str, backend: str, location: str) -> Engine:
+    """The :class:`Engine` that the probe netlist's output describes."""
+    version = re.search(r"ngspice-(\d+(?:\.\d+)*)", output)
+    version = version.group(1) if version else ""
+    klu = re.search(r"using klu as direct linear solver", output, re.IGNORECASE) is not None
+    major = int(version.split(".")[0]) if version else 0
+    osdi = major >= 39 and re.search(r"osdi: no such command", output, re.IGNORECASE) is None
+    return Engine(backend, version, klu, osdi, location)
+
+
+def _probe_subprocess(binary: str, timeout: float) -> str:
+    with tempfile.TemporaryDirectory(prefix=_work_prefix()) as work:
+        cir = Path(work) / "probe.cir"
+        cir.write_text(_PROBE, encoding="ascii")
+        try:
+            proc = subprocess.Popen([binary, "-b", str(cir)], cwd=work, stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                    start_new_session=True)
+        except OSError as err:
+            raise SpiceError(f"ngspice could not be started ({binary}): {err}") from None
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_session(proc)
+            raise SpiceError(f"ngspice ({binary}) did not run a one-resistor netlist within the {timeout:g} s "
+                             "timeout") from None
+        except BaseException:
+            _kill_session(proc)
+            raise
+    if proc.returncode < 0:
+        raise SpiceError(f"ngspice was killed by signal {-proc.returncode} (running a one-resistor netlist)",
+                         stdout + stderr)
+    return stdout + stderr
+
+
+def _probe_pyspice() -> str:
+    import logging
+
+    ng = _pyspice_instance()
+    ng.destroy()
+    ng.clear_output()
+    lines = []
+    logger = logging.getLogger("PySpice")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)  # PySpice logs the osdi command's expected error line
+    try:
+        try:
+            lines.append(ng.exec_command("version -s"))
+            ng.exec_command("osdi")
+        except Exception:  # PySpice raises on the command's error line; the line is in ng.stderr
+            pass
+        try:
+            ng.load_circuit(_PROBE.split(".control")[0] + ".op\n.end\n")
+            ng.run()
+        except Exception as err:
+            raise SpiceError(f"ngspice (shared library) could not run a one-resistor netlist: {err}") from None
+    finally:
+        logger.setLevel(level)
+    output = "\n".join(lines + [ng.stdout, ng.stderr])
+    ng.destroy()
+    ng.clear_output()
+    return output
+
+
+def _klu_available() -> bool:
+    """Whether the subprocess engine has KLU; False where it cannot be probed (no ngspice)."""
+    try:
+        return engine("subprocess").klu
+    except SpiceError:
+        return False
+
+
+def _solver_options(text: str, linear_solver: str, eng: Engine) -> tuple[str, str]:
+    """The netlist as run (an options line for the linear solver under its title line) and the
+    solver asked for."""
+    if linear_solver not in LINEAR_SOLVERS:
+        raise ValueError(f"linear_solver must be one of {LINEAR_SOLVERS}, got {linear_solver!r}")
+    if linear_solver == "klu" and not eng.klu:
+        raise SpiceError(f"linear_solver='klu' asked for, but {eng.advice}")
+    if not eng.klu:  # Sparse 1.3 is all there is; an engine without KLU would not know the option
+        return text, "sparse"
+    chosen = "sparse" if linear_solver == "sparse" else "klu"
+    title, _, rest = text.partition("\n")
+    return f"{title}\n.options {chosen}\n{rest}", chosen
+
+
+_WARNED_NO_KLU = False
+
+
+def _warn_once(eng: Engine) -> None:
+    global _WARNED_NO_KLU
+    if not eng.klu and not _WARNED_NO_KLU:
+        _WARNED_NO_KLU = True
+        warnings.warn(eng.advice, RuntimeWarning, stacklevel=4)
 
 
 # -- rawfile ---------------------------------------------------------------------------------
@@ -113,13 +293,29 @@ def _check_output(output: str) -> None:
 
 
 # -- backends -------------------------------------------------------------------------------
-def run_netlist(text: str, *, backend: str = "subprocess", timeout: float = DEFAULT_TIMEOUT) -> dict[str, np.ndarray]:
+def run_netlist(text: str, *, backend: str = "subprocess", timeout: float = DEFAULT_TIMEOUT,
+                linear_solver: str = "auto") -> dict[str, np.ndarray]:
     """Run one netlist and return its vectors ({name: values}); names as ngspice writes them,
-    lower case (``v(r0_0)``, ``i(vs0)``)."""
+    lower case (``v(r0_0)``, ``i(vs0)``).
+
+    ``linear_solver``: ``"auto"`` (KLU where the engine has it, else Sparse 1.3), ``"klu"`` (a
+    :class:`SpiceError` on an engine without it) or ``"sparse"``; the runner adds the options line.
+    """
+    return _run(text, backend, timeout, linear_solver)[0]
+
+
+def _run(text: str, backend: str, timeout: float, linear_solver: str) -> tuple[dict[str, np.ndarray], str]:
+    """:func:`run_netlist`, and the linear solver ngspice says it used ("klu" or "sparse")."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if linear_solver not in LINEAR_SOLVERS:
+        raise ValueError(f"linear_solver must be one of {LINEAR_SOLVERS}, got {linear_solver!r}")
     if backend == "pyspice":
-        return _run_pyspice(text)
+        eng = _engine("pyspice", 60.0)
+        _warn_once(eng)
+        text, chosen = _solver_options(text, linear_solver, eng)
+        vectors, output = _run_pyspice(text)
+        return vectors, _solver_used(output, chosen)
     try:
         timeout = units.real(timeout, "timeout")
     except ValueError:
@@ -127,6 +323,9 @@ def run_netlist(text: str, *, backend: str = "subprocess", timeout: float = DEFA
     if not 0 < timeout <= MAX_TIMEOUT:
         raise ValueError(f"timeout must be a number of seconds in (0, {MAX_TIMEOUT:g}], got {units.shown(timeout)}")
     binary = ngspice_binary()
+    eng = _engine("subprocess", min(timeout, 60.0))
+    _warn_once(eng)
+    text, chosen = _solver_options(text, linear_solver, eng)
     with tempfile.TemporaryDirectory(prefix=_work_prefix()) as work:
         cir = Path(work) / "circuit.cir"
         raw = Path(work) / "out.raw"
@@ -160,7 +359,14 @@ def run_netlist(text: str, *, backend: str = "subprocess", timeout: float = DEFA
                              + " | ".join(output.strip().splitlines()[-5:]), output)
         if not raw.exists():
             raise SpiceError("ngspice wrote no results: " + " | ".join(output.strip().splitlines()[-5:]), output)
-        return _check_finite(parse_rawfile(raw.read_bytes()), output)
+        return _check_finite(parse_rawfile(raw.read_bytes()), output), _solver_used(output, chosen)
+
+
+def _solver_used(output: str, chosen: str) -> str:
+    """The linear solver ngspice reports ("Using KLU as Direct Linear Solver"); ``chosen`` where
+    it reports none."""
+    match = re.search(r"using (klu|sparse)\b", output, re.IGNORECASE)
+    return match.group(1).lower() if match else chosen
 
 
 def _work_prefix() -> str:
@@ -198,10 +404,15 @@ def _kill_session(proc) -> None:
 _PYSPICE = None
 
 
-def _run_pyspice(text: str) -> dict[str, np.ndarray]:
+def _pyspice_instance():
     global _PYSPICE
-    if "\n.tran" in text:
-        raise SpiceError("the pyspice backend runs .op netlists only; use backend='subprocess' for transients")
+    import logging
+
+    logger = logging.getLogger("PySpice")
+    level = logger.level
+    # PySpice 1.5 warns (ngspice 39) or logs (ngspice 46) "Unsupported Ngspice version", then runs
+    # correctly.
+    logger.setLevel(logging.CRITICAL)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -211,7 +422,15 @@ def _run_pyspice(text: str) -> dict[str, np.ndarray]:
     except Exception as err:  # PySpice raises several types when libngspice.so is missing
         raise SpiceError(f"the PySpice backend could not load libngspice ({err}); install "
                          "libngspice0-dev or use backend='subprocess'") from None
-    ng = _PYSPICE
+    finally:
+        logger.setLevel(level)
+    return _PYSPICE
+
+
+def _run_pyspice(text: str) -> tuple[dict[str, np.ndarray], str]:
+    if "\n.tran" in text:
+        raise SpiceError("the pyspice backend runs .op netlists only; use backend='subprocess' for transients")
+    ng = _pyspice_instance()
     ng.destroy()
     ng.clear_output()
     try:
@@ -227,17 +446,23 @@ def _run_pyspice(text: str) -> dict[str, np.ndarray]:
         key = name.lower()
         key = f"i({key[:-7]})" if key.endswith("#branch") else f"v({key})"
         result[key] = np.atleast_1d(np.real(np.asarray(vector._data, dtype=float)))
-    return _check_finite(result, output)
+    return _check_finite(result, output), output
 
 
 # -- resource guard ----------------------------------------------------------------------------
-def estimate_cost(xb: Crossbar) -> tuple[float, float]:
-    """Rough ngspice cost of one .op on ``xb``: (seconds, bytes).
+def estimate_cost(xb: Crossbar, klu: bool | None = None) -> tuple[float, float]:
+    """Rough ngspice cost of one .op on ``xb``: (seconds, bytes); ``klu`` None asks :func:`engine`.
 
-    Fitted to Debian's ngspice 39 (no KLU) on this project's 2-core machines: about 0.2 s and
-    25 MB at 32x32, 4 s and 60 MB at 64x64 (1T1R); time grows as cells^2.2.
+    With KLU, fitted to ngspice 46 on a 2-core machine (1T1R, the slowest kind): 2.0 s and 0.22 GB
+    at 128x128, 19 s and 0.85 GB at 256x256; time grows as cells^1.6.  Without (Sparse 1.3),
+    fitted to Debian's ngspice 39: about 0.2 s and 25 MB at 32x32, 4 s and 60 MB at 64x64; time
+    grows as cells^2.2.
     """
+    if klu is None:
+        klu = _klu_available()
     cells = xb.rows * xb.cols
+    if klu:
+        return 2.0 * (cells / 16384) ** 1.6, 15e6 + 13e3 * cells
     return 0.2 * (cells / 1024) ** 2.2, 15e6 + 11e3 * cells
 
 
@@ -254,33 +479,37 @@ def check_size(xb: Crossbar, force: bool = False) -> None:
     limit = max_cells()
     if force or xb.rows * xb.cols <= limit:
         return
-    seconds, nbytes = estimate_cost(xb)
+    klu = _klu_available()
+    seconds, nbytes = estimate_cost(xb, klu)
+    why = "" if klu else " (this ngspice has no KLU solver; " + INSTALL_HINT + ")"
     raise ResourceLimitError(
-        f"ngspice on a {xb.rows}x{xb.cols} {xb.kind} array is estimated at {seconds / 60:.0f} min and "
-        f"{nbytes / 1e9:.1f} GB per run (Debian's ngspice has no KLU solver); memsim refuses SPICE runs above "
+        f"ngspice on a {xb.rows}x{xb.cols} {xb.kind} array is estimated at {seconds / 60:.1f} min and "
+        f"{nbytes / 1e9:.1f} GB per run{why}; memsim refuses SPICE runs above "
         f"{limit} cells. Use memsim.solve for large arrays, or pass force=True (CLI: --force) or set "
         "MEMSIM_SPICE_MAX_CELLS to run it anyway")
 
 
 # -- crossbar-level runs --------------------------------------------------------------------
 def simulate(xb: Crossbar, v_in, *, cells: bool = False, backend: str = "subprocess",
-             timeout: float = DEFAULT_TIMEOUT, force: bool = False) -> SolveResult:
+             timeout: float = DEFAULT_TIMEOUT, force: bool = False, linear_solver: str = "auto") -> SolveResult:
     """Solve the MVM read of ``xb`` with ngspice.
 
     ``v_in``: (rows,) or (batch, rows) volts (a batch runs one ngspice job per vector).
     Returns a :class:`SolveResult` with ``i_col`` (cols,) or (batch, cols) A, ``v_row`` and
     ``v_col`` (rows, cols) V, and ``i_cell`` (rows, cols) A when ``cells`` is true.  Arrays
-    above :data:`DEFAULT_MAX_CELLS` are refused with a cost estimate unless ``force``.
+    above :func:`max_cells` are refused with a cost estimate unless ``force``.
+    ``linear_solver``: ngspice's ``"klu"`` or ``"sparse"``; ``"auto"`` is KLU where the engine has it
+    (``info["linear_solver"]`` says which ran).
     """
     v_in = check_inputs(xb, v_in)
     check_size(xb, force)
     biases = [mvm_bias(v, xb.cols) for v in np.atleast_2d(v_in)]
-    return _run_biases(xb, biases, cells, backend, timeout, batched=v_in.ndim == 2)
+    return _run_biases(xb, biases, cells, backend, timeout, linear_solver, batched=v_in.ndim == 2)
 
 
 def simulate_read(xb: Crossbar, row: int, col: int, v_read: float = 0.2, scheme: str = "v/2", *,
                   cells: bool = False, backend: str = "subprocess", timeout: float = DEFAULT_TIMEOUT,
-                  force: bool = False) -> SolveResult:
+                  force: bool = False, linear_solver: str = "auto") -> SolveResult:
     """Single-cell read of (``row``, ``col``) with a bias scheme (see :mod:`memsim.circuit.bias`).
 
     ``i_col[col]`` is the sensed current; driven unselected columns report the current into
@@ -288,25 +517,27 @@ def simulate_read(xb: Crossbar, row: int, col: int, v_read: float = 0.2, scheme:
     """
     bias = read_bias(xb.rows, xb.cols, row, col, v_read, scheme)
     check_voltage(xb, v_read)
-    return simulate_bias(xb, bias, cells=cells,
-                         backend=backend, timeout=timeout, force=force)
+    return simulate_bias(xb, bias, cells=cells, backend=backend, timeout=timeout, force=force,
+                         linear_solver=linear_solver)
 
 
 def simulate_bias(xb: Crossbar, bias: Bias, *, cells: bool = False, backend: str = "subprocess",
-                  timeout: float = DEFAULT_TIMEOUT, force: bool = False) -> SolveResult:
+                  timeout: float = DEFAULT_TIMEOUT, force: bool = False, linear_solver: str = "auto") -> SolveResult:
     """DC operating point of ``xb`` under any :class:`~memsim.circuit.bias.Bias`."""
     check_size(xb, force)
-    return _run_biases(xb, [bias], cells, backend, timeout, batched=False)
+    return _run_biases(xb, [bias], cells, backend, timeout, linear_solver, batched=False)
 
 
-def _run_biases(xb, biases, cells, backend, timeout, batched) -> SolveResult:
+def _run_biases(xb, biases, cells, backend, timeout, linear_solver, batched) -> SolveResult:
     rows, cols = xb.shape
     row_names = [f"v(r{i}_{j})" for i in range(rows) for j in range(cols)]
     col_names = [f"v(c{i}_{j})" for i in range(rows) for j in range(cols)]
     out = {"i_col": [], "v_row": [], "v_col": [], "i_cell": []}
     t_start = time.perf_counter()
+    used = set()
     for bias in biases:
-        vectors = run_netlist(netlist.bias_op(xb, bias), backend=backend, timeout=timeout)
+        vectors, solver = _run(netlist.bias_op(xb, bias), backend, timeout, linear_solver)
+        used.add(solver)
         try:
             v_row = np.array([vectors[n][0] for n in row_names]).reshape(rows, cols)
             v_col = np.array([vectors[n][0] for n in col_names]).reshape(rows, cols)
@@ -325,6 +556,7 @@ def _run_biases(xb, biases, cells, backend, timeout, batched) -> SolveResult:
     pick = (lambda k: np.array(out[k])) if batched else (lambda k: out[k][0])
     return SolveResult(pick("i_col"), pick("v_row"), pick("v_col"), pick("i_cell") if cells else None,
                        engine="ngspice", info={"backend": backend, "runs": len(biases),
+                                               "linear_solver": "/".join(sorted(used)),
                                                "seconds": time.perf_counter() - t_start})
 
 
@@ -359,11 +591,11 @@ class ProgramResult:
 
 def simulate_program(xb: Crossbar, row: int, col: int, v_pulse: float, t_pulse: float = 50e-9, *,
                      scheme: str = "v/2", timeout: float = DEFAULT_TIMEOUT, force: bool = False,
-                     **pulse_options) -> ProgramResult:
+                     linear_solver: str = "auto", **pulse_options) -> ProgramResult:
     """Run :func:`memsim.circuit.netlist.program` with ngspice and return every cell's gap over time."""
     check_size(xb, force)
     text = netlist.program(xb, row, col, v_pulse, t_pulse, scheme=scheme, **pulse_options)
-    vectors = run_netlist(text, backend="subprocess", timeout=timeout)
+    vectors = run_netlist(text, backend="subprocess", timeout=timeout, linear_solver=linear_solver)
     rows, cols = xb.shape
     try:
         t = vectors["time"]
