@@ -1,0 +1,89 @@
+"""The SPICE rung at tile scale: memsim.solve against ngspice (KLU) on N x N MVM reads.
+
+    python scripts/spice_parity.py                   # 128 and 256, every kind (about 2 minutes)
+    python scripts/spice_parity.py --sizes 64 --kinds ohmic device
+    python scripts/spice_parity.py > examples/spice_parity/README.md
+
+Prints a Markdown page: the engine and the machine's load, then one row per size and cell kind
+with ngspice's wall time (memsim.simulate: netlist, ngspice -b, rawfile), the solver's (warm:
+the best of three solves after one that loads the compiled kernels), their ratio, and the
+largest relative column error max_j |I_solver,j - I_spice,j| / |I_spice,j|.  Cases: cells drawn
+uniformly over 6-100 uS read conductance, inputs over 0-0.3 V, 2.0 ohm row and 1.2 ohm column
+segments; 1T1R rows at 1.8 V gate with the level-1 card (both engines solve the same equations)
+and with the BSIM4 card (ngspice) against the solver's calibrated reduced transistor
+(netlists/models/nmos_bsim4.calibration.json).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+import zlib
+
+import numpy as np
+
+import memsim
+from memsim.circuit import spice
+from memsim.devices.calibration import Calibration
+
+KINDS = ("ohmic", "device", "1t1r", "1t1r-bsim4")
+LABELS = {"ohmic": "ohmic", "device": "RRAM (selector-less)", "1t1r": "1T1R, level-1 card",
+          "1t1r-bsim4": "1T1R, BSIM4 card (calibrated solver)"}
+
+
+def case(kind: str, n: int):
+    rng = np.random.default_rng(zlib.crc32(repr(("parity", kind, n)).encode()))
+    g = rng.uniform(6e-6, 1e-4, (n, n))
+    if kind == "1t1r-bsim4":
+        xb = memsim.Crossbar.one_t_one_r(g_read=g, r_row=2.0, r_col=1.2, v_gate=1.8,
+                                         transistor=Calibration.load().mosfet())
+    else:
+        xb = memsim.Crossbar.of_kind(kind, g, r_row=2.0, r_col=1.2)
+    return xb, rng.uniform(0.0, 0.3, n)
+
+
+def solver_seconds(xb, v) -> tuple[float, np.ndarray]:
+    result = memsim.solve(xb, v)  # loads the compiled kernels
+    best = np.inf
+    for _ in range(3):
+        start = time.perf_counter()
+        result = memsim.solve(xb, v)
+        best = min(best, time.perf_counter() - start)
+    return best, result.i_col
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[128, 256])
+    parser.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS))
+    args = parser.parse_args()
+    eng = spice.engine()
+    load_start = os.getloadavg()
+    print("# Solver against ngspice at tile scale\n")
+    print("Output of `python scripts/spice_parity.py` (the text below is the script's own).\n")
+    print(f"- ngspice {eng.version} ({eng.location}), linear solver: {'KLU' if eng.klu else 'Sparse 1.3'}"
+          + (f"; {eng.advice}" if eng.advice else ""))
+    print(f"- machine: {platform.machine()}, {os.cpu_count()} CPUs; load average (1 min) at the start "
+          f"{load_start[0]:.2f}", flush=True)
+    print()
+    print("| N | kind | ngspice s | solver s | ratio | largest column error |")
+    print("|---|---|---|---|---|---|")
+    for n in args.sizes:
+        for kind in args.kinds:
+            xb, v = case(kind, n)
+            t0 = time.perf_counter()
+            ref = spice.simulate(xb, v, force=True, timeout=3600)
+            t_spice = time.perf_counter() - t0
+            t_solver, i_col = solver_seconds(xb, v)
+            err = float(np.max(np.abs(i_col - ref.i_col) / np.abs(ref.i_col)))
+            print(f"| {n} | {LABELS[kind]} | {t_spice:.2f} | {t_solver:.4f} | {t_spice / t_solver:.0f}x "
+                  f"| {err:.1e} |", flush=True)
+    print(f"\nLoad average (1 min) at the end: {os.getloadavg()[0]:.2f}.  Column error: "
+          "max over columns of |I_solver - I_ngspice| / |I_ngspice|.  The level-1 and selector-less rows "
+          "solve the same equations in both engines (tests/test_solver_spice.py asserts 1e-9 at 128x128); "
+          "the BSIM4 row is the calibrated reduced transistor's own error against the card.")
+
+
+if __name__ == "__main__":
+    main()
