@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark of the 3D solver: against ngspice at 4 layers of 32 x 32 (same circuits, same
-process, ratio of wall times), and alone at 8 layers of 256 x 256.
+process, ratio of wall times; ngspice with KLU where the engine has it, as memsim runs it), and
+alone at 8 layers of 256 x 256.
 
     python scripts/bench_3d.py [--repeat N] [--skip-large]
 
@@ -15,7 +16,7 @@ import time
 
 import numpy as np
 
-from memsim.circuit import netlist3d
+from memsim.circuit import netlist3d, spice
 from memsim.solver.stacked import solve
 from memsim.circuit.stacked import BULK_RRAM64, StackedCrossbar, VerticalArray, mvm_bias, read_bias
 
@@ -62,7 +63,9 @@ def main():
     parser.add_argument("--skip-large", action="store_true")
     args = parser.parse_args()
     load = os.getloadavg()[0]
-    print(f"machine: {os.cpu_count()} cores, load average {load:.1f} at the start")
+    eng = spice.engine()
+    print(f"machine: {os.cpu_count()} cores, load average {load:.1f} at the start; ngspice {eng.version} with "
+          f"{'KLU' if eng.klu else 'Sparse 1.3 (no KLU)'}, measured in this run")
     rng, small = arrays(4, 32)
     print("\n4 layers of 32 x 32 (4096 cells): fast solver against ngspice")
     print(f"{'array':>15} {'bias':>5} {'unknowns':>9} {'solver s':>9} {'ngspice s':>10} {'ratio':>8} {'rel. error':>11}")

@@ -8,8 +8,13 @@ cache directories: the first ohmic solve compiling everything it needs, the inst
 (``memsim.solver.warm_up()``, run by scripts/install.sh), and the first ohmic solve of a new
 process after it.
 
-    python scripts/bench_solver.py            # full run (ngspice at 128x128 takes minutes)
-    python scripts/bench_solver.py --quick    # skip the 128x128 ngspice runs
+    python scripts/bench_solver.py            # full run (adds ngspice at 128x128 and 256x256)
+    python scripts/bench_solver.py --quick    # ngspice at 64x64 only
+
+Every "vs ngspice" row runs ngspice in this run, with KLU where the engine has it (memsim's
+runner asks for it; the header names the engine and its linear solver).  Rows measured against
+Debian 12's ngspice 39 (Sparse 1.3, no KLU) before are not comparable with these: KLU makes a
+128x128 .op 50-200x faster.
 """
 from __future__ import annotations
 
@@ -116,7 +121,7 @@ def run_ngspice(kind, n, r):
     import memsim
     xb, v = crossbar(kind, n, r)
     start = time.perf_counter()
-    res = memsim.simulate(xb, v)
+    res = memsim.simulate(xb, v, force=True)
     return time.perf_counter() - start, res.i_col, {}
 
 
@@ -212,11 +217,14 @@ def measure(func, *args):
 # ---------------------------------------------------------------------------------------------
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="skip the 128x128 ngspice runs")
+    parser.add_argument("--quick", action="store_true", help="skip the 128x128 and 256x256 ngspice runs")
     parser.add_argument("--r", type=float, default=1.0, help="wire resistance per segment, ohm (default 1)")
     args = parser.parse_args(argv)
     r = args.r
     rows = []
+    from memsim.circuit import spice
+    eng = spice.engine()
+    ngspice = f"ngspice {eng.version} {'KLU' if eng.klu else 'Sparse 1.3'}"
 
     def row(case, ours, ref_name, ref, target_text, target_ok):
         if isinstance(ours, str):
@@ -292,27 +300,25 @@ def main(argv=None):
     row(f"ohmic 256x256 x 1000 vectors, r={r:g}", measure(run_memsim, "ohmic", 256, r, 1000),
         "unit solves (before)", measure(run_batch_unit_solves, 256, r, 1000), "<1 s total", lambda t, m, q: t < 1)
     limits = {"device": 2.0, "1t1r": 3.0}
+    no_target = lambda t, m, q: None  # noqa: E731
     for kind in ("device", "1t1r"):
         for n in (64, 128, 256):
             ours = measure(run_memsim, kind, n, r)
-            if n == 64 or (n == 128 and not args.quick):
-                ref = measure(run_ngspice, kind, n, r)
-                target = ">=500x ngspice" if n == 128 else "(ngspice ratio)"
-                ok = (lambda t, m, q: None if q is None else q >= 500) if n == 128 else (lambda t, m, q: None)
-                row(f"{kind} {n}x{n}, r={r:g}", ours, "ngspice", ref, target, ok)
+            limit = (f"<{limits[kind]:g} s", lambda t, m, q, lim=limits[kind]: t < lim) if n == 256 else ("-", no_target)
+            if n == 64 or not args.quick:
+                # The old target, >=500x ngspice at 128x128, was set against Sparse 1.3; against KLU
+                # the ratio is reported, not judged.
+                row(f"{kind} {n}x{n}, r={r:g}", ours, ngspice, measure(run_ngspice, kind, n, r),
+                    "(ngspice ratio)" if n != 256 else limit[0], no_target if n != 256 else limit[1])
             else:
-                row(f"{kind} {n}x{n}, r={r:g}", ours, "-", None,
-                    f"<{limits[kind]:g} s" if n == 256 else "-",
-                    (lambda t, m, q, lim=limits[kind]: t < lim) if n == 256 else (lambda t, m, q: None))
-    ours = measure(run_memsim, "ohmic", 128, r)
-    if args.quick:
-        row(f"ohmic 128x128, r={r:g}", ours, "ngspice", "skipped (--quick)", ">=500x ngspice",
-            lambda t, m, q: None)
-    else:
-        row(f"ohmic 128x128, r={r:g}", ours, "ngspice", measure(run_ngspice, "ohmic", 128, r),
-            ">=500x ngspice", lambda t, m, q: None if q is None else q >= 500)
-    row(f"ohmic 64x64, r={r:g}", measure(run_memsim, "ohmic", 64, r), "ngspice",
-        measure(run_ngspice, "ohmic", 64, r), "(ngspice ratio)", lambda t, m, q: None)
+                row(f"{kind} {n}x{n}, r={r:g}", ours, "-", None, *limit)
+    for n in (64, 128, 256):
+        ours = measure(run_memsim, "ohmic", n, r)
+        if n == 64 or not args.quick:
+            row(f"ohmic {n}x{n}, r={r:g}", ours, ngspice, measure(run_ngspice, "ohmic", n, r), "(ngspice ratio)",
+                no_target)
+        else:
+            row(f"ohmic {n}x{n}, r={r:g}", ours, ngspice, "skipped (--quick)", "(ngspice ratio)", no_target)
 
     header = ("case", "memsim", "peak RSS", "reference", "ref time", "ref peak", "speedup", "target", "met")
     widths = [max(len(str(x[i])) for x in rows + [header]) for i in range(len(header))]
