@@ -1,8 +1,11 @@
-"""Every ```python block of README.md runs as written, in a fresh namespace of its own, from a
-scratch folder: a reader can paste any one of them into python3 after `import memsim` works.
+"""Every ```python block of README.md, docs/*.md and examples/**/README.md runs as written, in a
+fresh namespace of its own, from a scratch folder: a reader can paste any one of them into python3
+after `import memsim` works.
 
 A block is skipped only when it needs an optional package that is not installed (or ngspice,
-where it is absent), and the skip says which."""
+where it is absent), and the skip says which.  Every markdown link in those files to a path in
+the repository (and to a heading, after `#`) resolves, and the README links every guide and
+results page, so none is left where no reader finds it."""
 import os
 import re
 import shutil
@@ -10,11 +13,15 @@ from pathlib import Path
 
 import pytest
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+#: The documents whose python blocks run and whose links are checked, README first.
+DOCUMENTS = [README, *sorted((ROOT / "docs").glob("*.md")),
+             *sorted((ROOT / "examples").glob("**/README.md"))]
 #: Optional dependencies a block may need (module name -> what installs it).
 OPTIONAL = {"torch": "pip install torch", "sklearn": "the nn extra", "mlxtend": "the nn extra",
-            "dask": "the dist extra", "distributed": "the dist extra", "aihwkit": "aihwkit (see README)",
-            "PySpice": "PySpice", "badcrossbar": "the bench extra"}
+            "dask": "the dist extra", "distributed": "the dist extra",
+            "aihwkit": "aihwkit (see docs/aihwkit.md)", "PySpice": "PySpice", "badcrossbar": "the bench extra"}
 
 
 def python_blocks(text: str) -> list[tuple[int, str]]:
@@ -23,25 +30,93 @@ def python_blocks(text: str) -> list[tuple[int, str]]:
             for match in re.finditer(r"^```python\n(.*?)^```", text, re.MULTILINE | re.DOTALL)]
 
 
-BLOCKS = python_blocks(README.read_text(encoding="utf-8"))
+def name(path: Path) -> str:
+    """A document's path from the repository root, as test ids and messages show it."""
+    return path.relative_to(ROOT).as_posix()
 
 
-def test_the_readme_has_python_blocks_and_the_extractor_finds_them():
-    assert len(BLOCKS) >= 2
+BLOCKS = [(f"{name(path)}:{line}", code) for path in DOCUMENTS
+          for line, code in python_blocks(path.read_text(encoding="utf-8"))]
+
+
+def test_the_documents_have_python_blocks_and_the_extractor_finds_them():
+    assert any(where.startswith("README.md:") for where, _ in BLOCKS)
+    assert any(where.startswith("docs/") for where, _ in BLOCKS)
+    assert len(BLOCKS) >= 8
     assert python_blocks("x\n```python\na = 1\n```\n```bash\nls\n```\n```python\nb = 2\n```\n") == \
         [(3, "a = 1\n"), (9, "b = 2\n")]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("line, code", BLOCKS, ids=[f"README.md:{line}" for line, _ in BLOCKS])
-def test_readme_python_block_runs(line, code, tmp_path, monkeypatch):
+@pytest.mark.parametrize("where, code", BLOCKS, ids=[where for where, _ in BLOCKS])
+def test_python_block_runs(where, code, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # whatever a block writes lands in a scratch folder
     if "simulate" in code and shutil.which(os.environ.get("MEMSIM_NGSPICE", "ngspice")) is None:
-        pytest.skip(f"README.md:{line} runs ngspice, which is not installed")
+        pytest.skip(f"{where} runs ngspice, which is not installed")
     try:
-        exec(compile(code, f"README.md:{line}", "exec"), {"__name__": "__readme__"})
+        exec(compile(code, where, "exec"), {"__name__": "__readme__"})
     except ModuleNotFoundError as err:
         root = (err.name or "").split(".")[0]
         if root not in OPTIONAL:
             raise
-        pytest.skip(f"README.md:{line} needs {root} ({OPTIONAL[root]}), which is not installed")
+        pytest.skip(f"{where} needs {root} ({OPTIONAL[root]}), which is not installed")
+
+
+# ------------------------------------------------------------------------------------ links
+def prose(text: str) -> str:
+    """The text without fenced blocks and inline code, where brackets are code, not links."""
+    text = re.sub(r"^```.*?^```", "", text, flags=re.MULTILINE | re.DOTALL)
+    return re.sub(r"`[^`\n]*`", "", text)
+
+
+def anchors(text: str) -> set[str]:
+    """GitHub's anchors of a markdown text's headings: lower case, punctuation dropped, spaces -> '-'."""
+    return {re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+            for heading in re.findall(r"^#{1,6} (.*)$", prose(text), re.MULTILINE)}
+
+
+def links(text: str) -> list[str]:
+    """Targets of the markdown links and images in a text."""
+    return re.findall(r"\]\(([^)\s]+)\)", prose(text))
+
+
+def broken_links(path: Path, text: str) -> list[str]:
+    """The links of a document at `path` that name no file (or no heading) in the repository."""
+    broken = []
+    for target in links(text):
+        if re.match(r"[a-z]+:", target):  # https:, mailto: ... are not repository paths
+            continue
+        file, _, anchor = target.partition("#")
+        if not file:  # a heading of this document
+            if anchor not in anchors(text):
+                broken.append(target)
+            continue
+        resolved = (path.parent / file).resolve()
+        if not resolved.exists() or ROOT not in (resolved, *resolved.parents):
+            broken.append(target)
+        elif anchor and resolved.suffix == ".md" and \
+                anchor not in anchors(resolved.read_text(encoding="utf-8")):
+            broken.append(target)
+    return broken
+
+
+def test_the_link_check_finds_missing_files_and_headings():
+    doc = ROOT / "docs" / "page.md"  # never written: only its folder matters
+    text = ("# A page\n\n[ok](../README.md) [heading](../README.md#command-line) ![fig](missing.png)\n"
+            "[gone](../README.md#no-such-heading) [self](#a-page) [web](https://example.org/x)\n"
+            "```python\nx[0](1)\n```\n`y[1](z)`\n")
+    assert broken_links(doc, text) == ["missing.png", "../README.md#no-such-heading"]
+    assert anchors("# Nonlinear tiles: the batched model\n## On a CUDA GPU\n```\n# not one\n```\n") == \
+        {"nonlinear-tiles-the-batched-model", "on-a-cuda-gpu"}
+
+
+@pytest.mark.parametrize("path", DOCUMENTS, ids=[name(path) for path in DOCUMENTS])
+def test_every_link_resolves(path):
+    assert broken_links(path, path.read_text(encoding="utf-8")) == []
+
+
+def test_the_readme_links_every_guide_and_results_page():
+    linked = {(ROOT / target.partition("#")[0]).resolve()
+              for target in links(README.read_text(encoding="utf-8"))}
+    pages = [*(ROOT / "docs").glob("*.md"), *(ROOT / "examples").glob("*/README.md")]
+    assert [name(path) for path in sorted(pages) if path.resolve() not in linked] == []
