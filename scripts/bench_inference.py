@@ -170,7 +170,7 @@ def main(argv=None) -> int:
         try:
             import aihwkit
         except ImportError:
-            print("aihwkit is not importable: its row is skipped (README: 'Comparing with aihwkit')",
+            print("aihwkit is not importable: its row is skipped (docs/aihwkit.md: 'Building aihwkit')",
                   file=sys.stderr)
         else:
             with PeakMemory() as mem:

@@ -2,7 +2,7 @@
 
     python3 scripts/check_reram_aihwkit.py [--noise reram|pcm] [--out DIR]
 
-Needs aihwkit importable beside memsim (README, "Comparing with aihwkit").  For a weight
+Needs aihwkit importable beside memsim (docs/aihwkit.md, "Building aihwkit").  For a weight
 matrix (the first layer of memsim's trained 784-256-BN-128-BN-10 MLP, seed 0, or a random
 normal matrix when no trained copy is cached) and for each acceptance range and time, both
 tools program the weights once and drift them: aihwkit with

@@ -6,7 +6,7 @@
                                        [--workers 2] [--dask ADDRESS]
 
 Needs aihwkit importable beside memsim; it is not a memsim dependency.  aihwkit 1.2.0 ships
-only as source on PyPI; README.md ("Comparing with aihwkit") gives the commands that build it
+only as source on PyPI; docs/aihwkit.md ("Building aihwkit") gives the commands that build it
 here against torch==2.13.0.
 
 For every seed s: memsim trains the built-in model (the 784-256-BN-128-BN-10 MLP on the MNIST
@@ -278,8 +278,8 @@ def main(argv=None) -> int:
             import aihwkit  # noqa: F401 - the workers use it; checked here to stop at once
             import torch  # noqa: F401
     except ImportError as err:
-        parser.error(f"this comparison needs aihwkit and torch importable ({err}); see README.md, "
-                     "'Comparing with aihwkit'")
+        parser.error(f"this comparison needs aihwkit and torch importable ({err}); see docs/aihwkit.md, "
+                     "'Building aihwkit'")
     args.out = args.out or os.path.join("memsim_output", "aihwkit",
                                         args.model + ("" if args.noise == "pcm" else f"-{args.noise}"))
     os.makedirs(args.out, exist_ok=True)

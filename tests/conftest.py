@@ -3,7 +3,7 @@ import collections
 import numpy as np
 import pytest
 
-#: Counts the reliability tests report at the end of the run (README's reliability section).
+#: Counts the reliability tests report at the end of the run (docs/reliability.md).
 RELIABILITY = collections.Counter()
 
 

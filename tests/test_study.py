@@ -88,7 +88,8 @@ def test_classic_result_on_rram_cells(tmp_path):
         if r["size"] <= 8:
             assert r["margin_spice"] == pytest.approx(r["margin"], abs=1e-6 if r["cell"] == "device" else 2e-3)
     crossover = {(r["cell"], r["scheme"], r["r_wire_ohm"]): r["crossover_n"] for r in by(rows, "margin_crossover")}
-    # the numbers README states (fast solver, bisection on integer N; ngspice agrees at N-1 and N)
+    # the numbers examples/studies/README.md states (fast solver, bisection on integer N;
+    # ngspice agrees at N-1 and N)
     assert crossover["device", "floating", 0.0] == 19
     assert crossover["device", "v/2", 0.0] == 18
     assert crossover["device", "v/3", 0.0] == 27
