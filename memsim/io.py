@@ -82,6 +82,96 @@ def read_text(path: str | Path, what: str, limit: int, error: type[Exception] = 
         raise error(f"{what} {path} is not {'plain ASCII' if encoding == 'ascii' else encoding.upper()} text") from None
 
 
+def read_table(path: str | Path, what: str, columns: tuple, limit: int = LIMITS["config"],
+               error: type[Exception] = FileError) -> list[tuple[int, list[str]]]:
+    """The data rows of a CSV file whose header is ``columns``: ``(line number, fields)`` each.
+
+    Blank lines and lines starting with ``#`` are skipped.  A file that is not UTF-8 text, has
+    another header, or has a header and no data row raises ``error`` naming ``path``, so a reader
+    never meets an empty table later (an IndexError far from the file).
+    """
+    import csv
+
+    lines = [(number, line) for number, line in enumerate(read_text(path, what, limit, error).splitlines(), 1)
+             if line.strip() and not line.lstrip().startswith("#")]
+    expected = ",".join(columns)
+    if not lines:
+        raise error(f"{what} {path} is empty; expected a header {expected} and data rows")
+    rows = list(csv.reader(line for _, line in lines))
+    header = [field.strip() for field in rows[0]]
+    if header != list(columns):
+        raise error(f"{what} {path}: the header must be {expected}, got {','.join(header)[:200]}")
+    if len(rows) == 1:
+        raise error(f"{what} {path} has a header and no data rows; expected at least one row of {expected}")
+    return [(number, row) for (number, _), row in zip(lines[1:], rows[1:])]
+
+
+def check_finite(arrays: dict, source, error: type[Exception] = FileError) -> None:
+    """Refuse, naming ``source`` and the array, a NaN or an infinity in any floating-point or
+    complex array of ``arrays`` (numpy arrays, or torch tensors) loaded from a file."""
+    import numpy as np
+
+    for key, value in arrays.items():
+        if hasattr(value, "is_floating_point"):  # a torch tensor: checked by torch, any dtype
+            bad = (value.is_floating_point() or value.is_complex()) and not bool(value.isfinite().all())
+        else:
+            value = np.asarray(value)
+            bad = value.dtype.kind in "fc" and not bool(np.isfinite(value).all())
+        if bad:
+            raise error(f"{source}: array {str(key)[:80]!r} holds NaN or infinite values; memsim refuses the file")
+
+
+class _Refusal(Exception):
+    """A refusal inside :func:`read_npz`, kept apart from the errors numpy and zipfile raise."""
+
+
+def read_npz(raw: bytes, source, limit: int, error: type[Exception] = FileError) -> dict:
+    """The arrays of an ``.npz`` archive (no pickle), each checked before it is inflated.
+
+    Refused with ``error`` naming ``source``: a broken archive, members that inflate beyond
+    ``limit`` bytes, a member whose ``.npy`` header declares more elements than ``limit`` bytes
+    hold (numpy would allocate them before reading), object arrays, and NaN or infinity in a
+    floating-point array (:func:`check_finite`).
+    """
+    import io
+    import zipfile
+
+    import numpy as np
+
+    broken = f"{source} is not a readable .npz archive (truncated or foreign)"
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            members = archive.infolist()
+            total = sum(member.file_size for member in members)
+            if total > limit:
+                raise _Refusal(f"{source} would inflate to {total / MIB:.0f} MiB; memsim reads at most {limit / MIB:g} MiB")
+            arrays = {}
+            for member in members:
+                name = member.filename[:-4] if member.filename.endswith(".npy") else member.filename
+                with archive.open(member) as handle:
+                    version = np.lib.format.read_magic(handle)
+                    read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                                   else np.lib.format.read_array_header_2_0)
+                    shape, _, dtype = read_header(handle)
+                    if dtype.hasobject:
+                        raise _Refusal(f"{source}: array {name[:80]!r} holds Python objects; memsim reads numbers only")
+                    count = 1
+                    for size in shape:
+                        count *= int(size)
+                    if count * dtype.itemsize > limit:
+                        raise _Refusal(f"{source}: array {name[:80]!r} declares {count:.3g} elements "
+                                    f"({count * dtype.itemsize / MIB:.3g} MiB); memsim reads at most {limit / MIB:g} MiB")
+                with archive.open(member) as handle:
+                    arrays[name] = np.lib.format.read_array(handle, allow_pickle=False)
+    except _Refusal as refusal:
+        raise error(str(refusal)) from None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, KeyError, ValueError,
+            NotImplementedError, SyntaxError, TypeError, MemoryError) as exc:
+        raise error(f"{broken}: {' '.join(str(exc).split())[:200]}") from None
+    check_finite(arrays, source, error)
+    return arrays
+
+
 def json_depth(text: str) -> int:
     """Deepest nesting of [ and { in JSON text (brackets inside strings do not count)."""
     depth = deepest = 0

@@ -118,3 +118,144 @@ def test_arrays_of_booleans_or_huge_integers_are_refused(cells, reliability):
 def test_cli_numbers_are_refused_in_one_line(argv, capsys, reliability):
     reliability["hardening: numbers"] += 1
     _cli_refusal(["netlist", "--kind", "ohmic", "--rows", "2", "--cols", "2", *argv], capsys, "error: ")
+
+
+# -- 3. arrays and structure of stored files ------------------------------------------------------
+NON_FINITE = [float("nan"), float("inf"), -float("inf")]
+
+
+@pytest.mark.parametrize("bad", NON_FINITE, ids=["nan", "inf", "-inf"])
+@pytest.mark.parametrize("tensor", ["0.weight", "2.bias"])
+def test_model_weights_with_non_finite_values_are_refused_naming_the_file(bad, tensor, tmp_path, reliability):
+    reliability["hardening: file arrays"] += 1
+    import torch
+
+    from memsim.nn import models
+
+    model = models.build("mlp-digits")
+    with torch.no_grad():
+        model.state_dict()[tensor].view(-1)[3] = bad
+    path = models.save(model, "mlp-digits", tmp_path / "weights.pt")
+    err = _one_line_refusal(lambda: models.load(path), "NaN or infinite")
+    assert str(path) in str(err) and tensor in str(err)
+
+
+def _compensation_bytes(kind, meta, arrays, declared=None):
+    """A compensation archive written by hand: a header naming ``arrays`` and the arrays."""
+    import io
+
+    from memsim.compensate import store
+
+    entry = {"kind": kind, "meta": meta, "arrays": {key: {"dtype": np.asarray(value).dtype.str,
+                                                          "shape": list(np.shape(value))}
+                                                    for key, value in (declared or arrays).items()}}
+    header = {"format": store.FORMAT, "version": store.VERSION, "info": {}, "strategies": [entry]}
+    buffer = io.BytesIO()
+    np.savez(buffer, header=np.array(json.dumps(header)), **{f"s0_{key}": value for key, value in arrays.items()})
+    return buffer.getvalue()
+
+
+VERA_META = {"rank": 1, "gdc": True, "epochs": 1, "batch_size": 8, "lr": 1e-3, "seed": 0, "layers": ["0"],
+             "conv": "patch", "projection": "rademacher", "a_shape": [1, 4], "b_shape": [3, 1]}
+
+
+@pytest.mark.parametrize("bad", NON_FINITE, ids=["nan", "inf", "-inf"])
+@pytest.mark.parametrize("kind, meta, key", [("gdc", {"per": "tile"}, "ref0"), ("vera+", VERA_META, "times"),
+                                             ("vera+", VERA_META, "set0_d0")])
+def test_compensation_files_with_non_finite_arrays_are_refused(kind, meta, key, bad, tmp_path, reliability):
+    reliability["hardening: file arrays"] += 1
+    from memsim.compensate import store
+
+    arrays = {"ref0": np.array([1.0, bad])} if kind == "gdc" else {
+        "seed": np.asarray(0, np.int64), "times": np.array([0.0]), "set0_d0": np.ones(1, np.float32),
+        "set0_b0": np.ones(3, np.float32)}
+    if kind != "gdc":
+        arrays[key] = np.full_like(arrays[key], bad)
+    path = tmp_path / "comp.npz"
+    path.write_bytes(_compensation_bytes(kind, meta, arrays))
+    err = _one_line_refusal(lambda: store.load(path), "NaN or infinite")
+    assert str(path) in str(err) and key in str(err)
+
+
+def test_a_finite_hand_written_compensation_file_still_loads(reliability):
+    reliability["hardening: file arrays"] += 1
+    from memsim.compensate import store
+
+    (gdc,), _ = store.load(_compensation_bytes("gdc", {"per": "tile"}, {"ref0": np.array([1.0, 2.0])}))
+    np.testing.assert_array_equal(gdc.reference[0], [1.0, 2.0])
+
+
+def _pulse_table(tmp_path, change):
+    from memsim.learn import response
+
+    data = json.loads(response.DEFAULT_TABLE.read_text())
+    change(data)
+    path = tmp_path / "table.json"
+    path.write_text(json.dumps(data))
+    return lambda: response.ResponseTable.load(path)
+
+
+PULSE_TABLE_DAMAGE = {
+    "cells a string": (lambda d: d.update(cells="device"), "non-empty list of objects"),
+    "cells empty": (lambda d: d.update(cells=[]), "non-empty list of objects"),
+    "cell without set": (lambda d: d["cells"][0].pop("set"), "lacks its 'set' response"),
+    "set not an object": (lambda d: d["cells"][0].update(set=[1, 2]), "lacks its 'set' response"),
+    "gap axis not increasing": (lambda d: d["cells"][0]["gap_nm"].reverse(), "strictly increasing"),
+    "gap axis with a repeat": (lambda d: d["cells"][0]["gap_nm"].__setitem__(1, d["cells"][0]["gap_nm"][0]),
+                               "strictly increasing"),
+    "width axis as text": (lambda d: d["cells"][0].update(width_s="1e-8"), "strictly increasing"),
+    "unknown kind": (lambda d: d["cells"][0].update(kind="pcm"), "kind 'pcm'"),
+    "dgap of the wrong shape": (lambda d: d["cells"][0]["reset"].update(dgap_nm=[[1.0]]), "reset dgap_nm must be 3-D"),
+    "energy with NaN": (lambda d: d["cells"][1]["set"]["energy_j"][0][0].__setitem__(0, float("nan")), "finite"),
+}
+
+
+@pytest.mark.parametrize("damage", list(PULSE_TABLE_DAMAGE))
+def test_a_damaged_pulse_table_is_refused_in_one_line(damage, tmp_path, reliability):
+    reliability["hardening: file structure"] += 1
+    change, message = PULSE_TABLE_DAMAGE[damage]
+    _one_line_refusal(_pulse_table(tmp_path, change), message)
+
+
+DRIFT_CSV_DAMAGE = {
+    "header only": (b"level,t_s,mean_S,std_S\n", "no data rows"),
+    "header and comments": (b"# measured\nlevel,t_s,mean_S,std_S\n# nothing yet\n\n", "no data rows"),
+    "empty": (b"", "empty"),
+    "Latin-1 byte": (b"level,t_s,mean_S,std_S\n1e-5,1,1e-5,1e-7 # \xb5S\n", "not UTF-8"),
+    "UTF-16": ("level,t_s,mean_S,std_S\n1e-5,1,1e-5,1e-7\n".encode("utf-16"), "not UTF-8"),
+}
+
+
+@pytest.mark.parametrize("damage", list(DRIFT_CSV_DAMAGE))
+def test_a_damaged_drift_csv_is_refused_at_load(damage, tmp_path, reliability):
+    reliability["hardening: file structure"] += 1
+    from memsim.nn.reram import load_drift_statistics
+
+    data, message = DRIFT_CSV_DAMAGE[damage]
+    path = tmp_path / "drift.csv"
+    path.write_bytes(data)
+    err = _one_line_refusal(lambda: load_drift_statistics(path), message)
+    assert str(path) in str(err)
+
+
+def _text_readers():
+    from memsim.circuit import spec as spec_module
+    from memsim.devices.transistor import read_model_card
+    from memsim.study import config, read_records, results
+
+    return {"spec": spec_module.load, "study config": config.load, "results csv": results.read_rows,
+            "results jsonl": read_records, "model card": read_model_card,
+            "calibration": lambda path: memsim.calibrate.Calibration.load(path)}
+
+
+@pytest.mark.parametrize("reader", ["spec", "study config", "results csv", "results jsonl", "model card",
+                                    "calibration"])
+@pytest.mark.parametrize("data", [b'{"kind": "ohmic\xff"}', b"\xfe\xff\x00{", b"ok\n\xc3\x28\n"],
+                         ids=["0xff", "bom", "bad continuation"])
+def test_non_utf8_text_files_are_refused_naming_the_file(reader, data, tmp_path, reliability):
+    reliability["hardening: file structure"] += 1
+    suffix = {"study config": ".json", "results csv": ".csv", "results jsonl": ".jsonl", "model card": ".lib"}
+    path = tmp_path / f"input{suffix.get(reader, '.json')}"
+    path.write_bytes(data)
+    err = _one_line_refusal(lambda: _text_readers()[reader](path), "not (UTF-8|plain ASCII) text")
+    assert str(path) in str(err)

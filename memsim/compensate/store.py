@@ -2,18 +2,20 @@
 
 No pickle anywhere: :func:`load` opens the file with ``allow_pickle=False``, checks the
 format name and version, that every strategy is a known kind and that every array named in
-the header is present with the recorded dtype and shape; a foreign, truncated or tampered
-file is refused with a ``ValueError`` saying what is wrong.  Values round-trip exactly.
+the header is present with the recorded dtype and shape and holds no NaN or infinity; a
+foreign, truncated or tampered file is refused with a ``ValueError`` saying what is wrong.  Values round-trip exactly.
 """
 from __future__ import annotations
 
 import io
 import json
-import zipfile
+import math
 
 import numpy as np
 
-from ..io import LIMITS, check_format, parse_json, read_bytes, write_atomic
+from .. import units
+from ..errors import ResourceLimitError
+from ..io import LIMITS, check_format, parse_json, read_bytes, read_npz, write_atomic
 
 FORMAT = "memsim-compensation"
 VERSION = 1
@@ -53,42 +55,47 @@ def save(path, strategies, info: dict | None = None):
     return write_atomic(path, to_bytes(strategies, info))
 
 
-def _check_inflated(raw: bytes, name: str) -> None:
-    """Refuse an archive whose members would inflate beyond memsim's limit (a zip bomb)."""
-    try:
-        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
-            total = sum(member.file_size for member in archive.infolist())
-    except zipfile.BadZipFile as exc:
-        raise ValueError(f"{name} is not a readable memsim compensation file (truncated or foreign): {exc}") from None
-    if total > LIMITS["compensation"]:
-        raise ValueError(f"{name} would inflate to {total / 2**20:.0f} MiB; a memsim compensation file holds at "
-                         f"most {LIMITS['compensation'] / 2**20:.0f} MiB")
+def _check_shapes(meta, name: str, kind: str) -> None:
+    """Refuse a meta entry ``*_shape`` (the layer shapes a strategy redraws its arrays for) that
+    is not a list of positive integers or asks for more elements than a compensation file may
+    hold, before anything is drawn."""
+    if not isinstance(meta, dict):
+        raise ValueError(f"{name}: the {kind!r} entry is malformed (meta is not an object)")
+    limit = LIMITS["compensation"]
+    for key, shape in meta.items():
+        if not str(key).endswith("_shape"):
+            continue
+        if not isinstance(shape, list) or not 1 <= len(shape) <= 8:
+            raise ValueError(f"{name}: the {kind!r} entry's {key} must be a list of 1 to 8 sizes, got {units.shown(shape)}")
+        sizes = [units.integer(size, f"{name}: the {kind!r} entry's {key} size", 1) for size in shape]
+        count = math.prod(sizes)
+        if count > limit:
+            raise ResourceLimitError(f"{name}: the {kind!r} entry's {key} {sizes} asks for {count:.3g} elements; a "
+                                     f"compensation holds at most {limit:.3g} (memsim.io.LIMITS['compensation'])")
 
 
 def load(path_or_bytes):
     """Read a file written by :func:`save`: returns (strategies, info).  Only a regular file
-    is read, within memsim's size limit, and an archive that would inflate beyond it is refused."""
+    is read, within memsim's size limit; an archive that would inflate beyond it, an array whose
+    header declares more, NaN or infinity in any array, and layer shapes beyond the limit are
+    refused (:func:`memsim.io.read_npz`) before anything large is allocated."""
     if isinstance(path_or_bytes, bytes):
         raw, name = path_or_bytes, "the data"
     else:
         raw, name = read_bytes(path_or_bytes, "compensation file", LIMITS["compensation"]), str(path_or_bytes)
-    _check_inflated(raw, name)
-    source = io.BytesIO(raw)
     try:
-        data = np.load(source, allow_pickle=False)
-        if not hasattr(data, "files"):
-            raise ValueError("not an .npz archive")
-        with data:
-            if "header" not in data.files:
-                raise ValueError(f"{name} is not a memsim compensation file (no header)")
-            header = parse_json(str(data["header"][()]), f"{name} header")
-            contents = {key: data[key] for key in data.files if key != "header"}
-    except (zipfile.BadZipFile, OSError, EOFError, json.JSONDecodeError, KeyError) as exc:
-        raise ValueError(f"{name} is not a readable memsim compensation file (truncated or foreign): {exc}") from None
+        contents = read_npz(raw, name, LIMITS["compensation"], ValueError)
     except ValueError as exc:
-        if "compensation file" in str(exc):
+        if "not a readable" not in str(exc):
             raise
-        raise ValueError(f"{name} is not a readable memsim compensation file (truncated or foreign): {exc}") from None
+        raise ValueError(f"{name} is not a readable memsim compensation file (truncated or foreign): "
+                         f"{str(exc).split(': ', 1)[-1]}") from None
+    if "header" not in contents:
+        raise ValueError(f"{name} is not a memsim compensation file (no header)")
+    header_array = contents.pop("header")
+    if header_array.shape != () or header_array.dtype.kind != "U":
+        raise ValueError(f"{name} is not a memsim compensation file (its header is not one JSON string)")
+    header = parse_json(str(header_array[()]), f"{name} header", ValueError)
     check_format(header, name, "compensation file", FORMAT, VERSION, ValueError)
     kinds = _kinds()
     strategies = []
@@ -100,7 +107,8 @@ def load(path_or_bytes):
         if not isinstance(entry.get("arrays", {}), dict):
             raise ValueError(f"{name}: the {kind!r} entry is malformed (arrays)")
         if kind not in kinds:
-            raise ValueError(f"{name}: unknown compensation kind {kind!r}; known: {sorted(kinds)}")
+            raise ValueError(f"{name}: unknown compensation kind {units.shown(kind)}; known: {sorted(kinds)}")
+        _check_shapes(entry.get("meta", {}), name, kind)
         arrays = {}
         for key, spec in entry.get("arrays", {}).items():
             full = f"s{k}_{key}"
@@ -114,6 +122,6 @@ def load(path_or_bytes):
             arrays[key] = value
         try:
             strategies.append(kinds[kind].from_arrays(arrays, entry.get("meta", {})))
-        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError) as exc:
             raise ValueError(f"{name}: the {kind!r} entry is malformed ({type(exc).__name__}: {exc})") from None
     return strategies, header.get("info", {})

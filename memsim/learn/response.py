@@ -34,7 +34,7 @@ import numpy as np
 
 from .. import units
 from ..circuit import netlist, spice
-from ..circuit.array import Crossbar
+from ..circuit.array import Crossbar, as_real_array
 from ..devices.rram import DEFAULT_PARAMS, RRAMParams, conductance, gap_for_conductance, spice_subckt
 from ..devices.transistor import MODELS_DIR, MosfetParams
 from ..errors import FileError
@@ -73,14 +73,51 @@ class Grid:
     def __post_init__(self):
         units.choice(self.kind, KINDS, "cell kind")
         for name in ("gaps", "amplitudes", "widths"):
-            axis = np.asarray(getattr(self, name), dtype=float)
-            if axis.ndim != 1 or axis.size < 4 or not np.all(np.isfinite(axis)) or np.any(np.diff(axis) <= 0):
-                raise ValueError(f"Grid.{name} must be >= 4 strictly increasing finite numbers, got {getattr(self, name)!r}")
+            axis = check_axis(getattr(self, name), f"Grid.{name}")
             object.__setattr__(self, name, tuple(float(a) for a in axis))
         if min(self.amplitudes) <= 0 or min(self.widths) <= 0:
             raise ValueError("Grid amplitudes (V) and widths (s) must be > 0 (RESET is the same magnitude, negative)")
         if (self.kind == "1t1r") != (self.v_gate is not None):
             raise ValueError("a 1t1r grid needs v_gate (V, the compliance); a device grid takes none")
+
+
+def check_axis(values, what: str, error: type[Exception] = ValueError) -> np.ndarray:
+    """A grid axis: at least 4 strictly increasing finite numbers (cubic interpolation needs
+    them); ``error`` naming ``what`` otherwise."""
+    try:
+        axis = as_real_array(values, what, 1)
+    except ValueError as err:
+        raise error(f"{what} must be >= 4 strictly increasing finite numbers ({err})") from None
+    if axis.size < 4 or np.any(np.diff(axis) <= 0):
+        raise error(f"{what} must be >= 4 strictly increasing finite numbers, got {axis.size} "
+                    f"{'not increasing' if axis.size >= 4 else 'points'}")
+    return axis
+
+
+def check_cells(cells, source) -> list:
+    """The ``cells`` of a stored table, checked before use: a list of objects, each with a known
+    ``kind``, increasing gap, amplitude and width axes, and for each polarity finite
+    ``dgap_nm`` and ``energy_j`` grids of the axes' shape; FileError naming ``source`` otherwise."""
+    if not isinstance(cells, list) or not cells or not all(isinstance(cell, dict) for cell in cells):
+        raise FileError(f"{source}: pulse response table 'cells' must be a non-empty list of objects, "
+                        f"got {units.shown(cells)}")
+    for cell in cells:
+        kind = cell.get("kind")
+        if not isinstance(kind, str) or kind not in KINDS:
+            raise FileError(f"{source}: a pulse response cell has kind {units.shown(kind)}; known: {', '.join(KINDS)}")
+        shape = tuple(check_axis(cell.get(key), f"{source}: {kind} cell {key}", FileError).size
+                      for key in ("gap_nm", "amplitude_v", "width_s"))
+        for polarity in POLARITIES:
+            entry = cell.get(polarity)
+            if not isinstance(entry, dict):
+                raise FileError(f"{source}: the {kind} cell lacks its {polarity!r} response (an object with "
+                                "dgap_nm and energy_j)")
+            for key in ("dgap_nm", "energy_j"):
+                try:
+                    as_real_array(entry.get(key), key, 3, shape=shape)
+                except ValueError as err:
+                    raise FileError(f"{source}: the {kind} cell's {polarity} {err}") from None
+    return cells
 
 
 #: The default grids: a selector-less cell, and a 1T1R cell with a 1.5 V gate as compliance.
@@ -182,8 +219,9 @@ class ResponseTable:
         try:
             params = RRAMParams(**data["rram_params"])
             cells = data["cells"]
-        except (KeyError, TypeError) as err:
+        except (KeyError, TypeError, ValueError) as err:
             raise FileError(f"{path}: pulse response table lacks or garbles {err}") from None
+        cells = check_cells(cells, path)
         if data.get("rram_model_sha256") != model_hash(params):
             raise FileError(f"{path} was measured on another RRAM model text (SHA-256 differs); "
                             "regenerate it with scripts/pulse_response.py")

@@ -104,10 +104,11 @@ def save(model: nn.Module, name: str, path) -> Path:
 
 def load(path) -> tuple:
     """``(model, name)`` from a file written by :func:`save`.  Only tensors and plain values
-    are read (``torch.load(weights_only=True)``): no arbitrary objects are unpickled."""
+    are read (``torch.load(weights_only=True)``): no arbitrary objects are unpickled; weights
+    holding NaN or infinity are refused naming the file and the tensor."""
     import io
 
-    from ..io import LIMITS, check_format, read_bytes
+    from ..io import LIMITS, check_finite, check_format, read_bytes
 
     path = Path(path)
     raw = read_bytes(path, "model file", LIMITS["model"])
@@ -120,9 +121,13 @@ def load(path) -> tuple:
     name = data.get("architecture")
     if name not in MODELS:
         raise ValueError(f"{path}: unknown architecture {name!r}; known: {', '.join(MODELS)}")
+    state = data.get("state_dict")
+    if not isinstance(state, dict) or not all(isinstance(value, torch.Tensor) for value in state.values()):
+        raise ValueError(f"{path}: the model file's state_dict is not a mapping of names to tensors")
+    check_finite(state, path, ValueError)
     model = build(name)
     try:
-        model.load_state_dict(data["state_dict"], strict=True)
+        model.load_state_dict(state, strict=True)
     except (RuntimeError, KeyError, TypeError) as err:
         raise ValueError(f"{path}: the weights do not fit architecture {name!r}: {str(err).splitlines()[0]}") from None
     return model.eval(), name

@@ -9,7 +9,6 @@
 """
 from __future__ import annotations
 
-import csv
 import math
 from dataclasses import dataclass
 
@@ -74,28 +73,20 @@ def load_drift_statistics(path) -> DriftStatistics:
     mean and standard deviation of the conductance measured then (S).  Every level must
     appear at the same times (at least one); lines starting with ``#`` are comments.
     """
-    from ..io import LIMITS, read_bytes
+    from ..io import LIMITS, read_table
 
-    text = read_bytes(path, "drift statistics", LIMITS["config"]).decode("utf-8")
-    lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
-    if not lines:
-        raise ValueError(f"{path}: empty drift statistics; expected a header {','.join(COLUMNS)} and rows")
-    reader = csv.reader(lines)
-    header = [h.strip() for h in next(reader)]
-    if header != list(COLUMNS):
-        raise ValueError(f"{path}: the header must be {','.join(COLUMNS)}, got {','.join(header)}")
     rows = {}
-    for number, row in enumerate(reader, start=2):
+    for number, row in read_table(path, "drift statistics", COLUMNS, LIMITS["config"], ValueError):
         try:
             level, t, mean, std = (float(v) for v in row)
         except ValueError:
-            raise ValueError(f"{path}, data row {number}: expected four numbers ({','.join(COLUMNS)}), "
+            raise ValueError(f"{path}, line {number}: expected four numbers ({','.join(COLUMNS)}), "
                              f"got {row!r}") from None
         if not all(math.isfinite(v) for v in (level, t, mean, std)) or level < 0 or t <= 0 or std < 0:
-            raise ValueError(f"{path}, data row {number}: need level >= 0 S, t_s > 0 s, a finite mean_S "
+            raise ValueError(f"{path}, line {number}: need level >= 0 S, t_s > 0 s, a finite mean_S "
                              f"and std_S >= 0 S, got {row!r}")
         if (level, t) in rows:
-            raise ValueError(f"{path}, data row {number}: level {level:g} S at {t:g} s appears twice")
+            raise ValueError(f"{path}, line {number}: level {level:g} S at {t:g} s appears twice")
         rows[(level, t)] = (mean, std)
     levels = sorted({k[0] for k in rows})
     times = sorted({k[1] for k in rows})
