@@ -28,6 +28,10 @@ KINDS = ("ohmic", "device", "1t1r")
 V_LIMIT_RRAM = 10.0
 #: Largest |voltage| accepted on ohmic crossbars (V): far beyond any circuit, but finite products.
 V_LIMIT_OHMIC = 1e6
+#: Largest |gate voltage| accepted on an access or select transistor (V): far above any logic
+#: supply (oxides break down at a few volts; memsim's transistor cards are fitted at 1.2-1.8 V),
+#: the same bound as the RRAM cells' voltages.
+V_GATE_LIMIT = V_LIMIT_RRAM
 #: Accepted wire resistance per segment: 0 (ideal) or within this range (ohm).  Below 1 nano-ohm
 #: the wire conductance swamps every cell by more than double precision can resolve.
 R_RANGE = (1e-9, 1e12)
@@ -35,8 +39,30 @@ R_RANGE = (1e-9, 1e12)
 G_MAX = 1e3
 #: Largest g_max x r x N accepted (cell conductance S x wire resistance ohm x array size): at
 #: 1e15 the solver's and ngspice's currents are both off by tens of percent (4x4, 1e3 S cells,
-#: 1e12 ohm wires); at 1e9 the two still agree to 1e-7.
+#: 1e12 ohm wires); at 1e9 the two still agree to 1e-7.  3D arrays take the same guard with
+#: their largest segment (wire, via, plane or pillar) and longest line: two layers of 4x4 at
+#: 1e3 S, 1e12 ohm were 150 % off ngspice; at 1e9 (vias included) they agree to 1e-7.
 RATIO_MAX = 1e9
+
+
+def check_v_gate(v_gate: np.ndarray) -> None:
+    """Refuse gate voltages beyond +/-:data:`V_GATE_LIMIT` (2D 1T1R rows, 3D select transistors)."""
+    peak = float(np.max(np.abs(v_gate)))
+    if peak > V_GATE_LIMIT:
+        raise ValueError(f"v_gate must stay within +/-{V_GATE_LIMIT:g} V (a physical gate; the transistor cards are "
+                         f"fitted at 1.2-1.8 V), got {peak:.4g} V")
+
+
+def check_ratio(g_max: float, r: float, n: int) -> None:
+    """Refuse cells so much stronger than a wire segment that double precision cannot resolve
+    the currents (the nodal matrix mixes 1/r and g; beyond this the answer is noise): ``g_max``
+    the strongest cell (S), ``r`` the largest wire, via or plane segment (ohm), ``n`` the longest
+    line (cells).  One guard for 2D crossbars and 3D arrays alike."""
+    if g_max * r * n > RATIO_MAX:
+        raise ValueError(
+            f"cell conductance x wire resistance x array size must be at most {RATIO_MAX:g} (beyond it the "
+            f"currents are below double precision), got {g_max:.3g} S x {r:.3g} ohm x {n}; lower the wire "
+            "resistances or the conductances")
 
 
 def as_real_array(value, name: str, ndim: int | None = None, min_value: float | None = None,
@@ -141,19 +167,12 @@ class Crossbar:
         object.__setattr__(self, "transistor", check_transistor(self.transistor))
         v_gate = np.broadcast_to(as_real_array(self.v_gate if self.v_gate is not None else 1.8,
                                                "v_gate (V)"), (gap.shape[0],)).copy()
+        check_v_gate(v_gate)
         v_gate.setflags(write=False)
         object.__setattr__(self, "v_gate", v_gate)
 
     def _check_ratio(self, g_max: float) -> None:
-        """Refuse cells so much stronger than a wire segment that double precision cannot
-        resolve the currents (the nodal matrix mixes 1/r and g; beyond this the answer is noise)."""
-        r = max(self.r_row, self.r_col)
-        n = max(self.cells.shape)
-        if g_max * r * n > RATIO_MAX:
-            raise ValueError(
-                f"cell conductance x wire resistance x array size must be at most {RATIO_MAX:g} (beyond it the "
-                f"currents are below double precision), got {g_max:.3g} S x {r:.3g} ohm x {n}; lower r_row/r_col "
-                "or the conductances")
+        check_ratio(g_max, max(self.r_row, self.r_col), max(self.cells.shape))
 
     # -- constructors ---------------------------------------------------------------------
     @classmethod

@@ -35,7 +35,7 @@ from ..devices.presets import DevicePreset, Variability
 from ..devices.rram import DEFAULT_PARAMS, RRAMParams, conductance
 from ..devices.transistor import MosfetParams
 from .array import (V_LIMIT_OHMIC, V_LIMIT_RRAM, as_real_array, as_resistance, check_g, check_gap,
-                    check_transistor, gap_from)
+                    check_ratio, check_transistor, check_v_gate, gap_from)
 from .bias import SCHEMES, _UNSELECTED
 
 STACK_KINDS = ("ohmic", "device")
@@ -60,6 +60,12 @@ def _cells(kind, g, gap, params, name):
     if cells.shape[0] > MAX_LAYERS:
         raise ValueError(f"at most {MAX_LAYERS} layers are accepted, got {cells.shape[0]}")
     return cells
+
+
+def _check_ratio(kind, cells, params, r: float, n: int) -> None:
+    """The 2D guard on g x r x size (:func:`memsim.circuit.array.check_ratio`) for a 3D array."""
+    g_max = float(cells.max()) if kind == "ohmic" else float(conductance(0.2, cells.min(), params))
+    check_ratio(g_max, r, n)
 
 
 class _Array3D:
@@ -109,6 +115,8 @@ class StackedCrossbar(_Array3D):
             object.__setattr__(self, name, as_resistance(getattr(self, name), name))
         cells = _cells(self.kind, self.g, self.gap, self.device_params, "stack")
         object.__setattr__(self, "g" if self.kind == "ohmic" else "gap", cells)
+        _check_ratio(self.kind, cells, self.device_params, max(self.r_row, self.r_col, self.r_via),
+                     max(cells.shape[1:]))
 
     @classmethod
     def ohmic(cls, g, r_row: float = 1.0, r_col: float = 1.0, r_via: float = 0.0) -> "StackedCrossbar":
@@ -166,6 +174,7 @@ class VerticalArray(_Array3D):
         cells = _cells("ohmic" if self.kind == "ohmic" else "device", self.g, self.gap, self.device_params,
                        "vertical array")
         object.__setattr__(self, "g" if self.kind == "ohmic" else "gap", cells)
+        _check_ratio(self.kind, cells, self.device_params, max(self.r_plane, self.r_pillar), max(cells.shape))
         if self.kind != "1t1r":
             if self.transistor is not None or self.v_gate is not None:
                 raise ValueError(f"a {self.kind} vertical array has no select transistor or v_gate")
@@ -178,8 +187,7 @@ class VerticalArray(_Array3D):
             v_gate = np.broadcast_to(v_gate, cells.shape[1:]).copy()
         except ValueError:
             raise ValueError(f"v_gate must broadcast to the pillars' shape {cells.shape[1:]}, got {v_gate.shape}") from None
-        if np.any(np.abs(v_gate) > V_LIMIT_RRAM):
-            raise ValueError(f"v_gate must stay within +/-{V_LIMIT_RRAM} V")
+        check_v_gate(v_gate)
         v_gate.setflags(write=False)
         object.__setattr__(self, "v_gate", v_gate)
 
@@ -260,7 +268,7 @@ def check_bias(array, bias: StackBias) -> StackBias:
         if getattr(array, "kind", None) != "1t1r":
             raise ValueError("v_gate in a bias is for 1T1R vertical arrays only")
         v_gate = as_real_array(bias.v_gate, "bias v_gate (V)", 2, shape=array.pillar_shape)
-        array.check_voltage(v_gate)
+        check_v_gate(v_gate)
     return StackBias(clean, bias.scheme, bias.selected, v_gate)
 
 
