@@ -1,9 +1,12 @@
 """Any torch model on crossbar tiles: :func:`convert` and the analog layers.
 
 ``convert(model, config)`` returns an :class:`AnalogModel`: a copy of ``model`` whose
-``Linear`` and ``Conv2d`` layers run on tiles (convolutions through ``unfold``: every output
-position is one input vector of the layer's (C kh kw) x out matrix, so a convolution uses
-the same tiles as a Linear layer); every other module is the original, untouched::
+``Linear`` (any leading input shape), ``Conv1d`` and ``Conv2d`` layers run on tiles
+(convolutions through patches: every output position is one input vector of the layer's
+(C prod(kernel)) x out matrix, so a convolution uses the same tiles as a Linear layer; a
+grouped or depthwise convolution puts each group's block on its own tiles; stride,
+dilation and every padding mode as torch); the root module too, when it is such a layer;
+every other module is the original, untouched::
 
     analog = memsim.nn.analog(model, HardwareConfig(tile=128, r_wire=2.5), seed=0)
     analog.set_time(3600.0)                 # one hour of drift
@@ -34,7 +37,10 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import itertools
+import math
 from collections import OrderedDict
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -43,13 +49,15 @@ from torch.nn import functional as F
 from torch.utils.hooks import RemovableHandle
 
 from .config import HardwareConfig
-from .mapping import differential, map_block, map_weights, tile_blocks
+from .mapping import crossbar_matrix, crossbar_weight, differential, map_block, map_weights, tile_blocks
 from .noise import check_time
 from .tile import Tile
 
 #: Layers with weights that have no tile mapping: refused rather than left digital unnoticed.
-_REFUSED = (nn.Conv1d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d, nn.Bilinear,
+_REFUSED = (nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d, nn.Bilinear,
             nn.RNNBase, nn.MultiheadAttention, nn.modules.lazy.LazyModuleMixin)
+#: What goes on tiles.
+SUPPORTED = "Linear, Conv1d, Conv2d"
 
 
 def _generator(device, *words) -> torch.Generator:
@@ -89,7 +97,13 @@ def sample_block(block, config, noise_model, t_seconds, generator, s=None):
 
 
 class AnalogLayer(nn.Module):
-    """A layer whose matrix product runs on tiles; subclasses fold inputs to 2-D."""
+    """A layer whose matrix product runs on tiles; subclasses fold inputs to 2-D.
+
+    ``groups`` > 1 (grouped convolutions): the crossbar matrix is block diagonal
+    (:func:`~memsim.nn.mapping.crossbar_matrix`) and only its diagonal blocks are on tiles.
+    """
+
+    groups = 1
 
     def __init__(self, source: nn.Module, shared: _Shared):
         super().__init__()
@@ -102,17 +116,18 @@ class AnalogLayer(nn.Module):
     # -- the matrix ----------------------------------------------------------------------------
     def matrix(self) -> torch.Tensor:
         """The float weight matrix as a crossbar sees it, (inputs, outputs)."""
-        return self.weight.reshape(self.weight.shape[0], -1).T
+        return crossbar_matrix(self.weight, self.groups)
 
     @property
     def in_features_flat(self) -> int:
-        return int(np.prod(self.weight.shape[1:]))
+        """Entries of one input vector of the crossbar matrix (a convolution: one patch)."""
+        return int(np.prod(self.weight.shape[1:])) * self.groups
 
     def program(self, noise_model, generator) -> None:
         """Map the float weights onto tiles and program their cells (programming noise)."""
         cfg = self._shared.config
         with torch.no_grad():
-            maps = map_weights(self.matrix().detach(), cfg.tile, cfg.cond, cfg.scale)
+            maps = map_weights(self.matrix().detach(), cfg.tile, cfg.cond, cfg.scale, self.groups)
         if len(self.tiles) != len(maps):  # new tiles; re-programming keeps the same objects (and their hooks)
             self.tiles = nn.ModuleList(Tile(tmap, cfg, self._shared.read_generator) for tmap in maps)
         for tile, tmap in zip(self.tiles, maps):
@@ -135,7 +150,7 @@ class AnalogLayer(nn.Module):
         w = self.matrix()
         blocks = torch.zeros_like(w)
         noise = []
-        for rows, cols in tile_blocks(*w.shape, cfg.tile):
+        for rows, cols in tile_blocks(*w.shape, cfg.tile, self.groups):
             if not sh.train_noise:
                 g, s = map_block(w[rows, cols], cfg.cond, cfg.scale)
                 blocks[rows, cols] = differential(g) * s
@@ -155,8 +170,9 @@ class AnalogLayer(nn.Module):
 
     def _matrix_forward(self, x2d: torch.Tensor) -> torch.Tensor:
         sh = self._shared
-        if sh.capture:
-            self.last_input = x2d.detach()
+        if sh.capture:  # a layer read several times per forward (a recurrence) keeps every read
+            x_kept = x2d.detach()
+            self.last_input = x_kept if self.last_input is None else torch.cat((self.last_input, x_kept))
         if sh.float_mode:
             y = x2d @ self.matrix()
         elif self.training:
@@ -173,60 +189,164 @@ class AnalogLayer(nn.Module):
             y = self.analog_matrix(x2d)
         return y if self.bias is None else y + self.bias
 
+    def plain(self) -> nn.Module:
+        """The float torch layer with this layer's weights (for :meth:`AnalogModel.to_torch`)."""
+        layer = self._plain().to(dtype=self.weight.dtype, device=self.weight.device)
+        with torch.no_grad():
+            layer.weight.copy_(self.weight)
+            if self.bias is not None:
+                layer.bias.copy_(self.bias)
+        return layer
+
 
 class AnalogLinear(AnalogLayer):
-    """``nn.Linear`` on tiles."""
+    """``nn.Linear`` on tiles, for inputs of any leading shape (``(..., in_features)``)."""
 
     def __init__(self, source: nn.Linear, shared):
         super().__init__(source, shared)
         self.in_features, self.out_features = source.in_features, source.out_features
 
     def forward(self, x):
+        if x.ndim == 0 or x.shape[-1] != self.in_features:
+            raise ValueError(f"{type(self).__name__} expects inputs (..., {self.in_features}), got {tuple(x.shape)}")
         shape = x.shape
         y = self._matrix_forward(x.reshape(-1, shape[-1]))
         return y.reshape(*shape[:-1], y.shape[-1])
+
+    def _plain(self) -> nn.Linear:
+        return nn.Linear(self.in_features, self.out_features, bias=self.bias is not None)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, tiles={len(self.tiles)}"
 
 
-class AnalogConv2d(AnalogLayer):
-    """``nn.Conv2d`` on tiles through ``unfold`` (groups 1, dilation 1, zero padding)."""
+@dataclass(frozen=True)
+class ConvGeometry:
+    """How a torch convolution (``nn.Conv1d``, ``nn.Conv2d``) reads its input.
 
-    def __init__(self, source: nn.Conv2d, shared):
+    ``pads``: (before, after) per spatial dimension, as torch pads (``padding="same"`` puts
+    the odd one after); ``mode``: torch's ``padding_mode`` (zeros, reflect, replicate,
+    circular).  The input is padded first, then read with no padding, which is what torch
+    does for every padding mode.
+    """
+
+    kernel: tuple
+    stride: tuple
+    dilation: tuple
+    pads: tuple
+    mode: str
+    groups: int
+
+    @classmethod
+    def of(cls, conv) -> "ConvGeometry":
+        if isinstance(conv.padding, str):
+            pads = []
+            for k, d in zip(conv.kernel_size, conv.dilation):
+                total = d * (k - 1) if conv.padding == "same" else 0
+                pads.append((total // 2, total - total // 2))
+        else:
+            pads = [(int(p), int(p)) for p in conv.padding]
+        return cls(tuple(conv.kernel_size), tuple(conv.stride), tuple(conv.dilation), tuple(pads),
+                   conv.padding_mode, int(conv.groups))
+
+    @property
+    def dims(self) -> int:
+        return len(self.kernel)
+
+    def pad(self, x: torch.Tensor) -> torch.Tensor:
+        if not any(a or b for a, b in self.pads):
+            return x
+        flat = [v for pair in reversed(self.pads) for v in pair]  # F.pad: last dimension first
+        return F.pad(x, flat) if self.mode == "zeros" else F.pad(x, flat, mode=self.mode)
+
+    def conv(self, x, weight, bias=None) -> torch.Tensor:
+        """The float convolution (torch's own) with ``weight`` and ``bias``."""
+        op = F.conv1d if self.dims == 1 else F.conv2d
+        return op(self.pad(x), weight, bias, self.stride, 0, self.dilation, self.groups)
+
+    def out_size(self, padded) -> tuple:
+        return tuple((n - d * (k - 1) - 1) // s + 1
+                     for n, k, s, d in zip(padded, self.kernel, self.stride, self.dilation))
+
+    def patches(self, x: torch.Tensor) -> tuple:
+        """The input vectors (batch x positions, C prod(kernel)), in the order of
+        ``weight.reshape(out, -1)`` per group (``F.unfold``'s), and (batch, *out_size); built
+        from strided views (torch's CPU im2col is far slower)."""
+        windows = self.pad(x)
+        for d in range(self.dims):
+            windows = windows.unfold(2 + d, self.dilation[d] * (self.kernel[d] - 1) + 1, self.stride[d])
+        if any(d > 1 for d in self.dilation):
+            windows = windows[(Ellipsis, *(slice(None, None, d) for d in self.dilation))]
+        batch, out = windows.shape[0], tuple(windows.shape[2:2 + self.dims])
+        order = (0, *range(2, 2 + self.dims), 1, *range(2 + self.dims, 2 + 2 * self.dims))
+        return windows.permute(order).reshape(batch * math.prod(out), -1), (batch, *out)
+
+    def peak(self, x: torch.Tensor, rows=slice(None)) -> torch.Tensor:
+        """(B, *out_size): the largest |x| over the entries ``rows`` of every patch (the
+        columns ``rows`` of :meth:`patches`, ordered (C_in, *kernel)), from strided views of
+        the padded input, one per kernel offset."""
+        c_in, per = x.shape[1], math.prod(self.kernel)
+        start, stop, _ = rows.indices(c_in * per)
+        magnitude = self.pad(x.abs())
+        out = self.out_size(magnitude.shape[2:])
+        peak = torch.zeros((x.shape[0], *out), dtype=x.dtype, device=x.device)
+        for offset, position in enumerate(itertools.product(*(range(k) for k in self.kernel))):
+            # entry c * per + offset of a patch is channel c at this kernel position
+            c_lo, c_hi = max(-(-(start - offset) // per), 0), min(-(-(stop - offset) // per), c_in)
+            if c_lo >= c_hi:
+                continue
+            index = (slice(None), slice(c_lo, c_hi),
+                     *(slice(u * d, u * d + s * (o - 1) + 1, s)
+                       for u, d, s, o in zip(position, self.dilation, self.stride, out)))
+            peak = torch.maximum(peak, magnitude[index].amax(dim=1))
+        return peak
+
+
+class AnalogConv(AnalogLayer):
+    """A torch convolution on tiles through patches (:class:`ConvGeometry`): every output
+    position is one input vector of the layer's (C_in prod(kernel)) x out matrix, block
+    diagonal for grouped convolutions (each group's (C_in / groups) prod(kernel) x
+    (out / groups) block on its own tiles; depthwise: one block per channel).  Stride,
+    dilation, groups, numeric or "same"/"valid" padding and every padding mode as torch."""
+
+    _dims = 2
+    _plain_type = nn.Conv2d
+
+    def __init__(self, source, shared):
         super().__init__(source, shared)
-        self.kernel_size, self.stride, self.padding = source.kernel_size, source.stride, source.padding
+        self.geometry = ConvGeometry.of(source)
+        self.groups = self.geometry.groups
         self.in_channels, self.out_channels = source.in_channels, source.out_channels
+        self.kernel_size, self.stride, self.padding = source.kernel_size, source.stride, source.padding
+        self.dilation, self.padding_mode = source.dilation, source.padding_mode
 
     def forward(self, x):
-        if x.ndim != 4:
-            raise ValueError(f"{type(self).__name__} expects (batch, channels, height, width), got {tuple(x.shape)}")
+        dims = self._dims
+        if x.ndim not in (dims + 1, dims + 2) or x.shape[-dims - 1] != self.in_channels:
+            names = "length" if dims == 1 else "height, width"
+            raise ValueError(f"{type(self).__name__} expects ([batch,] {self.in_channels} channels, {names}), "
+                             f"got {tuple(x.shape)}")
+        if x.ndim == dims + 1:  # unbatched, as torch accepts
+            return self.forward(x[None])[0]
         sh = self._shared
         if sh.float_mode and not sh.capture:
-            return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
+            return self.geometry.conv(x, self.weight, self.bias)
         if self.training and not sh.capture:
             return self._drawn_forward(x)
         x2d, shape = self.patches(x)
         y = self._matrix_forward(x2d)
-        return y.reshape(*shape, -1).permute(0, 3, 1, 2)
+        return y.reshape(*shape, -1).movedim(-1, 1)
 
     def patches(self, x):
-        """The layer's input vectors (batch x positions, C kh kw), in the order of
-        ``weight.reshape(out, -1)``, and (batch, h_out, w_out).  This is ``F.unfold``'s
-        result, built from strided views (torch's CPU im2col is far slower)."""
-        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
-        if ph or pw:
-            x = F.pad(x, (pw, pw, ph, ph))
-        windows = x.unfold(2, kh, sh).unfold(3, kw, sw)  # (B, C, h_out, w_out, kh, kw)
-        batch, _, h_out, w_out = windows.shape[:4]
-        return windows.permute(0, 2, 3, 1, 4, 5).reshape(batch * h_out * w_out, -1), (batch, h_out, w_out)
+        """The layer's input vectors (batch x positions, C prod(kernel)) and (batch, *out_size)."""
+        return self.geometry.patches(x)
 
     def _drawn_forward(self, x):
         """The training draw as a convolution: one device instance of the weights, and each
         tile's output noise scaled by the largest input magnitude of its part of every patch
         (:meth:`patch_peak`), as the patches' matrix product would give, without the patches."""
         w, noise = self.sampled_matrix()
-        y = F.conv2d(x, w.T.reshape(self.weight.shape), self.bias, self.stride, self.padding)
+        y = self.geometry.conv(x, crossbar_weight(w, self.weight.shape, self.groups), self.bias)
         gen = self._shared.sample_generator
         for rows, cols, sigma in noise:
             peak = self.patch_peak(x.detach(), rows)
@@ -236,57 +356,48 @@ class AnalogConv2d(AnalogLayer):
         return y
 
     def patch_peak(self, x, rows=slice(None)) -> torch.Tensor:
-        """(B, h_out, w_out): the largest |x| over the entries ``rows`` of every patch (the
-        columns ``rows`` of :meth:`patches`, ordered (C_in, kh, kw)), from strided views of the
-        input, one per kernel offset."""
-        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
-        c_in, per = x.shape[1], kh * kw
-        start, stop, _ = rows.indices(c_in * per)
-        magnitude = F.pad(x.abs(), (pw, pw, ph, ph)) if ph or pw else x.abs()
-        h_out = (magnitude.shape[2] - kh) // sh + 1
-        w_out = (magnitude.shape[3] - kw) // sw + 1
-        peak = torch.zeros((x.shape[0], h_out, w_out), dtype=x.dtype, device=x.device)
-        for u in range(kh):
-            for v in range(kw):
-                offset = u * kw + v  # entry c * per + offset of a patch is channel c at (u, v)
-                c_lo, c_hi = -(-(start - offset) // per), -(-(stop - offset) // per)
-                c_lo, c_hi = max(c_lo, 0), min(c_hi, c_in)
-                if c_lo >= c_hi:
-                    continue
-                view = magnitude[:, c_lo:c_hi, u:u + sh * (h_out - 1) + 1:sh, v:v + sw * (w_out - 1) + 1:sw]
-                peak = torch.maximum(peak, view.amax(dim=1))
-        return peak
+        """(B, *out_size): the largest |x| over the entries ``rows`` of every patch
+        (:meth:`ConvGeometry.peak`)."""
+        return self.geometry.peak(x, rows)
+
+    def _plain(self):
+        return self._plain_type(self.in_channels, self.out_channels, self.kernel_size, self.stride, self.padding,
+                                self.dilation, self.groups, self.bias is not None, self.padding_mode)
 
     def extra_repr(self) -> str:
-        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
-                f"padding={self.padding}, tiles={len(self.tiles)}")
+        text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, " \
+               f"padding={self.padding}"
+        if any(d != 1 for d in self.dilation):
+            text += f", dilation={self.dilation}"
+        if self.groups != 1:
+            text += f", groups={self.groups}"
+        if self.padding_mode != "zeros":
+            text += f", padding_mode={self.padding_mode!r}"
+        return text + f", tiles={len(self.tiles)}"
 
 
-def _check_conv(name, module: nn.Conv2d):
-    problems = []
-    if module.groups != 1:
-        problems.append(f"groups={module.groups}")
-    if tuple(module.dilation) != (1, 1):
-        problems.append(f"dilation={tuple(module.dilation)}")
-    if module.padding_mode != "zeros":
-        problems.append(f"padding_mode={module.padding_mode!r}")
-    if isinstance(module.padding, str):
-        problems.append(f"padding={module.padding!r}")
-    if problems:
-        raise ValueError(f"layer {name!r} (Conv2d) is not supported on tiles: {', '.join(problems)}; memsim "
-                         f"maps Conv2d with groups=1, dilation=1, numeric zero padding")
+class AnalogConv1d(AnalogConv):
+    """``nn.Conv1d`` on tiles (see :class:`AnalogConv`)."""
+
+    _dims = 1
+    _plain_type = nn.Conv1d
+
+
+class AnalogConv2d(AnalogConv):
+    """``nn.Conv2d`` on tiles (see :class:`AnalogConv`)."""
 
 
 class AnalogModel(nn.Module):
     """An analog copy of a torch model (see the module docstring); ``module`` is the copy."""
 
-    def __init__(self, module: nn.Module, config: HardwareConfig, seed: int, device):
+    def __init__(self, module: nn.Module, config: HardwareConfig, seed: int, device, shared: _Shared | None = None):
         super().__init__()
         self.config = config
         self.seed = int(seed)
         self.device = torch.device(device)
         self.noise_model = config.noise_model()
-        self._shared = _Shared(config, self.noise_model, self.device)
+        self._shared = _Shared(config, self.noise_model, self.device) if shared is None else shared
+        self._shared.noise_model = self.noise_model
         self._shared.read_generator = _generator(self.device, self.seed, 2, 0)
         self._shared.sample_generator = _generator(self.device, self.seed, 3)
         self.module = module
@@ -385,6 +496,8 @@ class AnalogModel(nn.Module):
     def tile_inputs(self, x) -> list:
         """The float model's input slice of every tile for inputs ``x``: a list aligned with
         :meth:`tiles` (convolutions: one row per output position)."""
+        for _, layer in self.analog_layers():
+            layer.last_input = None
         with torch.no_grad(), self.float_mode(capture=True):
             self(x)
         out = []
@@ -448,40 +561,61 @@ class AnalogModel(nn.Module):
             return self.accuracy(x, y, **options)
 
     def to_torch(self) -> nn.Module:
-        """A plain float copy of the model (analog layers back to ``nn.Linear`` / ``nn.Conv2d``)."""
+        """A plain float copy of the model (analog layers back to their torch layers)."""
         sh = self._shared  # shared state and generators are not copied (the layers are replaced)
         memo = {id(obj): obj for obj in (sh, sh.read_generator, sh.sample_generator)}
         module = copy.deepcopy(self.module, memo)
-        for name, layer in [(n, m) for n, m in module.named_modules() if isinstance(m, AnalogLayer)]:
-            if isinstance(layer, AnalogLinear):
-                plain = nn.Linear(layer.in_features, layer.out_features, bias=layer.bias is not None)
-            else:
-                plain = nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride,
-                                  layer.padding, bias=layer.bias is not None)
-            plain = plain.to(dtype=layer.weight.dtype, device=layer.weight.device)
-            with torch.no_grad():
-                plain.weight.copy_(layer.weight)
-                if layer.bias is not None:
-                    plain.bias.copy_(layer.bias)
-            _set_module(module, name, plain)
-        return module
+        return replace_layers(module, lambda name, m: m.plain() if isinstance(m, AnalogLayer) else None)
 
 
-def _set_module(root: nn.Module, name: str, new: nn.Module) -> None:
-    parent, _, child = name.rpartition(".")
-    setattr(root.get_submodule(parent) if parent else root, child, new)
+def replace_layers(root: nn.Module, replace) -> nn.Module:
+    """``root`` with every module ``m`` for which ``replace(name, m)`` returns a module put in
+    its place (``name`` as ``named_modules`` gives it, "" for the root); returns the new root.
+
+    The root itself is replaced too (the result is then the new module, not ``root`` with a
+    hidden child).  Modules are visited from the root down; a replaced module's children are
+    not visited; a module held at several places is replaced once and the replacement put at
+    each.  Parents are changed in place.
+    """
+    done = {}
+
+    def swap(name, module):
+        if id(module) not in done:
+            done[id(module)] = replace(name, module)
+        return done[id(module)]
+
+    def walk(parent, prefix):
+        for child_name, child in list(parent._modules.items()):  # named_children skips a module's second place
+            if child is None:
+                continue
+            name = f"{prefix}.{child_name}" if prefix else child_name
+            new = swap(name, child)
+            if new is not None:
+                setattr(parent, child_name, new)
+            elif id(child) not in seen:
+                seen.add(id(child))
+                walk(child, name)
+
+    seen = set()
+    new_root = swap("", root)
+    if new_root is not None:
+        return new_root
+    walk(root, "")
+    return root
 
 
 def convert(model: nn.Module, config: HardwareConfig = HardwareConfig(), *, seed: int = 0, calibration_x=None,
             device=None, program: bool = True) -> AnalogModel:
-    """An analog copy of ``model``: every ``nn.Linear`` and ``nn.Conv2d`` on tiles, programmed.
+    """An analog copy of ``model``: every ``nn.Linear``, ``nn.Conv1d`` and ``nn.Conv2d`` on
+    tiles, programmed.
 
     Parameters
     ----------
     model : torch.nn.Module
-        The float model (not changed).  Conv2d layers need groups 1, dilation 1 and numeric
-        zero padding; other layers with weights that have no tile mapping (Conv1d/3d,
-        transposed convolutions, recurrent, attention, lazy layers) are refused by name.
+        The float model (not changed); a bare layer is converted too (the result's
+        ``module`` is then the analog layer).  Layers with weights that have no tile mapping
+        (Conv3d, transposed convolutions, Bilinear, recurrent, attention, lazy layers) are
+        refused by name.
     config : HardwareConfig
     seed : int
         Seeds every random draw (see the module docstring).
@@ -502,22 +636,28 @@ def convert(model: nn.Module, config: HardwareConfig = HardwareConfig(), *, seed
         raise ValueError(f"config must be a memsim.nn.HardwareConfig, got {type(config).__name__}")
     device = torch.device("cpu" if device is None else device)
     copied = copy.deepcopy(model).to(dtype=config.torch_dtype, device=device)
-    analog = AnalogModel(copied, config, seed, device)
-    found = 0
-    for name, module in list(copied.named_modules()):
+    shared = _Shared(config, None, device)
+    found = []
+
+    def analog_layer(name, module):
         if isinstance(module, _REFUSED):
             raise ValueError(f"layer {name!r} ({type(module).__name__}) has no tile mapping in memsim; "
-                             f"supported: Linear and Conv2d (other layers without weights stay digital)")
-        if isinstance(module, nn.Linear):
-            _set_module(copied, name, AnalogLinear(module, analog._shared))
-            found += 1
-        elif isinstance(module, nn.Conv2d):
-            _check_conv(name, module)
-            _set_module(copied, name, AnalogConv2d(module, analog._shared))
-            found += 1
+                             f"supported: {SUPPORTED} (other layers without weights stay digital)")
+        for kind, factory in _ANALOG:
+            if isinstance(module, kind):
+                found.append(name)
+                return factory(module, shared)
+        return None
+
+    copied = replace_layers(copied, analog_layer)
     if not found:
-        raise ValueError("model has no Linear or Conv2d layer to put on tiles")
+        raise ValueError(f"model has no layer to put on tiles ({SUPPORTED})")
+    analog = AnalogModel(copied, config, seed, device, shared)
     analog.eval()
     if program:
         analog.program(None if calibration_x is None else analog.as_input(calibration_x))
     return analog
+
+
+#: torch layer type -> its analog layer (first match wins: subclasses of Linear go on tiles).
+_ANALOG = ((nn.Linear, AnalogLinear), (nn.Conv1d, AnalogConv1d), (nn.Conv2d, AnalogConv2d))

@@ -6,7 +6,8 @@ spread the programming conditions set, crossbars that multiply and sample at onc
 predictions with calibrated uncertainty (Bonnet et al., Nat. Commun. 14, 7530, 2023;
 Dalgaty et al., Nat. Electron. 4, 151, 2021).  This module has the four pieces:
 
-1. **The network** (:func:`bayesian`, :class:`BayesLinear`, :class:`BayesConv2d`): a
+1. **The network** (:func:`bayesian`, :class:`BayesLinear`, :class:`BayesConv1d`,
+   :class:`BayesConv2d`): a
    mean-field Gaussian posterior ``w ~ N(mu, sigma^2)`` per weight, trained by variational
    inference (Bayes by backprop, Blundell et al., ICML 2015) with the local
    reparameterisation trick (Kingma, Salimans and Welling, NeurIPS 2015): a training forward
@@ -68,7 +69,8 @@ from ..devices.rram import DEFAULT_PARAMS
 from ..io import LIMITS, read_bytes, write_atomic
 from ..solver import solve
 from . import models
-from .mapping import TileMap, differential
+from .analog import ConvGeometry, replace_layers
+from .mapping import TileMap, crossbar_matrix, crossbar_weight, differential
 from .noise import NoNoise, check_time
 from .training import recipe_for, seeded
 
@@ -180,6 +182,8 @@ class BayesLayer(nn.Module):
     Forward modes: training: local reparameterisation; eval: the weights set by
     :meth:`draw` (one sample per forward pass) or the means when none is set.
     """
+    groups = 1
+
     def _setup(self, source, technology, prior_sigma, init):
         self.weight = nn.Parameter(source.weight.detach().clone())
         self.bias = None if source.bias is None else nn.Parameter(source.bias.detach().clone())
@@ -189,9 +193,9 @@ class BayesLayer(nn.Module):
         self.sampled = None
 
     def matrix(self, weight=None) -> torch.Tensor:
-        """A weight tensor as a crossbar sees it, (inputs, outputs)."""
-        w = self.weight if weight is None else weight
-        return w.reshape(w.shape[0], -1).T
+        """A weight tensor as a crossbar sees it, (inputs, outputs) (block diagonal for a
+        grouped convolution, as :class:`~memsim.nn.analog.AnalogConv` maps it)."""
+        return crossbar_matrix(self.weight if weight is None else weight, self.groups)
 
     def sigma(self) -> torch.Tensor:
         """Posterior standard deviation per weight (shape of ``weight``)."""
@@ -199,7 +203,7 @@ class BayesLayer(nn.Module):
             return F.softplus(self.rho) + 1e-8
         mu = self.matrix().detach()
         lo, hi = self.technology.sigma_bounds(mu.abs(), self.technology.scale(mu))
-        lo, hi = lo.T.reshape(self.weight.shape), hi.T.reshape(self.weight.shape)
+        lo, hi = (crossbar_weight(m, self.weight.shape, self.groups) for m in (lo, hi))
         return lo + (hi - lo) * torch.sigmoid(self.rho)
 
     def kl(self) -> torch.Tensor:
@@ -236,29 +240,46 @@ class BayesLinear(BayesLayer):
         return nn.Linear(self.in_features, self.out_features, bias=self.bias is not None)
 
 
-class BayesConv2d(BayesLayer):
-    """``nn.Conv2d`` with a mean-field Gaussian weight posterior (zero padding, groups 1)."""
-    def __init__(self, source: nn.Conv2d, technology=None, prior_sigma=0.1, init=-3.0):
+class BayesConv(BayesLayer):
+    """A torch convolution (``nn.Conv1d`` / ``nn.Conv2d``) with a mean-field Gaussian weight
+    posterior: stride, dilation, groups, padding and padding mode as the source layer."""
+    _plain_type = nn.Conv2d
+
+    def __init__(self, source, technology=None, prior_sigma=0.1, init=-3.0):
         super().__init__()
         self._setup(source, technology, prior_sigma, init)
+        self.geometry = ConvGeometry.of(source)
+        self.groups = self.geometry.groups
         self.in_channels, self.out_channels = source.in_channels, source.out_channels
         self.kernel_size, self.stride, self.padding = source.kernel_size, source.stride, source.padding
+        self.dilation, self.padding_mode = source.dilation, source.padding_mode
 
     def _op(self, x, w, b):
-        return F.conv2d(x, w, b, self.stride, self.padding)
+        return self.geometry.conv(x, w, b)
 
-    def plain(self) -> nn.Conv2d:
-        return nn.Conv2d(self.in_channels, self.out_channels, self.kernel_size, self.stride, self.padding,
-                         bias=self.bias is not None)
+    def plain(self):
+        return self._plain_type(self.in_channels, self.out_channels, self.kernel_size, self.stride, self.padding,
+                                self.dilation, self.groups, self.bias is not None, self.padding_mode)
 
 
-def _set_module(root: nn.Module, name: str, new: nn.Module) -> None:
-    parent, _, child = name.rpartition(".")
-    setattr(root.get_submodule(parent) if parent else root, child, new)
+class BayesConv1d(BayesConv):
+    """``nn.Conv1d`` with a mean-field Gaussian weight posterior."""
+    _plain_type = nn.Conv1d
+
+
+class BayesConv2d(BayesConv):
+    """``nn.Conv2d`` with a mean-field Gaussian weight posterior."""
+
+
+#: torch layer type -> its Bayesian layer (first match wins).
+_BAYES = ((nn.Linear, BayesLinear), (nn.Conv1d, BayesConv1d), (nn.Conv2d, BayesConv2d))
+#: Layers with weights that have no Bayesian form here: refused rather than left deterministic.
+_REFUSED = (nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d, nn.Bilinear, nn.RNNBase,
+            nn.MultiheadAttention, nn.modules.lazy.LazyModuleMixin)
 
 
 class BayesianNetwork(nn.Module):
-    """A torch model whose Linear and Conv2d layers are Bayesian (see :func:`bayesian`)."""
+    """A torch model whose Linear and convolution layers are Bayesian (see :func:`bayesian`)."""
     def __init__(self, module: nn.Module):
         super().__init__()
         self.module = module
@@ -274,15 +295,16 @@ class BayesianNetwork(nn.Module):
 
     def mean_model(self) -> nn.Module:
         """A plain torch model with the posterior means as weights."""
-        module = copy.deepcopy(self.module)
-        for name, layer in [(n, m) for n, m in module.named_modules() if isinstance(m, BayesLayer)]:
-            plain = layer.plain().to(dtype=layer.weight.dtype)
+        def plain(name, layer):
+            if not isinstance(layer, BayesLayer):
+                return None
+            out = layer.plain().to(dtype=layer.weight.dtype)
             with torch.no_grad():
-                plain.weight.copy_(layer.weight)
+                out.weight.copy_(layer.weight)
                 if layer.bias is not None:
-                    plain.bias.copy_(layer.bias)
-            _set_module(module, name, plain)
-        return module.eval()
+                    out.bias.copy_(layer.bias)
+            return out
+        return replace_layers(copy.deepcopy(self.module), plain).eval()
 
     def sample_logits(self, x, samples: int, seed: int = 0, batch_size: int = 2000) -> torch.Tensor:
         """Logits (K, N, classes) of K weight samples (one per pass, shared by all inputs)."""
@@ -306,7 +328,8 @@ class BayesianNetwork(nn.Module):
 
 def bayesian(model: nn.Module, technology: Technology | None = None, *, prior_sigma: float = 1.0,
              init: float = -3.0) -> BayesianNetwork:
-    """A Bayesian copy of ``model``: each ``nn.Linear`` / ``nn.Conv2d`` gets a mean-field
+    """A Bayesian copy of ``model`` (the root too, when it is such a layer): each
+    ``nn.Linear`` / ``nn.Conv1d`` / ``nn.Conv2d`` gets a mean-field
     Gaussian posterior with means from the model's weights and the spread parameter ``init``
     (sigma = sigmoid(init) of the way from sigma_min to sigma_max with a ``technology``, else
     softplus(init)); ``prior_sigma`` is the prior N(0, prior_sigma^2)."""
@@ -316,19 +339,21 @@ def bayesian(model: nn.Module, technology: Technology | None = None, *, prior_si
         raise ValueError(f"prior_sigma must be > 0, got {prior_sigma!r}")
     if technology is not None and not isinstance(technology, Technology):
         raise ValueError(f"technology must be a memsim.nn.bayes.Technology or None, got {type(technology).__name__}")
-    module = copy.deepcopy(model)
-    found = 0
-    for name, layer in list(module.named_modules()):
-        if isinstance(layer, nn.Linear):
-            _set_module(module, name, BayesLinear(layer, technology, prior_sigma, init))
-            found += 1
-        elif isinstance(layer, nn.Conv2d):
-            if layer.groups != 1 or tuple(layer.dilation) != (1, 1) or isinstance(layer.padding, str):
-                raise ValueError(f"layer {name!r}: Bayesian Conv2d needs groups 1, dilation 1, numeric padding")
-            _set_module(module, name, BayesConv2d(layer, technology, prior_sigma, init))
-            found += 1
+    found = []
+
+    def bayes_layer(name, layer):
+        if isinstance(layer, _REFUSED):
+            raise ValueError(f"layer {name!r} ({type(layer).__name__}) has no Bayesian form in memsim; "
+                             "supported: Linear, Conv1d, Conv2d")
+        for kind, factory in _BAYES:
+            if isinstance(layer, kind):
+                found.append(name)
+                return factory(layer, technology, prior_sigma, init)
+        return None
+
+    module = replace_layers(copy.deepcopy(model), bayes_layer)
     if not found:
-        raise ValueError("model has no Linear or Conv2d layer to make Bayesian")
+        raise ValueError("model has no Linear or Conv2d layer (nor Conv1d) to make Bayesian")
     return BayesianNetwork(module)
 
 
@@ -510,6 +535,10 @@ class BayesianCrossbar:
         gen = _generator(self.analog.device, self.seed, 40)
         self._generator = _generator
         pairs = list(zip(net.layers(), self.analog.analog_layers()))
+        names = ([n for n, _ in net.layers()], [n for n, _ in self.analog.analog_layers()])
+        if names[0] != names[1]:
+            raise ValueError(f"the network's Bayesian layers {names[0]} are not the layers on tiles {names[1]}: "
+                             "every layer with weights must be Bayesian (memsim.nn.bayes.bayesian)")
         dtype = config.torch_dtype
         self.devices = []  # per tile, aligned with analog.tiles(): (device-to-device factor, drift exponent)
         for (_, blayer), (_, alayer) in pairs:

@@ -148,11 +148,47 @@ def check_tile(tile) -> int:
     return int(tile)
 
 
-def tile_blocks(n_in: int, n_out: int, tile: int):
-    """The (rows, cols) slices of the T x T tiles of an (n_in, n_out) matrix, row blocks first."""
+def check_groups(n_in: int, n_out: int, groups) -> int:
+    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1 \
+            or n_in % groups or n_out % groups:
+        raise ValueError(f"groups must be an integer >= 1 dividing both matrix sides ({n_in} x {n_out}), "
+                         f"got {groups!r}")
+    return int(groups)
+
+
+def tile_blocks(n_in: int, n_out: int, tile: int, groups: int = 1):
+    """The (rows, cols) slices of the T x T tiles of an (n_in, n_out) matrix, row blocks first.
+
+    ``groups`` > 1: the matrix is block diagonal (a grouped convolution, see
+    :func:`crossbar_matrix`); only its ``groups`` diagonal blocks are tiled, group by group,
+    so no tile holds a weight of two groups or a structural zero."""
+    groups = check_groups(n_in, n_out, groups)
+    rows_g, cols_g = n_in // groups, n_out // groups
     per_tile_out = tile // 2
-    return [(slice(r0, min(r0 + tile, n_in)), slice(c0, min(c0 + per_tile_out, n_out)))
-            for r0 in range(0, n_in, tile) for c0 in range(0, n_out, per_tile_out)]
+    return [(slice(g * rows_g + r0, g * rows_g + min(r0 + tile, rows_g)),
+             slice(g * cols_g + c0, g * cols_g + min(c0 + per_tile_out, cols_g)))
+            for g in range(groups) for r0 in range(0, rows_g, tile) for c0 in range(0, cols_g, per_tile_out)]
+
+
+def crossbar_matrix(weight: torch.Tensor, groups: int = 1) -> torch.Tensor:
+    """A torch weight tensor (outputs, inputs per group, *kernel) as a crossbar sees it:
+    (inputs, outputs) with ``y = x @ matrix``, the inputs ordered as ``F.unfold`` orders a
+    patch (channel, then kernel position).  With ``groups`` > 1 the matrix is block diagonal:
+    group g's outputs read only group g's input channels.  Differentiable in ``weight``."""
+    flat = weight.reshape(weight.shape[0], -1)
+    if groups == 1:
+        return flat.T
+    per = weight.shape[0] // groups
+    return torch.block_diag(*(flat[g * per:(g + 1) * per].T for g in range(groups)))
+
+
+def crossbar_weight(matrix: torch.Tensor, shape, groups: int = 1) -> torch.Tensor:
+    """The inverse of :func:`crossbar_matrix`: the weight tensor of ``shape`` held in the
+    diagonal blocks of ``matrix`` (inputs, outputs)."""
+    if groups == 1:
+        return matrix.T.reshape(shape)
+    rows, per = matrix.shape[0] // groups, shape[0] // groups
+    return torch.cat([matrix[g * rows:(g + 1) * rows, g * per:(g + 1) * per].T for g in range(groups)]).reshape(shape)
 
 
 def block_scale(block: torch.Tensor, cond: Conductances, scale: str = "column") -> torch.Tensor:
@@ -205,7 +241,8 @@ def map_single(block: torch.Tensor, cond: Conductances, scale: str = "column", s
     return torch.stack((g_dev, g_ref), dim=2).reshape(block.shape[0], 2 * block.shape[1]), s
 
 
-def map_weights(w, tile: int = 128, cond: Conductances | str = "rram8", scale: str = "column") -> list:
+def map_weights(w, tile: int = 128, cond: Conductances | str = "rram8", scale: str = "column",
+                groups: int = 1) -> list:
     """Map ``w`` (inputs, outputs) onto T x T tiles of differential pairs.
 
     Parameters
@@ -218,6 +255,9 @@ def map_weights(w, tile: int = 128, cond: Conductances | str = "rram8", scale: s
         Programmable conductances (levels or a continuous range), see :func:`conductances`.
     scale : "column" or "tile"
         One digital scale per tile column (default) or one per tile.
+    groups : int
+        ``w`` is block diagonal with this many blocks (a grouped convolution,
+        :func:`crossbar_matrix`): only the diagonal blocks are mapped (:func:`tile_blocks`).
 
     Returns
     -------
@@ -235,7 +275,7 @@ def map_weights(w, tile: int = 128, cond: Conductances | str = "rram8", scale: s
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
     maps = []
-    for rows, cols in tile_blocks(*w.shape, tile):
+    for rows, cols in tile_blocks(*w.shape, tile, groups):
         g, s = map_block(w[rows, cols], cond, scale)
         maps.append(TileMap(rows, cols, g, s))
     return maps
