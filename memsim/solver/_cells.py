@@ -60,6 +60,12 @@ def series_node(vr, vc, vg, gap, p_dev, p_mos, vd_guess):
             break
         slope = -(g_r + m_d)
         step = -mismatch / slope if slope < 0.0 else 0.0
+        if slope < 0.0 and abs(step) <= tol:
+            # Converged.  Tested before the bracket: Newton nears the root from one side (the
+            # mismatch is convex or concave there), so vd is a bracket end, and a last step below
+            # one ulp would otherwise read as leaving the bracket and start ~50 bisections.
+            vd = min(max(vd + step, lo), hi)
+            break
         new = vd + step
         if not (lo < new < hi) or slope >= 0.0:
             new = 0.5 * (lo + hi)
