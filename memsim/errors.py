@@ -35,3 +35,17 @@ class FileError(MemsimError, ValueError):
 
 class CalibrationError(MemsimError):
     """A calibration could not be made or loaded (bad file, wrong card, failed fit)."""
+
+
+def check_limit(what: str, estimate: float, limit: float, unit: str = "", advice: str = "") -> None:
+    """Refuse work whose ``estimate`` (a count of points, passes, cells or bytes) is above
+    ``limit``, before anything is allocated or expanded: one ResourceLimitError line with the
+    estimate and the limit, e.g. ``"study grid: 3e+09 points asked, at most 1e+06"``."""
+    if not estimate <= limit:  # NaN is refused too
+        tail = f"; {advice}" if advice else ""
+        unit = f" {unit}" if unit else ""
+        raise ResourceLimitError(f"{what}: {_count(estimate)}{unit} asked, at most {_count(limit)}{unit}{tail}")
+
+
+def _count(value: float) -> str:
+    return f"{int(value)}" if float(value).is_integer() and abs(value) < 1e7 else f"{value:.3g}"

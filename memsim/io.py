@@ -222,6 +222,44 @@ def check_target(path: str | Path) -> Path:
     return target
 
 
+def _check_folder_writable(folder: Path, what: str) -> None:
+    """The nearest existing folder at or above ``folder`` must be a folder memsim may write in."""
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        if probe.is_symlink():  # a dangling link: mkdir would fail there
+            raise FileError(f"cannot write {what} {folder}: {probe} is a broken symbolic link")
+        probe = probe.parent
+    if not probe.is_dir():
+        raise FileError(f"cannot write {what} {folder}: {probe} is a file, not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise FileError(f"cannot write {what} {folder}: no permission to write in {probe}")
+
+
+def check_out_folder(folder: str | Path, names: tuple = (), what: str = "output folder") -> Path:
+    """Check, before any work, that ``folder`` can hold the files ``names``: it is a folder or
+    can be made one, memsim may write there, and no name in it is a folder or a device; one
+    FileError line otherwise.  Returns the folder as a Path."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise FileError(f"{what} {folder} is {'a file' if folder.is_file() else _kind(os.stat(folder).st_mode)}, "
+                        "not a folder")
+    _check_folder_writable(folder, what)
+    for name in names:
+        check_target(folder / name)
+    return folder
+
+
+def check_out_file(path: str | Path, what: str = "output file") -> Path:
+    """Check, before any work, that ``path`` can be written: not a folder or device (an existing
+    regular file is replaced), in a folder memsim may write in; one FileError line otherwise."""
+    path = Path(path)
+    if path.is_dir():
+        raise FileError(f"cannot write {what} {path}: it is a folder; name a file")
+    target = check_target(path)
+    _check_folder_writable(target.parent, what)
+    return path
+
+
 def write_atomic(path: str | Path, data: str | bytes) -> Path:
     """Write ``data`` to ``path`` atomically (never a half-written file); returns the path.
 

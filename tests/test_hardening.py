@@ -337,3 +337,199 @@ def test_a_gate_at_the_limit_is_still_solved(reliability):
     xb = memsim.Crossbar.one_t_one_r(g_read=np.full((2, 2), 1e-5), v_gate=10.0, r_row=0.0, r_col=0.0)
     # a gate this far on leaves the RRAM cells the whole read voltage: close to the ideal product
     np.testing.assert_allclose(memsim.solve(xb, [0.2, 0.2]).i_col, xb.ideal_i_col([0.2, 0.2]), rtol=0.05)
+
+
+# -- 5. stored study results, output targets and the study lock ---------------------------------
+CHEAP = {"name": "cheap", "metrics": ["mvm"], "grid": {"size": [4, 6], "seed": [0]},
+         "options": {"spice_max_size": 0, "inputs": 1}}
+
+
+@pytest.fixture(scope="module")
+def finished_study(tmp_path_factory):
+    """A finished two-point study (its folder is copied by each test that damages it)."""
+    import memsim.study as study
+
+    folder = tmp_path_factory.mktemp("study")
+    run = study.run(CHEAP, out=folder, progress=False)
+    assert (run.computed, run.failed) == (2, 0)
+    return folder
+
+
+def _copy_study(finished_study, tmp_path):
+    import shutil
+
+    folder = tmp_path / "out"
+    shutil.copytree(finished_study, folder)
+    return folder
+
+
+def _edit(folder, sql, *args):
+    import sqlite3
+
+    db = sqlite3.connect(folder / "cheap.sqlite")
+    db.execute(sql, args)
+    db.commit()
+    db.close()
+
+
+HAND_EDITS = {
+    "a result number": ("UPDATE points SET result = replace(result, '0', '1') WHERE key LIKE '%size=4%'",),
+    "a result made empty": ("UPDATE points SET result = '{}' WHERE key LIKE '%size=4%'",),
+    "an error cleared": ("UPDATE points SET error = 'boom' WHERE key LIKE '%size=4%'",),
+    "the metric": ("UPDATE points SET metric = 'mvm ' WHERE key LIKE '%size=4%'",),
+    "the digest removed": ("UPDATE points SET sha256 = NULL WHERE key LIKE '%size=6%'",),
+    "the digest of another row": ("UPDATE points SET sha256 = (SELECT sha256 FROM points WHERE key LIKE '%size=4%') "
+                                  "WHERE key LIKE '%size=6%'",),
+}
+
+
+@pytest.mark.parametrize("edit", list(HAND_EDITS))
+def test_hand_edited_results_are_refused_on_resume_and_export(edit, finished_study, tmp_path, reliability):
+    reliability["hardening: stored results"] += 1
+    import memsim.study as study
+    from memsim.study.store import StoreError
+
+    folder = _copy_study(finished_study, tmp_path)
+    csv_before = (folder / "cheap.csv").read_bytes()
+    _edit(folder, *HAND_EDITS[edit])
+    with pytest.raises(StoreError, match="does not match its point or its SHA-256"):
+        study.run(CHEAP, out=folder, progress=False)
+    assert (folder / "cheap.csv").read_bytes() == csv_before  # the export was not rewritten from it
+    assert not (folder / "cheap.lock").exists()
+
+
+def test_the_digest_is_the_sha256_of_the_stored_row(finished_study, reliability):
+    reliability["hardening: stored results"] += 1
+    import hashlib
+    import sqlite3
+
+    db = sqlite3.connect(finished_study / "cheap.sqlite")
+    rows = list(db.execute("SELECT key, metric, point, result, error, sha256 FROM points"))
+    db.close()
+    for *fields, digest in rows:
+        text = json.dumps(fields, separators=(",", ":"))
+        assert digest == hashlib.sha256(text.encode()).hexdigest()
+
+
+@pytest.mark.parametrize("error", [None, "", "boom"], ids=["null", "empty", "text"])
+def test_a_row_without_a_result_is_not_finished(error, finished_study, tmp_path, reliability, capsys):
+    reliability["hardening: stored results"] += 1
+    import sqlite3
+
+    import memsim.study as study
+    from memsim.study.store import Store
+
+    folder = _copy_study(finished_study, tmp_path)
+    db = sqlite3.connect(folder / "cheap.sqlite")
+    (key, point), = db.execute("SELECT key, point FROM points WHERE key LIKE '%size=6%'")
+    db.close()
+    with Store(folder, "cheap", study.load(CHEAP).options) as store:  # stored as memsim would, digest and all
+        store.put(key, json.loads(point), {}, error, 0.0, "local pool")
+    run = study.run(CHEAP, out=folder, progress=False)
+    assert (run.already_done, run.computed, run.retried, run.failed) == (1, 1, 1, 0)
+    assert (folder / "cheap.csv").read_bytes() == (finished_study / "cheap.csv").read_bytes()
+
+
+@pytest.mark.parametrize("sql", [["DROP TABLE points"], ["ALTER TABLE points RENAME TO old"],
+                                 ["ALTER TABLE points DROP COLUMN result"],
+                                 ["DELETE FROM points WHERE key LIKE '%size=6%'", "ALTER TABLE points DROP COLUMN executor"]],
+                         ids=["dropped", "renamed", "no result column", "no column to store into"])
+def test_sqlite_errors_are_one_clear_line(sql, finished_study, tmp_path, capsys, reliability):
+    reliability["hardening: stored results"] += 1
+    folder = _copy_study(finished_study, tmp_path)
+    for statement in sql:
+        _edit(folder, statement)
+    config = tmp_path / "cheap.json"
+    config.write_text(json.dumps(CHEAP))
+    err = _cli_refusal(["study", str(config), "--out", str(folder), "--no-plot", "--quiet"], capsys,
+                       "cheap.sqlite")
+    assert "OperationalError" not in err and not (folder / "cheap.lock").exists()
+
+
+def test_a_schema_1_store_gets_its_digests_and_resumes(finished_study, tmp_path, reliability):
+    reliability["hardening: stored results"] += 1
+    import memsim.study as study
+
+    folder = _copy_study(finished_study, tmp_path)
+    _edit(folder, "ALTER TABLE points DROP COLUMN sha256")
+    _edit(folder, "UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    run = study.run(CHEAP, out=folder, progress=False)
+    assert (run.already_done, run.computed) == (2, 0)
+    _edit(folder, "UPDATE points SET result = replace(result, '0', '1') WHERE key LIKE '%size=4%'")
+    with pytest.raises(memsim.MemsimError, match="SHA-256"):
+        study.run(CHEAP, out=folder, progress=False)
+
+
+def _dead_pid():
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+@pytest.mark.parametrize("holder", ["dead pid", "empty", "garbage"])
+def test_the_lock_refusal_names_no_dead_process_and_the_lock_goes_at_the_end(holder, tmp_path, reliability):
+    reliability["hardening: stored results"] += 1
+    import fcntl
+
+    import memsim.study as study
+    from memsim.study.store import StoreError
+
+    dead = _dead_pid()
+    lock = tmp_path / "cheap.lock"
+    lock.write_text({"dead pid": str(dead), "empty": "", "garbage": "x\n; rm -rf /"}[holder])
+    with open(lock, "a+") as handle:  # held, with another (dead) run's content
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(StoreError, match=r"another study is writing .*cheap now \(another process\)") as info:
+            study.run(CHEAP, out=tmp_path, progress=False)
+        assert str(dead) not in str(info.value)
+    # the holder has gone; its file is left behind (as by a killed run): taken over and removed
+    run = study.run(CHEAP, out=tmp_path, progress=False)
+    assert run.computed == 2 and not lock.exists()
+
+
+def test_a_failed_run_removes_its_lock_too(tmp_path, reliability):
+    reliability["hardening: stored results"] += 1
+    import memsim.study as study
+
+    (tmp_path / "cheap.sqlite").write_bytes(b"not a store")
+    with pytest.raises(memsim.MemsimError, match="not a memsim study store"):
+        study.run(CHEAP, out=tmp_path, progress=False)
+    assert not (tmp_path / "cheap.lock").exists()
+
+
+def _targets(tmp_path):
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "file").write_text("x")
+    return {"a folder": tmp_path / "folder", "under a file": tmp_path / "file" / "out", "a device": "/dev/null",
+            "a file": tmp_path / "file"}
+
+
+@pytest.mark.parametrize("target", ["a folder", "under a file", "a device"])
+def test_compensate_fit_checks_its_output_before_fitting(target, tmp_path, capsys, monkeypatch, reliability):
+    reliability["hardening: output targets"] += 1
+    from memsim.compensate import cli as compensate_cli
+
+    monkeypatch.setattr(compensate_cli, "_network", lambda *a: pytest.fail("the fit started before --out was checked"))
+    _cli_refusal(["compensate", "fit", "--method", "gdc", "--out", str(_targets(tmp_path)[target])], capsys,
+                 "cannot write|folder|device")
+
+
+@pytest.mark.parametrize("target", ["a file", "under a file", "a device"])
+def test_infer_checks_its_output_folder_before_any_model(target, tmp_path, capsys, monkeypatch, reliability):
+    reliability["hardening: output targets"] += 1
+    from memsim.nn import experiments
+
+    monkeypatch.setattr(experiments, "trained", lambda *a, **k: pytest.fail("a model was loaded before --out was checked"))
+    _cli_refusal(["infer", "--out", str(_targets(tmp_path)[target])], capsys, "--out")
+
+
+def test_infer_refuses_an_output_folder_whose_results_csv_is_a_folder(tmp_path, capsys, monkeypatch, reliability):
+    reliability["hardening: output targets"] += 1
+    from memsim.nn import experiments
+
+    monkeypatch.setattr(experiments, "trained", lambda *a, **k: pytest.fail("a model was loaded before --out was checked"))
+    (tmp_path / "results.csv").mkdir()
+    _cli_refusal(["infer", "--out", str(tmp_path)], capsys, "results.csv")

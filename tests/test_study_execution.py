@@ -57,7 +57,7 @@ def test_local_pool_and_dask_local_cluster_write_identical_files(config_file, re
     assert run.computed == N_POINTS and run.executor == "dask local"
     assert run.path.read_bytes() == reference.read_bytes()
     assert (tmp_path / "exec.study.json").read_bytes() == (reference.parent / "exec.study.json").read_bytes()
-    assert (tmp_path / "exec.sqlite").exists() and not (tmp_path / "exec.lock").read_text().strip() == ""
+    assert (tmp_path / "exec.sqlite").exists() and not (tmp_path / "exec.lock").exists()  # removed at the end
     keys, _ = keys_of(reference)
     points, _ = study.expand(study.load(config_file))
     assert keys == [point_key(p) for p in points]  # grid order, each point once
@@ -177,7 +177,18 @@ def _config_file(folder, config):
     return path
 
 
+def _put(folder, key, point, result, error):
+    """Store a row as memsim does (with its digest), e.g. a genuine point of another grid."""
+    import json
+
+    from memsim.study.store import Store
+
+    with Store(folder, "cheap", study.load(CHEAP).options) as store:
+        store.put(key, json.loads(point) if isinstance(point, str) else point, result, error, 0.1, "local pool")
+
+
 def test_rows_edited_by_hand_are_refused_and_other_grids_stay_out_of_the_csv(tmp_path):
+    import json
     import sqlite3
 
     study.run(CHEAP, out=tmp_path, progress=False)
@@ -185,10 +196,7 @@ def test_rows_edited_by_hand_are_refused_and_other_grids_stay_out_of_the_csv(tmp
     db = sqlite3.connect(tmp_path / "cheap.sqlite")
     # a genuine point of another grid (size 8): stored, valid, but not this grid's, so not exported
     (key, metric, point, result, *rest), = db.execute("SELECT * FROM points WHERE point LIKE '%\"size\": 4%'")
-    other = point.replace('"size": 4', '"size": 8')
-    db.execute("INSERT INTO points VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (key.replace("size=4", "size=8"), metric, other,
-                                                                       result, *rest))
-    db.commit()
+    _put(tmp_path, key.replace("size=4", "size=8"), point.replace('"size": 4', '"size": 8'), json.loads(result), None)
     run = study.run(CHEAP, out=tmp_path, progress=False)
     assert (run.already_done, run.computed) == (2, 0)
     assert (tmp_path / "cheap.csv").read_text() == csv_before
@@ -211,9 +219,9 @@ def test_failed_points_are_computed_again_on_resume(tmp_path, capsys):
     first = study.run(CHEAP, out=tmp_path, progress=False)
     good = (tmp_path / "cheap.csv").read_text()
     db = sqlite3.connect(tmp_path / "cheap.sqlite")
-    db.execute("UPDATE points SET error = 'RuntimeError: boom', result = '{}' WHERE key LIKE '%size=6%'")
-    db.commit()
+    (key, point), = db.execute("SELECT key, point FROM points WHERE key LIKE '%size=6%'")
     db.close()
+    _put(tmp_path, key, point, {}, "RuntimeError: boom")
     capsys.readouterr()
     again = study.run(CHEAP, out=tmp_path, progress=False)
     assert (first.computed, again.already_done, again.computed, again.retried, again.failed) == (2, 1, 1, 1, 0)

@@ -89,6 +89,7 @@ def _network(model, model_file, hardware, seed, cache):
 def cmd_fit(args) -> int:
     import numpy as np
 
+    from ..io import check_out_file
     from ..nn.experiments import parse_duration
     from .drift import BNRecalibration, GlobalDriftCompensation, VeRAPlus, batchnorms
     from .network import NetworkColumnCorrection, NetworkPreDistortion
@@ -100,6 +101,7 @@ def cmd_fit(args) -> int:
         raise ValueError(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)}")
     if any(m.startswith("ir") for m in methods) and args.hardware != "ir":
         raise ValueError("the ir-* methods need --hardware ir")
+    check_out_file(args.out, "--out")  # before the fit, not after it
     model, data, name = _network(args.model, args.model_file, args.hardware, args.seed, args.cache)
     if "bn" in methods and not batchnorms(model):
         raise ValueError(f"method bn needs a model with BatchNorm layers; {name} has none")

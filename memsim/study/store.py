@@ -17,11 +17,18 @@ What a resume refuses, each with one line saying what to do:
   (``<out>/<name>.lock``) until it ends, and the second stops at once.
 
 Points that failed (an ``error``) are stored too, so the CSV shows why; a resumed study
-computes them again.  Every stored row is checked on reading: its key must be the key of its
-own point and its values must parse, so a hand-edited store is refused rather than mixed in.
+computes them again, and so a row with neither an error nor a result (``{}``).  Every stored
+row carries the SHA-256 of its key, metric, point, result and error, and is checked on
+reading: the digest must match, its key must be the key of its own point and its values must
+parse, so a hand-edited store is refused (on resume and on export) rather than mixed in.
+Stores of schema version 1 (no digest column) get their digests when first opened.  An
+SQLite error while reading or writing (a dropped table, a locked or read-only file) is one
+StoreError line naming the store.  The lock file is removed when the study ends.
 """
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
 import sqlite3
@@ -32,7 +39,9 @@ from ..errors import MemsimError
 from ..io import check_format
 
 SCHEMA = "memsim-study"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Columns of a stored row that its digest covers, in this order.
+DIGESTED = ("key", "metric", "point", "result", "error")
 #: Options that do not change any result (free to change when resuming).
 NEUTRAL_OPTIONS = ("spice_timeout",)
 
@@ -41,24 +50,76 @@ class StoreError(MemsimError, ValueError):
     """The results store cannot be used for this study (mismatch, damage, or in use)."""
 
 
+def row_digest(key: str, metric: str, point: str, result: str, error: str | None) -> str:
+    """SHA-256 (hex) of a stored row's key, metric, point JSON, result JSON and error."""
+    text = json.dumps([key, metric, point, result, error], separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _digest_or_none(row) -> str | None:
+    try:
+        return row_digest(*row)
+    except TypeError:  # a value of no JSON type (a blob): left without a digest, refused on reading
+        return None
+
+
+@contextlib.contextmanager
+def _sqlite_errors(path: Path, doing: str):
+    """An SQLite error (a dropped table, a locked, read-only or damaged file) as one StoreError line."""
+    try:
+        yield
+    except sqlite3.Error as err:
+        raise StoreError(f"{path}: SQLite failed while {doing} ({' '.join(str(err).split())[:160]}); the store is "
+                         "damaged, locked or read-only: move it away or choose another --out folder") from None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return pid > 0
+    return True
+
+
 def _lock(path: Path):
-    """An exclusive lock on ``path`` for this process, or StoreError naming who holds it."""
+    """An exclusive lock on ``path`` for this process, or StoreError naming who holds it (its
+    process id only while that process runs: a file left by a killed run names no one)."""
     import fcntl
 
-    handle = open(path, "a+", encoding="utf-8")
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.seek(0)
-        holder = handle.read().strip()[:40]
+    while True:
+        handle = open(path, "a+", encoding="utf-8")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip()[:40]
+            handle.close()
+            who = f"process {holder}" if holder.isdigit() and _alive(int(holder)) else "another process"
+            raise StoreError(f"another study is writing {path.with_suffix('')} now ({who}); wait for it "
+                             "to end or choose another --out folder") from None
+        try:  # the holder before us may have removed the file as it ended: lock the one at the path
+            same = os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
         handle.close()
-        raise StoreError(f"another study is writing {path.with_suffix('')} now (process {holder or '?'}); wait for it "
-                         "to end or choose another --out folder") from None
     handle.seek(0)
     handle.truncate()
     handle.write(str(os.getpid()))
     handle.flush()
     return handle
+
+
+def _unlock(handle) -> None:
+    """Remove the lock file (still holding the lock, so no one else has it yet), then release it."""
+    try:
+        os.unlink(handle.name)
+    except OSError:
+        pass
+    handle.close()
 
 
 class Store:
@@ -93,7 +154,7 @@ class Store:
             self.db.close()
             self.db = None
         if self._lock is not None:
-            self._lock.close()
+            _unlock(self._lock)
             self._lock = None
 
     def _open(self) -> None:
@@ -122,7 +183,8 @@ class Store:
             self.db.execute("BEGIN")
             self.db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
             self.db.execute("CREATE TABLE points (key TEXT PRIMARY KEY, metric TEXT NOT NULL, point TEXT NOT NULL, "
-                            "result TEXT NOT NULL, error TEXT, seconds REAL, executor TEXT, finished REAL)")
+                            "result TEXT NOT NULL, error TEXT, seconds REAL, executor TEXT, finished REAL, "
+                            "sha256 TEXT)")
             meta = {"schema": SCHEMA, "schema_version": str(SCHEMA_VERSION), "name": self.name,
                     "options": json.dumps(self.options, sort_keys=True), "memsim_version": __version__}
             self.db.executemany("INSERT INTO meta VALUES (?, ?)", sorted(meta.items()))
@@ -132,6 +194,9 @@ class Store:
             meta = dict(self.db.execute("SELECT key, value FROM meta"))
         except sqlite3.DatabaseError:
             meta = {}
+        if meta.get("schema") == SCHEMA and meta.get("schema_version") == "1":
+            self._add_digests()
+            meta["schema_version"] = str(SCHEMA_VERSION)
         check_format(meta, self.path, "study store", SCHEMA, SCHEMA_VERSION, StoreError, keys=("schema", "schema_version"),
                      advice="move it away or choose another --out folder")
         if meta.get("name") != self.name:
@@ -148,22 +213,39 @@ class Store:
             raise StoreError(f"the results in {self.out} were computed with other options ({diff}); resuming would mix "
                              "them: choose another --out folder or name, or delete the old results")
 
+    def _add_digests(self) -> None:
+        """A store of schema version 1: add the digest column and each row's digest (its rows are
+        still checked against their points on reading), in one transaction."""
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute("ALTER TABLE points ADD COLUMN sha256 TEXT")
+            rows = list(self.db.execute(f"SELECT rowid, {', '.join(DIGESTED)} FROM points"))
+            self.db.executemany("UPDATE points SET sha256 = ? WHERE rowid = ?",
+                                [(_digest_or_none(row[1:]), row[0]) for row in rows])
+            self.db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+
     # -- rows --------------------------------------------------------------------------------
     def rows(self, key_of) -> dict[str, dict]:
-        """Every stored point as {key: {"point", "result", "error"}}; ``key_of(point)`` must give
-        back each row's key (else StoreError: the row was not written by memsim for this key)."""
+        """Every stored point as {key: {"point", "result", "error"}}; each row's digest must match
+        and ``key_of(point)`` must give back its key (else StoreError: the row was not written by
+        memsim for this key).  A row with no error and an empty result is returned as failed."""
         out = {}
-        for key, metric, point, result, error in self.db.execute(
-                "SELECT key, metric, point, result, error FROM points ORDER BY rowid"):
+        with _sqlite_errors(self.path, "reading the stored points"):
+            stored = list(self.db.execute(f"SELECT {', '.join(DIGESTED)}, sha256 FROM points ORDER BY rowid"))
+        for key, metric, point, result, error, digest in stored:
             try:
+                valid = digest == row_digest(key, metric, point, result, error)
                 point, result = json.loads(point), json.loads(result)
-                valid = (isinstance(point, dict) and isinstance(result, dict) and point.get("metric", "") == metric
-                         and key_of(point) == key and (error is None or isinstance(error, str)))
+                valid = (valid and isinstance(point, dict) and isinstance(result, dict)
+                         and point.get("metric", "") == metric and key_of(point) == key
+                         and (error is None or isinstance(error, str)))
             except (ValueError, KeyError, TypeError):
                 valid = False
             if not valid:
-                raise StoreError(f"{self.path}: the stored row {key[:80]!r} does not match its point (edited by "
-                                 "hand?); move the store away or choose another --out folder")
+                raise StoreError(f"{self.path}: the stored row {str(key)[:80]!r} does not match its point or its "
+                                 "SHA-256 (edited by hand?); move the store away or choose another --out folder")
+            if error is None and not result:
+                error = "stored with neither a result nor an error"
             out[key] = {"point": point, "result": result, "error": error}
         return out
 
@@ -171,8 +253,11 @@ class Store:
         """Store one finished point (replacing an earlier failed attempt), in one transaction.
 
         The metric column holds the point's metric ('' for a script's point, which has none)."""
-        with self.db:
+        metric, point_text, result_text = point.get("metric", ""), json.dumps(point, sort_keys=True), \
+            json.dumps(result, sort_keys=True)
+        digest = row_digest(key, metric, point_text, result_text, error)
+        with _sqlite_errors(self.path, "storing a finished point"), self.db:
             self.db.execute("BEGIN IMMEDIATE")
-            self.db.execute("INSERT OR REPLACE INTO points VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                            (key, point.get("metric", ""), json.dumps(point, sort_keys=True), json.dumps(result, sort_keys=True),
-                             error, seconds, executor, time.time()))
+            self.db.execute(f"INSERT OR REPLACE INTO points ({', '.join(DIGESTED)}, seconds, executor, finished, sha256) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            (key, metric, point_text, result_text, error, seconds, executor, time.time(), digest))
