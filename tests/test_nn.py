@@ -290,7 +290,7 @@ def test_convert_touches_only_linear_and_conv_and_refuses_what_it_cannot_map(bn_
     np.testing.assert_array_equal(analog.module[1].running_mean.numpy(), bn_mlp[1].running_mean.numpy())
     assert isinstance(bn_mlp[0], nn.Linear)  # the original is unchanged
     for layer, message in [(nn.Conv3d(4, 4, 3), "Conv3d"), (nn.ConvTranspose2d(4, 4, 3), "ConvTranspose2d"),
-                           (nn.LSTM(4, 4), "LSTM")]:
+                           (nn.Bilinear(4, 4, 4), "Bilinear")]:
         with pytest.raises(ValueError, match=f"layer 'body.1'.*{re.escape(message)}"):
             convert(_wrap(layer), HardwareConfig())
     with pytest.raises(ValueError, match="no layer to put on tiles"):

@@ -12,7 +12,8 @@ from torch.nn import functional as F
 from memsim.compensate import GlobalDriftCompensation
 from memsim.devices.presets import Variability
 from memsim.nn import bayes as B
-from memsim.nn.analog import AnalogConv1d, AnalogConv2d, AnalogLinear, convert
+from memsim.nn.analog import (AnalogConv1d, AnalogConv2d, AnalogLinear, AnalogMultiheadAttention, AnalogRNN,
+                              convert)
 from memsim.nn.config import HardwareConfig
 from memsim.nn.training import seeded
 
@@ -21,7 +22,7 @@ WIRED = IDEAL.replace(r_wire=5.0)
 
 
 def rel_error(out, ref) -> float:
-    return float((out - ref).abs().max() / ref.abs().max())
+    return float((out - ref).detach().abs().max() / ref.detach().abs().max())
 
 
 def run(analog, x):
@@ -234,7 +235,7 @@ def test_the_bayesian_mapping_takes_the_new_convolutions(name):
 
 
 def test_unsupported_layers_and_bad_inputs_get_one_clear_line():
-    with pytest.raises(ValueError, match=r"'1' \(Conv3d\) has no tile mapping.*Linear, Conv1d, Conv2d"):
+    with pytest.raises(ValueError, match=r"'1' \(Conv3d\) has no tile mapping.*Linear, Conv1d, Conv2d, RNN"):
         convert(nn.Sequential(nn.Linear(4, 4), nn.Conv3d(1, 1, 1)), IDEAL)
     with pytest.raises(ValueError, match=r"'' \(ConvTranspose2d\) has no Bayesian form"):
         B.bayesian(nn.ConvTranspose2d(2, 2, 3))
@@ -285,4 +286,196 @@ def test_hardware_aware_training_draws_through_grouped_and_dilated_convolutions(
     for _, layer in analog.analog_layers():
         assert float(layer.weight.grad.abs().sum()) > 0
     analog.eval().program()
-    assert len(analog.tiles()) == 2 + 8 + 5  # two 6 x 4 group blocks, eight 3 x 1 depthwise ones, 80 x 5 in 16-row tiles
+    # two 6 x 4 group blocks, eight 3 x 1 depthwise ones, 80 x 5 in 16-row tiles
+    assert len(analog.tiles()) == 2 + 8 + 5
+
+
+# ---------------------------------------------------------------------------------------------
+# recurrent layers and attention: the weight matrices on tiles, the rest digital
+# ---------------------------------------------------------------------------------------------
+def _flat(out):
+    """The tensors of a (possibly nested) tuple of results, Nones left out."""
+    if isinstance(out, tuple):
+        return [t for item in out for t in _flat(item)]
+    return [] if out is None else [out]
+
+
+RECURRENT = {
+    "rnn tanh 2 layers": (lambda: nn.RNN(5, 7, num_layers=2), (6, 3, 5)),
+    "rnn relu bidirectional batch_first": (lambda: nn.RNN(5, 7, nonlinearity="relu", bidirectional=True,
+                                                          batch_first=True), (3, 6, 5)),
+    "lstm 2 layers bidirectional": (lambda: nn.LSTM(5, 7, num_layers=2, bidirectional=True), (6, 3, 5)),
+    "lstm proj_size batch_first": (lambda: nn.LSTM(5, 8, proj_size=3, batch_first=True), (3, 6, 5)),
+    "gru 2 layers bidirectional batch_first": (lambda: nn.GRU(5, 7, num_layers=2, bidirectional=True,
+                                                              batch_first=True), (3, 6, 5)),
+    "gru unbatched no bias": (lambda: nn.GRU(5, 7, bias=False), (6, 5)),
+}
+
+
+@pytest.mark.parametrize("name", list(RECURRENT))
+def test_recurrent_layers_on_ideal_tiles_are_torchs(name):
+    """Output, h_n (and c_n) of RNN / LSTM / GRU: every input and hidden projection on tiles,
+    gates and recurrence digital."""
+    build, shape = RECURRENT[name]
+    with seeded(10):
+        rnn = build().double()
+    x = torch.randn(*shape, dtype=torch.float64, generator=torch.Generator().manual_seed(10))
+    ref = _flat(float_out(rnn, x))
+    analog = convert(rnn, IDEAL)
+    assert isinstance(analog.module, AnalogRNN)
+    directions = 2 if rnn.bidirectional else 1
+    kinds = 3 if rnn.proj_size else 2
+    assert len(analog.analog_layers()) == rnn.num_layers * directions * kinds
+    out = _flat(run(analog, x))
+    assert [o.shape for o in out] == [r.shape for r in ref]
+    for o, r in zip(out, ref):
+        assert rel_error(o, r) <= 1e-6
+    for o, r in zip(_flat(run(convert(rnn, WIRED), x)), ref):
+        assert rel_error(o, r) > 1e-3
+    back = analog.to_torch()
+    assert type(back) is type(rnn)
+    for o, r in zip(_flat(float_out(back, x)), ref):
+        assert rel_error(o, r) == 0.0
+
+
+def test_an_lstm_takes_its_initial_state_and_calibrates_its_adcs_on_every_step():
+    with seeded(11):
+        lstm = nn.LSTM(4, 6, num_layers=2).double()
+    gen = torch.Generator().manual_seed(11)
+    x = torch.randn(5, 3, 4, dtype=torch.float64, generator=gen)
+    state = (torch.randn(2, 3, 6, dtype=torch.float64, generator=gen),
+             torch.randn(2, 3, 6, dtype=torch.float64, generator=gen))
+    with torch.no_grad():
+        ref = _flat(lstm(x, state))
+        out = _flat(convert(lstm, IDEAL)(x, state))
+        assert rel_error(ref[0], _flat(lstm(x))[0]) > 0.01  # the state matters
+    for o, r in zip(out, ref):
+        assert rel_error(o, r) <= 1e-6
+    # the hidden projection is read at every step: its tiles see all 5 x 3 hidden states
+    analog = convert(lstm, IDEAL.replace(adc_bits=10), calibration_x=x)
+    inputs = analog.tile_inputs(x)
+    hidden = [k for k, (name, _) in enumerate(analog.analog_layers()) if name.startswith("hh")]
+    layer_tiles = [len(layer.tiles) for _, layer in analog.analog_layers()]
+    first = sum(layer_tiles[:hidden[0]])
+    assert inputs[first].shape == (5 * 3, 6)
+    assert all(math.isfinite(t.adc_full_scale) for t in analog.tiles())
+    for o, r in zip(_flat(run(analog, x)), _flat(float_out(lstm, x))):
+        assert 0 < rel_error(o, r) < 0.02  # 10-bit ADCs on the calibrated range
+
+
+def test_a_recurrent_training_draw_holds_one_device_instance_per_sequence():
+    """Hardware-aware training on an LSTM: each projection draws once per forward (the same
+    weights at every step), which a float LSTM with those drawn weights reproduces."""
+    with seeded(12):
+        lstm = nn.LSTM(4, 6, batch_first=True).double()
+    x = torch.randn(3, 7, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(12))
+    config = IDEAL.replace(noise="pcm", conductances="pcm")
+    analog = convert(lstm, config, seed=5, program=False).training_noise(t_seconds=3600.0)
+    analog.train()
+    out, (h_n, c_n) = analog(x)
+    (out.square().sum() + c_n.sum()).backward()
+    assert all(float(layer.weight.grad.abs().sum()) > 0 for _, layer in analog.analog_layers())
+    twin = convert(lstm, config, seed=5, program=False).training_noise(t_seconds=3600.0)
+    drawn = {name: layer.sampled_matrix()[0].T.detach() for name, layer in twin.analog_layers()}
+    plain = nn.LSTM(4, 6, batch_first=True).double()
+    with torch.no_grad():
+        for name, w in drawn.items():
+            getattr(plain, f"weight_{name}").copy_(w)
+            getattr(plain, f"bias_{name}").copy_(getattr(lstm, f"bias_{name}"))
+    ref, _ = float_out(plain, x)
+    assert rel_error(out.detach(), ref) <= 1e-12
+    assert rel_error(out.detach(), float_out(lstm, x)[0]) > 1e-3  # the draw is not the float weights
+
+
+def test_noise_models_and_drift_compensation_run_on_a_gru():
+    with seeded(13):
+        gru = nn.GRU(6, 8).double()
+    x = torch.rand(5, 4, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(13))
+    ref, _ = float_out(gru, x)
+    analog = convert(gru, IDEAL.replace(noise="pcm", conductances="pcm", out_noise=0.01), seed=3)
+    fresh, _ = run(analog, x)
+    assert 1e-4 < rel_error(fresh, ref) < 0.5
+    gdc = GlobalDriftCompensation().fit(analog).attach(analog)
+    drifted, _ = run(analog.set_time(86400.0 * 365), x)
+    assert all(float(f) > 1.0 for f in gdc.factors)  # PCM drift lowers every conductance
+    gdc.detach()
+    uncompensated, _ = run(analog, x)
+    assert rel_error(uncompensated, ref) > rel_error(drifted, ref)
+
+
+ATTENTION = {
+    "self attention": (lambda: nn.MultiheadAttention(8, 2), (5, 3, 8), (5, 3, 8), (5, 3, 8)),
+    "cross attention kdim vdim batch_first": (lambda: nn.MultiheadAttention(8, 4, batch_first=True, kdim=6, vdim=5),
+                                              (3, 5, 8), (3, 7, 6), (3, 7, 5)),
+    "unbatched no bias": (lambda: nn.MultiheadAttention(8, 2, bias=False), (5, 8), (5, 8), (5, 8)),
+}
+
+
+@pytest.mark.parametrize("name", list(ATTENTION))
+def test_attention_projections_on_ideal_tiles_are_torchs(name):
+    """nn.MultiheadAttention: outputs and attention weights (averaged or per head, with
+    boolean causal, additive and key-padding masks) equal torch's; wires change them."""
+    build, *shapes = ATTENTION[name]
+    with seeded(14):
+        mha = build().double().eval()
+    gen = torch.Generator().manual_seed(14)
+    q, k, v = (torch.randn(*shape, dtype=torch.float64, generator=gen) for shape in shapes)
+    options = [{}, {"average_attn_weights": False}, {"need_weights": False}]
+    if q.ndim == 3:
+        seq_dim = 1 if mha.batch_first else 0
+        tgt, src, batch = q.shape[seq_dim], k.shape[seq_dim], q.shape[1 - seq_dim]
+        padding = torch.zeros(batch, src, dtype=torch.bool)
+        padding[0, -2:] = True
+        options += [{"attn_mask": torch.ones(tgt, src, dtype=torch.bool).triu(1), "key_padding_mask": padding},
+                    {"attn_mask": torch.randn(tgt, src, dtype=torch.float64, generator=gen)},
+                    {"key_padding_mask": padding, "need_weights": False}]
+    analog = convert(mha, IDEAL)
+    wired = convert(mha, WIRED)
+    assert isinstance(analog.module, AnalogMultiheadAttention)
+    assert [n for n, _ in analog.analog_layers()] == ["q_proj", "k_proj", "v_proj", "out_proj"]
+    for option in options:
+        with torch.no_grad():
+            ref = mha(q, k, v, **option)
+            out = analog(q, k, v, **option)
+            moved = wired(q, k, v, **option)
+        assert (out[1] is None) == (ref[1] is None)
+        for o, r in zip(_flat(out), _flat(ref)):
+            assert o.shape == r.shape and rel_error(o, r) <= 1e-6
+        assert rel_error(moved[0], ref[0]) > 1e-3
+    back = analog.to_torch()
+    assert type(back) is nn.MultiheadAttention
+    torch.testing.assert_close(back(q, k, v)[0], mha(q, k, v)[0], rtol=0, atol=0)
+
+
+def test_a_transformer_encoder_runs_its_attention_and_feed_forward_on_tiles():
+    """torch's encoder layers take a fused fast path in eval that reads the float weights;
+    on tiles they must not: ideal tiles equal torch, wires change the result."""
+    with seeded(15):
+        encoder = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True),
+                                        2).double().eval()
+    x = torch.randn(3, 5, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(15))
+    padding = torch.zeros(3, 5, dtype=torch.bool)
+    padding[1, -2:] = True
+    analog = convert(encoder, IDEAL)
+    assert len(analog.analog_layers()) == 2 * 6  # q, k, v, out, linear1, linear2 per layer
+    with torch.no_grad():
+        ref = encoder(x, src_key_padding_mask=padding)
+        ref = ref.to_padded_tensor(0.0) if ref.is_nested else ref
+        out = analog(x, src_key_padding_mask=padding)
+    keep = ~padding[..., None]
+    assert rel_error(out * keep, ref * keep) <= 1e-6
+    assert rel_error(run(convert(encoder, WIRED), x), float_out(encoder, x)) > 1e-3
+
+
+def test_attention_refuses_what_it_does_not_map():
+    with pytest.raises(ValueError, match="add_bias_kv or add_zero_attn"):
+        convert(nn.MultiheadAttention(8, 2, add_bias_kv=True), IDEAL)
+    analog = convert(nn.MultiheadAttention(8, 2).double(), IDEAL)
+    x = torch.zeros(4, 1, 8, dtype=torch.float64)
+    with pytest.raises(ValueError, match="is_causal is a hint"):
+        analog(x, x, x, is_causal=True)
+    rnn = convert(nn.LSTM(3, 4).double(), IDEAL)
+    with pytest.raises(ValueError, match=r"expects \(L, N, 3\)"):
+        rnn(torch.zeros(2, 2, 5, dtype=torch.float64))
+    with pytest.raises(ValueError, match="PackedSequence"):
+        rnn(nn.utils.rnn.pack_sequence([torch.zeros(2, 3, dtype=torch.float64)]))

@@ -5,8 +5,11 @@
 (convolutions through patches: every output position is one input vector of the layer's
 (C prod(kernel)) x out matrix, so a convolution uses the same tiles as a Linear layer; a
 grouped or depthwise convolution puts each group's block on its own tiles; stride,
-dilation and every padding mode as torch); the root module too, when it is such a layer;
-every other module is the original, untouched::
+dilation and every padding mode as torch), the input and hidden projections of ``RNN``,
+``LSTM`` and ``GRU`` (:class:`AnalogRNN`: gates and recurrence digital) and the
+projections of ``MultiheadAttention`` (:class:`AnalogMultiheadAttention`: dot products and
+softmax digital); the root module too, when it is such a layer; every other module is the
+original, untouched::
 
     analog = memsim.nn.analog(model, HardwareConfig(tile=128, r_wire=2.5), seed=0)
     analog.set_time(3600.0)                 # one hour of drift
@@ -41,6 +44,7 @@ import itertools
 import math
 from collections import OrderedDict
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -55,9 +59,9 @@ from .tile import Tile
 
 #: Layers with weights that have no tile mapping: refused rather than left digital unnoticed.
 _REFUSED = (nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d, nn.Bilinear,
-            nn.RNNBase, nn.MultiheadAttention, nn.modules.lazy.LazyModuleMixin)
+            nn.modules.lazy.LazyModuleMixin)
 #: What goes on tiles.
-SUPPORTED = "Linear, Conv1d, Conv2d"
+SUPPORTED = "Linear, Conv1d, Conv2d, RNN, LSTM, GRU, MultiheadAttention"
 
 
 def _generator(device, *words) -> torch.Generator:
@@ -112,6 +116,19 @@ class AnalogLayer(nn.Module):
         self.tiles = nn.ModuleList()
         self._shared = shared
         self.last_input = None
+        self._held = None
+
+    @contextlib.contextmanager
+    def hold_draw(self):
+        """Inside, every training forward uses one device instance of the weights (drawn on
+        entry; output noise is still drawn per read): a layer read at every step of a
+        recurrence keeps one device instance per sequence, as hardware would."""
+        sh = self._shared
+        self._held = self.sampled_matrix() if self.training and not sh.float_mode else None
+        try:
+            yield self
+        finally:
+            self._held = None
 
     # -- the matrix ----------------------------------------------------------------------------
     def matrix(self) -> torch.Tensor:
@@ -176,7 +193,7 @@ class AnalogLayer(nn.Module):
         if sh.float_mode:
             y = x2d @ self.matrix()
         elif self.training:
-            w, noise = self.sampled_matrix()
+            w, noise = self.sampled_matrix() if self._held is None else self._held
             y = x2d @ w
             for rows, cols, sigma in noise:
                 scale = x2d[:, rows].detach().abs().amax(dim=1, keepdim=True)
@@ -387,6 +404,243 @@ class AnalogConv2d(AnalogConv):
     """``nn.Conv2d`` on tiles (see :class:`AnalogConv`)."""
 
 
+def _linear(weight, bias):
+    """The fields of an ``nn.Linear`` an :class:`AnalogLinear` is made from."""
+    return SimpleNamespace(weight=weight, bias=bias, out_features=weight.shape[0], in_features=weight.shape[1])
+
+
+class AnalogBlock(nn.Module):
+    """A torch module with several weight matrices, each an :class:`AnalogLinear` child on
+    its own tiles, and digital work between them; ``plain()`` gives the torch module back."""
+
+    def sublayers(self) -> list:
+        return [m for m in self.children() if isinstance(m, AnalogLinear)]
+
+
+class AnalogRNN(AnalogBlock):
+    """``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU`` with the weight matrices on tiles.
+
+    Every layer and direction has its input projection ``ih_l{k}`` (W_ih x + b_ih, read once
+    for all time steps as one batch) and hidden projection ``hh_l{k}`` (W_hh h + b_hh, read
+    at every step; ``_reverse`` for the backward direction) on tiles, and for an LSTM with
+    ``proj_size`` the projection ``hr_l{k}``.  The gate nonlinearities (sigmoid, tanh), the
+    gate products, the cell state and the recurrence itself stay digital, as in IBM
+    aihwkit's analog LSTM; biases are added digitally.  Gate order and equations are
+    torch's (LSTM: i, f, g, o; GRU: r, z, n with ``n = tanh(W_in x + b_in + r (W_hn h +
+    b_hn))``).  Inputs ``(L, N, H_in)`` (``(N, L, H_in)`` with ``batch_first``) or unbatched
+    ``(L, H_in)``, an optional initial state as torch takes it; returns ``(output, h_n)``
+    (LSTM: ``(output, (h_n, c_n))``).  PackedSequence inputs are refused.  In training
+    each projection holds one device instance per forward (:meth:`AnalogLayer.hold_draw`).
+    """
+
+    def __init__(self, source: nn.RNNBase, shared):
+        super().__init__()
+        self.mode = source.mode
+        self.input_size, self.hidden_size, self.num_layers = source.input_size, source.hidden_size, source.num_layers
+        self.bias, self.batch_first, self.dropout = source.bias, source.batch_first, float(source.dropout)
+        self.bidirectional, self.proj_size = source.bidirectional, source.proj_size
+        for name in self._names():
+            for kind in ("ih", "hh") + (("hr",) if self.proj_size else ()):
+                weight = getattr(source, f"weight_{kind}_{name}")
+                bias = getattr(source, f"bias_{kind}_{name}", None) if kind != "hr" and self.bias else None
+                self.add_module(f"{kind}_{name}", AnalogLinear(_linear(weight, bias), shared))
+
+    def _names(self) -> list:
+        return [f"l{k}{suffix}" for k in range(self.num_layers)
+                for suffix in (("", "_reverse") if self.bidirectional else ("",))]
+
+    def _step(self, pre, h, c, name):
+        """One time step from the input projection ``pre`` and the state (h, c)."""
+        hidden = getattr(self, f"hh_{name}")(h)
+        if self.mode == "LSTM":
+            i, f, g, o = (pre + hidden).chunk(4, dim=-1)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            h = torch.sigmoid(o) * torch.tanh(c)
+            return (getattr(self, f"hr_{name}")(h) if self.proj_size else h), c
+        if self.mode == "GRU":
+            x_r, x_z, x_n = pre.chunk(3, dim=-1)
+            h_r, h_z, h_n = hidden.chunk(3, dim=-1)
+            r, z = torch.sigmoid(x_r + h_r), torch.sigmoid(x_z + h_z)
+            n = torch.tanh(x_n + r * h_n)
+            return (1 - z) * n + z * h, None
+        total = pre + hidden
+        return (torch.tanh(total) if self.mode == "RNN_TANH" else torch.relu(total)), None
+
+    def forward(self, x, hx=None):
+        if isinstance(x, nn.utils.rnn.PackedSequence):
+            raise ValueError(f"{type(self).__name__} takes padded tensors, not a PackedSequence")
+        if x.ndim not in (2, 3) or x.shape[-1] != self.input_size or not x.numel():
+            raise ValueError(f"{type(self).__name__} expects (L, N, {self.input_size}) (batch_first: "
+                             f"(N, L, {self.input_size})) or (L, {self.input_size}), not empty, got {tuple(x.shape)}")
+        batched = x.ndim == 3
+        x = (x.transpose(0, 1) if self.batch_first else x) if batched else x[:, None]
+        steps, batch = x.shape[:2]
+        directions = 2 if self.bidirectional else 1
+        h_size = self.proj_size or self.hidden_size
+        if hx is None:
+            zeros = torch.zeros((self.num_layers * directions, batch, h_size), dtype=x.dtype, device=x.device)
+            h0, c0 = zeros, zeros.new_zeros((self.num_layers * directions, batch, self.hidden_size))
+        else:
+            h0, c0 = hx if self.mode == "LSTM" else (hx, None)
+            if not batched:
+                h0, c0 = h0[:, None], None if c0 is None else c0[:, None]
+        with contextlib.ExitStack() as stack:
+            for layer in self.sublayers():
+                stack.enter_context(layer.hold_draw())
+            layer_input, h_n, c_n = x, [], []
+            for k in range(self.num_layers):
+                outputs = []
+                for d in range(directions):
+                    name = self._names()[k * directions + d]
+                    pre = getattr(self, f"ih_{name}")(layer_input)
+                    h, c = h0[k * directions + d], None if c0 is None else c0[k * directions + d]
+                    sequence = [None] * steps
+                    for t in (range(steps) if d == 0 else range(steps - 1, -1, -1)):
+                        h, c = self._step(pre[t], h, c, name)
+                        sequence[t] = h
+                    outputs.append(torch.stack(sequence))
+                    h_n.append(h)
+                    c_n.append(c)
+                layer_input = torch.cat(outputs, dim=-1) if directions > 1 else outputs[0]
+                if self.dropout > 0 and self.training and k < self.num_layers - 1:
+                    layer_input = F.dropout(layer_input, self.dropout, training=True)
+        output, h_n = layer_input, torch.stack(h_n)
+        c_n = torch.stack(c_n) if self.mode == "LSTM" else None
+        if batched:
+            output = output.transpose(0, 1) if self.batch_first else output
+        else:
+            output, h_n, c_n = output[:, 0], h_n[:, 0], None if c_n is None else c_n[:, 0]
+        return (output, (h_n, c_n)) if self.mode == "LSTM" else (output, h_n)
+
+    def plain(self) -> nn.RNNBase:
+        options = {"nonlinearity": "tanh" if self.mode == "RNN_TANH" else "relu"} if self.mode.startswith("RNN") \
+            else ({"proj_size": self.proj_size} if self.mode == "LSTM" else {})
+        rnn = nn.LSTM if self.mode == "LSTM" else nn.GRU if self.mode == "GRU" else nn.RNN
+        first = self.sublayers()[0].weight
+        out = rnn(self.input_size, self.hidden_size, self.num_layers, bias=self.bias, batch_first=self.batch_first,
+                  dropout=self.dropout, bidirectional=self.bidirectional, **options).to(dtype=first.dtype, device=first.device)
+        with torch.no_grad():
+            for name, layer in self.named_children():
+                getattr(out, f"weight_{name}").copy_(layer.weight)
+                if layer.bias is not None:
+                    getattr(out, f"bias_{name}").copy_(layer.bias)
+        return out
+
+    def extra_repr(self) -> str:
+        return f"{self.mode}, {self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, " \
+               f"bidirectional={self.bidirectional}"
+
+
+class AnalogMultiheadAttention(AnalogBlock):
+    """``nn.MultiheadAttention`` with its projections on tiles.
+
+    The query, key and value input projections (``q_proj``, ``k_proj``, ``v_proj``: the
+    three blocks of ``in_proj_weight``, or ``q/k/v_proj_weight`` when ``kdim`` / ``vdim``
+    differ) and the output projection ``out_proj`` run on tiles; the attention itself stays
+    digital: the scaled dot products of queries and keys (both are activations, not stored
+    weights), the masks, the softmax, attention dropout (training only) and the weighted sum
+    of the values.  Arguments and results are torch's (``key_padding_mask``, ``attn_mask``
+    boolean or additive, ``need_weights``, ``average_attn_weights``, ``batch_first``,
+    unbatched inputs); ``is_causal`` is a hint that needs ``attn_mask``, as in torch.
+    ``add_bias_kv`` and ``add_zero_attn`` are refused.
+    """
+
+    # torch's Transformer layers take their fused fast path only with these; the fast path
+    # reads the float weights directly, so it is kept off.
+    in_proj_bias = None
+    _qkv_same_embed_dim = False
+
+    def __init__(self, source: nn.MultiheadAttention, shared):
+        super().__init__()
+        if source.bias_k is not None or source.add_zero_attn:
+            raise ValueError("MultiheadAttention with add_bias_kv or add_zero_attn is not supported on tiles")
+        self.embed_dim, self.num_heads, self.kdim, self.vdim = source.embed_dim, source.num_heads, source.kdim, \
+            source.vdim
+        self.dropout, self.batch_first, self.head_dim = float(source.dropout), source.batch_first, source.head_dim
+        e = self.embed_dim
+        if source._qkv_same_embed_dim:
+            weights = source.in_proj_weight[:e], source.in_proj_weight[e:2 * e], source.in_proj_weight[2 * e:]
+        else:
+            weights = source.q_proj_weight, source.k_proj_weight, source.v_proj_weight
+        b = source.in_proj_bias
+        biases = (None, None, None) if b is None else (b[:e], b[e:2 * e], b[2 * e:])
+        for name, weight, bias in zip(("q_proj", "k_proj", "v_proj"), weights, biases):
+            self.add_module(name, AnalogLinear(_linear(weight, bias), shared))
+        self.out_proj = AnalogLinear(source.out_proj, shared)
+
+    def forward(self, query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
+                average_attn_weights=True, is_causal=False):
+        batched = query.ndim == 3
+        if query.ndim not in (2, 3) or key.ndim != query.ndim or value.ndim != query.ndim:
+            raise ValueError(f"{type(self).__name__} expects query, key and value all (L, N, E) or all (L, E), "
+                             f"got {tuple(query.shape)}, {tuple(key.shape)}, {tuple(value.shape)}")
+        if is_causal and attn_mask is None:
+            raise ValueError("is_causal is a hint: give the causal attn_mask too (as torch requires)")
+        if batched and self.batch_first:
+            query, key, value = (t.transpose(0, 1) for t in (query, key, value))
+        elif not batched:
+            query, key, value = query[:, None], key[:, None], value[:, None]
+            if key_padding_mask is not None:
+                key_padding_mask = key_padding_mask[None]
+        tgt, batch, _ = query.shape
+        src, heads, hd = key.shape[0], self.num_heads, self.head_dim
+        q = self.q_proj(query).reshape(tgt, batch * heads, hd).transpose(0, 1)
+        k = self.k_proj(key).reshape(src, batch * heads, hd).transpose(0, 1)
+        v = self.v_proj(value).reshape(src, batch * heads, hd).transpose(0, 1)
+        scores = (q * math.sqrt(1.0 / hd)) @ k.transpose(1, 2)  # (N heads, L, S), digital
+        mask = self._additive(attn_mask, q.dtype)
+        if mask is not None:
+            scores = scores + (mask if mask.ndim == 3 else mask[None])
+        padding = self._additive(key_padding_mask, q.dtype)
+        if padding is not None:
+            scores = scores + padding.reshape(batch, 1, 1, src).expand(-1, heads, -1, -1).reshape(batch * heads, 1, src)
+        weights = torch.softmax(scores, dim=-1)
+        if self.dropout > 0 and self.training:
+            weights = F.dropout(weights, self.dropout, training=True)
+        out = (weights @ v).transpose(0, 1).reshape(tgt * batch, self.embed_dim)
+        out = self.out_proj(out).reshape(tgt, batch, -1)
+        if batched and self.batch_first:
+            out = out.transpose(0, 1)
+        elif not batched:
+            out = out[:, 0]
+        if not need_weights:
+            return out, None
+        weights = weights.reshape(batch, heads, tgt, src)
+        weights = weights.mean(dim=1) if average_attn_weights else weights
+        return out, (weights if batched else weights[0])
+
+    @staticmethod
+    def _additive(mask, dtype):
+        """A boolean mask (True: not attended) as -inf / 0, a float mask as it is."""
+        if mask is None:
+            return None
+        if mask.dtype == torch.bool:
+            return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill(mask, float("-inf"))
+        return mask.to(dtype)
+
+    def plain(self) -> nn.MultiheadAttention:
+        first = self.q_proj.weight
+        out = nn.MultiheadAttention(self.embed_dim, self.num_heads, dropout=self.dropout,
+                                    bias=self.q_proj.bias is not None, kdim=self.kdim, vdim=self.vdim,
+                                    batch_first=self.batch_first).to(dtype=first.dtype, device=first.device)
+        with torch.no_grad():
+            if out._qkv_same_embed_dim:
+                out.in_proj_weight.copy_(torch.cat([self.q_proj.weight, self.k_proj.weight, self.v_proj.weight]))
+            else:
+                out.q_proj_weight.copy_(self.q_proj.weight)
+                out.k_proj_weight.copy_(self.k_proj.weight)
+                out.v_proj_weight.copy_(self.v_proj.weight)
+            if out.in_proj_bias is not None:
+                out.in_proj_bias.copy_(torch.cat([self.q_proj.bias, self.k_proj.bias, self.v_proj.bias]))
+            out.out_proj.weight.copy_(self.out_proj.weight)
+            if out.out_proj.bias is not None:
+                out.out_proj.bias.copy_(self.out_proj.bias)
+        return out
+
+    def extra_repr(self) -> str:
+        return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, batch_first={self.batch_first}"
+
+
 class AnalogModel(nn.Module):
     """An analog copy of a torch model (see the module docstring); ``module`` is the copy."""
 
@@ -528,8 +782,13 @@ class AnalogModel(nn.Module):
         x = torch.as_tensor(x)
         return x.to(dtype=self.config.torch_dtype, device=self.device)
 
-    def forward(self, x):
-        return self.module(self.as_input(x))
+    def forward(self, x, *more, **options):
+        """The model on ``x`` (as :meth:`as_input`); further floating-point tensors (attention's
+        key and value) go to the model's dtype and device too, other arguments as given."""
+        more = (self.as_input(a) if torch.is_tensor(a) and torch.is_floating_point(a) else a for a in more)
+        if not isinstance(x, nn.utils.rnn.PackedSequence):  # refused by the recurrent layers, in their words
+            x = self.as_input(x)
+        return self.module(x, *more, **options)
 
     def logits(self, x, *, batch_size: int = 1000, progress: bool = False) -> torch.Tensor:
         """Logits of ``x`` in eval mode without gradients, in batches (a progress bar with
@@ -565,7 +824,8 @@ class AnalogModel(nn.Module):
         sh = self._shared  # shared state and generators are not copied (the layers are replaced)
         memo = {id(obj): obj for obj in (sh, sh.read_generator, sh.sample_generator)}
         module = copy.deepcopy(self.module, memo)
-        return replace_layers(module, lambda name, m: m.plain() if isinstance(m, AnalogLayer) else None)
+        return replace_layers(module, lambda name, m: m.plain() if isinstance(m, (AnalogLayer, AnalogBlock))
+                              else None)
 
 
 def replace_layers(root: nn.Module, replace) -> nn.Module:
@@ -607,15 +867,15 @@ def replace_layers(root: nn.Module, replace) -> nn.Module:
 def convert(model: nn.Module, config: HardwareConfig = HardwareConfig(), *, seed: int = 0, calibration_x=None,
             device=None, program: bool = True) -> AnalogModel:
     """An analog copy of ``model``: every ``nn.Linear``, ``nn.Conv1d`` and ``nn.Conv2d`` on
-    tiles, programmed.
+    tiles, and the weight matrices of ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU`` and
+    ``nn.MultiheadAttention`` (their nonlinear parts digital), programmed.
 
     Parameters
     ----------
     model : torch.nn.Module
         The float model (not changed); a bare layer is converted too (the result's
         ``module`` is then the analog layer).  Layers with weights that have no tile mapping
-        (Conv3d, transposed convolutions, Bilinear, recurrent, attention, lazy layers) are
-        refused by name.
+        (Conv3d, transposed convolutions, Bilinear, lazy layers) are refused by name.
     config : HardwareConfig
     seed : int
         Seeds every random draw (see the module docstring).
@@ -650,6 +910,9 @@ def convert(model: nn.Module, config: HardwareConfig = HardwareConfig(), *, seed
         return None
 
     copied = replace_layers(copied, analog_layer)
+    for module in copied.modules():
+        if isinstance(module, nn.TransformerEncoder):  # its nested-tensor path reads the float weights
+            module.use_nested_tensor = False
     if not found:
         raise ValueError(f"model has no layer to put on tiles ({SUPPORTED})")
     analog = AnalogModel(copied, config, seed, device, shared)
@@ -660,4 +923,5 @@ def convert(model: nn.Module, config: HardwareConfig = HardwareConfig(), *, seed
 
 
 #: torch layer type -> its analog layer (first match wins: subclasses of Linear go on tiles).
-_ANALOG = ((nn.Linear, AnalogLinear), (nn.Conv1d, AnalogConv1d), (nn.Conv2d, AnalogConv2d))
+_ANALOG = ((nn.Linear, AnalogLinear), (nn.Conv1d, AnalogConv1d), (nn.Conv2d, AnalogConv2d),
+           (nn.RNNBase, AnalogRNN), (nn.MultiheadAttention, AnalogMultiheadAttention))
