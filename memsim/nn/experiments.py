@@ -65,20 +65,38 @@ def format_time(seconds: float) -> str:
     return "0 s" if seconds == 0 else f"{seconds:g} s"
 
 
-def trained(model: str, seed: int, cache_dir=None, dataset=None, *, progress: bool = False):
-    """The float built-in model ``model`` trained with ``seed`` (cached as a model file in
-    ``cache_dir``); returns ``(torch model, dataset)``."""
-    from . import models
+def trained(model: str, seed: int, cache_dir=None, dataset=None, *, progress: bool = False,
+            retrain: bool = False):
+    """The float built-in model ``model`` trained with ``seed``; returns ``(torch model, dataset)``.
+
+    Seed 0 comes with memsim (:mod:`memsim.nn.pretrained`); other seeds, or ``retrain=True``,
+    train with the model's recipe and are cached as a model file in ``cache_dir`` (a retrained
+    file replaces the cached one)."""
+    from . import models, pretrained
     from .training import train_network
 
     dataset = trained_dataset(model) if dataset is None else dataset
+    if not retrain and pretrained.available(model, seed):
+        return pretrained.load(model), dataset
     path = Path(cache_dir) / f"{model}-seed{seed}.pt" if cache_dir is not None else None
-    if path is not None and path.exists():
+    if path is not None and path.exists() and not retrain:
         return models.load(path)[0], dataset
     net, dataset = train_network(model, seed=seed, dataset=dataset, progress=progress)
     if path is not None:
         models.save(net, model, path)
     return net, dataset
+
+
+def trained_source(model: str, seed: int, cache_dir=None, retrain: bool = False) -> str:
+    """Where :func:`trained` takes ``model`` with ``seed`` from, in words (for progress lines)."""
+    from . import pretrained
+
+    if not retrain and pretrained.available(model, seed):
+        return f"{model} seed {seed}: the weights shipped with memsim"
+    path = Path(cache_dir) / f"{model}-seed{seed}.pt" if cache_dir is not None else None
+    if path is not None and path.exists() and not retrain:
+        return f"{model} seed {seed}: trained earlier, from {path}"
+    return f"training {model} with seed {seed}" + (f" (cached in {cache_dir})" if cache_dir is not None else "")
 
 
 def trained_dataset(model: str):
