@@ -41,6 +41,13 @@ class DemoResult:
 
 def run(size: int = 32, r_wire: float = 2.5, seed: int = 0, log=print) -> DemoResult:
     """Run the demo with ngspice; compare with the fast solver when it is available."""
+    from . import units
+    from .errors import check_limit
+
+    size = units.integer(size, "demo size N", 2)
+    check_limit(f"demo size {size}x{size}", size * size, spice.max_cells(), "cells",
+                "the demo runs ngspice on N x N arrays; choose a smaller --size (32 is the default) or raise "
+                "$MEMSIM_SPICE_MAX_CELLS")
     t0 = time.perf_counter()
     calibration = Calibration.load()
     bsim4 = calibration.mosfet()

@@ -48,4 +48,6 @@ def check_limit(what: str, estimate: float, limit: float, unit: str = "", advice
 
 
 def _count(value: float) -> str:
-    return f"{int(value)}" if float(value).is_integer() and abs(value) < 1e7 else f"{value:.3g}"
+    if isinstance(value, int) and value.bit_length() > 1000:  # no float holds it
+        return f"about 1e+{int(value.bit_length() * 0.30103)}"
+    return f"{int(value)}" if float(value).is_integer() and abs(value) < 1e10 else f"{value:.3g}"

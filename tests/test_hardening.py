@@ -533,3 +533,113 @@ def test_infer_refuses_an_output_folder_whose_results_csv_is_a_folder(tmp_path, 
     monkeypatch.setattr(experiments, "trained", lambda *a, **k: pytest.fail("a model was loaded before --out was checked"))
     (tmp_path / "results.csv").mkdir()
     _cli_refusal(["infer", "--out", str(tmp_path)], capsys, "results.csv")
+
+
+# -- 4. unbounded work is refused before anything is allocated or expanded -------------------------
+HUGE_GRIDS = {
+    "seeds x sizes": {"seed": list(range(100_000)), "size": list(range(2, 1025))},
+    "two metrics": {"seed": list(range(2000)), "size": list(range(2, 1002)), "r_wire": [0.0, 1.0]},
+    "one long axis": {"seed": list(range(2_000_000))},
+}
+
+
+@pytest.mark.parametrize("grid", list(HUGE_GRIDS))
+def test_a_study_grid_of_billions_of_points_is_refused_before_expanding(grid, monkeypatch, reliability):
+    reliability["hardening: unbounded work"] += 1
+    import memsim.study as study
+    from memsim.study import points
+
+    monkeypatch.setattr(points.itertools, "product", lambda *a: pytest.fail("the grid was expanded"))
+    metrics = ["mvm", "read_margin"] if grid == "two metrics" else ["mvm"]
+    err = _one_line_refusal(lambda: study.run({"name": "huge", "metrics": metrics, "grid": HUGE_GRIDS[grid]},
+                                              out="/nonexistent/never-written", progress=False), "at most")
+    assert isinstance(err, memsim.ResourceLimitError) and "1000000" in str(err)
+
+
+def test_a_huge_study_config_file_is_refused_on_the_command_line(tmp_path, capsys, reliability):
+    reliability["hardening: unbounded work"] += 1
+    path = tmp_path / "huge.json"
+    path.write_text(json.dumps({"name": "huge", "metrics": ["mvm"],
+                                "grid": {"seed": list(range(60_000)), "size": list(range(2, 1025))}}))
+    _cli_refusal(["study", str(path), "--out", str(tmp_path / "out")], capsys,
+                 r"the study grid: 61380000 points asked, at most 1000000 points")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--bayesian", "1000000000"], r"--bayesian: 1000000000 passes asked, at most 10000 passes"),
+    (["--bayesian", "10001"], r"--bayesian: 10001 passes asked"),
+    (["--seeds", "1000000000000"], r"--seeds: 1e\+12 seeds asked, at most 1000 seeds"),
+    (["--seeds", ",".join(map(str, range(1001)))], r"--seeds: 1001 seeds asked"),
+    (["--seeds", "1e12"], r"seeds must be a count"),
+])
+def test_infer_refuses_unbounded_samples_and_seeds_before_any_model(argv, message, capsys, monkeypatch, reliability):
+    reliability["hardening: unbounded work"] += 1
+    from memsim.nn import experiments
+
+    monkeypatch.setattr(experiments, "trained", lambda *a, **k: pytest.fail("a model was loaded"))
+    _cli_refusal(["infer", *argv], capsys, message)
+
+
+@pytest.mark.parametrize("size, message", [("100000", r"1e\+10 cells asked, at most 16384"),
+                                           ("129", "16641 cells asked"), ("1", "integer >= 2")])
+def test_demo_refuses_sizes_beyond_the_ngspice_limit_at_once(size, message, capsys, monkeypatch, reliability):
+    reliability["hardening: unbounded work"] += 1
+    monkeypatch.delenv("MEMSIM_SPICE_MAX_CELLS", raising=False)
+    from memsim.devices import calibration
+
+    monkeypatch.setattr(calibration.Calibration, "load", lambda *a, **k: pytest.fail("the demo started"))
+    _cli_refusal(["demo", "--size", size, "--out", "/nonexistent"], capsys, message)
+
+
+def _npz_with_declared_shape(shape, descr="<f8"):
+    """A compensation archive whose member's .npy header declares ``shape`` with no data behind it."""
+    import io
+    import zipfile
+
+    from memsim.compensate import store
+
+    header = {"format": store.FORMAT, "version": store.VERSION, "info": {},
+              "strategies": [{"kind": "gdc", "meta": {"per": "tile"},
+                              "arrays": {"ref0": {"dtype": descr, "shape": list(shape)}}}]}
+    npy = io.BytesIO()
+    np.lib.format.write_array_header_1_0(npy, {"descr": descr, "fortran_order": False, "shape": tuple(shape)})
+    head = io.BytesIO()
+    np.save(head, np.array(json.dumps(header)))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("header.npy", head.getvalue())
+        archive.writestr("s0_ref0.npy", npy.getvalue())
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("shape, descr", [((10 ** 13,), "<f8"), ((10 ** 7, 10 ** 6), "<f4"), ((10 ** 13,), "|i1"),
+                                          ((2 ** 62, 4), "<f8")], ids=["1e13 f8", "1e13 f4 2D", "1e13 i1", "overflow"])
+def test_an_npz_member_declaring_huge_arrays_is_refused_before_allocation(shape, descr, tmp_path, reliability):
+    reliability["hardening: unbounded work"] += 1
+    from memsim.compensate import store
+
+    path = tmp_path / "bomb.npz"
+    path.write_bytes(_npz_with_declared_shape(shape, descr))
+    assert path.stat().st_size < 2000
+    err = _one_line_refusal(lambda: store.load(path), r"'s0_ref0' declares .* elements .* at most 256 MiB")
+    assert str(path) in str(err)
+
+
+@pytest.mark.parametrize("a_shape, message", [
+    ([1, 10 ** 12], r"a_shape \[1, 1000000000000\]: 1e\+12 elements asked, at most 268435456 elements"),
+    ([10 ** 6, 10 ** 6], r"1e\+12 elements asked"),
+    ([1, 10 ** 400], r"a_shape \(1, an integer of 401 digits\): about 1e\+400 elements asked"),
+    ([1, -4], r"a_shape size must be an integer >= 1"),
+    ([1, "4"], r"a_shape size must be an integer"),
+    ([1, True], r"a_shape size must be an integer"),
+    ("1x4", r"a_shape must be a list of 1 to 8 sizes"),
+], ids=["1x1e12", "1e6 squared", "10**400", "negative", "text", "bool", "string"])
+def test_a_vera_shape_beyond_the_limit_is_refused_before_drawing(a_shape, message, reliability):
+    reliability["hardening: unbounded work"] += 1
+    from memsim.compensate import store
+
+    meta = dict(VERA_META, a_shape=a_shape)
+    arrays = {"seed": np.asarray(0, np.int64), "times": np.array([0.0]), "set0_d0": np.ones(1, np.float32),
+              "set0_b0": np.ones(3, np.float32)}
+    _one_line_refusal(lambda: store.load(_compensation_bytes("vera+", meta, arrays)), message)

@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from .. import units
-from ..errors import ResourceLimitError
+from ..errors import check_limit
 from ..io import LIMITS, check_format, parse_json, read_bytes, read_npz, write_atomic
 
 FORMAT = "memsim-compensation"
@@ -68,10 +68,9 @@ def _check_shapes(meta, name: str, kind: str) -> None:
         if not isinstance(shape, list) or not 1 <= len(shape) <= 8:
             raise ValueError(f"{name}: the {kind!r} entry's {key} must be a list of 1 to 8 sizes, got {units.shown(shape)}")
         sizes = [units.integer(size, f"{name}: the {kind!r} entry's {key} size", 1) for size in shape]
-        count = math.prod(sizes)
-        if count > limit:
-            raise ResourceLimitError(f"{name}: the {kind!r} entry's {key} {sizes} asks for {count:.3g} elements; a "
-                                     f"compensation holds at most {limit:.3g} (memsim.io.LIMITS['compensation'])")
+        shown = sizes if max(sizes) < 10 ** 15 else "(" + ", ".join(map(units.shown, sizes)) + ")"
+        check_limit(f"{name}: the {kind!r} entry's {key} {shown}", math.prod(sizes), limit, "elements",
+                    "the most a compensation file holds (memsim.io.LIMITS['compensation'])")
 
 
 def load(path_or_bytes):

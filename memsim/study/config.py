@@ -31,6 +31,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import units
+from ..errors import check_limit
+
 AXES = ("size", "r_wire", "cell", "scheme", "preset", "levels", "tile", "seed")
 #: The axes each metric depends on, in file-column order.
 METRIC_AXES = {
@@ -56,6 +59,9 @@ CELLS = ("device", "1t1r", "ohmic")
 SCHEMES = ("floating", "v/2", "v/3", "grounded")  # the same names as memsim.circuit.bias.SCHEMES
 PRESETS = ("rram8", "rram64")                     # memsim.devices.PRESETS (checked again on use)
 MAX_SIZE = 1024
+#: Most points a study's grid may expand to (the product of its axes' lengths, summed over the
+#: metrics), refused before anything is expanded.
+MAX_POINTS = 1_000_000
 DEFAULTS = {"size": [32], "r_wire": [1.0], "cell": ["device"], "scheme": ["v/2"], "preset": ["rram8"],
             "levels": [None], "tile": [64], "seed": [0]}
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -114,7 +120,12 @@ def _is_int(value) -> bool:
 
 
 def _is_number(value) -> bool:
-    return (isinstance(value, (int, float)) and not isinstance(value, bool)) and math.isfinite(value)
+    """A finite number for memsim (:func:`memsim.units.real`: no bools, no ints beyond a double)."""
+    try:
+        units.real(value)
+    except ValueError:
+        return False
+    return isinstance(value, (int, float))
 
 
 def _check_keys(table, allowed, where):
@@ -129,35 +140,35 @@ def _check_keys(table, allowed, where):
 def _axis_value(axis: str, value, where: str):
     if axis == "size":
         if not _is_int(value) or not 2 <= value <= MAX_SIZE:
-            raise ValueError(f"{where}: array size N must be an integer in [2, {MAX_SIZE}], got {value!r}")
+            raise ValueError(f"{where}: array size N must be an integer in [2, {MAX_SIZE}], got {units.shown(value)}")
         return value
     if axis == "r_wire":
         if not _is_number(value) or not 0.0 <= value <= 1e3:
-            raise ValueError(f"{where}: wire resistance must be a number of ohms in [0, 1000], got {value!r}")
-        return float(value)
+            raise ValueError(f"{where}: wire resistance must be a number of ohms in [0, 1000], got {units.shown(value)}")
+        return units.real(value)  # -0.0 is 0.0: one point, one key
     if axis == "cell":
         if value not in CELLS:
-            raise ValueError(f"{where}: cell kind must be one of {', '.join(CELLS)}, got {value!r}")
+            raise ValueError(f"{where}: cell kind must be one of {', '.join(CELLS)}, got {units.shown(value)}")
         return value
     if axis == "scheme":
         if value not in SCHEMES:
-            raise ValueError(f"{where}: bias scheme must be one of {', '.join(SCHEMES)}, got {value!r}")
+            raise ValueError(f"{where}: bias scheme must be one of {', '.join(SCHEMES)}, got {units.shown(value)}")
         return value
     if axis == "preset":
         if value not in PRESETS:
-            raise ValueError(f"{where}: device preset must be one of {', '.join(PRESETS)}, got {value!r}")
+            raise ValueError(f"{where}: device preset must be one of {', '.join(PRESETS)}, got {units.shown(value)}")
         return value
     if axis == "levels":
         if value is not None and (not _is_int(value) or not 2 <= value <= 256):
-            raise ValueError(f"{where}: level count must be an integer in [2, 256], got {value!r}")
+            raise ValueError(f"{where}: level count must be an integer in [2, 256], got {units.shown(value)}")
         return value
     if axis == "tile":
         if not _is_int(value) or not 2 <= value <= MAX_SIZE:
-            raise ValueError(f"{where}: tile size must be an integer in [2, {MAX_SIZE}], got {value!r}")
+            raise ValueError(f"{where}: tile size must be an integer in [2, {MAX_SIZE}], got {units.shown(value)}")
         return value
     if axis == "seed":
         if not _is_int(value) or not 0 <= value < 2 ** 32:
-            raise ValueError(f"{where}: seed must be an integer in [0, 2**32), got {value!r}")
+            raise ValueError(f"{where}: seed must be an integer in [0, 2**32), got {units.shown(value)}")
         return value
     raise AssertionError(axis)
 
@@ -187,12 +198,12 @@ def _option_value(key: str, value):
         return value
     if spec.kind is int:
         if not _is_int(value):
-            raise ValueError(f"{where} must be an integer, got {value!r}")
+            raise ValueError(f"{where} must be an integer, got {units.shown(value)}")
     elif not _is_number(value):
-        raise ValueError(f"{where} must be a finite number, got {value!r}")
+        raise ValueError(f"{where} must be a finite number, got {units.shown(value)}")
     if not spec.low <= value <= spec.high:
-        raise ValueError(f"{where} must lie in [{spec.low:g}, {spec.high:g}], got {value!r}")
-    return spec.kind(value)
+        raise ValueError(f"{where} must lie in [{spec.low:g}, {spec.high:g}], got {units.shown(value)}")
+    return spec.kind(units.real(value)) if spec.kind is float else value
 
 
 def validate(data) -> StudyConfig:
@@ -217,6 +228,8 @@ def validate(data) -> StudyConfig:
         values = grid_in.get(axis, DEFAULTS[axis])
         if not isinstance(values, list) or not values:
             raise ValueError(f"grid.{axis} must be a non-empty list, got {values!r}")
+        if len(values) > MAX_POINTS:
+            check_limit(f"grid.{axis}", len(values), MAX_POINTS, "values")
         checked = [_axis_value(axis, value, f"grid.{axis}[{k}]") for k, value in enumerate(values)]
         if len(set(checked)) != len(checked):
             raise ValueError(f"grid.{axis} lists a value twice: {values!r}")
@@ -226,6 +239,9 @@ def validate(data) -> StudyConfig:
         if axis not in used and len(grid[axis]) > 1:
             raise ValueError(f"grid.{axis} has {len(grid[axis])} values but none of the metrics {metrics} depends on "
                              f"the {axis} axis; give one value (or add a metric that uses it)")
+    estimate = sum(math.prod(len(grid[axis]) for axis in METRIC_AXES[metric]) for metric in metrics)
+    check_limit("the study grid", estimate, MAX_POINTS, "points",
+                "each point is a circuit solve or more; split the study or give fewer values per axis")
     options_in = data.get("options", {})
     _check_keys(options_in, tuple(OPTIONS), "[options]")
     options = {key: (_option_value(key, options_in[key]) if key in options_in else spec.default)
