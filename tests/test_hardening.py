@@ -643,3 +643,17 @@ def test_a_vera_shape_beyond_the_limit_is_refused_before_drawing(a_shape, messag
     arrays = {"seed": np.asarray(0, np.int64), "times": np.array([0.0]), "set0_d0": np.ones(1, np.float32),
               "set0_b0": np.ones(3, np.float32)}
     _one_line_refusal(lambda: store.load(_compensation_bytes("vera+", meta, arrays)), message)
+
+
+@pytest.mark.parametrize("bad, message", [([True, False], "booleans"), (np.array([True, True]), "booleans"),
+                                          ([10 ** 400, 0.0], "array of volts"), ([float("inf"), 0.0], "finite")])
+def test_3d_bias_voltages_pass_the_same_checks(bad, message, reliability):
+    reliability["hardening: numbers"] += 1
+    from memsim.circuit import stacked
+
+    array = stacked.StackedCrossbar.ohmic(np.full((1, 2, 2), 1e-3))
+    bias = stacked.mvm_bias(array, [0.1, 0.1])
+    _one_line_refusal(lambda: stacked.check_bias(array, stacked.StackBias({**bias.v, "line0": bad}, bias.scheme)),
+                      message)
+    clean = stacked.check_bias(array, stacked.StackBias({**bias.v, "line0": [-0.0, 0.1]}, bias.scheme))
+    assert not np.signbit(clean.v["line0"][0])

@@ -243,6 +243,16 @@ def _groups(array) -> dict:
     raise ValueError(f"expected a StackedCrossbar or VerticalArray, got {type(array).__name__}")
 
 
+def _holds_booleans(value) -> bool:
+    """Whether a bias group holds booleans (numpy would read True as 1 V)."""
+    if isinstance(value, (list, tuple)):
+        try:
+            return any(isinstance(x, (bool, np.bool_)) for x in np.ravel(np.array(value, dtype=object)))
+        except ValueError:  # ragged: refused by the shape check
+            return False
+    return np.asarray(value).dtype.kind == "b"
+
+
 def check_bias(array, bias: StackBias) -> StackBias:
     """Validate a bias against ``array``: every group present with its shape, finite or NaN volts."""
     if not isinstance(bias, StackBias):
@@ -252,10 +262,14 @@ def check_bias(array, bias: StackBias) -> StackBias:
         raise ValueError(f"bias must give the groups {sorted(shapes)}, got {sorted(map(str, bias.v))}")
     clean = {}
     for name, shape in shapes.items():
+        raw = bias.v[name]
+        if _holds_booleans(raw):
+            raise ValueError(f"bias {name} must be volts (NaN: floating), got booleans")
         try:
-            values = np.array(bias.v[name], dtype=np.float64)
-        except (TypeError, ValueError):
+            values = np.array(raw, dtype=np.float64)
+        except (TypeError, ValueError, OverflowError):
             raise ValueError(f"bias {name} must be an array of volts (NaN: floating)") from None
+        values += 0.0  # -0.0 is 0.0, as for every other number
         if values.shape != shape:
             raise ValueError(f"bias {name} must have shape {shape}, got {values.shape}")
         if np.any(np.isinf(values)):
