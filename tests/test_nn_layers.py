@@ -387,6 +387,36 @@ def test_a_recurrent_training_draw_holds_one_device_instance_per_sequence():
     assert rel_error(out.detach(), float_out(lstm, x)[0]) > 1e-3  # the draw is not the float weights
 
 
+def test_hardware_aware_training_trains_a_gru_classifier_then_programs_it():
+    """memsim.nn.training.train on convert(..., program=False) of a GRU sequence classifier:
+    the device draws train the float weights (the loss falls), then the tiles are programmed."""
+    from types import SimpleNamespace
+
+    from memsim.nn.training import train
+
+    class Last(nn.Module):  # the GRU's last output
+        def forward(self, out):
+            return out[0][:, -1]
+
+    rng = torch.Generator().manual_seed(16)
+    x = torch.randn(64, 6, 3, dtype=torch.float64, generator=rng)
+    y = (x[:, :, 0].sum(dim=1) > 0).long()  # the sign of a running sum: a recurrent task
+    with seeded(16):
+        model = nn.Sequential(nn.Unflatten(1, (6, 3)), nn.GRU(3, 8, batch_first=True), Last(),
+                              nn.Linear(8, 2)).double()
+    data = SimpleNamespace(x_train=x.flatten(1).numpy(), y_train=y.numpy())
+    analog = convert(model, IDEAL.replace(noise="pcm", conductances="pcm", out_noise=0.02), program=False)
+    analog.training_noise(t_seconds=60.0)
+    loss = nn.CrossEntropyLoss()
+    with torch.no_grad():
+        before = float(loss(analog.train()(x.flatten(1)), y))
+    train(analog, data, epochs=15, batch_size=16, lr=1e-2, seed=0)
+    assert len(analog.tiles()) == 3 + 3 + 1  # GRU ih 3 x 24, hh 8 x 24 (8 outputs a tile), Linear 8 x 2
+    with torch.no_grad():
+        after = float(loss(analog.eval()(x.flatten(1)), y))  # on the programmed tiles
+    assert after < 0.7 * before
+
+
 def test_noise_models_and_drift_compensation_run_on_a_gru():
     with seeded(13):
         gru = nn.GRU(6, 8).double()

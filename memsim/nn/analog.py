@@ -518,7 +518,8 @@ class AnalogRNN(AnalogBlock):
         rnn = nn.LSTM if self.mode == "LSTM" else nn.GRU if self.mode == "GRU" else nn.RNN
         first = self.sublayers()[0].weight
         out = rnn(self.input_size, self.hidden_size, self.num_layers, bias=self.bias, batch_first=self.batch_first,
-                  dropout=self.dropout, bidirectional=self.bidirectional, **options).to(dtype=first.dtype, device=first.device)
+                  dropout=self.dropout, bidirectional=self.bidirectional, **options)
+        out = out.to(dtype=first.dtype, device=first.device)
         with torch.no_grad():
             for name, layer in self.named_children():
                 getattr(out, f"weight_{name}").copy_(layer.weight)
