@@ -477,6 +477,7 @@ def test_attention_projections_on_ideal_tiles_are_torchs(name):
     torch.testing.assert_close(back(q, k, v)[0], mha(q, k, v)[0], rtol=0, atol=0)
 
 
+@pytest.mark.filterwarnings("ignore:The PyTorch API of nested tensors")  # torch's own float encoder
 def test_a_transformer_encoder_runs_its_attention_and_feed_forward_on_tiles():
     """torch's encoder layers take a fused fast path in eval that reads the float weights;
     on tiles they must not: ideal tiles equal torch, wires change the result."""
