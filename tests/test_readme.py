@@ -26,8 +26,35 @@ OPTIONAL = {"torch": "pip install torch", "sklearn": "the nn extra", "mlxtend": 
 
 def python_blocks(text: str) -> list[tuple[int, str]]:
     """(line number, code) of every fenced ```python block."""
-    return [(text[:match.start()].count("\n") + 2, match.group(1))
-            for match in re.finditer(r"^```python\n(.*?)^```", text, re.MULTILINE | re.DOTALL)]
+    return [(line, code) for line, code, _ in python_blocks_and_output(text)]
+
+
+def python_blocks_and_output(text: str) -> list[tuple[int, str, str | None]]:
+    """(line number, code, expected output) of every fenced ```python block; the expected output
+    is the ```text block that follows it after a line ``Prints:`` (None where there is none)."""
+    found = []
+    for match in re.finditer(r"^```python\n(.*?)^```\n", text, re.MULTILINE | re.DOTALL):
+        output = re.match(r"\n*Prints:\n+```text\n(.*?)^```", text[match.end():], re.MULTILINE | re.DOTALL)
+        found.append((text[:match.start()].count("\n") + 2, match.group(1), output.group(1) if output else None))
+    return found
+
+
+NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
+
+
+def same_output(printed: str, expected: str) -> bool:
+    """Whether ``printed`` reads as ``expected``: the same words, and every number within 1 %
+    (plus two units of the last digit shown), so a reader sees what the guide shows."""
+    got, want = NUMBER.split(printed.strip()), NUMBER.split(expected.strip())
+    if [" ".join(part.split()) for part in got] != [" ".join(part.split()) for part in want]:
+        return False
+    for a, b in zip(NUMBER.findall(printed), NUMBER.findall(expected)):
+        mantissa = b.lower().split("e")[0]
+        decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0
+        scale = 10.0 ** int(b.lower().split("e")[1]) if "e" in b.lower() else 1.0
+        if abs(float(a) - float(b)) > 0.01 * abs(float(b)) + 2 * 10.0 ** -decimals * scale:
+            return False
+    return True
 
 
 def name(path: Path) -> str:
@@ -35,21 +62,36 @@ def name(path: Path) -> str:
     return path.relative_to(ROOT).as_posix()
 
 
-BLOCKS = [(f"{name(path)}:{line}", code) for path in DOCUMENTS
-          for line, code in python_blocks(path.read_text(encoding="utf-8"))]
+BLOCKS = [(f"{name(path)}:{line}", code, output) for path in DOCUMENTS
+          for line, code, output in python_blocks_and_output(path.read_text(encoding="utf-8"))]
 
 
 def test_the_documents_have_python_blocks_and_the_extractor_finds_them():
-    assert any(where.startswith("README.md:") for where, _ in BLOCKS)
-    assert any(where.startswith("docs/") for where, _ in BLOCKS)
+    assert any(where.startswith("README.md:") for where, *_ in BLOCKS)
+    assert any(where.startswith("docs/") for where, *_ in BLOCKS)
     assert len(BLOCKS) >= 8
     assert python_blocks("x\n```python\na = 1\n```\n```bash\nls\n```\n```python\nb = 2\n```\n") == \
         [(3, "a = 1\n"), (9, "b = 2\n")]
 
 
+def test_expected_outputs_are_read_and_compared():
+    text = "```python\nprint(1)\n```\n\nPrints:\n\n```text\nacc 0.975, n 12\n```\n```python\nx = 1\n```\n"
+    assert python_blocks_and_output(text) == [(2, "print(1)\n", "acc 0.975, n 12\n"), (11, "x = 1\n", None)]
+    assert same_output("acc 0.9751, n 12", "acc 0.975, n 12")
+    assert not same_output("acc 0.95, n 12", "acc 0.975, n 12")
+    assert not same_output("acc 0.975, m 12", "acc 0.975, n 12")
+    assert same_output("2.003e-05 A", "2.00e-05 A") and not same_output("2.1e-05 A", "2.00e-05 A")
+
+
+@pytest.mark.parametrize("where, code, output", BLOCKS, ids=[where for where, *_ in BLOCKS])
+def test_every_block_that_prints_shows_what_it_prints(where, code, output):
+    assert "print(" not in code or output is not None, \
+        f"{where} prints: show its output after it (a line 'Prints:' and a ```text block)"
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("where, code", BLOCKS, ids=[where for where, _ in BLOCKS])
-def test_python_block_runs(where, code, tmp_path, monkeypatch):
+@pytest.mark.parametrize("where, code, output", BLOCKS, ids=[where for where, *_ in BLOCKS])
+def test_python_block_runs(where, code, output, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)  # whatever a block writes lands in a scratch folder
     if "simulate" in code and shutil.which(os.environ.get("MEMSIM_NGSPICE", "ngspice")) is None:
         pytest.skip(f"{where} runs ngspice, which is not installed")
@@ -60,6 +102,9 @@ def test_python_block_runs(where, code, tmp_path, monkeypatch):
         if root not in OPTIONAL:
             raise
         pytest.skip(f"{where} needs {root} ({OPTIONAL[root]}), which is not installed")
+    printed = capsys.readouterr().out
+    if output is not None:
+        assert same_output(printed, output), f"{where} printed:\n{printed}\nthe guide shows:\n{output}"
 
 
 # ------------------------------------------------------------------------------------ links
