@@ -13,7 +13,7 @@ from memsim.compensate import GlobalDriftCompensation
 from memsim.devices.presets import Variability
 from memsim.nn import bayes as B
 from memsim.nn.analog import (AnalogConv1d, AnalogConv2d, AnalogLinear, AnalogMultiheadAttention, AnalogRNN,
-                              convert)
+                              AnalogRNNCell, convert)
 from memsim.nn.config import HardwareConfig
 from memsim.nn.training import seeded
 
@@ -336,6 +336,45 @@ def test_recurrent_layers_on_ideal_tiles_are_torchs(name):
     assert type(back) is type(rnn)
     for o, r in zip(_flat(float_out(back, x)), ref):
         assert rel_error(o, r) == 0.0
+
+
+CELLS = {"rnn cell relu": lambda: nn.RNNCell(5, 7, nonlinearity="relu"), "lstm cell": lambda: nn.LSTMCell(5, 7),
+         "gru cell no bias": lambda: nn.GRUCell(5, 7, bias=False)}
+
+
+@pytest.mark.parametrize("name", list(CELLS))
+def test_recurrent_cells_on_ideal_tiles_are_torchs(name):
+    """A cell run by a loop over time steps: ih and hh on tiles, the gates digital; with and
+    without a given state, batched and not."""
+    with seeded(17):
+        cell = CELLS[name]().double()
+    gen = torch.Generator().manual_seed(17)
+    x = torch.randn(4, 3, 5, dtype=torch.float64, generator=gen)
+    h0 = torch.randn(3, 7, dtype=torch.float64, generator=gen)
+    state = (h0, torch.randn(3, 7, dtype=torch.float64, generator=gen)) if isinstance(cell, nn.LSTMCell) else h0
+
+    def unroll(module, start):
+        outs, s = [], start
+        with torch.no_grad():
+            for t in range(x.shape[0]):
+                s = module(x[t], s)
+                outs += _flat(s)
+            outs += _flat(module(x[0, 0]))  # unbatched, no state
+        return outs
+
+    analog = convert(cell, IDEAL)
+    assert isinstance(analog.module, AnalogRNNCell)
+    ref = unroll(cell, state)
+    for o, r in zip(unroll(analog, state), ref):
+        assert o.shape == r.shape and rel_error(o, r) <= 1e-6
+    assert rel_error(unroll(convert(cell, WIRED), state)[-1], ref[-1]) > 1e-3
+    assert type(analog.to_torch()) is type(cell)
+    # training: one device instance for the whole loop inside hold_draws
+    drawn = convert(cell, IDEAL.replace(noise="pcm", conductances="pcm"), seed=1, program=False).train()
+    with drawn.module.hold_draws():
+        first = _flat(drawn(x[0], state))[0]
+        again = _flat(drawn(x[0], state))[0]
+    assert rel_error(first, again) == 0.0 and rel_error(first, _flat(cell(x[0], state))[0]) > 1e-3
 
 
 def test_an_lstm_takes_its_initial_state_and_calibrates_its_adcs_on_every_step():

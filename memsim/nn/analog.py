@@ -6,7 +6,8 @@
 (C prod(kernel)) x out matrix, so a convolution uses the same tiles as a Linear layer; a
 grouped or depthwise convolution puts each group's block on its own tiles; stride,
 dilation and every padding mode as torch), the input and hidden projections of ``RNN``,
-``LSTM`` and ``GRU`` (:class:`AnalogRNN`: gates and recurrence digital) and the
+``LSTM`` and ``GRU`` and their cells (:class:`AnalogRNN`, :class:`AnalogRNNCell`: gates and
+recurrence digital) and the
 projections of ``MultiheadAttention`` (:class:`AnalogMultiheadAttention`: dot products and
 softmax digital); the root module too, when it is such a layer; every other module is the
 original, untouched::
@@ -61,7 +62,7 @@ from .tile import Tile
 _REFUSED = (nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d, nn.Bilinear,
             nn.modules.lazy.LazyModuleMixin)
 #: What goes on tiles.
-SUPPORTED = "Linear, Conv1d, Conv2d, RNN, LSTM, GRU, MultiheadAttention"
+SUPPORTED = "Linear, Conv1d, Conv2d, RNN, LSTM, GRU (and their cells), MultiheadAttention"
 
 
 def _generator(device, *words) -> torch.Generator:
@@ -416,6 +417,32 @@ class AnalogBlock(nn.Module):
     def sublayers(self) -> list:
         return [m for m in self.children() if isinstance(m, AnalogLinear)]
 
+    @contextlib.contextmanager
+    def hold_draws(self):
+        """Inside, each projection keeps one device instance in training
+        (:meth:`AnalogLayer.hold_draw`): wrap a loop over time steps of a cell in it."""
+        with contextlib.ExitStack() as stack:
+            for layer in self.sublayers():
+                stack.enter_context(layer.hold_draw())
+            yield self
+
+
+def _gates(mode: str, pre, hidden, h, c):
+    """One recurrent step from the input projection ``pre`` (W_ih x + b_ih) and the hidden
+    projection ``hidden`` (W_hh h + b_hh), torch's equations; returns (h, c)."""
+    if mode == "LSTM":
+        i, f, g, o = (pre + hidden).chunk(4, dim=-1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        return torch.sigmoid(o) * torch.tanh(c), c
+    if mode == "GRU":
+        x_r, x_z, x_n = pre.chunk(3, dim=-1)
+        h_r, h_z, h_n = hidden.chunk(3, dim=-1)
+        r, z = torch.sigmoid(x_r + h_r), torch.sigmoid(x_z + h_z)
+        n = torch.tanh(x_n + r * h_n)
+        return (1 - z) * n + z * h, None
+    total = pre + hidden
+    return (torch.tanh(total) if mode == "RNN_TANH" else torch.relu(total)), None
+
 
 class AnalogRNN(AnalogBlock):
     """``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU`` with the weight matrices on tiles.
@@ -451,20 +478,8 @@ class AnalogRNN(AnalogBlock):
 
     def _step(self, pre, h, c, name):
         """One time step from the input projection ``pre`` and the state (h, c)."""
-        hidden = getattr(self, f"hh_{name}")(h)
-        if self.mode == "LSTM":
-            i, f, g, o = (pre + hidden).chunk(4, dim=-1)
-            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-            h = torch.sigmoid(o) * torch.tanh(c)
-            return (getattr(self, f"hr_{name}")(h) if self.proj_size else h), c
-        if self.mode == "GRU":
-            x_r, x_z, x_n = pre.chunk(3, dim=-1)
-            h_r, h_z, h_n = hidden.chunk(3, dim=-1)
-            r, z = torch.sigmoid(x_r + h_r), torch.sigmoid(x_z + h_z)
-            n = torch.tanh(x_n + r * h_n)
-            return (1 - z) * n + z * h, None
-        total = pre + hidden
-        return (torch.tanh(total) if self.mode == "RNN_TANH" else torch.relu(total)), None
+        h, c = _gates(self.mode, pre, getattr(self, f"hh_{name}")(h), h, c)
+        return (getattr(self, f"hr_{name}")(h) if self.proj_size else h), c
 
     def forward(self, x, hx=None):
         if isinstance(x, nn.utils.rnn.PackedSequence):
@@ -484,9 +499,7 @@ class AnalogRNN(AnalogBlock):
             h0, c0 = hx if self.mode == "LSTM" else (hx, None)
             if not batched:
                 h0, c0 = h0[:, None], None if c0 is None else c0[:, None]
-        with contextlib.ExitStack() as stack:
-            for layer in self.sublayers():
-                stack.enter_context(layer.hold_draw())
+        with self.hold_draws():
             layer_input, h_n, c_n = x, [], []
             for k in range(self.num_layers):
                 outputs = []
@@ -530,6 +543,58 @@ class AnalogRNN(AnalogBlock):
     def extra_repr(self) -> str:
         return f"{self.mode}, {self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, " \
                f"bidirectional={self.bidirectional}"
+
+
+class AnalogRNNCell(AnalogBlock):
+    """``nn.RNNCell`` / ``nn.LSTMCell`` / ``nn.GRUCell`` with ``ih`` (W_ih x + b_ih) and
+    ``hh`` (W_hh h + b_hh) on tiles and the gates digital (see :class:`AnalogRNN`).  Inputs
+    ``(N, input_size)`` or ``(input_size,)`` and the state as torch takes them.  A cell is
+    called once per step by the caller's loop: in training, wrap the loop in
+    :meth:`hold_draws` to keep one device instance for the sequence."""
+
+    def __init__(self, source: nn.RNNCellBase, shared):
+        super().__init__()
+        self.mode = "LSTM" if isinstance(source, nn.LSTMCell) else "GRU" if isinstance(source, nn.GRUCell) \
+            else ("RNN_TANH" if source.nonlinearity == "tanh" else "RNN_RELU")
+        self.input_size, self.hidden_size, self.bias = source.input_size, source.hidden_size, source.bias
+        self.ih = AnalogLinear(_linear(source.weight_ih, source.bias_ih if source.bias else None), shared)
+        self.hh = AnalogLinear(_linear(source.weight_hh, source.bias_hh if source.bias else None), shared)
+
+    def forward(self, x, hx=None):
+        if x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
+            raise ValueError(f"{type(self).__name__} expects (N, {self.input_size}) or ({self.input_size},), "
+                             f"got {tuple(x.shape)}")
+        batched = x.ndim == 2
+        x = x if batched else x[None]
+        if hx is None:
+            h = c = torch.zeros((x.shape[0], self.hidden_size), dtype=x.dtype, device=x.device)
+        else:
+            h, c = hx if self.mode == "LSTM" else (hx, None)
+            if not batched:
+                h, c = h[None], None if c is None else c[None]
+        h, c = _gates(self.mode, self.ih(x), self.hh(h), h, c)
+        if not batched:
+            h, c = h[0], None if c is None else c[0]
+        return (h, c) if self.mode == "LSTM" else h
+
+    def plain(self) -> nn.RNNCellBase:
+        if self.mode == "LSTM":
+            out = nn.LSTMCell(self.input_size, self.hidden_size, bias=self.bias)
+        elif self.mode == "GRU":
+            out = nn.GRUCell(self.input_size, self.hidden_size, bias=self.bias)
+        else:
+            out = nn.RNNCell(self.input_size, self.hidden_size, bias=self.bias,
+                             nonlinearity="tanh" if self.mode == "RNN_TANH" else "relu")
+        out = out.to(dtype=self.ih.weight.dtype, device=self.ih.weight.device)
+        with torch.no_grad():
+            for name, layer in self.named_children():
+                getattr(out, f"weight_{name}").copy_(layer.weight)
+                if layer.bias is not None:
+                    getattr(out, f"bias_{name}").copy_(layer.bias)
+        return out
+
+    def extra_repr(self) -> str:
+        return f"{self.mode} cell, {self.input_size}, {self.hidden_size}"
 
 
 class AnalogMultiheadAttention(AnalogBlock):
@@ -868,7 +933,7 @@ def replace_layers(root: nn.Module, replace) -> nn.Module:
 def convert(model: nn.Module, config: HardwareConfig = HardwareConfig(), *, seed: int = 0, calibration_x=None,
             device=None, program: bool = True) -> AnalogModel:
     """An analog copy of ``model``: every ``nn.Linear``, ``nn.Conv1d`` and ``nn.Conv2d`` on
-    tiles, and the weight matrices of ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU`` and
+    tiles, and the weight matrices of ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU``, their cells and
     ``nn.MultiheadAttention`` (their nonlinear parts digital), programmed.
 
     Parameters
@@ -925,4 +990,5 @@ def convert(model: nn.Module, config: HardwareConfig = HardwareConfig(), *, seed
 
 #: torch layer type -> its analog layer (first match wins: subclasses of Linear go on tiles).
 _ANALOG = ((nn.Linear, AnalogLinear), (nn.Conv1d, AnalogConv1d), (nn.Conv2d, AnalogConv2d),
-           (nn.RNNBase, AnalogRNN), (nn.MultiheadAttention, AnalogMultiheadAttention))
+           (nn.RNNBase, AnalogRNN), (nn.RNNCellBase, AnalogRNNCell),
+           (nn.MultiheadAttention, AnalogMultiheadAttention))

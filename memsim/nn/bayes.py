@@ -275,7 +275,7 @@ class BayesConv2d(BayesConv):
 _BAYES = ((nn.Linear, BayesLinear), (nn.Conv1d, BayesConv1d), (nn.Conv2d, BayesConv2d))
 #: Layers with weights that have no Bayesian form here: refused rather than left deterministic.
 _REFUSED = (nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d, nn.Bilinear, nn.RNNBase,
-            nn.MultiheadAttention, nn.modules.lazy.LazyModuleMixin)
+            nn.RNNCellBase, nn.MultiheadAttention, nn.modules.lazy.LazyModuleMixin)
 
 
 class BayesianNetwork(nn.Module):
