@@ -141,8 +141,9 @@ def cmd_demo(args) -> int:
     from . import demo
 
     result = demo.run(size=args.size, r_wire=args.r_wire)
+    existed = demo.figure_path(args.out).exists()
     path = demo.save(result, args.out)
-    print(f"figure: {path}  ({result.seconds:.1f} s)")
+    print(f"figure: {path}" + (" (replaced the existing file)" if existed else "") + f"  ({result.seconds:.1f} s)")
     return 0
 
 

@@ -114,6 +114,11 @@ def figure(result: DemoResult):
     return fig
 
 
+def figure_path(out_dir: str | Path) -> Path:
+    """Where :func:`save` writes the demo figure in ``out_dir``."""
+    return Path(out_dir) / "demo.png"
+
+
 def save(result: DemoResult, out_dir: str | Path) -> Path:
-    """Write the demo figure (PNG) into ``out_dir``; returns its path."""
-    return save_figure(figure(result), Path(out_dir) / "demo.png")
+    """Write the demo figure (PNG) into ``out_dir`` (an earlier one is replaced); returns its path."""
+    return save_figure(figure(result), figure_path(out_dir))

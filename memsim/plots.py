@@ -276,6 +276,21 @@ def disturb_figure(rows):
     return fig
 
 
+#: The figures :func:`plot_results` makes, each as ``{results stem}_{name}.png`` and ``.svg``.
+FIGURES = ("margin_vs_n", "mvm_error", "tile", "write_disturb")
+
+
+def _out_dir(results: Path, out) -> Path:
+    return Path(out) if out is not None else results.parent
+
+
+def figure_paths(results: str | Path, out: str | Path | None = None) -> list[Path]:
+    """Every path :func:`plot_results` may write for ``results`` (into ``out``, default the
+    results file's folder), so a caller can tell which of them a run replaces."""
+    results = Path(results)
+    return [_out_dir(results, out) / f"{results.stem}_{name}.{fmt}" for name in FIGURES for fmt in FORMATS]
+
+
 def plot_results(results: str | Path, out: str | Path | None = None, *,
                  threshold: float = SENSING_LIMIT) -> list[Path]:
     """Write every figure the results file supports (PNG and SVG); returns their paths."""
@@ -283,11 +298,11 @@ def plot_results(results: str | Path, out: str | Path | None = None, *,
 
     results = Path(results)
     rows = read_results(results)
-    out_dir = Path(out) if out is not None else results.parent
+    makers = {"margin_vs_n": lambda: margin_figure(rows, threshold), "mvm_error": lambda: mvm_figure(rows),
+              "tile": lambda: tile_figure(rows), "write_disturb": lambda: disturb_figure(rows)}
     paths = []
-    for name, make in (("margin_vs_n", lambda: margin_figure(rows, threshold)), ("mvm_error", lambda: mvm_figure(rows)),
-                       ("tile", lambda: tile_figure(rows)), ("write_disturb", lambda: disturb_figure(rows))):
-        fig = make()
+    for name in FIGURES:
+        fig = makers[name]()
         if fig is not None:
-            paths += _save(fig, out_dir, f"{results.stem}_{name}")
+            paths += _save(fig, _out_dir(results, out), f"{results.stem}_{name}")
     return paths

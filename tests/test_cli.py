@@ -75,6 +75,9 @@ def test_demo_writes_its_figure_where_asked(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "out" / "demo.png").stat().st_size > 10_000
     assert "read margin" in proc.stdout and "IR drop" in proc.stdout
+    assert "replaced" not in proc.stdout
+    again = memsim_cli("demo", "--size", "4", "--out", str(tmp_path / "out"))
+    assert again.returncode == 0 and f"figure: {tmp_path / 'out' / 'demo.png'} (replaced the existing file)" in again.stdout
 
 
 def test_output_files_replace_regular_files_and_say_so_and_refuse_anything_else(tmp_path):

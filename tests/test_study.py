@@ -294,6 +294,9 @@ def test_plots_from_the_results_file_alone(tmp_path):
     proc = memsim_cli("plot", str(alone), "--out", str(tmp_path / "cli"))  # the command does the same
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in (tmp_path / "cli").iterdir()) == sorted(expected)
+    assert "replaced" not in proc.stdout
+    again = memsim_cli("plot", str(alone), "--out", str(tmp_path / "cli"))  # a second run says what it replaces
+    assert again.stdout.count("(replaced the existing file)") == len(expected), again.stdout
     # a results file with no plottable rows: nothing written, exit 1
     empty = tmp_path / "empty.csv"
     empty.write_text("metric,size,error\n")

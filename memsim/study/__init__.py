@@ -69,22 +69,24 @@ def _cmd_study(args) -> int:
     result = run(args.config, out=out, dask=args.dask, workers=args.workers, progress=not args.quiet)
     print(result.describe("see the error column"))
     if not args.no_plot:
-        from ..plots import plot_results
+        from ..plots import figure_paths, plot_results
 
+        existed = {path for path in figure_paths(result.path, out) if path.exists()}
         for path in plot_results(result.path, out):
-            print(f"figure: {path}")
+            print(f"figure: {path}" + (" (replaced the existing file)" if path in existed else ""))
     return 1 if result.failed else 0
 
 
 def _cmd_plot(args) -> int:
-    from ..plots import plot_results
+    from ..plots import figure_paths, plot_results
 
+    existed = {path for path in figure_paths(args.results, args.out) if path.exists()}
     paths = plot_results(args.results, args.out)
     if not paths:
         print(f"memsim plot: nothing to plot in {args.results}", file=sys.stderr)
         return 1
     for path in paths:
-        print(f"figure: {path}")
+        print(f"figure: {path}" + (" (replaced the existing file)" if path in existed else ""))
     return 0
 
 
