@@ -16,7 +16,8 @@ class SolveResult:
     - ``i_cell``: (R, C) current through each cell from row to column node, A (or None when
       not requested).
     - ``engine``: "ngspice" or "memsim" (the fast solver); ``info`` holds engine details
-      (iterations, residual, wall time).
+      (iterations, residual, wall time); ngspice's holds ``source_power``, the power (W, per
+      input vector) every driving source delivers, from ngspice's own source currents.
     """
 
     i_col: np.ndarray

@@ -532,7 +532,7 @@ def _run_biases(xb, biases, cells, backend, timeout, linear_solver, batched) -> 
     rows, cols = xb.shape
     row_names = [f"v(r{i}_{j})" for i in range(rows) for j in range(cols)]
     col_names = [f"v(c{i}_{j})" for i in range(rows) for j in range(cols)]
-    out = {"i_col": [], "v_row": [], "v_col": [], "i_cell": []}
+    out = {"i_col": [], "v_row": [], "v_col": [], "i_cell": [], "source_power": []}
     t_start = time.perf_counter()
     used = set()
     for bias in biases:
@@ -548,6 +548,7 @@ def _run_biases(xb, biases, cells, backend, timeout, linear_solver, batched) -> 
         except KeyError as err:
             raise SpiceError(f"ngspice results lack the vector {err.args[0]}; the rawfile does not match "
                              "the netlist") from None
+        out["source_power"].append(source_power(vectors))
         out["i_col"].append(i_col)
         out["v_row"].append(v_row)
         out["v_col"].append(v_col)
@@ -557,7 +558,26 @@ def _run_biases(xb, biases, cells, backend, timeout, linear_solver, batched) -> 
     return SolveResult(pick("i_col"), pick("v_row"), pick("v_col"), pick("i_cell") if cells else None,
                        engine="ngspice", info={"backend": backend, "runs": len(biases),
                                                "linear_solver": "/".join(sorted(used)),
+                                               "source_power": pick("source_power"),
                                                "seconds": time.perf_counter() - t_start})
+
+
+#: The netlist's driving sources (row drivers, sense nodes, 1T1R gates) and their + nodes.
+_SOURCE = re.compile(r"i\((vin|vs|vg)(\d+)\)")
+_SOURCE_NODE = {"vin": "in", "vs": "s", "vg": "gl"}
+
+
+def source_power(vectors: dict[str, np.ndarray]) -> float:
+    """Power (W) every driving source of an ``.op`` run delivers: sum of -V * i(V) over the row
+    drivers, the sense nodes and the 1T1R gate lines (ngspice's i(V) flows into the + node, so a
+    source delivering power reads negative).  The 0 V sources standing for ideal wire segments
+    deliver none and are left out."""
+    total = 0.0
+    for key, current in vectors.items():
+        match = _SOURCE.fullmatch(key)
+        if match:
+            total -= float(vectors[f"v({_SOURCE_NODE[match[1]]}{match[2]})"][0]) * float(current[0])
+    return total
 
 
 def _cell_currents(xb: Crossbar, v_row, v_col, v_mid) -> np.ndarray:
