@@ -17,7 +17,9 @@
 - :class:`VeRAPlus`: "VeRA+: Vector-Based Lightweight Digital Compensation for
   Drift-Resilient RRAM In-Memory Computing": shared frozen random projections A (rank x
   inputs) and B (outputs x rank), sliced per layer (Sec. III-C), and per layer and drift
-  level two vectors d (rank) and b (outputs): ``h = W(t) x + b * (B (d * (A x)))`` (Eq. 8),
+  level two vectors d (rank) and b (outputs): ``h = W(t) x + b * (B (d * (A x)))`` (Eq. 8;
+  on every analog layer: Linear, Conv1d, Conv2d of any groups, dilation and padding mode,
+  the projections of recurrent and attention layers),
   trained offline under drift sampled anew for every mini-batch with the backbone frozen
   (Sec. III-D1: 3 epochs, batch 64; torch autograd and Adam); :meth:`VeRAPlus.fit_schedule`
   is Algorithm 1 (Sec. III-D2): advance t by x1.5, estimate mean and standard deviation of
@@ -39,6 +41,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..nn.analog import AnalogConv, AnalogLinear
 from .base import Compensation, attach_gain
 
 YEAR = 365.25 * 86400.0
@@ -145,7 +148,13 @@ class BNRecalibration(Compensation):
     """BatchNorm statistics re-estimated through the hardware from ``images`` stored training
     inputs (uint8, the inputs quantised to 1/255, one batch); storage = those bytes.
     Attached, it re-estimates after every ``set_time``; ``detach`` restores the statistics
-    the model was trained with."""
+    the model was trained with.
+
+    It re-calibrates the running mean and variance of every BatchNorm (``BatchNorm1d``,
+    ``2d``, ``3d``), after any layer on tiles (Linear, convolutions, recurrent and attention
+    outputs alike).  LayerNorm, GroupNorm and InstanceNorm normalise each input by its own
+    statistics at every read and keep no running statistics: there is nothing to
+    re-calibrate (a model with only those is refused)."""
 
     name = "bn"
 
@@ -169,7 +178,11 @@ class BNRecalibration(Compensation):
             raise ValueError("BNRecalibration.attach before fit")
         norms = batchnorms(model)
         if not norms:
-            raise ValueError("BN re-calibration needs a model with BatchNorm layers; this one has none")
+            others = sorted({type(m).__name__ for m in model.modules()
+                             if isinstance(m, (nn.LayerNorm, nn.GroupNorm, nn.modules.instancenorm._InstanceNorm))})
+            extra = f" ({', '.join(others)} normalise each input by its own statistics and keep no running " \
+                    "statistics to re-calibrate)" if others else ""
+            raise ValueError(f"BN re-calibration needs a model with BatchNorm layers; this one has none{extra}")
         self.detach()
         self.model = model
         self._saved = [(m, m.running_mean.clone(), m.running_var.clone(), m.num_batches_tracked.clone())
@@ -227,9 +240,19 @@ class VeRAPlus(Compensation):
         attached first).
     epochs, batch_size, lr : training of each vector set (3 epochs, batch 64 as the paper).
     conv : "1x1" or "patch"
-        Convolutions: the paper's 1x1-kernel scheme (Sec. III-C; A acts on the C_in input
-        channels at the centre of each receptive field, i.e. a 1x1 convolution aligned with
-        the kernel's centre, B is a 1x1 kernel too), or A over the whole C_in kh kw patch.
+        Convolutions (Conv1d and Conv2d): the paper's 1x1-kernel scheme (Sec. III-C; A acts
+        on the C_in input channels at the centre of each receptive field, i.e. a 1x1
+        convolution aligned with the kernel's centre tap ``k // 2``, B is a 1x1 kernel too),
+        or A over the whole C_in prod(kernel) patch.  Either reads the input as the layer
+        does: its padding mode (zeros, reflect, replicate, circular), stride and dilation.
+        A grouped or depthwise convolution's A reads every input channel (the whole input
+        vector of its block-diagonal crossbar matrix), so the term mixes the groups.
+
+    Linear layers (any leading shape) take ``A x`` on the last dimension; the input and
+    hidden projections of recurrent layers and the projections of attention are Linear
+    layers on tiles and get a term each (a hidden projection's at every time step).  The
+    model must return class logits (batch, classes); analog layers of any other kind are
+    refused by name.
     projection : "rademacher" or "offset"
         A's rows: all random +-1 (the paper), or the first row all +1 (an ablation: then
         ``b * B (d * A x)`` can carry a per-output multiple of the input sum, which is what an
@@ -260,14 +283,25 @@ class VeRAPlus(Compensation):
 
     # -- the shared projections -----------------------------------------------------------------
     def _inputs(self, layer):
-        """Inputs the projection A sees: the C_in centre taps of a convolution (1x1 scheme),
-        else the whole input vector."""
-        if self.conv == "1x1" and layer.weight.ndim == 4:
-            return layer.weight.shape[1]
+        """Inputs the projection A sees: the C_in centre taps of a convolution (1x1 scheme:
+        every input channel, all groups), else the whole input vector of the layer's crossbar
+        matrix (a convolution: its whole C_in prod(kernel) patch, all groups)."""
+        if self.conv == "1x1" and isinstance(layer, AnalogConv):
+            return layer.in_channels
         return layer.in_features_flat
+
+    @staticmethod
+    def _check_layers(layers) -> None:
+        """Refuse an analog layer the low-rank term has no form for, naming it."""
+        for name, layer in layers:
+            if not isinstance(layer, (AnalogLinear, AnalogConv)):
+                raise ValueError(f"VeRA+ has no low-rank term for layer {name!r} ({type(layer).__name__}): it "
+                                 "handles Linear, Conv1d and Conv2d layers and the projections of recurrent and "
+                                 "attention layers")
 
     def _init_projections(self, model):
         layers = model.analog_layers()
+        self._check_layers(layers)
         self.layers = [name for name, _ in layers]
         self._draw_projections(max(self._inputs(layer) for _, layer in layers),
                                max(layer.weight.shape[0] for _, layer in layers))
@@ -283,26 +317,42 @@ class VeRAPlus(Compensation):
 
     def _ab(self, layer):
         """A as the layer applies it (a (rank, inputs) matrix; for a convolution a (rank, C_in,
-        kh, kw) kernel run with the layer's stride and padding, zero but at the centre in the
-        1x1 scheme) and B (outputs, rank)."""
+        *kernel) kernel read through the layer's own padding, stride and dilation, over every
+        input channel whatever the groups, zero but at the centre tap in the 1x1 scheme) and
+        B (outputs, rank)."""
         n_in, n_out = self._inputs(layer), layer.weight.shape[0]
         dtype, device = layer.weight.dtype, layer.weight.device
         a = torch.as_tensor(self.a_sign[:, :n_in], dtype=dtype, device=device) / math.sqrt(n_in)
         b = torch.as_tensor(self.b_sign[:n_out, :], dtype=dtype, device=device)
-        if layer.weight.ndim == 4:
-            c_in, kh, kw = layer.weight.shape[1:]
+        if isinstance(layer, AnalogConv):
+            kernel = tuple(layer.geometry.kernel)
             if self.conv == "1x1":
-                kernel = torch.zeros((self.rank, c_in, kh, kw), dtype=dtype, device=device)
-                kernel[:, :, kh // 2, kw // 2] = a
-                a = kernel
+                full = torch.zeros((self.rank, layer.in_channels, *kernel), dtype=dtype, device=device)
+                full[(slice(None), slice(None), *(k // 2 for k in kernel))] = a
+                a = full
             else:
-                a = a.reshape(self.rank, c_in, kh, kw)
+                a = a.reshape(self.rank, layer.in_channels, *kernel)
         return a, b
+
+    @staticmethod
+    def _term(module, x, a, b, d, bvec):
+        """``b * (B (d * (A x)))`` for the layer ``module`` on its input ``x``: a Linear on the
+        last dimension (any leading shape); a convolution as a rank-channel convolution of
+        the input padded as the layer pads it (its padding mode), with its stride and
+        dilation, then B at every position."""
+        if a.ndim == 2:
+            return ((x @ a.T) * d) @ b.T * bvec
+        geometry = module.geometry
+        unbatched = x.ndim == geometry.dims + 1
+        x = x[None] if unbatched else x
+        conv = F.conv1d if geometry.dims == 1 else F.conv2d
+        u = conv(geometry.pad(x), a, None, geometry.stride, 0, geometry.dilation).movedim(1, -1)
+        term = (((u * d) @ b.T) * bvec).movedim(-1, 1)
+        return term[0] if unbatched else term
 
     def _hooks(self, model):
         """Forward hooks adding ``b * (B (d * (A x)))`` with the active set (none: nothing) to
-        every analog layer's output (a convolution: A as a rank-channel convolution, B per
-        position), whatever the layer's mode: tiles, training draws."""
+        every analog layer's output, whatever the layer's mode: tiles, training draws."""
         handles = []
         for name, layer in model.analog_layers():
             a, b = self._ab(layer)
@@ -311,11 +361,7 @@ class VeRAPlus(Compensation):
                 if self._active is None:
                     return None
                 d, bvec = self._active[name]
-                x = inputs[0]
-                if a.ndim == 4:
-                    u = F.conv2d(x, a, None, module.stride, module.padding) * d[:, None, None]
-                    return y + torch.einsum("brhw,or->bohw", u, b) * bvec[:, None, None]
-                return y + ((x @ a.T) * d) @ b.T * bvec
+                return y + self._term(module, inputs[0], a, b, d, bvec)
             handles.append(layer.register_forward_hook(hook))
         return handles
 
@@ -336,6 +382,16 @@ class VeRAPlus(Compensation):
             for handle in handles:
                 handle.remove()
 
+    @staticmethod
+    def _logits(model, x) -> torch.Tensor:
+        """The model's output on ``x``, refused unless it is class logits (batch, classes)."""
+        out = model.module(x)
+        if not torch.is_tensor(out) or out.ndim != 2 or out.shape[0] != x.shape[0]:
+            shown = tuple(out.shape) if torch.is_tensor(out) else type(out).__name__
+            raise ValueError(f"VeRA+ trains and scores class logits (batch, classes); the model returns {shown} "
+                             "(end it with a classifier head)")
+        return out
+
     def train_set(self, model, t_seconds, x, y, rng, init=None) -> dict:
         """One vector set trained at drift time ``t_seconds``: ``epochs`` passes over (x, y),
         a new drift instance per mini-batch, Adam on d and b only."""
@@ -355,7 +411,7 @@ class VeRAPlus(Compensation):
                 for begin in range(0, len(y), self.batch_size):
                     idx = order[begin:begin + self.batch_size]
                     optimizer.zero_grad(set_to_none=True)
-                    loss = loss_fn(model.module(x[idx]), y[idx])
+                    loss = loss_fn(self._logits(model, x[idx]), y[idx])
                     loss.backward()
                     optimizer.step()
             self._active = None
@@ -371,7 +427,7 @@ class VeRAPlus(Compensation):
         with torch.no_grad(), self._sampling(model, t_seconds):
             self._active = None if vset is None else self._tensors(vset, model)
             for _ in range(instances):
-                acc.append(float(np.mean(model.module(x).argmax(dim=1).cpu().numpy() == y)))
+                acc.append(float(np.mean(self._logits(model, x).argmax(dim=1).cpu().numpy() == y)))
             self._active = None
         acc = np.asarray(acc)
         return float(acc.mean()), float(acc.std(ddof=1)) if instances > 1 else 0.0
