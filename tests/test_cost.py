@@ -88,3 +88,44 @@ def test_line_charge_energy_is_c_v_squared():
     assert array.node_capacitance(xb, cfg)[0] == pytest.approx(c_node)
     energy = array.line_charge_energy(xb, np.array([0.2, 0.1]), cfg)[0]
     assert energy == pytest.approx(3 * c_node * (0.04 + 0.01))
+
+
+# -- line settling --------------------------------------------------------------------------
+def test_elmore_delay_closed_forms():
+    assert latency.elmore_delay(1, 10.0, 2e-15, 5.0) == pytest.approx(15.0 * 2e-15)
+    # sum over segments k = 1..n of r (n - k + 1) c
+    n, r, c = 7, 3.0, 1e-15
+    assert latency.elmore_delay(n, r, c) == pytest.approx(sum(r * (n - k + 1) * c for k in range(1, n + 1)))
+
+
+def test_one_node_settles_as_one_pole():
+    tau = (10.0 + 5.0) * 2e-15
+    assert latency.settling_time(1, 10.0, 2e-15, 5.0, fraction=1e-3) == pytest.approx(tau * math.log(1e3), rel=1e-9)
+    assert latency.settling_time(50, 0.0, 1e-15, 100.0, fraction=0.01) == pytest.approx(
+        100.0 * 50e-15 * math.log(100.0), rel=1e-12)
+    assert latency.settling_time(50, 0.0, 1e-15) == 0.0
+
+
+@needs_ngspice
+@pytest.mark.parametrize("n, r, c, rs", [(64, 2.5, 0.1e-15, 0.0), (128, 1.0, 0.2e-15, 500.0)])
+def test_settling_and_elmore_against_an_ngspice_transient(n, r, c, rs):
+    elmore = latency.elmore_delay(n, r, c, rs)
+    settle = latency.settling_time(n, r, c, rs, fraction=1e-3)
+    t_rise = elmore * 1e-4
+    t, v = latency.spice_step(n, r, c, rs, t_stop=1.5 * settle, t_rise=t_rise)
+    # The Elmore delay is the step response's first moment: the area above it, less the ramp's half.
+    spice_elmore = np.trapezoid(1.0 - v, t) - t_rise / 2
+    outside = np.nonzero(np.abs(1.0 - v) > 1e-3)[0][-1]
+    spice_settle = np.interp(1e-3, [1 - v[outside], 1 - v[outside + 1]][::-1], [t[outside + 1], t[outside]]) - t_rise / 2
+    assert elmore == pytest.approx(spice_elmore, rel=0.10)
+    assert settle == pytest.approx(spice_settle, rel=0.10)
+    assert settle == pytest.approx(spice_settle, rel=0.01)  # measured: within 0.1 %
+
+
+def test_line_netlist_numbers_are_formatted_and_checked():
+    text = latency.line_netlist(2, 1e6, 1e-15, t_stop=1e-6, t_rise=1e-9)
+    assert "r1 n0 n1 1000000.0" in text and "c2 n2 0 1e-15" in text
+    with pytest.raises(ValueError, match="c_farad"):
+        latency.line_netlist(2, 1.0, float("nan"), t_stop=1e-6, t_rise=1e-9)
+    with pytest.raises(ValueError, match="n \\(nodes"):
+        latency.elmore_delay(0, 1.0, 1e-15)
