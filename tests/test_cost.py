@@ -129,3 +129,29 @@ def test_line_netlist_numbers_are_formatted_and_checked():
         latency.line_netlist(2, 1.0, float("nan"), t_stop=1e-6, t_rise=1e-9)
     with pytest.raises(ValueError, match="n \\(nodes"):
         latency.elmore_delay(0, 1.0, 1e-15)
+
+
+# -- periphery ------------------------------------------------------------------------------
+def test_adc_figures():
+    sar = CostConfig(fom_walden_j=4e-15, clock_hz=2e9)
+    assert periphery.adc_energy(8, sar) == pytest.approx(4e-15 * 256)
+    assert periphery.adc_time(8, sar) == pytest.approx(4e-9)
+    flash = CostConfig(adc_kind="flash", comparator_j=30e-15, comparator_area_f2=1000.0, feature_m=20e-9)
+    assert periphery.adc_energy(4, flash) == pytest.approx(15 * 30e-15)
+    assert periphery.adc_time(4, flash) == pytest.approx(1e-9)
+    assert periphery.adc_area(4, flash) == pytest.approx(15 * 1000.0 * 400e-18)
+    ramp = CostConfig(adc_kind="ramp")
+    assert periphery.adc_time(6, ramp) == pytest.approx(64e-9)
+    # Liu et al. 2010's 10-bit SAR: 0.052 mm^2 at 130 nm
+    assert periphery.adc_area(10, CostConfig(feature_m=130e-9)) == pytest.approx(0.052e-6)
+    assert periphery.adcs_per_tile(17, CostConfig(cols_per_adc=8)) == 3
+
+
+@pytest.mark.parametrize("changes, match", [
+    ({"feature_m": 0.0}, "feature_m must be > 0"), ({"adc_kind": "pipeline"}, "adc_kind must be one of"),
+    ({"adc_bits": 0}, "adc_bits must be an integer"), ({"settle_fraction": 1.0}, "settle_fraction"),
+    ({"read_time_s": float("inf")}, "read_time_s must be a finite"), ({"cols_per_adc": 2.5}, "cols_per_adc"),
+    ({"v_read": True}, "v_read must be a real number")])
+def test_config_refuses_bad_values_in_one_line(changes, match):
+    with pytest.raises(ValueError, match=match):
+        CostConfig().replace(**changes)
