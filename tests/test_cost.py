@@ -155,3 +155,50 @@ def test_adc_figures():
 def test_config_refuses_bad_values_in_one_line(changes, match):
     with pytest.raises(ValueError, match=match):
         CostConfig().replace(**changes)
+
+
+# -- network --------------------------------------------------------------------------------
+torch = pytest.importorskip("torch")
+
+
+def _linear_model(inputs=6, outputs=3):
+    from memsim import nn as mnn
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(inputs, outputs, bias=False)).double()
+    return model, mnn
+
+
+def test_network_array_energy_on_ideal_wires_is_the_sum_of_v_squared_g():
+    model, mnn = _linear_model()
+    config = mnn.HardwareConfig(tile=16, r_wire=0.0, v_read=0.25, dtype="float64")
+    analog = mnn.convert(model, config, seed=0)
+    x = torch.rand(4, 6, dtype=torch.float64) - 0.3
+    cfg = CostConfig(read_time_s=20e-9)
+    table = memsim.cost.network_cost(analog, x, cfg)
+    (tile,) = analog.tiles()
+    g = tile.g.numpy()
+    v = (x / x.abs().max(dim=1, keepdim=True).values * 0.25).numpy()
+    expected = np.mean(np.sum(v * v * g.sum(axis=1), axis=1)) * 20e-9
+    row = table.rows[0]
+    assert row["array_j"] == pytest.approx(expected, rel=1e-9)
+    assert row["ops"] == pytest.approx(2 * 6 * 3) and row["reads"] == pytest.approx(1)
+    assert row["adc_j"] == pytest.approx(3 * periphery.adc_energy(8, cfg))
+    assert table.total["energy_j"] == pytest.approx(row["array_j"] + row["dac_j"] + row["adc_j"] + row["digital_j"])
+    assert table.total["tops_per_w"] == pytest.approx(36 / table.total["energy_j"] / 1e12)
+    assert "total" in table.format()
+
+
+def test_bit_serial_reads_once_per_input_bit_and_takes_the_model_adc_bits():
+    model, mnn = _linear_model()
+    config = mnn.HardwareConfig(tile=16, inputs="bit-serial", dac_bits=4, adc_bits=6, adc_range=10.0, dtype="float64")
+    analog = mnn.convert(model, config, seed=0)
+    table = memsim.cost.network_cost(analog, torch.rand(3, 6, dtype=torch.float64))
+    assert table.adc_bits == 6
+    assert table.rows[0]["reads"] == pytest.approx(4)
+    assert table.rows[0]["adc_j"] == pytest.approx(4 * 3 * periphery.adc_energy(6, CostConfig()))
+
+
+def test_network_cost_refuses_what_is_not_a_converted_model():
+    with pytest.raises(ValueError, match="converted model"):
+        memsim.cost.network_cost(torch.nn.Linear(2, 2), torch.zeros(1, 2))
