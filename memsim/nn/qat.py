@@ -1,13 +1,22 @@
 """Quantisation-aware training: a WxAy copy of a float network (the VeRA+ paper's W4A4 backbone).
 
-:func:`quantise` returns a copy of a torch model in which every ``nn.Linear`` / ``nn.Conv2d``
-weight is fake-quantised to ``weight_bits`` (symmetric, one scale per tensor, the largest
-|w| on the largest code) and every ``nn.ReLU`` output to ``act_bits`` (unsigned, the range a
-running maximum of the training batches); both round with a straight-through gradient
-(Jacob et al., "Quantization and Training of Neural Networks for Efficient
-Integer-Arithmetic-Only Inference", CVPR 2018).  :func:`train_qat` fine-tunes that copy and
-bakes the quantised weights into plain layers, so :func:`memsim.nn.convert` maps the
-quantised values and the activation quantisers stay in the network (digital periphery).
+:func:`quantise` returns a copy of a torch model in which every weight matrix that
+:func:`memsim.nn.convert` puts on tiles is fake-quantised to ``weight_bits`` (symmetric, one
+scale per matrix, the largest |w| on the largest code): the weights of ``nn.Linear``,
+``nn.Conv1d`` and ``nn.Conv2d`` (grouped, depthwise, dilated alike), the input, hidden and
+projection matrices of ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU`` and their cells (one scale per
+layer and direction and per kind, as each is one matrix on tiles) and the query, key, value
+and output projections of ``nn.MultiheadAttention`` (a packed ``in_proj_weight`` gets one
+scale per projection, as the three go on tiles apart).  Every ``nn.ReLU`` output is
+quantised to ``act_bits`` (unsigned, the range a running maximum of the training batches);
+the gates of recurrent layers and attention's softmax are not (they stay digital and
+float, as on tiles).  Both round with a straight-through gradient (Jacob et al.,
+"Quantization and Training of Neural Networks for Efficient Integer-Arithmetic-Only
+Inference", CVPR 2018).  Layers with weights that have no tile mapping (Conv3d, transposed
+convolutions, Bilinear, lazy layers) are refused by name.  :func:`train_qat` fine-tunes
+that copy and bakes the quantised weights into plain layers, so :func:`memsim.nn.convert`
+maps the quantised values and the activation quantisers stay in the network (digital
+periphery).
 """
 from __future__ import annotations
 
@@ -29,15 +38,19 @@ def _straight_through(x, q):
 
 
 class WeightQuant(nn.Module):
-    """Symmetric per-tensor fake quantisation of a weight (a parametrization)."""
+    """Symmetric fake quantisation of a weight (a parametrization): one scale per tensor, or
+    per each of ``chunks`` equal row blocks (a packed attention projection)."""
 
-    def __init__(self, bits: int = 4):
+    def __init__(self, bits: int = 4, chunks: int = 1):
         super().__init__()
         self.bits = _check_bits(bits, "weight_bits")
+        self.chunks = int(chunks)
 
     def forward(self, w):
         top = 2 ** (self.bits - 1) - 1
-        scale = w.detach().abs().amax().clamp(min=torch.finfo(w.dtype).tiny) / top
+        blocks = w.detach().reshape(self.chunks, -1).abs().amax(dim=1)
+        scale = blocks.clamp(min=torch.finfo(w.dtype).tiny).repeat_interleave(w.shape[0] // self.chunks) / top
+        scale = scale.reshape(-1, *(1,) * (w.ndim - 1))
         return _straight_through(w, torch.clamp(torch.round(w / scale), -top, top) * scale)
 
 
@@ -65,14 +78,44 @@ class ActQuant(nn.Module):
         return f"bits={self.bits}, range={float(self.range):.4g}"
 
 
+def weight_matrices(module: nn.Module) -> list:
+    """[(parameter name, row blocks)] of ``module``'s own weight matrices that go on tiles
+    (row blocks: 3 for a packed attention ``in_proj_weight``, else 1); [] for other modules.
+    A layer with weights but no tile mapping is refused."""
+    from .analog import _REFUSED, SUPPORTED
+
+    if isinstance(module, _REFUSED):
+        raise ValueError(f"{type(module).__name__} has no tile mapping in memsim, so QAT does not quantise it; "
+                         f"supported: {SUPPORTED}")
+    if isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d)):
+        return [("weight", 1)]
+    if isinstance(module, nn.RNNBase):  # names from the structure: a parametrized weight is no own parameter
+        return [(name, 1) for name in module._flat_weights_names if name.startswith("weight_")]
+    if isinstance(module, nn.RNNCellBase):
+        return [("weight_ih", 1), ("weight_hh", 1)]
+    if isinstance(module, nn.MultiheadAttention):  # out_proj is a Linear child, quantised as one
+        return [("in_proj_weight", 3)] if module._qkv_same_embed_dim else \
+            [("q_proj_weight", 1), ("k_proj_weight", 1), ("v_proj_weight", 1)]
+    return []
+
+
 def quantise(model: nn.Module, weight_bits: int = 4, act_bits: int = 4) -> nn.Module:
-    """A fake-quantised copy of ``model`` (the original is not changed)."""
+    """A fake-quantised copy of ``model`` (the original is not changed); a bare layer is
+    quantised too (a ReLU at the root is left alone: it has no parent to hold its
+    quantiser)."""
     _check_bits(weight_bits, "weight_bits")
     _check_bits(act_bits, "act_bits")
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     q = copy.deepcopy(model)
-    for module in list(q.modules()):
-        if isinstance(module, (nn.Linear, nn.Conv2d)) and not parametrize.is_parametrized(module, "weight"):
-            parametrize.register_parametrization(module, "weight", WeightQuant(weight_bits))
+    for name, module in list(q.named_modules()):
+        try:
+            matrices = weight_matrices(module)
+        except ValueError as err:
+            raise ValueError(f"layer {name!r}: {err}") from None
+        for param, chunks in matrices:
+            if not parametrize.is_parametrized(module, param):
+                parametrize.register_parametrization(module, param, WeightQuant(weight_bits, chunks))
     for parent in list(q.modules()):
         for name, child in list(parent.named_children()):
             if isinstance(child, nn.ReLU):
@@ -83,8 +126,9 @@ def quantise(model: nn.Module, weight_bits: int = 4, act_bits: int = 4) -> nn.Mo
 def bake(model: nn.Module) -> nn.Module:
     """Replace the weight parametrizations by their quantised values, in place."""
     for module in model.modules():
-        if isinstance(module, (nn.Linear, nn.Conv2d)) and parametrize.is_parametrized(module, "weight"):
-            parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
+        for param in ([name for name, _ in weight_matrices(module)] if parametrize.is_parametrized(module) else []):
+            if parametrize.is_parametrized(module, param):
+                parametrize.remove_parametrizations(module, param, leave_parametrized=True)
     return model
 
 
