@@ -202,3 +202,16 @@ def test_bit_serial_reads_once_per_input_bit_and_takes_the_model_adc_bits():
 def test_network_cost_refuses_what_is_not_a_converted_model():
     with pytest.raises(ValueError, match="converted model"):
         memsim.cost.network_cost(torch.nn.Linear(2, 2), torch.zeros(1, 2))
+
+
+def test_memsim_infer_cost_prints_the_table_beside_accuracy(capsys, tmp_path):
+    pytest.importorskip("sklearn")
+    from memsim.cli import main
+
+    assert main(["infer", "--images", "20", "--cost", "--r-wire", "1", "--no-progress", "--cache", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "accuracy %" in out and "TOPS/W" in out
+    total = [line for line in out.splitlines() if line.startswith("total")]
+    assert len(total) == 1
+    energy_nj = float(total[0].split()[7])
+    assert 0 < energy_nj < 1e3

@@ -121,7 +121,7 @@ def network_cost(analog, x_example, config: CostConfig = CostConfig()) -> CostTa
         x_tiles = analog.tile_inputs(x)
     rows, index = [], 0
     for name, layer in analog.analog_layers():
-        row = {"layer": name or type(layer).__name__, "tiles": len(layer.tiles), "vectors": 0.0, "reads": 0.0,
+        row = {"layer": f"{name} {type(layer).__name__}".strip(), "tiles": len(layer.tiles), "vectors": 0.0, "reads": 0.0,
                "array_j": 0.0, "dac_j": 0.0, "adc_j": 0.0, "digital_j": 0.0, "latency_s": 0.0, "area_m2": 0.0,
                "ops": 0.0}
         for tile in layer.tiles:

@@ -2,7 +2,7 @@
 
     memsim infer [--model NAME | --model-file FILE.pt] [--tile 128] [--r-wire OHM] [--cells ohmic|device|1t1r]
                  [--conductances rram8|rram64|analog|pcm] [--noise none|rram|pcm] [--drift-time 1h,1y,...]
-                 [--compensation none|global] [--bn-recal] [--seeds 5] [--out DIR]
+                 [--compensation none|global] [--bn-recal] [--seeds 5] [--cost] [--out DIR]
 
 Top-level imports stay light (argparse only): torch, numpy, numba and scikit-learn load when
 the command runs.
@@ -59,6 +59,9 @@ def add_cli(subparsers) -> None:
                         "retrained model replaces the one in --cache)")
     p.add_argument("--out", type=Path, help="write results.csv and results.json into this folder")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--cost", action="store_true",
+                   help="also print energy per inference, latency, area, TOPS/W and TOPS/mm^2 per layer and in "
+                        "total (memsim.cost with its default CostConfig, on the first 16 test images, last seed)")
     p.add_argument("--bayesian", type=int, metavar="K",
                    help="Bayesian compute-in-memory: train a mean-field Gaussian version of the model (sigmas "
                         "bounded by what a device pair can realise) and report accuracy, NLL, ECE, entropy and "
@@ -93,6 +96,8 @@ def _config(args):
     return HardwareConfig(**{**_DEFAULTS, **given})
 
 
+#: Test images ``--cost`` reads the network with (energy per inference is their mean).
+COST_IMAGES = 16
 #: Most seeds one ``memsim infer`` runs (each a programmed network evaluated at every drift time).
 MAX_SEEDS = 1000
 #: Most stochastic passes ``--bayesian K`` draws per drift time and seed.
@@ -168,6 +173,13 @@ def cmd_infer(args) -> int:
         if args.bn_recal:
             line += f" {ex.format_pm([r['accuracy_bn'] for r in these]):>14s}"
         print(line)
+    if getattr(args, "cost", False):
+        from ..cost import network_cost  # deferred: memsim --help stays light
+        from .analog import convert
+
+        analog = convert(model, config, seed=seeds[-1], calibration_x=ex.calibration_inputs(config, data))
+        print(f"cost (seed {seeds[-1]}, first {min(len(x), COST_IMAGES)} test images):")
+        print(network_cost(analog, x[:COST_IMAGES]).format())
     if args.out is not None:
         keys = ["seed", "t", "accuracy"] + (["accuracy_bn"] if args.bn_recal else [])
         csv = "\n".join([",".join(keys)] + [",".join(repr(r[k]) for k in keys) for r in rows]) + "\n"
