@@ -1,4 +1,10 @@
-"""Networks on crossbar tiles, on PyTorch: any torch model's Linear and Conv2d layers.
+"""Networks on crossbar tiles, on PyTorch: every layer of a torch model that holds weight matrices.
+
+:func:`convert` puts Linear (any leading shape), Conv1d and Conv2d (grouped, depthwise,
+dilated, any padding mode), the input and hidden projections of RNN, LSTM and GRU (and their
+cells) and the projections of MultiheadAttention on tiles; gates, recurrence, attention
+products and softmax stay digital.  A bare layer converts too; layers with weights and no tile
+mapping (Conv3d, transposed convolutions, Bilinear, lazy layers) are refused by name.
 
 Modules (imported on first use, so ``import memsim.nn`` stays cheap):
 
@@ -13,7 +19,8 @@ Modules (imported on first use, so ``import memsim.nn`` stays cheap):
 - :mod:`memsim.nn.tile`: :class:`Tile`, its circuit models and periphery;
 - :mod:`memsim.nn.analog`: :func:`convert` and :class:`AnalogModel`;
 - :mod:`memsim.nn.experiments`: accuracy against time over seeds, the aihwkit setting;
-- :mod:`memsim.nn.bayes`: Bayesian networks whose weights the devices' variability samples.
+- :mod:`memsim.nn.bayes`: Bayesian networks whose weights the devices' variability samples;
+- :mod:`memsim.nn.qat`: quantisation-aware training of the same layers (WxAy).
 """
 from __future__ import annotations
 

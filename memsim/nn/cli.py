@@ -18,8 +18,11 @@ from ..io import MODEL_CACHE
 def add_cli(subparsers) -> None:
     p = subparsers.add_parser(
         "infer", help="run a trained network on crossbar tiles with non-idealities; accuracy over seeds and time",
-        description="Train (or load) a network, put its Linear and Conv2d layers onto crossbar tiles and report "
-                    "the test accuracy (mean and standard deviation over seeds) at each time since programming.")
+        description="Train (or load) a network, put every layer with weight matrices onto crossbar tiles (Linear, "
+                    "Conv1d and Conv2d of any groups, dilation and padding mode, the input and hidden projections "
+                    "of RNN, LSTM and GRU and the projections of MultiheadAttention; gates, recurrence, attention "
+                    "products and softmax stay digital) and report the test accuracy (mean and standard deviation "
+                    "over seeds) at each time since programming.")
     p.add_argument("--model", default="mlp-digits", choices=MODEL_NAMES,
                    help="a built-in model (seed 0 ships with memsim; other seeds are trained once and cached in "
                         "memsim_output/nn/models): mlp-digits "
