@@ -38,6 +38,7 @@ _LAZY.update({
     "VerticalArray": ("memsim.circuit.stacked", "VerticalArray"),
     "stacked": ("memsim.circuit.stacked", None), "netlist3d": ("memsim.circuit.netlist3d", None),
     "learn": ("memsim.learn", None),  # on-chip learning with the model's pulse response
+    "cost": ("memsim.cost", None),  # energy, latency and area of tiles and networks
 })
 
 __all__ = ["Crossbar", "Bias", "SCHEMES", "SolveResult", "SpiceError", "ConvergenceError", "MemsimError", "ResourceLimitError", "FileError",
