@@ -228,14 +228,14 @@ def main(argv=None):
 
     def row(case, ours, ref_name, ref, target_text, target_ok):
         if isinstance(ours, str):
-            rows.append((case, "ERROR " + ours[:40], "", ref_name, "", "", "", target_text, "no"))
+            rows.append((case, "ERROR " + ours, "", ref_name, "", "", "", target_text, "no"))
             return
         t, i_ours, info, mem = ours
         if ref is None:
             ref_cells = ("-", "-", "-")
             ratio = None
         elif isinstance(ref, str):
-            ref_cells = ("n/a: " + ref[:44], "", "")
+            ref_cells = ("n/a: " + ref, "", "")
             ratio = None
         else:
             t_ref, i_ref, _, mem_ref = ref
@@ -286,7 +286,7 @@ def main(argv=None):
         import badcrossbar  # noqa: F401
         bad = measure(run_badcrossbar, "ohmic", 512, r)
     except ImportError:
-        bad = "badcrossbar not installable here (pip: no distribution in the local index)"
+        bad = "badcrossbar not installed (pip install -e .[bench])"
     row(f"ohmic 512x512, r={r:g}", ours, "badcrossbar", bad, ">=150x badcrossbar",
         lambda t, m, q: None if q is None else q >= 150)
     for rr, goal in ((10.0, 10), (100.0, 60)):
