@@ -104,7 +104,8 @@ def test_spec_numbers_are_refused_in_one_line_naming_the_key(key, value, reliabi
 
 @pytest.mark.parametrize("cells", [
     np.ones((2, 2), dtype=bool), [[True, False], [True, True]], [[True, 1e-3], [1e-3, 1e-3]],
-    [[10 ** 400, 1e-3]], [[1e-3, -(10 ** 309)]]], ids=["bool array", "bool lists", "mixed", "huge int", "huge neg"])
+    [[10 ** 400, 1e-3]], [[1e-3, -(10 ** 309)]], [np.array([True, False]), np.array([1e-3, 1e-3])]],
+    ids=["bool array", "bool lists", "mixed", "huge int", "huge neg", "list of arrays"])
 def test_arrays_of_booleans_or_huge_integers_are_refused(cells, reliability):
     reliability["hardening: numbers"] += 1
     _one_line_refusal(lambda: memsim.Crossbar.ohmic(cells), r"g \(conductance, S\) must be")

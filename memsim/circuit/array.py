@@ -110,6 +110,9 @@ def _check_elements(value, name: str) -> None:
             raise ValueError(f"{name} must be real numbers, got a boolean")
         if any(issubclass(kind, (list, tuple)) for kind in types):
             stack.extend(item for item in items if isinstance(item, (list, tuple)))
+        if any(issubclass(kind, np.ndarray) for kind in types) and any(
+                isinstance(item, np.ndarray) and item.dtype.kind == "b" for item in items):
+            raise ValueError(f"{name} must be real numbers, got booleans")
         if any(issubclass(kind, int) for kind in types):
             for item in items:
                 if isinstance(item, int):
