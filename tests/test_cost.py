@@ -215,3 +215,16 @@ def test_memsim_infer_cost_prints_the_table_beside_accuracy(capsys, tmp_path):
     assert len(total) == 1
     energy_nj = float(total[0].split()[7])
     assert 0 < energy_nj < 1e3
+
+
+def test_pwm_read_energy_on_ideal_wires_is_v_squared_g_times_the_on_time(rng):
+    g = rng.uniform(1e-6, 25e-6, (16, 8))
+    xb = memsim.Crossbar.ohmic(g, r_row=0.0, r_col=0.0)
+    x = rng.uniform(-1.0, 1.0, (3, 16))
+    cfg = CostConfig(read_time_s=128e-9)
+    on = np.rint(np.abs(x) / np.abs(x).max(axis=1, keepdims=True) * 128) / 128
+    expected = np.sum(0.2 ** 2 * g.sum(axis=1) * on, axis=1) * 128e-9
+    np.testing.assert_allclose(array.pwm_read_energy(xb, x, 0.2, 128, cfg), expected, rtol=1e-9)
+    # with wires, the rows on at once share the IR drop: less power than the ideal sum
+    wired = xb.with_wires(5.0, 5.0)
+    assert np.all(array.pwm_read_energy(wired, x, 0.2, 128, cfg) < expected)

@@ -71,3 +71,32 @@ def line_charge_energy(xb: Crossbar, v_in, config: CostConfig = CostConfig()) ->
     c_row = node_capacitance(xb, config)[0] * xb.cols
     v64 = np.atleast_2d(np.asarray(v_in, dtype=float))
     return c_row * np.sum(v64 * v64, axis=-1)
+
+
+def pwm_read_energy(xb: Crossbar, x, v_read: float, steps: int, config: CostConfig = CostConfig()) -> np.ndarray:
+    """Energy (J) of one read with duration-coded inputs (pulse-width modulation), per input
+    vector: row i is held at ``v_read`` x sign(x_i) for |x_i| / max|x| of the read time, in
+    ``steps`` equal time slots (|x| rounded to whole slots), 0 V otherwise.  In each slot the
+    array is solved with the rows active then, so IR drop and sneak currents follow the rows that
+    are on: energy = sum over slots of the sources' power x read_time / steps.
+
+    ``x``: (rows,) or (batch, rows) inputs in any units (each vector scaled by its own max |x|).
+    """
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or not 1 <= steps <= 4096:
+        raise ValueError(f"steps must be an integer in [1, 4096], got {steps!r}")
+    x64 = np.atleast_2d(np.asarray(x, dtype=float))
+    peak = np.max(np.abs(x64), axis=1, keepdims=True)
+    slots = np.rint(np.abs(x64) / np.where(peak > 0, peak, 1.0) * steps)  # slots each row is on
+    out = np.zeros(len(x64))
+    for b, (sign, on) in enumerate(zip(np.sign(x64), slots)):
+        # Slot k (0-based) has the rows with more than k slots on; equal sets share one solve.
+        counts = np.unique(on[on > 0])
+        previous = 0.0
+        drives = []
+        for count in counts:
+            drives.append((count - previous, v_read * sign * (on >= count)))
+            previous = count
+        if drives:
+            power = read_power(xb, np.array([v for _, v in drives]))
+            out[b] = float(np.sum(power * np.array([n for n, _ in drives]))) * config.read_time_s / steps
+    return out
