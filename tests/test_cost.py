@@ -228,3 +228,25 @@ def test_pwm_read_energy_on_ideal_wires_is_v_squared_g_times_the_on_time(rng):
     # with wires, the rows on at once share the IR drop: less power than the ideal sum
     wired = xb.with_wires(5.0, 5.0)
     assert np.all(array.pwm_read_energy(wired, x, 0.2, 128, cfg) < expected)
+
+
+def test_network_cost_refuses_bad_example_inputs_in_one_line():
+    model, mnn = _linear_model()
+    analog = mnn.convert(model, mnn.HardwareConfig(tile=16, dtype="float64"), seed=0)
+    with pytest.raises(ValueError, match="x_example must be"):
+        memsim.cost.network_cost(analog, "images")
+    with pytest.raises(ValueError, match="non-empty"):
+        memsim.cost.network_cost(analog, np.zeros((0, 6)))
+    with pytest.raises(ValueError, match="CostConfig"):
+        memsim.cost.network_cost(analog, np.zeros((1, 6)), {"adc_bits": 4})
+
+
+def test_network_cost_refuses_unbounded_work_before_solving(monkeypatch):
+    from memsim.cost import network
+    from memsim.errors import ResourceLimitError
+
+    model, mnn = _linear_model()
+    analog = mnn.convert(model, mnn.HardwareConfig(tile=16, dtype="float64"), seed=0)
+    monkeypatch.setattr(network, "MAX_VECTORS", 10)
+    with pytest.raises(ResourceLimitError, match="network_cost: 11 tile input vectors asked, at most 10"):
+        network.network_cost(analog, np.ones((11, 6)))

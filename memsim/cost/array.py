@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import units
 from ..circuit.array import Crossbar
 from ..circuit.result import driver_power
 from ..solver import solve
@@ -84,7 +85,10 @@ def pwm_read_energy(xb: Crossbar, x, v_read: float, steps: int, config: CostConf
     """
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or not 1 <= steps <= 4096:
         raise ValueError(f"steps must be an integer in [1, 4096], got {steps!r}")
+    v_read = units.real(v_read, "v_read", low=0.0, unit="V")
     x64 = np.atleast_2d(np.asarray(x, dtype=float))
+    if x64.ndim != 2 or x64.shape[1] != xb.rows or not np.all(np.isfinite(x64)):
+        raise ValueError(f"x must be finite, of shape ({xb.rows},) or (batch, {xb.rows}), got shape {x64.shape}")
     peak = np.max(np.abs(x64), axis=1, keepdims=True)
     slots = np.rint(np.abs(x64) / np.where(peak > 0, peak, 1.0) * steps)  # slots each row is on
     out = np.zeros(len(x64))

@@ -25,11 +25,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import check_limit
 from . import array as arr
 from . import periphery as per
 from .config import CostConfig
 from .latency import settling_time
 
+#: Most input vectors (summed over tiles: samples x positions or steps) one estimate solves.
+MAX_VECTORS = 1_000_000
 #: Columns of :meth:`CostTable.rows`' dictionaries, with units.
 COLUMNS = ("layer", "tiles", "vectors", "reads", "array_j", "dac_j", "adc_j", "digital_j", "energy_j",
            "latency_s", "area_m2", "ops", "tops_per_w", "tops_per_mm2")
@@ -112,13 +115,18 @@ def network_cost(analog, x_example, config: CostConfig = CostConfig()) -> CostTa
         raise ValueError(f"network_cost needs a converted model (memsim.nn.convert), got {type(analog).__name__}")
     if not analog.tiles() or analog.tiles()[0].g is None:
         raise ValueError("the model has no programmed tiles: convert it and call .program() first")
-    x = analog.as_input(x_example)
+    try:
+        x = analog.as_input(x_example)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise ValueError(f"x_example must be a numeric array or tensor of model inputs: {err}") from None
     if x.ndim == 0 or len(x) == 0:
         raise ValueError("x_example must be a non-empty batch of inputs")
     model_cfg = analog.config
     bits = config.adc_bits or model_cfg.adc_bits or 8
     with torch.no_grad():
         x_tiles = analog.tile_inputs(x)
+    check_limit("network_cost", sum(int(t.shape[0]) for t in x_tiles), MAX_VECTORS, "tile input vectors",
+                "each is one solve per read; pass fewer example inputs")
     rows, index = [], 0
     for name, layer in analog.analog_layers():
         row = {"layer": f"{name} {type(layer).__name__}".strip(), "tiles": len(layer.tiles), "vectors": 0.0, "reads": 0.0,
