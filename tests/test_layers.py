@@ -132,3 +132,49 @@ def test_the_check_catches_upward_and_forbidden_imports(tmp_path):
     assert found[4].startswith("memsim/solver/core.py:2 imports memsim.bias, the old name")
     with pytest.raises(AssertionError, match="in no layer"):
         layer_of("nowhere.py", layers())
+
+
+def private_reaches(package_dir: Path = PACKAGE) -> list[str]:
+    """Imports of a private name (``_x``) or a private module from another of memsim's packages
+    (a folder, or a module at the top): what one package needs of another is public and
+    documented there."""
+    found = []
+    for path in sorted(package_dir.rglob("*.py")):
+        source = path.relative_to(package_dir)
+        home = source.parts[0] if len(source.parts) > 1 else source.stem
+        dotted = "memsim." + ".".join(source.with_suffix("").parts)
+        package = (dotted if path.name == "__init__.py" else dotted.rsplit(".", 1)[0]).removesuffix(".__init__")
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            if node.level:
+                target = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1]
+                                  + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            parts = target.split(".")
+            if parts[0] != "memsim" or len(parts) < 2 or parts[1] == home:
+                continue
+            names = [alias.name for alias in node.names]
+            if any(part.startswith("_") for part in parts[2:]) or any(n.startswith("_") for n in names):
+                found.append(f"memsim/{source}:{node.lineno} imports {', '.join(names)} from {target}")
+    return found
+
+
+def test_no_package_reaches_into_another_s_private_names():
+    found = private_reaches()
+    assert not found, "\n".join(found)
+
+
+def test_the_private_name_check_catches_both_forms(tmp_path):
+    fake = tmp_path / "memsim"
+    for name, text in {"__init__.py": "", "io.py": "", "nn/__init__.py": "",
+                       "nn/tile.py": "from ..solver._batched import kernel\nfrom .mapping import _own\n",
+                       "compensate/__init__.py": "",
+                       "compensate/network.py": "def f():\n    from ..nn.analog import _generator, convert\n",
+                       "solver/__init__.py": "from ._batched import kernel\n"}.items():
+        (fake / name).parent.mkdir(parents=True, exist_ok=True)
+        (fake / name).write_text(text)
+    assert private_reaches(fake) == [
+        "memsim/compensate/network.py:2 imports _generator, convert from memsim.nn.analog",
+        "memsim/nn/tile.py:1 imports kernel from memsim.solver._batched"]

@@ -116,11 +116,11 @@ class NetworkPreDistortion(Compensation):
     def attach(self, model) -> "NetworkPreDistortion":
         """Program ``model``'s tiles with the pre-distorted conductances (programming noise
         from the model's noise model, its own stream) and return to the model's time."""
-        from ..nn.analog import _generator
         from ..nn.noise import ProgrammedCells
+        from ..nn.streams import generator
 
         tiles = self._start(model, len(self.programmed), "this pre-distortion")
-        gen = _generator(model.device, model.seed, 7)
+        gen = generator(model.device, model.seed, "pre-distortion")
         for tile, g in zip(tiles, self.programmed):
             if g.shape != tuple(tile.g_target.shape):
                 raise ValueError(f"pre-distorted tile shape {g.shape} != model tile {tuple(tile.g_target.shape)}")

@@ -56,6 +56,7 @@ from torch.utils.hooks import RemovableHandle
 from .config import HardwareConfig
 from .mapping import crossbar_matrix, crossbar_weight, differential, map_block, map_weights, tile_blocks
 from .noise import check_time
+from .streams import generator, time_word
 from .tile import Tile
 
 #: Layers with weights that have no tile mapping: refused rather than left digital unnoticed.
@@ -63,16 +64,6 @@ _REFUSED = (nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3
             nn.modules.lazy.LazyModuleMixin)
 #: What goes on tiles.
 SUPPORTED = "Linear, Conv1d, Conv2d, RNN, LSTM, GRU (and their cells), MultiheadAttention"
-
-
-def _generator(device, *words) -> torch.Generator:
-    gen = torch.Generator(device=device)
-    gen.manual_seed(int(np.random.SeedSequence([int(w) for w in words]).generate_state(1, np.uint64)[0] >> 1))
-    return gen
-
-
-def _time_key(t_seconds: float) -> int:
-    return int(np.float64(t_seconds).view(np.uint64))
 
 
 class _Shared:
@@ -718,8 +709,8 @@ class AnalogModel(nn.Module):
         self.noise_model = config.noise_model()
         self._shared = _Shared(config, self.noise_model, self.device) if shared is None else shared
         self._shared.noise_model = self.noise_model
-        self._shared.read_generator = _generator(self.device, self.seed, 2, 0)
-        self._shared.sample_generator = _generator(self.device, self.seed, 3)
+        self._shared.read_generator = generator(self.device, self.seed, "read", 0)
+        self._shared.sample_generator = generator(self.device, self.seed, "training")
         self.module = module
         self.t_seconds = None
         self._time_hooks = OrderedDict()
@@ -738,7 +729,7 @@ class AnalogModel(nn.Module):
         """Map the float weights onto tiles, program them (programming noise), calibrate the
         ADCs (``calibration_x``: training inputs, needed for ``adc_range="calibrated"`` with
         ADC bits) and set the time to 0."""
-        gen = _generator(self.device, self.seed, 0)
+        gen = generator(self.device, self.seed, "programming")
         for _, layer in self.analog_layers():
             layer.program(self.noise_model, gen)
         self._calibrate_adc(calibration_x)
@@ -749,7 +740,7 @@ class AnalogModel(nn.Module):
         """Let the cells drift to ``t_seconds`` after programming (the model's drift and slow
         noise are drawn for that time; programming is not repeated), then run the time hooks."""
         t = check_time(t_seconds)
-        gen = _generator(self.device, self.seed, 1, _time_key(t))
+        gen = generator(self.device, self.seed, "drift", time_word(t))
         with torch.no_grad():
             for tile in self.tiles():
                 tile.set_conductances(self.noise_model.at_time(tile.cells, t, gen))

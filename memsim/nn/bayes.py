@@ -68,7 +68,7 @@ from ..devices.presets import Variability
 from ..devices.rram import DEFAULT_PARAMS
 from ..io import LIMITS, read_bytes, write_atomic
 from ..solver import solve
-from . import models
+from . import models, streams
 from .analog import ConvGeometry, replace_layers
 from .mapping import TileMap, crossbar_matrix, crossbar_weight, differential
 from .noise import NoNoise, check_time
@@ -522,7 +522,7 @@ class BayesianCrossbar:
     """
     def __init__(self, net: BayesianNetwork, config, *, spread: DeviceSpread = DeviceSpread(), seed: int = 0,
                  calibration_x=None):
-        from .analog import _generator, convert
+        from .analog import convert
 
         if not isinstance(net, BayesianNetwork):
             raise ValueError(f"net must be a memsim.nn.bayes.BayesianNetwork, got {type(net).__name__}")
@@ -532,8 +532,7 @@ class BayesianCrossbar:
         self.technology = trained[0] if trained else Technology.of(config, spread)
         self.analog = convert(net.mean_model(), config.replace(noise="none"), seed=seed, program=False)
         var = spread.variability
-        gen = _generator(self.analog.device, self.seed, 40)
-        self._generator = _generator
+        gen = streams.generator(self.analog.device, self.seed, "bayes-programming")
         pairs = list(zip(net.layers(), self.analog.analog_layers()))
         names = ([n for n, _ in net.layers()], [n for n, _ in self.analog.analog_layers()])
         if names[0] != names[1]:
@@ -572,7 +571,7 @@ class BayesianCrossbar:
         var = self.spread.variability
         ratio = max(t, var.drift_t0) / var.drift_t0
         word = k if self.spread.sampling == "program" else 0
-        gen = self._generator(self.analog.device, self.seed, 41, word)
+        gen = streams.generator(self.analog.device, self.seed, "bayes-sample", word)
         for tile, (d2d, nu) in zip(self.analog.tiles(), self.devices):
             g = self._programmed(tile, d2d, gen)
             if ratio > 1:
@@ -596,7 +595,7 @@ class BayesianCrossbar:
         out = []
         for k in range(samples):
             self.set_sample(k, t_seconds)
-            self.analog.reseed_reads(int(np.random.SeedSequence([self.seed, 42, k]).generate_state(1)[0]))
+            self.analog.reseed_reads(streams.seed_for(self.seed, "bayes-read", k))
             out.append(self.analog.logits(x, progress=progress))
         return torch.stack(out)
 

@@ -278,7 +278,7 @@ class NonlinearBatched(CircuitModel):
         return torch.cumsum(seg_row, -1).add_(up).mul_(self.r)
 
     def currents(self, v):
-        from ..solver._batched import batched_read
+        from ..solver import batched_read
 
         v64 = np.ascontiguousarray(v.detach().cpu().double().numpy())
         i_col = np.empty((v64.shape[0], self.g.shape[1]))

@@ -1,5 +1,7 @@
 """The fast nodal solver: ``solve`` (MVM read), ``solve_read`` (single-cell read schemes),
-``solve_bias`` (any line-end bias) and ``effective_matrix`` (ohmic i_col = M v).
+``solve_bias`` (any line-end bias) and ``effective_matrix`` (ohmic i_col = M v); ``batched_read``
+is the batched nonlinear read kernel (selector-less and 1T1R cells with wire resistance, many
+input vectors at once) that tiles of :mod:`memsim.nn` drive and check against ``solve``.
 
 Kernels live in the kernel-only modules ``_lines`` (line-structured linear algebra),
 ``_pcg`` (the fused conjugate-gradient Newton step for lines with r > 0), ``_blocks`` (the
@@ -10,6 +12,7 @@ coarse-grid correction for long resistive lines (two-level CG), and
 Importing this package compiles nothing: Numba compiles (or loads its cache) on the first solve;
 ``warm_up()`` (run by ``scripts/install.sh``) compiles everything once into Numba's cache.
 """
+from ._batched import batched_read
 from .core import effective_matrix, solve, solve_bias, solve_read, warm_up
 
-__all__ = ["solve", "solve_read", "solve_bias", "effective_matrix", "warm_up"]
+__all__ = ["solve", "solve_read", "solve_bias", "effective_matrix", "warm_up", "batched_read"]
