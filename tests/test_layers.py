@@ -50,19 +50,27 @@ def module_file(dotted: str, package_dir: Path = PACKAGE) -> str | None:
     return None
 
 
+def package_of(path: Path, package_dir: Path = PACKAGE) -> str:
+    """The dotted package a module file's relative imports start from."""
+    dotted = "memsim." + ".".join(path.relative_to(package_dir).with_suffix("").parts)
+    return (dotted if path.name == "__init__.py" else dotted.rsplit(".", 1)[0]).removesuffix(".__init__")
+
+
+def import_target(node: ast.ImportFrom, package: str) -> str:
+    """The dotted module a ``from ... import`` statement in ``package`` reads from."""
+    if not node.level:
+        return node.module or ""
+    base = package.split(".")[: len(package.split(".")) - node.level + 1]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
 def imports(path: Path, package_dir: Path = PACKAGE, old_names: dict[str, str] = memsim._OLD_NAMES):
     """(dotted target, line) of every memsim import in ``path``, deferred ones included; a module
     imported by its old name (``old_names``: old dotted name -> new) counts as that module."""
-    dotted = "memsim." + ".".join(path.relative_to(package_dir).with_suffix("").parts)
-    package = dotted if path.name == "__init__.py" else dotted.rsplit(".", 1)[0]
-    package = package.removesuffix(".__init__")
+    package = package_of(path, package_dir)
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")[: len(package.split(".")) - node.level + 1]
-                target = ".".join(base + ([node.module] if node.module else []))
-            else:
-                target = node.module or ""
+            target = import_target(node, package)
             if not target.startswith("memsim"):
                 continue
             for alias in node.names:  # `from . import units` imports the module memsim.units
@@ -142,22 +150,16 @@ def private_reaches(package_dir: Path = PACKAGE) -> list[str]:
     for path in sorted(package_dir.rglob("*.py")):
         source = path.relative_to(package_dir)
         home = source.parts[0] if len(source.parts) > 1 else source.stem
-        dotted = "memsim." + ".".join(source.with_suffix("").parts)
-        package = (dotted if path.name == "__init__.py" else dotted.rsplit(".", 1)[0]).removesuffix(".__init__")
+        package = package_of(path, package_dir)
         for node in ast.walk(ast.parse(path.read_text())):
             if not isinstance(node, ast.ImportFrom):
                 continue
-            if node.level:
-                target = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1]
-                                  + ([node.module] if node.module else []))
-            else:
-                target = node.module or ""
-            parts = target.split(".")
+            parts = import_target(node, package).split(".")
             if parts[0] != "memsim" or len(parts) < 2 or parts[1] == home:
                 continue
             names = [alias.name for alias in node.names]
             if any(part.startswith("_") for part in parts[2:]) or any(n.startswith("_") for n in names):
-                found.append(f"memsim/{source}:{node.lineno} imports {', '.join(names)} from {target}")
+                found.append(f"memsim/{source}:{node.lineno} imports {', '.join(names)} from {'.'.join(parts)}")
     return found
 
 
