@@ -1,5 +1,7 @@
-"""memsim.learn: the pulse response table against fresh ngspice transients, the pulse counting
-of the in-situ update rules against plain loops, write-verify and EaPU against their targets."""
+"""memsim.learn: the pulse model (the compact model's rate integrated over a pulse) against fresh
+ngspice transients off the table's grid, against the whole table and against scipy; the pulse
+counting of the in-situ update rules against plain loops, write-verify and EaPU against their
+targets."""
 import json
 import math
 
@@ -23,24 +25,138 @@ def device_model(table):
     return PulseModel(table, "device")
 
 
-# -- the table against fresh transients on held-out conditions ----------------------------
-# (gap m, pulse V, width s): none of them on the table's grid in any coordinate.
-HELD_OUT = {
-    "device": [(1.25e-9, 1.15, 35e-9), (1.45e-9, -1.05, 70e-9), (1.55e-9, -1.25, 30e-9), (1.35e-9, 0.65, 15e-9)],
-    "1t1r": [(1.25e-9, 1.9, 35e-9), (1.45e-9, -1.7, 70e-9), (1.35e-9, -1.1, 30e-9)],
-}
+# -- the pulse model against ngspice ------------------------------------------------------------
+#: Integrated model against ngspice transients, relative.  What is left is ngspice's own
+#: time-step error (its gap node at reltol 1e-6, steps of 1/2000 of the transient: tighter
+#: ngspice options move its answer towards the integration) and, for the energy, its
+#: trapezoidal sum over those steps where switching runs away.
+DGAP_RTOL = 2e-3
+ENERGY_RTOL = 5e-3
+#: Gap changes smaller than this (nm) would be compared in absolute terms, to ABS_NM: ngspice's
+#: vntol (1e-9 V) is 1e-9 nm on the gap node.  None of the table's (the smallest: 7e-8 nm) nor
+#: of the pulses below is that small, so every change here is compared relatively.
+FLOOR_CHANGE_NM = 1e-9
+ABS_NM = 1e-11
 
 
-@pytest.mark.parametrize("kind", ["device", "1t1r"])
-def test_pulse_model_matches_fresh_ngspice_transients(table, kind):
+def off_grid_pulses(cell, seed):
+    """16 pulses at random gap, amplitude and width (log-uniform) inside the grid, SET and RESET
+    alternating, then the steepest region of the cell: where a selector-less cell runs away
+    (1.3-1.4 V from near 1.4 nm, 13x apart on the grid), where the 1T1R cell's step grows
+    fastest with the amplitude (0.6-0.8 V, 7x apart).  Every coordinate at least 0.01 nm,
+    0.01 V and 2 % of the width away from the grid's."""
+    rng = np.random.default_rng(seed)
+    axes = [np.asarray(cell[key]) for key in ("gap_nm", "amplitude_v", "width_s")]
+    axes[2] = np.log10(axes[2])
+    margins = (0.01, 0.01, np.log10(1.02))
+
+    def draw(k, lo=None, hi=None):
+        lo, hi = axes[k][0] if lo is None else lo, axes[k][-1] if hi is None else hi
+        while True:
+            value = rng.uniform(lo, hi)
+            if np.abs(axes[k] - value).min() > margins[k]:
+                return value
+
+    def pulse(sign, gap=(None, None), amplitude=(None, None), log_width=(None, None)):
+        return draw(0, *gap) * 1e-9, sign * draw(1, *amplitude), 10 ** draw(2, *log_width)
+
+    pulses = [pulse(sign) for sign in (1, -1) * 8]
+    if cell["kind"] == "device":
+        pulses += [(1.37e-9, 1.33, 83e-9)] + [pulse(1, (1.35, 1.45), (1.3, 1.4), (-7.5, -7)) for _ in range(5)]
+    else:
+        pulses += [pulse(sign, (1.4, 1.5), (0.6, 0.8), (-7.5, -7)) for sign in (1, -1, 1, -1)]
+    return pulses
+
+
+@pytest.mark.parametrize("kind, seed", [("device", 5), ("1t1r", 6)])
+def test_pulse_model_matches_fresh_ngspice_transients_off_the_grid(table, kind, seed):
+    """The integrated model against fresh transients at 20-22 off-grid pulses per cell: gap
+    change, energy and conductance change.  The table's spline on the same pulses misses by
+    several per cent near runaway, which is what the integration replaced."""
     model = PulseModel(table, kind)
-    for gap, v, width in HELD_OUT[kind]:
+    spline = PulseModel(table, kind, method="interpolate")
+    worst, worst_spline = 0.0, 0.0
+    for gap, v, width in off_grid_pulses(table.cell(kind), seed):
         change, energy = pulse_transient(kind, gap, v, width, v_gate=model.v_gate)
         assert np.sign(change) == -np.sign(v)  # SET shrinks the gap, RESET grows it
-        assert model.dgap(gap, v, width) * 1e9 == pytest.approx(change, rel=0.05), (kind, gap, v, width)
-        assert model.energy(gap, v, width) == pytest.approx(energy, rel=0.05), (kind, gap, v, width)
+        got = model.dgap(gap, v, width) * 1e9
+        if abs(change) < FLOOR_CHANGE_NM:
+            assert got == pytest.approx(change, abs=ABS_NM), (kind, gap, v, width)
+        else:
+            assert got == pytest.approx(change, rel=DGAP_RTOL), (kind, gap, v, width)
+            worst = max(worst, abs(got / change - 1))
+            worst_spline = max(worst_spline, abs(spline.dgap(gap, v, width) * 1e9 / change - 1))
+        assert model.energy(gap, v, width) == pytest.approx(energy, rel=ENERGY_RTOL), (kind, gap, v, width)
         g = conductance(0.2, gap)
-        assert model.dconductance(g, v, width) == pytest.approx(conductance(0.2, gap + change * 1e-9) - g, rel=0.05)
+        assert model.dconductance(g, v, width) == pytest.approx(conductance(0.2, gap + change * 1e-9) - g,
+                                                                rel=DGAP_RTOL)
+    assert worst < DGAP_RTOL < 0.01 < worst_spline
+
+
+def test_pulse_model_reproduces_the_whole_table(table):
+    """Every grid point of the committed ngspice table (3264 transients), at once."""
+    for kind in ("device", "1t1r"):
+        cell, model = table.cell(kind), PulseModel(table, kind)
+        gaps, volts, widths = np.meshgrid(np.asarray(cell["gap_nm"]) * 1e-9, cell["amplitude_v"], cell["width_s"],
+                                          indexing="ij")
+        for polarity, sign in (("set", 1), ("reset", -1)):
+            change, energy = model.response(gaps, sign * volts, widths)
+            want = np.asarray(cell[polarity]["dgap_nm"])
+            assert np.abs(want).min() > FLOOR_CHANGE_NM
+            np.testing.assert_allclose(change * 1e9, want, rtol=DGAP_RTOL, err_msg=f"{kind} {polarity}")
+            np.testing.assert_allclose(energy, cell[polarity]["energy_j"], rtol=ENERGY_RTOL, err_msg=f"{kind} {polarity}")
+
+
+def _scipy_pulse(kind, gap0, v_pulse, width, v_gate=1.5, t_edge=1e-9, r_line=1e-3):
+    """Reference: the same pulse by scipy's LSODA at rtol 1e-10, the cell voltage by brentq on
+    memsim.devices' numpy functions (rram.current, transistor.drain_current)."""
+    from scipy.integrate import solve_ivp
+    from scipy.optimize import brentq
+
+    from memsim.devices.rram import current, gap_rate
+    from memsim.devices.transistor import MosfetParams, drain_current
+
+    mosfet = MosfetParams()
+
+    def cell(v, gap):
+        if kind == "device":
+            residual = lambda u: v - 2 * r_line * current(u, gap) - u  # noqa: E731
+        else:
+            def residual(u):
+                i = current(u, gap)
+                return drain_current(v_gate - r_line * i, v - 2 * r_line * i - u, mosfet) - i
+        u = brentq(residual, min(0.0, v), max(0.0, v), xtol=1e-16, rtol=1e-15)
+        return u, float(current(u, gap))
+
+    state = [0.0, 0.0]  # gap change nm, energy J
+    for t_on, v_on, v_off in ((t_edge, 0.0, v_pulse), (width, v_pulse, v_pulse), (t_edge, v_pulse, 0.0)):
+        def rhs(t, y, t_on=t_on, v_on=v_on, v_off=v_off):
+            v = v_on + (v_off - v_on) * t / t_on
+            if v == 0.0:
+                return [0.0, 0.0]
+            u, i = cell(v, gap0 + y[0] * 1e-9)
+            return [float(gap_rate(u, gap0 + y[0] * 1e-9)) * 1e9, v * i]
+        state = solve_ivp(rhs, (0.0, t_on), state, method="LSODA", rtol=1e-10, atol=[1e-16, 1e-28]).y[:, -1]
+    return state[0] * 1e-9, state[1]
+
+
+def test_pulse_kernels_match_numpy_and_scipy(table, rng):
+    """The Numba rate equals memsim.devices.rram.gap_rate; whole pulses equal scipy's
+    integration of the numpy model (runaway SET to the lower bound, RESET, both cells)."""
+    from memsim.devices.rram import DEFAULT_PARAMS, gap_rate
+    from memsim.learn import _pulse
+
+    p = DEFAULT_PARAMS.as_array()
+    for v, gap in zip(rng.uniform(-1.6, 1.6, 50), rng.uniform(0.1e-9, 1.7e-9, 50)):
+        assert _pulse.gap_rate(v, gap, p) == pytest.approx(float(gap_rate(v, gap)), rel=1e-12)
+    for kind, gap, v, width in (("device", 1.4e-9, 1.4, 100e-9), ("device", 1.37e-9, 1.33, 83e-9),
+                                ("device", 0.45e-9, -1.05, 20e-9), ("1t1r", 1.25e-9, 1.9, 35e-9),
+                                ("1t1r", 1.45e-9, -1.7, 70e-9)):
+        model = PulseModel(table, kind)
+        change, energy = model.response(gap, v, width)
+        want_change, want_energy = _scipy_pulse(kind, gap, v, width)
+        assert change == pytest.approx(want_change, rel=1e-5), (kind, gap, v, width)
+        assert energy == pytest.approx(want_energy, rel=1e-5), (kind, gap, v, width)
 
 
 def test_table_grid_points_are_the_transients_and_round_trip(table, tmp_path):
@@ -51,8 +167,8 @@ def test_table_grid_points_are_the_transients_and_round_trip(table, tmp_path):
     change, energy = pulse_transient("device", cell["gap_nm"][a] * 1e-9, -cell["amplitude_v"][b], cell["width_s"][c])
     assert change == pytest.approx(cell["reset"]["dgap_nm"][a][b][c], rel=1e-6)
     assert energy == pytest.approx(cell["reset"]["energy_j"][a][b][c], rel=1e-6)
-    model = PulseModel(table, "device")
-    assert model.dgap(cell["gap_nm"][a] * 1e-9, -cell["amplitude_v"][b], cell["width_s"][c]) * 1e9 == \
+    spline = PulseModel(table, "device", method="interpolate")  # through the grid points
+    assert spline.dgap(cell["gap_nm"][a] * 1e-9, -cell["amplitude_v"][b], cell["width_s"][c]) * 1e9 == \
         pytest.approx(change, rel=1e-4)
     path = table.save(tmp_path / "copy.json")
     again = ResponseTable.load(path)
@@ -91,6 +207,17 @@ def test_pulse_model_bounds_and_bad_input(device_model):
         Grid("device", widths=(1e-9, 2e-9, 2e-9, 3e-9))
     with pytest.raises(ValueError, match="needs v_gate"):
         Grid("1t1r")
+    with pytest.raises(ValueError, match="pulse gap must be finite"):
+        device_model.dgap(np.array([1e-9, np.nan]), 1.0, 50e-9)
+    with pytest.raises(ValueError, match="broadcast"):
+        device_model.energy(np.ones(3) * 1e-9, np.ones(2), 50e-9)
+    with pytest.raises(ValueError, match="pulse model method must be one of integrate, interpolate"):
+        PulseModel(ResponseTable.load(DEFAULT_TABLE), "device", method="spline")
+    with pytest.raises(ValueError, match=r"rtol \(relative tolerance\) must be within"):
+        PulseModel(ResponseTable.load(DEFAULT_TABLE), "device", rtol=0.1)
+    # No pulse, no change and no energy; a RESET at the upper bound stays there.
+    assert device_model.dgap(1.2e-9, 0.0, 50e-9) == 0.0 and device_model.energy(1.2e-9, 0.0, 50e-9) == 0.0
+    assert device_model.dgap(p.gap_max, -1.4, 100e-9) == 0.0
 
 
 # -- the trainer's pulse bookkeeping against plain loops ---------------------------------------
@@ -253,7 +380,9 @@ def test_in_situ_training_learns_digits_and_counts(device_model, digits):
     trainer = InSituTrainer((64, 32, 10), device_model, InSituConfig(seed=1))
     history = trainer.fit(digits, epochs=2)
     assert history[0]["accuracy"] < 0.3
-    assert history[-1]["accuracy"] > 0.75
+    # 0.70 here; 0.85 after 4 epochs.  (The interpolated table reached 0.84 in 2: its RESET
+    # step at the window's bottom, 1.697 nm, beyond its last gap row, was 2.2x the model's.)
+    assert history[-1]["accuracy"] > 0.65
     record = history[-1]
     assert record["pulses"] > 0 and record["half_select_pulses"] > record["pulses"]
     assert record["energy_j"] == pytest.approx(record["energy_full_j"] + record["energy_half_j"], rel=1e-12)

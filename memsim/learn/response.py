@@ -1,26 +1,36 @@
-"""Pulse response of the compact model, measured in ngspice, stored and interpolated.
+"""Pulse response of the compact model: integrated over the pulse, checked against ngspice.
 
 A programming pulse of amplitude ``V`` and width ``t`` moves a cell's gap by an amount that
 depends on the gap itself (the Stanford-PKU model's field enhancement gamma(g) and its Joule
 heating, see :mod:`memsim.devices.rram`) and, in a 1T1R cell, on the access transistor,
-whose gate voltage limits the current (compliance).  :func:`measure` runs one ngspice
-transient (:func:`memsim.circuit.netlist.program`, the ``rram_tran`` subcircuit) per grid point
-(gap x amplitude x width, SET and RESET) on a single cell and records
+whose gate voltage limits the current (compliance).
+
+:class:`PulseModel` gives the gap change and the driver's energy of any pulse by integrating
+the model's own gap rate over the pulse that :func:`pulse_transient` simulates (the same
+trapezoid and series segments; in a 1T1R cell the RRAM voltage solves RRAM current =
+transistor current at every instant), with the Numba kernels of :mod:`memsim.learn._pulse`.
+
+:func:`measure` runs one ngspice transient (:func:`memsim.circuit.netlist.program`, the
+``rram_tran`` subcircuit) per grid point (gap x amplitude x width, SET and RESET) on a single
+cell and records
 
 - the mean gap change per pulse (nm), from the gap node at the end of the transient, and
 - the energy of the pulse, the integral of V(t) I(t) dt at the row driver (J).
 
 :class:`ResponseTable` holds those grids, is written as a versioned JSON file tied to the
 RRAM model text and the transistor card by SHA-256 (default:
-``netlists/models/rram_pulse_response.json``, made by ``scripts/pulse_response.py``), and
-:class:`PulseModel` evaluates it between grid points: cubic interpolation of log10|change|
-and log10 energy over (gap, amplitude, log10 width) with :class:`scipy.interpolate.RegularGridInterpolator`.
+``netlists/models/rram_pulse_response.json``, made by ``scripts/pulse_response.py``).  It is
+the ngspice check of the integration (tests/test_learn.py compares every grid point, and
+fresh transients off the grid), it sets the amplitudes and widths the model is used within,
+and ``PulseModel(..., method="interpolate")`` still evaluates it directly: cubic
+interpolation of log10|change| and log10 energy over (gap, amplitude, log10 width), exact at
+the grid points but several per cent off between them where switching runs away.
 
 Cycle-to-cycle noise: every pulse is a programming event, and the variability model
 (:class:`memsim.devices.presets.Variability`) gives the spread of one event as a log-normal
-factor sigma_c2c on the conductance, i.e. sigma_c2c * g0 in gap (G ~ exp(-gap/g0)).
-:class:`PulseModel` makes that the spread of the nominal pulse (the pulse the trainer uses, at
-the middle of its conductance window) and keeps it proportional to the mean change
+factor sigma_c2c on the conductance, i.e. sigma_c2c * g0 in gap (G ~ exp(-gap/g0)).  The
+trainer (:mod:`memsim.learn.insitu`) makes that the spread of the nominal pulse (the pulse it
+uses, at the middle of its conductance window) and keeps it proportional to the mean change
 elsewhere, so a half-select pulse that barely moves the gap adds no noise of its own.
 """
 from __future__ import annotations
@@ -49,6 +59,9 @@ KINDS = ("device", "1t1r")
 FLOOR_NM = 1e-12
 #: Smallest energy (J) kept apart from zero.
 FLOOR_J = 1e-24
+#: The single cell's row and column segments (ohm): the cell's whole circuit is the driver,
+#: these two and the cell (a 0-ohm segment would be a 0 V source; 1 milliohm is negligible).
+R_LINE = 1e-3
 
 
 def model_hash(params: RRAMParams = DEFAULT_PARAMS) -> str:
@@ -134,9 +147,9 @@ def pulse_transient(kind: str, gap: float, v_pulse: float, width: float, *, v_ga
     """
     gap_array = np.full((1, 1), gap)
     if kind == "device":
-        xb = Crossbar.device(gap_array, r_row=1e-3, r_col=1e-3, params=params)
+        xb = Crossbar.device(gap_array, r_row=R_LINE, r_col=R_LINE, params=params)
     else:
-        xb = Crossbar.one_t_one_r(gap_array, v_gate=v_gate, r_row=1e-3, r_col=1e-3, params=params)
+        xb = Crossbar.one_t_one_r(gap_array, v_gate=v_gate, r_row=R_LINE, r_col=R_LINE, params=params)
     vectors = spice.run_netlist(netlist.program(xb, 0, 0, v_pulse, width, t_edge=t_edge), timeout=60.0)
     energy = float(np.trapezoid(vectors["v(in0)"] * -vectors["i(vin0)"], vectors["time"]))
     return float(vectors["v(x0_0)"][-1] - gap * 1e9), energy
@@ -232,29 +245,72 @@ class ResponseTable:
         return cls(cells, params, data.get("created", ""), data.get("ngspice_seconds", 0.0), data.get("notes", {}))
 
 
+#: Methods of :class:`PulseModel`.
+METHODS = ("integrate", "interpolate")
+#: Relative tolerance of the integrator's step control; against scipy's LSODA at 1e-10 the
+#: integrated change and energy agree to better than 1e-5 (tests/test_learn.py).
+RTOL = 1e-6
+
+
 class PulseModel:
-    """A cell's pulse response from a :class:`ResponseTable`, between its grid points.
+    """A cell's pulse response: gap change and driver energy of one programming pulse.
 
     ``dgap(gap, v, width)``: mean gap change (m) of one pulse of ``v`` volts (> 0 SET, < 0
-    RESET) and ``width`` s from gap ``gap`` (m); ``energy(gap, v, width)`` J; both broadcast.
-    Outside the grid the inputs are clamped to its edges (:meth:`check` refuses amplitudes and
-    widths outside it), and a change never takes the gap past the model's bounds.
-    """
-    def __init__(self, table: ResponseTable, kind: str = "device"):
-        from scipy.interpolate import RegularGridInterpolator
+    RESET) and flat top ``width`` s from gap ``gap`` (m); ``energy(gap, v, width)`` J; both
+    broadcast.  ``method``:
 
+    - ``"integrate"`` (default): the compact model's own gap rate integrated over the pulse
+      that :func:`pulse_transient` simulates (the same trapezoid, edges ``t_edge`` of the
+      table's cell, the same row and column segments of :data:`R_LINE` ohm; in a 1T1R cell
+      the RRAM voltage solves the RRAM current = the level-1 transistor's current at every
+      instant), by the Numba kernels of :mod:`memsim.learn._pulse`.  The energy is the
+      integral of V(t) I(t) at the driver, as the table's.  The table is its ngspice check:
+      against the committed transients and fresh ones off the grid it agrees to the
+      tolerances tests/test_learn.py states.
+    - ``"interpolate"``: the table itself, cubic in log10|change| and log10 energy over (gap,
+      amplitude, log10 width) with :class:`scipy.interpolate.RegularGridInterpolator`: exact at
+      the grid points, but between neighbouring amplitudes where switching runs away (13x
+      apart at 1.3 and 1.4 V from 1.4 nm) the spline is off by several per cent.
+
+    Amplitudes and widths outside the table's grid are clamped to its edges (:meth:`check`
+    refuses them: the table is what checks the model, and only there), gaps to the model's
+    bounds, and a change never takes the gap past them.  Results of the last few calls are
+    kept, so :meth:`dgap` then :meth:`energy` on the same pulses integrates once.
+    """
+    def __init__(self, table: ResponseTable, kind: str = "device", method: str = "integrate", rtol: float = RTOL):
+        method = units.choice(method, METHODS, "pulse model method")
+        rtol = units.real(rtol, "PulseModel rtol (relative tolerance)", 1e-12, 1e-3)
         cell = table.cell(kind)
         self.kind = kind
+        self.method = method
+        self.rtol = rtol
         self.params = table.params
         self.v_gate = cell.get("v_gate")
+        self.t_edge = float(cell.get("t_edge_s", 1e-9))
         self.gap_nm = np.asarray(cell["gap_nm"], dtype=float)
         self.amplitude = np.asarray(cell["amplitude_v"], dtype=float)
         self.log_width = np.log10(np.asarray(cell["width_s"], dtype=float))
-        axes = (self.gap_nm, self.amplitude, self.log_width)
+        self._cell = cell
         self._change, self._energy = {}, {}
+        self._memo = {}
+        if kind == "1t1r":
+            self.transistor = MosfetParams()
+            try:
+                units.real(self.v_gate, "v_gate")
+            except ValueError as err:
+                raise FileError(f"the table's 1t1r cell has no usable v_gate ({err})") from None
+        else:
+            self.transistor = None
+        if method == "interpolate":
+            self._splines()
+
+    def _splines(self):
+        from scipy.interpolate import RegularGridInterpolator
+
+        axes = (self.gap_nm, self.amplitude, self.log_width)
         for polarity in POLARITIES:
-            dgap = np.abs(np.asarray(cell[polarity]["dgap_nm"], dtype=float))
-            energy = np.abs(np.asarray(cell[polarity]["energy_j"], dtype=float))
+            dgap = np.abs(np.asarray(self._cell[polarity]["dgap_nm"], dtype=float))
+            energy = np.abs(np.asarray(self._cell[polarity]["energy_j"], dtype=float))
             self._change[polarity] = RegularGridInterpolator(axes, np.log10(np.maximum(dgap, FLOOR_NM)), method="cubic")
             self._energy[polarity] = RegularGridInterpolator(axes, np.log10(np.maximum(energy, FLOOR_J)), method="cubic")
 
@@ -269,22 +325,66 @@ class PulseModel:
         if np.any(width < lo * (1 - 1e-9)) or np.any(width > hi * (1 + 1e-9)):
             raise ValueError(f"pulse width must lie within the table's [{lo:g}, {hi:g}] s, got {width.min():g}..{width.max():g} s")
 
-    def _points(self, gap, v, width):
-        gap, v, width = np.broadcast_arrays(np.asarray(gap, float) * 1e9, np.asarray(v, float), np.asarray(width, float))
-        points = np.stack([np.clip(gap, self.gap_nm[0], self.gap_nm[-1]),
-                           np.clip(np.abs(v), self.amplitude[0], self.amplitude[-1]),
-                           np.clip(np.log10(width), self.log_width[0], self.log_width[-1])], axis=-1)
-        return points, v
+    def response(self, gap, v, width) -> tuple[np.ndarray, np.ndarray]:
+        """(gap change m, energy J) of one pulse per broadcast element of ``gap`` (m), ``v``
+        (V) and ``width`` (s); see :meth:`dgap` and :meth:`energy`."""
+        try:
+            gap, v, width = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in (gap, v, width)))
+        except (TypeError, ValueError) as err:
+            raise ValueError("pulse gap (m), v (V) and width (s) must be real numbers or arrays that broadcast: "
+                             f"{err}") from None
+        for name, values in (("gap", gap), ("v", v), ("width", width)):
+            if not np.all(np.isfinite(values)):
+                raise ValueError(f"pulse {name} must be finite, got {values[~np.isfinite(values)].flat[0]}")
+        key = (gap.shape, gap.tobytes(), v.tobytes(), width.tobytes())
+        if key in self._memo:
+            change, energy = self._memo[key]
+            return change.copy(), energy.copy()
+        p = self.params
+        gap = np.clip(gap, p.gap_min, p.gap_max)
+        amplitude = np.clip(np.abs(v), self.amplitude[0], self.amplitude[-1])
+        width = np.clip(width, 10 ** self.log_width[0], 10 ** self.log_width[-1])
+        if self.method == "integrate":
+            change, energy = self._integrate(gap, np.sign(v) * amplitude, width)
+        else:
+            change, energy = self._interpolate(gap, v, amplitude, width)
+        change = np.clip(change, p.gap_min - gap, p.gap_max - gap)
+        if len(self._memo) >= 8:
+            self._memo.pop(next(iter(self._memo)))
+        self._memo[key] = (change, energy)
+        return change.copy(), energy.copy()
+
+    def _integrate(self, gap, v, width):
+        from . import _pulse
+
+        flat = [np.ascontiguousarray(a.ravel()) for a in (gap, v, width)]
+        change, energy = np.zeros(flat[0].size), np.zeros(flat[0].size)
+        steps = np.zeros(flat[0].size, dtype=np.int64)
+        if self.kind == "1t1r":
+            mosfet, v_gate, kind = self.transistor.as_array(), float(self.v_gate), 1
+        else:
+            mosfet, v_gate, kind = np.zeros(4), 0.0, 0
+        _pulse.pulse_responses(kind, *flat, self.t_edge, self.params.as_array(), mosfet, R_LINE, R_LINE, v_gate,
+                               self.rtol, 1e-14 * self.rtol, 1e-30, change, energy, steps)
+        if np.any(steps < 0):
+            i = int(np.argmax(steps < 0))
+            raise ValueError(f"the pulse of {flat[1][i]:g} V, {flat[2][i]:g} s from gap {flat[0][i]:g} m took more than "
+                             f"{_pulse.MAX_STEPS} integration steps; loosen rtol (now {self.rtol:g})")
+        return change.reshape(gap.shape) * 1e-9, energy.reshape(gap.shape)
+
+    def _interpolate(self, gap, v, amplitude, width):
+        points = np.stack([np.clip(gap * 1e9, self.gap_nm[0], self.gap_nm[-1]), amplitude,
+                           np.log10(width)], axis=-1)
+        change, energy = np.zeros(v.shape), np.zeros(v.shape)
+        for polarity, mask, sign in (("set", v > 0, -1.0), ("reset", v < 0, 1.0)):
+            if np.any(mask):
+                change[mask] = sign * 10 ** self._change[polarity](points[mask]) * 1e-9
+                energy[mask] = 10 ** self._energy[polarity](points[mask])
+        return change, energy
 
     def dgap(self, gap, v, width):
         """Mean gap change (m) per pulse: negative for SET (v > 0), positive for RESET."""
-        points, v = self._points(gap, v, width)
-        out = np.zeros(v.shape)
-        for polarity, mask, sign in (("set", v > 0, -1.0), ("reset", v < 0, 1.0)):
-            if np.any(mask):
-                out[mask] = sign * 10 ** self._change[polarity](points[mask]) * 1e-9
-        gap = np.broadcast_to(np.asarray(gap, float), out.shape)
-        return np.clip(out, self.params.gap_min - gap, self.params.gap_max - gap)
+        return self.response(gap, v, width)[0]
 
     def dconductance(self, g_siemens, v, width, v_read: float = 0.2):
         """Mean conductance change (S, read at ``v_read``) of one pulse from conductance ``g_siemens``."""
@@ -293,15 +393,11 @@ class PulseModel:
 
     def energy(self, gap, v, width):
         """Energy (J) of one pulse delivered at the driver."""
-        points, v = self._points(gap, v, width)
-        out = np.zeros(v.shape)
-        for polarity, mask in (("set", v > 0), ("reset", v < 0)):
-            if np.any(mask):
-                out[mask] = 10 ** self._energy[polarity](points[mask])
-        return out
+        return self.response(gap, v, width)[1]
 
     def curve(self, v: float, width: float, n: int = 1024):
         """(gaps m, dgap m, energy J) on a fine gap grid for one pulse shape: the lookup the
         trainer steps with (``numpy.interp`` on it is what makes per-pulse updates cheap)."""
         gaps = np.linspace(self.gap_nm[0], self.gap_nm[-1], n) * 1e-9
-        return gaps, self.dgap(gaps, v, width), self.energy(gaps, v, width)
+        change, energy = self.response(gaps, v, width)
+        return gaps, change, energy
