@@ -4,7 +4,9 @@
 
 One transient per (gap, amplitude, width, polarity) on a single selector-less cell and on a
 single 1T1R cell (gate at 1.5 V as compliance); see memsim.learn.response.  Default output:
-netlists/models/rram_pulse_response.json.
+netlists/models/rram_pulse_response.json.  The table is the ngspice check of PulseModel, which
+integrates the compact model's gap rate over the same pulse; the script prints the worst
+disagreement of the two over the grid.
 """
 from __future__ import annotations
 
@@ -18,31 +20,64 @@ from memsim.learn.response import DEFAULT_TABLE, ResponseTable  # noqa: E402
 
 
 def plot(table, path) -> None:
-    """Conductance change of one 50 ns pulse against the conductance, per amplitude, both cells."""
+    """Conductance change of one 50 ns pulse against the conductance, per amplitude, both cells:
+    PulseModel's integration as lines, the table's ngspice transients (its grid gaps, where the
+    amplitude is on the grid) as markers."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
 
+    from memsim.devices.rram import conductance
     from memsim.io import save_figure
     from memsim.learn.response import PulseModel
 
     g = np.linspace(5e-6, 40e-6, 200)
+    width = 50e-9
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
     for ax, kind, volts in ((axes[0], "device", (0.55, 1.0, 1.1, 1.2)), (axes[1], "1t1r", (0.7, 1.3, 1.4, 1.6))):
         model = PulseModel(table, kind)
+        cell = table.cell(kind)
+        gaps = np.asarray(cell["gap_nm"]) * 1e-9
+        g_grid = conductance(0.2, gaps, table.params)
+        inside = (g_grid >= g[0]) & (g_grid <= g[-1])
+        c = cell["width_s"].index(width)
         for v in volts:
             for sign, style in ((1, "-"), (-1, "--")):
-                ax.semilogy(g * 1e6, np.abs(model.dconductance(g, sign * v, 50e-9)) * 1e6, style,
-                            label=f"{'SET' if sign > 0 else 'RESET'} {sign * v:+.2f} V")
+                line, = ax.semilogy(g * 1e6, np.abs(model.dconductance(g, sign * v, width)) * 1e6, style,
+                                    label=f"{'SET' if sign > 0 else 'RESET'} {sign * v:+.2f} V")
+                on_grid = np.flatnonzero(np.isclose(cell["amplitude_v"], v))
+                if on_grid.size:
+                    change = np.asarray(cell["set" if sign > 0 else "reset"]["dgap_nm"])[:, on_grid[0], c] * 1e-9
+                    dg = conductance(0.2, gaps + change, table.params) - g_grid
+                    ax.semilogy(g_grid[inside] * 1e6, np.abs(dg[inside]) * 1e6, "o", mfc="none", ms=4,
+                                color=line.get_color())
         title = "selector-less cell" if kind == "device" else f"1T1R cell, gate {model.v_gate} V"
-        ax.set_title(f"{title}: |dG| per 50 ns pulse (ngspice table)")
+        ax.set_title(f"{title}: |dG| per 50 ns pulse\n(lines: integrated model; circles: ngspice table)", fontsize=9)
         ax.set_xlabel("G at 0.2 V (uS)")
         ax.set_ylabel("|dG| (uS)")
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7, ncol=2)
     save_figure(fig, path)
+
+
+def check(table) -> None:
+    """Print the worst relative disagreement of PulseModel's integration with the table."""
+    import numpy as np
+
+    from memsim.learn.response import PulseModel
+
+    for kind in ("device", "1t1r"):
+        cell, model = table.cell(kind), PulseModel(table, kind)
+        gaps, volts, widths = np.meshgrid(np.asarray(cell["gap_nm"]) * 1e-9, cell["amplitude_v"], cell["width_s"],
+                                          indexing="ij")
+        for polarity, sign in (("set", 1), ("reset", -1)):
+            change, energy = model.response(gaps, sign * volts, widths)
+            error = np.abs(change * 1e9 / np.asarray(cell[polarity]["dgap_nm"]) - 1).max()
+            error_e = np.abs(energy / np.asarray(cell[polarity]["energy_j"]) - 1).max()
+            print(f"{kind} {polarity}: integrated model against the table: gap change within {error:.1e}, "
+                  f"energy within {error_e:.1e} (relative, worst grid point)")
 
 
 def main(argv=None) -> int:
@@ -54,12 +89,20 @@ def main(argv=None) -> int:
     if args.plot:
         plot(ResponseTable.load(args.out), args.plot)
         return 0
+    from memsim.circuit import spice
+
+    load = os.getloadavg()[0]
     table = ResponseTable.generate(progress=True)
+    engine = spice.engine()
     table.notes = {"made_by": "scripts/pulse_response.py", "pulse": "trapezoid, 1 ns edges, 5 ns settle before and after",
-                   "energy": "integral of V*I at the row driver over the transient"}
+                   "energy": "integral of V*I at the row driver over the transient",
+                   "ngspice": f"ngspice {engine.version}{' (KLU)' if engine.klu else ''}",
+                   "load_average_at_start": round(load, 2)}
     path = table.save(args.out)
     runs = sum(2 * len(c["gap_nm"]) * len(c["amplitude_v"]) * len(c["width_s"]) for c in table.cells)
-    print(f"wrote {path}: {runs} ngspice transients in {table.seconds:.0f} s")
+    print(f"wrote {path}: {runs} transients on {table.notes['ngspice']} in {table.seconds:.0f} s "
+          f"(load average {load:.2f} at the start)")
+    check(table)
     return 0
 
 
