@@ -193,6 +193,12 @@ def test_table_is_tied_to_the_model_and_the_card(table, tmp_path):
     path.write_text(json.dumps(bad))
     with pytest.raises(FileError, match="another transistor card"):
         ResponseTable.load(path)
+    for index, key, value in ((0, "t_edge_s", -1e-9), (1, "v_gate", None), (1, "t_edge_s", "1n")):
+        bad = json.loads(json.dumps(data))
+        bad["cells"][index][key] = value
+        path.write_text(json.dumps(bad))
+        with pytest.raises(FileError, match=f"cell's {key} must be"):
+            ResponseTable.load(path)
 
 
 def test_pulse_model_bounds_and_bad_input(device_model):
@@ -218,6 +224,10 @@ def test_pulse_model_bounds_and_bad_input(device_model):
     # No pulse, no change and no energy; a RESET at the upper bound stays there.
     assert device_model.dgap(1.2e-9, 0.0, 50e-9) == 0.0 and device_model.energy(1.2e-9, 0.0, 50e-9) == 0.0
     assert device_model.dgap(p.gap_max, -1.4, 100e-9) == 0.0
+    # A remembered result is handed out as a copy.
+    first = device_model.dgap(np.array([1.3e-9, 1.4e-9]), 1.1, 50e-9)
+    first[:] = 0.0
+    assert np.all(device_model.dgap(np.array([1.3e-9, 1.4e-9]), 1.1, 50e-9) < 0)
 
 
 # -- the trainer's pulse bookkeeping against plain loops ---------------------------------------
