@@ -116,8 +116,8 @@ def _segment(change, energy, t_on, v_on, v_off, kind, gap0, p, m, r_row, r_col, 
     the steps taken (-1: MAX_STEPS reached)."""
     t = 0.0
     h = t_on / 64.0
-    u = 1.0
-    k1, w1, u = _derivatives(0.0, change, t_on, v_on, v_off, kind, gap0, p, m, r_row, r_col, v_gate, u)
+    share = 1.0  # the RRAM's share of the driver voltage, carried from call to call
+    k1, w1, share = _derivatives(0.0, change, t_on, v_on, v_off, kind, gap0, p, m, r_row, r_col, v_gate, share)
     steps = 0
     while t < t_on:
         if steps >= MAX_STEPS:
@@ -125,19 +125,19 @@ def _segment(change, energy, t_on, v_on, v_off, kind, gap0, p, m, r_row, r_col, 
         last = t + h >= t_on * (1 - 1e-12)
         if last:
             h = t_on - t
-        k2, w2, u = _derivatives(t + C2 * h, change + h * A21 * k1, t_on, v_on, v_off, kind, gap0, p, m,
-                                 r_row, r_col, v_gate, u)
-        k3, w3, u = _derivatives(t + C3 * h, change + h * (A31 * k1 + A32 * k2), t_on, v_on, v_off, kind, gap0,
-                                 p, m, r_row, r_col, v_gate, u)
-        k4, w4, u = _derivatives(t + C4 * h, change + h * (A41 * k1 + A42 * k2 + A43 * k3), t_on, v_on, v_off,
-                                 kind, gap0, p, m, r_row, r_col, v_gate, u)
-        k5, w5, u = _derivatives(t + C5 * h, change + h * (A51 * k1 + A52 * k2 + A53 * k3 + A54 * k4), t_on,
-                                 v_on, v_off, kind, gap0, p, m, r_row, r_col, v_gate, u)
-        k6, w6, u = _derivatives(t + h, change + h * (A61 * k1 + A62 * k2 + A63 * k3 + A64 * k4 + A65 * k5),
-                                 t_on, v_on, v_off, kind, gap0, p, m, r_row, r_col, v_gate, u)
+        k2, w2, share = _derivatives(t + C2 * h, change + h * A21 * k1, t_on, v_on, v_off, kind, gap0, p, m,
+                                 r_row, r_col, v_gate, share)
+        k3, w3, share = _derivatives(t + C3 * h, change + h * (A31 * k1 + A32 * k2), t_on, v_on, v_off, kind, gap0,
+                                 p, m, r_row, r_col, v_gate, share)
+        k4, w4, share = _derivatives(t + C4 * h, change + h * (A41 * k1 + A42 * k2 + A43 * k3), t_on, v_on, v_off,
+                                 kind, gap0, p, m, r_row, r_col, v_gate, share)
+        k5, w5, share = _derivatives(t + C5 * h, change + h * (A51 * k1 + A52 * k2 + A53 * k3 + A54 * k4), t_on,
+                                 v_on, v_off, kind, gap0, p, m, r_row, r_col, v_gate, share)
+        k6, w6, share = _derivatives(t + h, change + h * (A61 * k1 + A62 * k2 + A63 * k3 + A64 * k4 + A65 * k5),
+                                 t_on, v_on, v_off, kind, gap0, p, m, r_row, r_col, v_gate, share)
         new_change = change + h * (B1 * k1 + B3 * k3 + B4 * k4 + B5 * k5 + B6 * k6)
         new_energy = energy + h * (B1 * w1 + B3 * w3 + B4 * w4 + B5 * w5 + B6 * w6)
-        k7, w7, u = _derivatives(t + h, new_change, t_on, v_on, v_off, kind, gap0, p, m, r_row, r_col, v_gate, u)
+        k7, w7, share = _derivatives(t + h, new_change, t_on, v_on, v_off, kind, gap0, p, m, r_row, r_col, v_gate, share)
         err_change = h * (E1 * k1 + E3 * k3 + E4 * k4 + E5 * k5 + E6 * k6 + E7 * k7)
         err_energy = h * (E1 * w1 + E3 * w3 + E4 * w4 + E5 * w5 + E6 * w6 + E7 * w7)
         scale_change = atol_nm + rtol * max(abs(change), abs(new_change))
