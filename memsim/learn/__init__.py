@@ -2,7 +2,8 @@
 
 - :mod:`memsim.learn.response`: the pulse response of a cell measured by ngspice transients
   (gap change and energy per SET/RESET pulse vs gap, amplitude and width), stored as a
-  versioned table, and :class:`PulseModel` that interpolates it.
+  versioned table, and :class:`PulseModel`, which integrates the compact model's own gap rate
+  over a pulse (the table is its ngspice check).
 - :mod:`memsim.learn.insitu`: in-situ training of an MLP on crossbar tiles with pulsed
   updates (stochastic pulse trains, row-wise write-verify, error-aware probabilistic update),
   half-select disturb per bias scheme, pulse counts against an endurance budget, energy.

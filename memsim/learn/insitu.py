@@ -25,7 +25,7 @@ Update rules (``InSituConfig.update``):
   written.
 - ``"eapu"``: error-aware probabilistic update (EaPU, Nature Communications 2026): the same
   buffer, but each cell gets n or n + 1 open-loop pulses, n the most mean pulses (from the
-  response table, starting at the cell's present conductance) whose change stays below the
+  pulse model, starting at the cell's present conductance) whose change stays below the
   wanted one, n + 1 with the probability that makes the expected change equal the wanted one;
   no verify, and the buffer is cleared: the pulse noise is left to act as the noise of
   stochastic gradient descent.  (The published method is described here from its summary;
@@ -33,7 +33,7 @@ Update rules (``InSituConfig.update``):
 
 Half-select disturb (``scheme``): under V/2 the unselected cells on an active row or column
 see V/2 of the pulse's polarity; under V/3 they see V/3, and every cell on neither line sees
--V/3 (the opposite polarity).  Their change and energy come from the response table at that
+-V/3 (the opposite polarity).  Their change and energy come from the pulse model at that
 voltage.  ``scheme="none"`` switches disturb off (the reference without it).  With stochastic pulse
 trains the selected pulses are applied sample by sample (each sees the state the previous
 left), the disturb of a mini-batch's trains at its end.
