@@ -160,25 +160,31 @@ def _probe_subprocess(binary: str, timeout: float) -> str:
     with tempfile.TemporaryDirectory(prefix=_work_prefix()) as work:
         cir = Path(work) / "probe.cir"
         cir.write_text(_PROBE, encoding="ascii")
-        try:
-            proc = subprocess.Popen([binary, "-b", str(cir)], cwd=work, stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                    start_new_session=True)
-        except OSError as err:
-            raise SpiceError(f"ngspice could not be started ({binary}): {err}") from None
-        try:
-            stdout, stderr = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _kill_session(proc)
-            raise SpiceError(f"ngspice ({binary}) did not run a one-resistor netlist within the {timeout:g} s "
-                             "timeout") from None
-        except BaseException:
-            _kill_session(proc)
-            raise
-    if proc.returncode < 0:
-        raise SpiceError(f"ngspice was killed by signal {-proc.returncode} (running a one-resistor netlist)",
-                         stdout + stderr)
-    return stdout + stderr
+        returncode, output = _batch(
+            [binary, "-b", str(cir)], work, timeout,
+            f"ngspice ({binary}) did not run a one-resistor netlist within the {timeout:g} s timeout")
+    if returncode < 0:
+        raise SpiceError(f"ngspice was killed by signal {-returncode} (running a one-resistor netlist)", output)
+    return output
+
+
+def _batch(argv: list, work: str, timeout: float, timeout_message: str) -> tuple[int, str]:
+    """Run ngspice in batch mode in ``work``; (exit status, stdout + stderr).  It runs in a
+    session of its own, so a timeout (or an interrupt here) kills ngspice and anything it started."""
+    try:
+        proc = subprocess.Popen(argv, cwd=work, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+    except OSError as err:
+        raise SpiceError(f"ngspice could not be started ({argv[0]}): {err}") from None
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_session(proc)
+        raise SpiceError(timeout_message) from None
+    except BaseException:  # KeyboardInterrupt: stop ngspice too, then let the directory go
+        _kill_session(proc)
+        raise
+    return proc.returncode, stdout + stderr
 
 
 def _probe_pyspice() -> str:
@@ -334,28 +340,15 @@ def _run(text: str, backend: str, timeout: float, linear_solver: str) -> tuple[d
         except OSError as err:
             raise SpiceError(f"cannot write the netlist to the temporary directory {work}: {err}; "
                              "free some space or set TMPDIR to another disk") from None
-        try:
-            # A session of its own, so a timeout kills ngspice and anything it started.
-            proc = subprocess.Popen([binary, "-b", "-r", str(raw), str(cir)], cwd=work, stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                    start_new_session=True)
-        except OSError as err:
-            raise SpiceError(f"ngspice could not be started ({binary}): {err}") from None
-        try:
-            stdout, stderr = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _kill_session(proc)
-            raise SpiceError(f"ngspice did not finish within the {timeout:g} s timeout; pass a larger "
-                             "timeout or simulate a smaller array (memsim.solve handles large ones)") from None
-        except BaseException:  # KeyboardInterrupt: stop ngspice too, then let the directory go
-            _kill_session(proc)
-            raise
-        output = stdout + stderr
-        if proc.returncode < 0:
-            raise SpiceError(f"ngspice was killed by signal {-proc.returncode}", output)
+        returncode, output = _batch(
+            [binary, "-b", "-r", str(raw), str(cir)], work, timeout,
+            f"ngspice did not finish within the {timeout:g} s timeout; pass a larger timeout or simulate "
+            "a smaller array (memsim.solve handles large ones)")
+        if returncode < 0:
+            raise SpiceError(f"ngspice was killed by signal {-returncode}", output)
         _check_output(output)
-        if proc.returncode != 0:
-            raise SpiceError(f"ngspice exited with status {proc.returncode}: "
+        if returncode != 0:
+            raise SpiceError(f"ngspice exited with status {returncode}: "
                              + " | ".join(output.strip().splitlines()[-5:]), output)
         if not raw.exists():
             raise SpiceError("ngspice wrote no results: " + " | ".join(output.strip().splitlines()[-5:]), output)

@@ -66,6 +66,17 @@ _REFUSED = (nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3
 SUPPORTED = "Linear, Conv1d, Conv2d, RNN, LSTM, GRU (and their cells), MultiheadAttention"
 
 
+def _copy_projections(analog: nn.Module, out: nn.Module) -> nn.Module:
+    """Copy each projection child (``ih_l0``, ...) of a recurrent layer on tiles into the float
+    torch layer ``out`` (``weight_ih_l0``, ``bias_ih_l0``, ...); returns ``out``."""
+    with torch.no_grad():
+        for name, layer in analog.named_children():
+            getattr(out, f"weight_{name}").copy_(layer.weight)
+            if layer.bias is not None:
+                getattr(out, f"bias_{name}").copy_(layer.bias)
+    return out
+
+
 class _Shared:
     """State every analog layer of one model reads: config, noise model, training settings."""
 
@@ -524,12 +535,7 @@ class AnalogRNN(AnalogBlock):
         out = rnn(self.input_size, self.hidden_size, self.num_layers, bias=self.bias, batch_first=self.batch_first,
                   dropout=self.dropout, bidirectional=self.bidirectional, **options)
         out = out.to(dtype=first.dtype, device=first.device)
-        with torch.no_grad():
-            for name, layer in self.named_children():
-                getattr(out, f"weight_{name}").copy_(layer.weight)
-                if layer.bias is not None:
-                    getattr(out, f"bias_{name}").copy_(layer.bias)
-        return out
+        return _copy_projections(self, out)
 
     def extra_repr(self) -> str:
         return f"{self.mode}, {self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, " \
@@ -577,12 +583,7 @@ class AnalogRNNCell(AnalogBlock):
             out = nn.RNNCell(self.input_size, self.hidden_size, bias=self.bias,
                              nonlinearity="tanh" if self.mode == "RNN_TANH" else "relu")
         out = out.to(dtype=self.ih.weight.dtype, device=self.ih.weight.device)
-        with torch.no_grad():
-            for name, layer in self.named_children():
-                getattr(out, f"weight_{name}").copy_(layer.weight)
-                if layer.bias is not None:
-                    getattr(out, f"bias_{name}").copy_(layer.bias)
-        return out
+        return _copy_projections(self, out)
 
     def extra_repr(self) -> str:
         return f"{self.mode} cell, {self.input_size}, {self.hidden_size}"
