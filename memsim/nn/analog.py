@@ -62,6 +62,8 @@ from .tile import Tile
 #: Layers with weights that have no tile mapping: refused rather than left digital unnoticed.
 _REFUSED = (nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d, nn.Bilinear,
             nn.modules.lazy.LazyModuleMixin)
+#: Values (rows x inputs) of a layer's input matrix read in one pass through its tiles.
+READ_PASS_ELEMENTS = 1 << 22
 #: What goes on tiles.
 SUPPORTED = "Linear, Conv1d, Conv2d, RNN, LSTM, GRU (and their cells), MultiheadAttention"
 
@@ -157,9 +159,14 @@ class AnalogLayer(nn.Module):
             tile.set_conductances(tile.cells.g_prog)
 
     def analog_matrix(self, x2d: torch.Tensor) -> torch.Tensor:
+        # A convolution's patch matrix can hold millions of rows: read it in passes of about
+        # READ_PASS_ELEMENTS values, whose intermediates (DAC, reads, ADC) stay in cache.
+        step = max(1, READ_PASS_ELEMENTS // max(1, x2d.shape[1]))
         out = torch.zeros((x2d.shape[0], self.weight.shape[0]), dtype=x2d.dtype, device=x2d.device)
-        for tile in self.tiles:
-            out[:, tile.cols] += tile(x2d[:, tile.rows])
+        for start in range(0, x2d.shape[0], step):
+            part = x2d[start:start + step]
+            for tile in self.tiles:
+                out[start:start + step, tile.cols] += tile(part[:, tile.rows])
         return out
 
     def sampled_matrix(self) -> tuple:
