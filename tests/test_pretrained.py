@@ -80,3 +80,10 @@ def test_the_manifest_matches_the_files():
         assert hashlib.sha256(data).hexdigest() == entry["sha256"], name
         assert len(data) < 2_000_000, f"{name}: shipped weights should stay small"
     assert np.all([e["seed"] == pretrained.SEED for e in pretrained.manifest()["models"].values()])
+
+
+def test_the_command_line_offers_every_built_in_model():
+    # the CLI keeps its own tuple so that `memsim --help` loads no torch
+    from memsim.nn.cli import MODEL_NAMES
+
+    assert MODEL_NAMES == tuple(models.MODELS)

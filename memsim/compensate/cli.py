@@ -16,9 +16,9 @@ import argparse
 from pathlib import Path
 
 from ..io import MODEL_CACHE
+from ..nn.cli import MODEL_NAMES
 
 HARDWARE = ("pcm", "rram", "ir")
-MODEL_NAMES = ("mlp-digits", "mlp-mnist", "lenet-fashion", "resnet-fashion")
 METHODS = ("gdc", "gdc-column", "bn", "vera", "ir-pre", "ir-column")
 
 
