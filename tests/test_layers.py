@@ -120,16 +120,22 @@ def test_imports_run_one_way():
     assert not upward, "\n".join(upward)
 
 
-def test_the_check_catches_upward_and_forbidden_imports(tmp_path):
+def fake_package(tmp_path: Path, files: dict) -> Path:
+    """A package folder ``memsim`` under ``tmp_path`` holding ``files`` (path -> source)."""
     fake = tmp_path / "memsim"
-    for name, text in {"__init__.py": "", "units.py": "", "circuit/__init__.py": "",
+    for name, text in files.items():
+        (fake / name).parent.mkdir(parents=True, exist_ok=True)
+        (fake / name).write_text(text)
+    return fake
+
+
+def test_the_check_catches_upward_and_forbidden_imports(tmp_path):
+    fake = fake_package(tmp_path, {"__init__.py": "", "units.py": "", "circuit/__init__.py": "",
                        "circuit/bias.py": "", "circuit/spice.py": "from ..bias import Bias\nfrom .. import bias\n",
                        "devices/__init__.py": "",
                        "devices/rram.py": "from .. import units\n\ndef f():\n    from ..solver import core\n",
                        "solver/__init__.py": "",
-                       "solver/core.py": "from ..circuit.spice import run\nimport memsim.bias\n"}.items():
-        (fake / name).parent.mkdir(parents=True, exist_ok=True)
-        (fake / name).write_text(text)
+                       "solver/core.py": "from ..circuit.spice import run\nimport memsim.bias\n"})
     found = violations(fake, {"memsim.bias": "memsim.circuit.bias"})
     assert len(found) == 5, found
     assert found[0] == ("memsim/circuit/spice.py:1 imports memsim.bias, the old name of memsim.circuit.bias; "
@@ -169,14 +175,11 @@ def test_no_package_reaches_into_another_s_private_names():
 
 
 def test_the_private_name_check_catches_both_forms(tmp_path):
-    fake = tmp_path / "memsim"
-    for name, text in {"__init__.py": "", "io.py": "", "nn/__init__.py": "",
+    fake = fake_package(tmp_path, {"__init__.py": "", "io.py": "", "nn/__init__.py": "",
                        "nn/tile.py": "from ..solver._batched import kernel\nfrom .mapping import _own\n",
                        "compensate/__init__.py": "",
                        "compensate/network.py": "def f():\n    from ..nn.analog import _generator, convert\n",
-                       "solver/__init__.py": "from ._batched import kernel\n"}.items():
-        (fake / name).parent.mkdir(parents=True, exist_ok=True)
-        (fake / name).write_text(text)
+                       "solver/__init__.py": "from ._batched import kernel\n"})
     assert private_reaches(fake) == [
         "memsim/compensate/network.py:2 imports _generator, convert from memsim.nn.analog",
         "memsim/nn/tile.py:1 imports kernel from memsim.solver._batched"]
