@@ -293,3 +293,25 @@ def test_read_noise_sampling_has_the_weights_spread():
     expected = (x * x) @ (std * std)
     assert torch.allclose(logits.var(0), expected[0], rtol=0.05)
     assert torch.allclose(logits.mean(0), (x @ mu + net.layers()[0][1].bias)[0], atol=4 * float(expected.max().sqrt()) / 100)
+
+
+@pytest.mark.parametrize("damage", ["nan", "junk", "other-shape"])
+def test_a_damaged_cached_bayesian_network_is_refused_in_one_line(damage, tmp_path):
+    import io as _io
+
+    from memsim.nn.datasets import Dataset
+
+    rng = np.random.default_rng(0)
+    data = Dataset("digits", rng.random((8, 64)), np.arange(8) % 10, rng.random((4, 64)), np.arange(4) % 10)
+    net, _ = B.trained_bayesian("mlp-digits", None, 0, data, cache_dir=tmp_path, epochs=1)
+    (path,) = tmp_path.glob("*.pt")
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    if damage == "nan":
+        next(v for v in state.values() if v.is_floating_point())[0] = float("nan")
+    elif damage == "other-shape":
+        state = {k: v[..., :1] if v.ndim else v for k, v in state.items()}
+    buffer = _io.BytesIO()
+    torch.save(state, buffer)
+    path.write_bytes(b"junk" if damage == "junk" else buffer.getvalue())
+    with pytest.raises(ValueError, match=str(path.name)):
+        B.trained_bayesian("mlp-digits", None, 0, data, cache_dir=tmp_path, epochs=1)

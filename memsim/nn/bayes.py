@@ -66,7 +66,7 @@ from torch.nn import functional as F
 from ..circuit.result import driver_power
 from ..devices.presets import Variability
 from ..devices.rram import DEFAULT_PARAMS
-from ..io import LIMITS, read_bytes, write_atomic
+from ..io import LIMITS, check_finite, read_bytes, write_atomic
 from ..solver import solve
 from . import models, streams
 from .analog import ConvGeometry, replace_layers
@@ -411,8 +411,16 @@ def trained_bayesian(name: str, technology: Technology | None, seed: int = 0, da
         key = f"{name}-bayes-{tech}-p{prior_sigma:g}-e{recipe['epochs']}-n{len(dataset.y_train)}-seed{seed}.pt"
         path = Path(cache_dir) / key
         if path.exists():
-            state = torch.load(io.BytesIO(read_bytes(path, "model file", LIMITS["model"])), weights_only=True)
-            net.load_state_dict(state)
+            raw = read_bytes(path, "model file", LIMITS["model"])
+            try:
+                state = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
+                check_finite(dict(state), path, ValueError)
+                net.load_state_dict(state)
+            except ValueError:
+                raise
+            except Exception as err:  # noqa: BLE001 - torch's unpickler and load_state_dict raise many types
+                raise ValueError(f"{path}: not a cached Bayesian {name} of this memsim ({type(err).__name__}); "
+                                 "delete it to train again") from None
             return net.eval(), dataset
     train_bayesian(net, dataset, seed=seed, progress=progress, **recipe)
     if path is not None:
