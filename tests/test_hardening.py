@@ -8,6 +8,7 @@ is one line naming what was wrong; the counts per class are printed at the end o
 (``reliability: hardening ...``).
 """
 import json
+import math
 
 import numpy as np
 import pytest
@@ -92,6 +93,23 @@ def test_the_numeric_check_refuses_non_numbers_in_one_line(value, reliability):
     reliability["hardening: numbers"] += 1
     err = _one_line_refusal(lambda: units.real(value, "r_row"), "r_row must be")
     assert "digits" in str(err) or not isinstance(value, int) or isinstance(value, bool)
+
+
+@pytest.mark.parametrize("key", ["tile", "r_wire", "v_read", "v_gate", "adc_headroom", "out_noise", "tol"])
+@pytest.mark.parametrize("value", [10 ** 400, True, "1", float("nan")], ids=["10**400", "true", "string", "nan"])
+def test_hardware_config_numbers_are_refused_in_one_line_naming_the_field(key, value, reliability):
+    from memsim.nn import HardwareConfig
+
+    reliability["hardening: numbers"] += 1
+    _one_line_refusal(lambda: HardwareConfig(**{key: value}), key)
+
+
+def test_hardware_config_keeps_one_zero_and_plain_floats():
+    from memsim.nn import HardwareConfig
+
+    config = HardwareConfig(r_wire=-0.0, v_read=np.float32(0.25), tile=np.int64(64))
+    assert math.copysign(1.0, config.r_wire) == 1.0
+    assert type(config.v_read) is float and config.v_read == 0.25 and type(config.tile) is int
 
 
 @pytest.mark.parametrize("key", ["r_row", "r_col", "v_read", "v_gate", "rows", "cols", "seed"])

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from .. import units
 from . import noise as noise_models
 from .mapping import Conductances, check_tile, conductances
 
@@ -26,12 +27,13 @@ def _check_bits(value, name):
     return int(value)
 
 
-def _check_number(value, name, minimum=0.0, strict=False):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(value) or value < minimum or (strict and value == minimum):
-        relation = ">" if strict else ">="
-        raise ValueError(f"{name} must be a finite number {relation} {minimum}, got {value!r}")
-    return float(value)
+def _check_number(value, name, minimum=0.0, strict=False) -> float:
+    """``value`` through memsim's one numeric check (finite, booleans and huge ints refused,
+    -0.0 made 0.0), at least ``minimum`` (above it with ``strict``)."""
+    number = units.real(value, name, low=minimum)
+    if strict and number == minimum:
+        raise ValueError(f"{name} must be a finite number > {minimum}, got {units.shown(number)}")
+    return number
 
 
 @dataclass(frozen=True)
@@ -120,9 +122,10 @@ class HardwareConfig:
             raise ValueError(f"scale must be 'column' or 'tile', got {self.scale!r}")
         if self.cells not in CELLS:
             raise ValueError(f"cells must be one of {CELLS}, got {self.cells!r}")
-        _check_number(self.r_wire, "r_wire (ohm)")
-        _check_number(self.v_read, "v_read (V)", strict=True)
-        _check_number(self.v_gate, "v_gate (V)")
+        for name, what, strict in (("r_wire", "r_wire (ohm)", False), ("v_read", "v_read (V)", True),
+                                   ("v_gate", "v_gate (V)", False), ("adc_headroom", "adc_headroom", True),
+                                   ("out_noise", "out_noise (weight units)", False), ("tol", "tol", True)):
+            object.__setattr__(self, name, _check_number(getattr(self, name), what, strict=strict))
         if self.inputs not in INPUTS:
             raise ValueError(f"inputs must be one of {INPUTS}, got {self.inputs!r}")
         _check_bits(self.dac_bits, "dac_bits")
@@ -132,8 +135,6 @@ class HardwareConfig:
         if not (self.adc_range == "calibrated" or (not isinstance(self.adc_range, (str, bool))
                                                    and _check_number(self.adc_range, "adc_range", strict=True))):
             raise ValueError(f"adc_range must be 'calibrated' or a bound > 0 in weight units, got {self.adc_range!r}")
-        _check_number(self.adc_headroom, "adc_headroom", strict=True)
-        _check_number(self.out_noise, "out_noise (weight units)")
         if isinstance(self.noise, str):
             if self.noise not in noise_models.MODELS:
                 raise ValueError(f"noise must be one of {noise_models.MODELS} or a model object, got {self.noise!r}")
@@ -141,7 +142,6 @@ class HardwareConfig:
             raise ValueError("noise must be a name or an object with program, at_time and read_sigma")
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
-        _check_number(self.tol, "tol", strict=True)
         if isinstance(self.workers, bool) or not isinstance(self.workers, (int, np.integer)) or self.workers < 1:
             raise ValueError(f"workers must be an integer >= 1, got {self.workers!r}")
         if not isinstance(self.exact, (bool, np.bool_)):

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .. import units
+
 SCALES = ("column", "tile")
 
 
@@ -142,10 +144,19 @@ def differential(g: torch.Tensor) -> torch.Tensor:
     return g[..., 0::2] - g[..., 1::2]
 
 
+#: The largest tile side T accepted (T x T cells).
+MAX_TILE = 8192
+
+
 def check_tile(tile) -> int:
-    if isinstance(tile, bool) or not isinstance(tile, (int, np.integer)) or tile < 2 or tile % 2:
-        raise ValueError(f"tile must be an even number of cells >= 2 (T x T tiles), got {tile!r}")
-    return int(tile)
+    try:
+        size = units.integer(tile, "tile", 2, MAX_TILE)
+    except ValueError:
+        size = None
+    if size is None or size % 2:
+        raise ValueError(f"tile must be an even number of cells in [2, {MAX_TILE}] (T x T tiles), "
+                         f"got {units.shown(tile)}")
+    return size
 
 
 def check_groups(n_in: int, n_out: int, groups) -> int:
