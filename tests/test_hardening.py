@@ -104,6 +104,15 @@ def test_hardware_config_numbers_are_refused_in_one_line_naming_the_field(key, v
     _one_line_refusal(lambda: HardwareConfig(**{key: value}), key)
 
 
+@pytest.mark.parametrize("key", ["sigma_d2d", "sigma_c2c", "sigma_read", "drift_nu", "drift_nu_std", "drift_t0"])
+@pytest.mark.parametrize("value", [10 ** 400, True, "1", float("nan"), -1.0], ids=["10**400", "true", "string", "nan", "neg"])
+def test_variability_numbers_are_refused_in_one_line_naming_the_field(key, value, reliability):
+    from memsim.devices.presets import Variability
+
+    reliability["hardening: numbers"] += 1
+    _one_line_refusal(lambda: Variability(**{key: value}), f"Variability.{key}")
+
+
 def test_hardware_config_keeps_one_zero_and_plain_floats():
     from memsim.nn import HardwareConfig
 

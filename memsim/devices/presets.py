@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import units
 from .rram import DEFAULT_PARAMS, RRAMParams, gap_for_conductance
 
 
@@ -40,11 +41,11 @@ class Variability:
 
     def __post_init__(self):
         for name in ("sigma_d2d", "sigma_c2c", "sigma_read", "drift_nu", "drift_nu_std"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise ValueError(f"Variability.{name} must be a finite number >= 0, got {value!r}")
-        if not (isinstance(self.drift_t0, (int, float)) and math.isfinite(self.drift_t0) and self.drift_t0 > 0):
-            raise ValueError(f"Variability.drift_t0 must be > 0 s, got {self.drift_t0!r}")
+            object.__setattr__(self, name, units.real(getattr(self, name), f"Variability.{name}", low=0.0))
+        t0 = units.real(self.drift_t0, "Variability.drift_t0", low=0.0, unit="s")
+        if t0 == 0:
+            raise ValueError("Variability.drift_t0 must be > 0 s, got 0.0")
+        object.__setattr__(self, "drift_t0", t0)
 
     def programming_factor(self, xi, zeta):
         """G_prog / G_target = (1 + sigma_d2d xi) exp(sigma_c2c zeta), floored at 0, for standard
