@@ -329,6 +329,16 @@ class PulseModel:
         if np.any(width < lo * (1 - 1e-9)) or np.any(width > hi * (1 + 1e-9)):
             raise ValueError(f"pulse width must lie within the table's [{lo:g}, {hi:g}] s, got {width.min():g}..{width.max():g} s")
 
+    def on_grid(self, polarity: str) -> tuple[np.ndarray, np.ndarray]:
+        """(gap change m, energy J) of this model at every grid point of its table for
+        ``polarity`` ("set" or "reset"), shaped (gaps, amplitudes, widths) as the table's own
+        ``dgap_nm`` and ``energy_j``: what the table checks the model against."""
+        if polarity not in ("set", "reset"):
+            raise ValueError(f"polarity must be 'set' or 'reset', got {polarity!r}")
+        widths = np.asarray(self._cell["width_s"], dtype=float)
+        gaps, volts, widths = np.meshgrid(self.gap_nm * 1e-9, self.amplitude, widths, indexing="ij")
+        return self.response(gaps, volts if polarity == "set" else -volts, widths)
+
     def response(self, gap, v, width) -> tuple[np.ndarray, np.ndarray]:
         """(gap change m, energy J) of one pulse per broadcast element of ``gap`` (m), ``v``
         (V) and ``width`` (s); see :meth:`dgap` and :meth:`energy`."""
