@@ -65,6 +65,19 @@ def format_time(seconds: float) -> str:
     return "0 s" if seconds == 0 else f"{seconds:g} s"
 
 
+def _where_trained(model: str, seed: int, cache_dir, retrain: bool) -> tuple[str, Path | None]:
+    """Where :func:`trained` takes ``model`` with ``seed`` from: ("shipped" | "cached" |
+    "train", the cache file or None)."""
+    from . import pretrained
+
+    path = Path(cache_dir) / f"{model}-seed{seed}.pt" if cache_dir is not None else None
+    if retrain:
+        return "train", path
+    if pretrained.available(model, seed):
+        return "shipped", path
+    return ("cached" if path is not None and path.exists() else "train"), path
+
+
 def trained(model: str, seed: int, cache_dir=None, dataset=None, *, progress: bool = False,
             retrain: bool = False):
     """The float built-in model ``model`` trained with ``seed``; returns ``(torch model, dataset)``.
@@ -76,10 +89,10 @@ def trained(model: str, seed: int, cache_dir=None, dataset=None, *, progress: bo
     from .training import train_network
 
     dataset = trained_dataset(model) if dataset is None else dataset
-    if not retrain and pretrained.available(model, seed):
+    source, path = _where_trained(model, seed, cache_dir, retrain)
+    if source == "shipped":
         return pretrained.load(model), dataset
-    path = Path(cache_dir) / f"{model}-seed{seed}.pt" if cache_dir is not None else None
-    if path is not None and path.exists() and not retrain:
+    if source == "cached":
         return models.load(path)[0], dataset
     net, dataset = train_network(model, seed=seed, dataset=dataset, progress=progress)
     if path is not None:
@@ -89,12 +102,10 @@ def trained(model: str, seed: int, cache_dir=None, dataset=None, *, progress: bo
 
 def trained_source(model: str, seed: int, cache_dir=None, retrain: bool = False) -> str:
     """Where :func:`trained` takes ``model`` with ``seed`` from, in words (for progress lines)."""
-    from . import pretrained
-
-    if not retrain and pretrained.available(model, seed):
+    source, path = _where_trained(model, seed, cache_dir, retrain)
+    if source == "shipped":
         return f"{model} seed {seed}: the weights shipped with memsim"
-    path = Path(cache_dir) / f"{model}-seed{seed}.pt" if cache_dir is not None else None
-    if path is not None and path.exists() and not retrain:
+    if source == "cached":
         return f"{model} seed {seed}: trained earlier, from {path}"
     return f"training {model} with seed {seed}" + (f" (cached in {cache_dir})" if cache_dir is not None else "")
 
