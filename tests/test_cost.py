@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import memsim
-from memsim.cost import CostConfig, array, latency, periphery
+from memsim.cost import CostConfig, array, latency, pareto, periphery
 
 HAVE_NGSPICE = shutil.which("ngspice") is not None
 needs_ngspice = pytest.mark.skipif(not HAVE_NGSPICE, reason="ngspice is not installed")
@@ -157,6 +157,31 @@ def test_config_refuses_bad_values_in_one_line(changes, match):
         CostConfig().replace(**changes)
 
 
+# -- Pareto front ---------------------------------------------------------------------------
+def _dominated_brute_force(cost, benefit):
+    n = len(cost)
+    return np.array([any(cost[q] <= cost[p] and benefit[q] >= benefit[p] and (cost[q], benefit[q]) != (cost[p], benefit[p])
+                         for q in range(n)) for p in range(n)])
+
+
+@pytest.mark.parametrize("n, spread", [(1, 5), (7, 3), (60, 4), (200, 50), (300, 1000)])
+def test_pareto_front_against_every_pair(rng, n, spread):
+    # small integer grids make ties in cost, in benefit and whole duplicate points
+    cost = rng.integers(0, spread, n).astype(float)
+    benefit = rng.integers(0, spread, n).astype(float)
+    front = pareto.pareto_front(cost, benefit)
+    np.testing.assert_array_equal(front, ~_dominated_brute_force(cost, benefit))
+    assert front.any()
+
+
+def test_pareto_front_refuses_bad_input_in_one_line():
+    with pytest.raises(ValueError, match="finite") as err:
+        pareto.pareto_front([1.0, float("nan")], [0.5, 0.6])
+    assert "\n" not in str(err.value)
+    with pytest.raises(ValueError, match="1-D arrays of one length"):
+        pareto.pareto_front([1.0, 2.0], [0.5])
+
+
 # -- network --------------------------------------------------------------------------------
 torch = pytest.importorskip("torch")
 
@@ -250,3 +275,64 @@ def test_network_cost_refuses_unbounded_work_before_solving(monkeypatch):
     monkeypatch.setattr(network, "MAX_VECTORS", 10)
     with pytest.raises(ResourceLimitError, match="network_cost: 11 tile input vectors asked, at most 10"):
         network.network_cost(analog, np.ones((11, 6)))
+
+
+# -- the network_cost study metric -----------------------------------------------------------
+def test_network_cost_metric_agrees_with_network_cost_called_directly(tmp_path):
+    pytest.importorskip("sklearn")
+    from memsim import nn as mnn
+    from memsim import study
+    from memsim.nn.experiments import trained
+
+    config = {"name": "cost", "metrics": ["network_cost"],
+              "grid": {"tile": [32], "r_wire": [2.5], "adc_bits": [4, 6], "cell": ["ohmic"]},
+              "options": {"network": "mlp-digits", "network_samples": 60, "cost_samples": 3, "read_time": 20e-9}}
+    first = study.run(config, out=tmp_path, workers=1, progress=False)
+    rows = {r["adc_bits"]: r for r in study.read_results(first.path)}
+    again = study.run(config, out=tmp_path, workers=1, progress=False)  # resumes: nothing left to compute
+    assert (first.computed, again.computed, again.already_done) == (2, 0, 2)
+    assert all(r["error"] is None for r in rows.values())
+
+    # the same point built here from the public API, not from the metric's code
+    model, data = trained("mlp-digits", 0)
+    hw = mnn.HardwareConfig(tile=32, conductances="rram8", cells="ohmic", r_wire=2.5, v_read=0.2, adc_bits=4,
+                            dtype="float64")
+    analog = mnn.convert(model, hw, seed=0, calibration_x=data.x_train[:256])
+    total = memsim.cost.network_cost(analog, data.x_test[:3], CostConfig(adc_bits=4, read_time_s=20e-9)).total
+    row = rows[4]
+    for column, key in (("energy_J", "energy_j"), ("array_energy_J", "array_j"), ("dac_energy_J", "dac_j"),
+                        ("adc_energy_J", "adc_j"), ("digital_energy_J", "digital_j"), ("latency_s", "latency_s"),
+                        ("area_m2", "area_m2"), ("tops_per_w", "tops_per_w"), ("tops_per_mm2", "tops_per_mm2")):
+        assert math.isfinite(row[column]) and row[column] > 0, column
+        assert row[column] == pytest.approx(total[key], rel=1e-12), column
+    # a 32 x 32 tile holds 32 inputs x 16 outputs: 64-64 on 2 x 4 tiles, 64-10 on 2 x 1
+    assert row["tiles"] == total["tiles"] == 10
+    assert row["accuracy"] == pytest.approx(analog.accuracy(data.x_test[:60], data.y_test[:60]), abs=1e-12)
+    # SAR energy is FoM 2^bits per conversion, the reads are the same: 6 bits cost 4x the ADC energy of 4 bits
+    assert rows[6]["adc_energy_J"] == pytest.approx(4 * rows[4]["adc_energy_J"], rel=1e-12)
+    assert rows[6]["array_energy_J"] == pytest.approx(rows[4]["array_energy_J"], rel=1e-12)
+
+
+@pytest.mark.parametrize("changes, match", [
+    ({"grid": {"adc_bits": [0]}}, r"grid.adc_bits\[0\]: ADC resolution must be an integer number of bits in \[1, 16\]"),
+    ({"grid": {"adc_bits": [4, 4.5]}}, r"grid.adc_bits\[1\]: ADC resolution"),
+    ({"grid": {"adc_bits": [True]}}, r"grid.adc_bits\[0\]: ADC resolution"),
+    ({"grid": {"adc_bits": [17]}}, r"grid.adc_bits\[0\]: ADC resolution"),
+    ({"options": {"adc_kind": "delta-sigma"}}, "options.adc_kind must be one of sar, flash, ramp"),
+    ({"options": {"cost_samples": 0}}, r"options.cost_samples must lie in \[1, 1000\]"),
+    ({"metrics": ["tile"], "grid": {"adc_bits": [4, 8]}}, "grid.adc_bits has 2 values but none of the metrics"),
+])
+def test_network_cost_config_errors_are_one_line(changes, match):
+    from memsim import study
+
+    config = {"name": "cost", "metrics": ["network_cost"], **changes}
+    with pytest.raises(ValueError, match=match) as err:
+        study.load(config)
+    assert "\n" not in str(err.value)
+
+
+def test_network_cost_refuses_odd_tiles_before_computing():
+    from memsim import study
+
+    with pytest.raises(ValueError, match="network_cost needs even tile sizes"):
+        study.expand(study.load({"name": "cost", "metrics": ["network_cost"], "grid": {"tile": [33]}}))

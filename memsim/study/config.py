@@ -13,6 +13,7 @@ A config is a TOML or JSON file (or the same content as a dict)::
     preset = ["rram8"]                         # device preset (memsim.devices.preset)
     levels = [8]                               # level count over the preset's range (default: its own)
     tile = [64]                                # tile size T (T x T cells) of the tile metrics
+    adc_bits = [8]                             # ADC resolution of network_cost
     seed = [0]                                 # seeds of the random states and inputs
 
     [options]                                  # scalars; see OPTIONS for every key, default and range
@@ -34,7 +35,7 @@ from pathlib import Path
 from .. import units
 from ..errors import check_limit
 
-AXES = ("size", "r_wire", "cell", "scheme", "preset", "levels", "tile", "seed")
+AXES = ("size", "r_wire", "cell", "scheme", "preset", "levels", "tile", "seed", "adc_bits")
 #: The axes each metric depends on, in file-column order.
 METRIC_AXES = {
     "read_margin": ("size", "r_wire", "cell", "scheme", "preset"),
@@ -43,6 +44,7 @@ METRIC_AXES = {
     "write_disturb": ("size", "r_wire", "cell", "scheme", "preset"),
     "tile": ("tile", "r_wire", "cell", "preset", "levels", "seed"),
     "network_accuracy": ("tile", "r_wire", "cell", "preset", "levels", "seed"),
+    "network_cost": ("tile", "r_wire", "adc_bits", "cell", "preset", "seed"),
 }
 METRICS = tuple(METRIC_AXES)
 METRIC_HELP = {
@@ -54,6 +56,8 @@ METRIC_HELP = {
     "tile": "a random differential weight matrix (tile_matrix) on T x T tiles: output error and argmax "
             "agreement with the ideal product (a stand-in for network accuracy)",
     "network_accuracy": "test accuracy of a trained MLP mapped onto T x T tiles (needs memsim.nn)",
+    "network_cost": "test accuracy beside energy per inference, latency, area, TOPS/W and TOPS/mm^2 (memsim.cost) "
+                    "of a built-in network on T x T tiles with adc_bits-bit ADCs (needs memsim.nn)",
 }
 CELLS = ("device", "1t1r", "ohmic")
 SCHEMES = ("floating", "v/2", "v/3", "grounded")  # the same names as memsim.circuit.bias.SCHEMES
@@ -63,7 +67,7 @@ MAX_SIZE = 1024
 #: metrics), refused before anything is expanded.
 MAX_POINTS = 1_000_000
 DEFAULTS = {"size": [32], "r_wire": [1.0], "cell": ["device"], "scheme": ["v/2"], "preset": ["rram8"],
-            "levels": [None], "tile": [64], "seed": [0]}
+            "levels": [None], "tile": [64], "seed": [0], "adc_bits": [8]}
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
@@ -97,7 +101,10 @@ OPTIONS = {
     "disturb_steps": Option(200, int, 50, 5000, "transient steps per pulse (ngspice max step = t_stop / steps)"),
     "tile_matrix": Option([256, 32], list, 1, 4096, "[inputs, outputs] of the tile metric's weight matrix"),
     "network": Option("mlp-digits", str, help="memsim.nn network of network_accuracy"),
-    "network_samples": Option(360, int, 1, 100000, "test samples of network_accuracy"),
+    "network_samples": Option(360, int, 1, 100000, "test samples of network_accuracy and network_cost"),
+    "cost_samples": Option(16, int, 1, 1000, "test samples network_cost reads for energy (the mean per inference)"),
+    "adc_kind": Option("sar", str, help="ADC of network_cost: sar, flash or ramp (memsim.cost.CostConfig)",
+                       choices=("sar", "flash", "ramp")),
 }
 
 
@@ -165,6 +172,11 @@ def _axis_value(axis: str, value, where: str):
     if axis == "tile":
         if not _is_int(value) or not 2 <= value <= MAX_SIZE:
             raise ValueError(f"{where}: tile size must be an integer in [2, {MAX_SIZE}], got {units.shown(value)}")
+        return value
+    if axis == "adc_bits":
+        if not _is_int(value) or not 1 <= value <= 16:
+            raise ValueError(f"{where}: ADC resolution must be an integer number of bits in [1, 16], got "
+                             f"{units.shown(value)}")
         return value
     if axis == "seed":
         if not _is_int(value) or not 0 <= value < 2 ** 32:

@@ -365,6 +365,67 @@ def metric_network_accuracy(point, options) -> dict:
     return {"accuracy": out.get("accuracy"), "accuracy_float": out.get("accuracy_float")}
 
 
+# ---------------------------------------------------------------------------------------------
+# network cost: accuracy beside energy, latency and area (memsim.nn, memsim.cost)
+# ---------------------------------------------------------------------------------------------
+#: Result columns of network_cost that come from :func:`memsim.cost.network_cost`'s total row:
+#: (column, key of the total row).  Energies per inference (J), latency (s), area (m^2).
+COST_COLUMNS = (("energy_J", "energy_j"), ("array_energy_J", "array_j"), ("dac_energy_J", "dac_j"),
+                ("adc_energy_J", "adc_j"), ("digital_energy_J", "digital_j"), ("latency_s", "latency_s"),
+                ("area_m2", "area_m2"), ("ops", "ops"), ("tops_per_w", "tops_per_w"),
+                ("tops_per_mm2", "tops_per_mm2"), ("tiles", "tiles"))
+
+
+@functools.lru_cache(maxsize=1)
+def _trained(network: str, seed: int):
+    """The float ``network`` trained with ``seed`` (shipped for seed 0), kept for the next point."""
+    from ..nn.experiments import trained
+
+    return trained(network, seed)
+
+
+def network_cost_point(*, network: str, tile: int, r_wire: float, adc_bits: int, cell: str, preset: str,
+                       seed: int, v_read: float = 0.2, v_gate: float = 1.8, samples: int = 360,
+                       cost_samples: int = 16, cost_config=None) -> dict:
+    """Accuracy and cost per inference of the built-in ``network`` (trained with ``seed``) on
+    ``tile`` x ``tile`` tiles of ``cell`` cells with ``preset``'s levels, ``r_wire`` ohm per
+    wire segment and ``adc_bits``-bit ADCs (full scale calibrated on 256 training inputs).
+
+    Accuracy on the first ``samples`` test inputs; energy, latency and area from
+    :func:`memsim.cost.network_cost` on the first ``cost_samples`` test inputs with
+    ``cost_config`` (a :class:`memsim.cost.CostConfig`; its ``adc_bits`` is set to
+    ``adc_bits``).  Returns ``accuracy``, ``accuracy_float`` and :data:`COST_COLUMNS`.
+    """
+    from ..cost import CostConfig, network_cost
+    from ..nn import HardwareConfig, convert
+    from ..nn.experiments import calibration_inputs
+
+    model, data = _trained(network, seed)
+    hw = HardwareConfig(tile=tile, conductances=preset, cells=cell, r_wire=r_wire, v_read=v_read, v_gate=v_gate,
+                        adc_bits=adc_bits, dtype="float64")
+    analog = convert(model, hw, seed=seed, calibration_x=calibration_inputs(hw, data))
+    x, y = data.x_test[:samples], data.y_test[:samples]
+    cfg = (CostConfig() if cost_config is None else cost_config).replace(adc_bits=adc_bits, v_read=v_read)
+    total = network_cost(analog, data.x_test[:cost_samples], cfg).total
+    row = {"accuracy": analog.accuracy(x, y), "accuracy_float": analog.float_accuracy(x, y)}
+    row.update({column: total[key] for column, key in COST_COLUMNS})
+    return row
+
+
+def metric_network_cost(point, options) -> dict:
+    hook, reason = network_hook()
+    if hook is None:
+        raise RuntimeError(f"network cost is not available: {reason}")
+    from ..cost import CostConfig
+
+    cfg = CostConfig(adc_kind=options["adc_kind"], read_time_s=options["read_time"])
+    return network_cost_point(network=options["network"], tile=point["tile"], r_wire=point["r_wire"],
+                              adc_bits=point["adc_bits"], cell=point["cell"], preset=point["preset"],
+                              seed=point["seed"], v_read=options["v_read"], v_gate=options["v_gate"],
+                              samples=options["network_samples"], cost_samples=options["cost_samples"],
+                              cost_config=cfg)
+
+
 METRIC_FUNCTIONS = {
     "read_margin": metric_read_margin,
     "margin_crossover": metric_margin_crossover,
@@ -372,6 +433,7 @@ METRIC_FUNCTIONS = {
     "write_disturb": metric_write_disturb,
     "tile": metric_tile,
     "network_accuracy": metric_network_accuracy,
+    "network_cost": metric_network_cost,
 }
 #: Result columns of each metric, in file order (after the axis columns).
 METRIC_COLUMNS = {
@@ -382,6 +444,7 @@ METRIC_COLUMNS = {
     "write_disturb": ("disturb_selected", "disturb_max", "disturb_mean_half"),
     "tile": ("tile_max_error", "tile_mean_error", "argmax_agreement"),
     "network_accuracy": ("accuracy", "accuracy_float"),
+    "network_cost": ("accuracy", "accuracy_float", *(column for column, _ in COST_COLUMNS)),
 }
 #: Metrics with a fast-solver result that ngspice checks (the spice_rel_diff column).
 SPICE_CHECKED = ("read_margin", "mvm", "tile")

@@ -10,8 +10,8 @@ from .config import METRIC_AXES, METRICS, StudyConfig
 
 #: Column name of each axis in the results file.
 AXIS_COLUMNS = {"size": "size", "r_wire": "r_wire_ohm", "cell": "cell", "scheme": "scheme", "preset": "preset",
-                "levels": "levels", "tile": "tile", "seed": "seed"}
-INT_COLUMNS = {"size", "levels", "tile", "seed", "crossover_n", "searched_to_n"}
+                "levels": "levels", "tile": "tile", "seed": "seed", "adc_bits": "adc_bits"}
+INT_COLUMNS = {"size", "levels", "tile", "seed", "adc_bits", "tiles", "crossover_n", "searched_to_n"}
 TEXT_COLUMNS = {"metric", "cell", "scheme", "preset", "error"}
 
 
@@ -61,12 +61,12 @@ def expand(config: StudyConfig) -> tuple[list[dict], list[str]]:
     points, notes, seen = [], [], set()
     _check_levels(config)
     for metric in config.metrics:
-        if metric == "network_accuracy":
+        if metric in ("network_accuracy", "network_cost"):
             hook, reason = network_hook()
             if hook is None:
-                notes.append(f"network_accuracy skipped: {reason}")
+                notes.append(f"{metric} skipped: {reason}")
                 continue
-        if metric in ("tile", "network_accuracy"):
+        if metric in ("tile", "network_accuracy", "network_cost"):
             odd = [t for t in grid["tile"] if t % 2]
             if odd:
                 raise ValueError(f"grid.tile: {metric} needs even tile sizes (T inputs x T/2 differential pairs), "
