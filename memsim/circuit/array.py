@@ -19,8 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import units
-from ..devices.rram import DEFAULT_PARAMS, RRAMParams, conductance, current, gap_for_conductance
+from ..devices.rram import DEFAULT_PARAMS, RRAMParams
 from ..devices.transistor import MosfetParams
+from ..devices.veriloga import VerilogA
 
 KINDS = ("ohmic", "device", "1t1r")
 #: Largest |voltage| accepted on RRAM cells (V).  The compact model's sinh(V/V0) is far outside
@@ -140,7 +141,7 @@ class Crossbar:
     r_col: float
     g: np.ndarray | None = None
     gap: np.ndarray | None = None
-    device_params: RRAMParams = DEFAULT_PARAMS
+    device_params: RRAMParams | VerilogA = DEFAULT_PARAMS
     transistor: MosfetParams | None = None
     v_gate: np.ndarray | None = None
 
@@ -148,8 +149,8 @@ class Crossbar:
         object.__setattr__(self, "kind", units.choice(self.kind, KINDS, "cell kind"))
         object.__setattr__(self, "r_row", as_resistance(self.r_row, "r_row"))
         object.__setattr__(self, "r_col", as_resistance(self.r_col, "r_col"))
-        if not isinstance(self.device_params, RRAMParams):
-            raise ValueError("device_params must be a memsim.devices.RRAMParams")
+        if not isinstance(self.device_params, (RRAMParams, VerilogA)):
+            raise ValueError("device_params must be a memsim.devices.RRAMParams or a memsim.devices.VerilogA device")
         if self.kind == "ohmic":
             if self.g is None:
                 raise ValueError("an ohmic crossbar needs g, the (rows, cols) conductances in S")
@@ -162,7 +163,8 @@ class Crossbar:
             raise ValueError(f"a {self.kind} crossbar needs gap (m) or g_read (S)")
         gap = check_gap(self.gap, self.device_params, 2)
         object.__setattr__(self, "gap", gap)
-        self._check_ratio(float(conductance(0.2, gap.min(), self.device_params)))
+        # The read conductance is monotone in the state: its extremes are at the extreme states.
+        self._check_ratio(float(np.max(self.device_params.conductance(0.2, np.array([gap.min(), gap.max()])))))
         if self.kind == "device":
             if self.v_gate is not None or self.transistor is not None:
                 raise ValueError("a selector-less (device) crossbar has no transistor or v_gate")
@@ -236,7 +238,7 @@ class Crossbar:
         """Cell conductance (S): ``g`` for ohmic cells, the RRAM chord conductance at ``v_read`` otherwise."""
         if self.kind == "ohmic":
             return self.g
-        return conductance(v_read, self.gap, self.device_params)
+        return self.device_params.conductance(v_read, self.gap)
 
     def ideal_i_col(self, v) -> np.ndarray:
         """Column currents with ideal wires and (for 1T1R) an ideal switch: the target product.
@@ -246,7 +248,7 @@ class Crossbar:
         v = check_inputs(self, v)
         if self.kind == "ohmic":
             return v @ self.g
-        return current(v[..., :, None], self.gap, self.device_params).sum(axis=-2)
+        return self.device_params.current(v[..., :, None], self.gap).sum(axis=-2)
 
     def with_wires(self, r_row: float, r_col: float) -> "Crossbar":
         """The same cells with other wire resistances."""
@@ -265,7 +267,7 @@ def gap_from(gap, g_read, v_read, params, ndim: int = 2):
     if gap is not None:
         return gap
     g_read = as_real_array(g_read, "g_read (S)", ndim)
-    return gap_for_conductance(g_read, v_read, params)
+    return params.state_for_conductance(g_read, v_read)
 
 
 def check_g(g, ndim: int) -> np.ndarray:
@@ -276,12 +278,16 @@ def check_g(g, ndim: int) -> np.ndarray:
     return g
 
 
-def check_gap(gap, params: RRAMParams, ndim: int) -> np.ndarray:
-    """RRAM gaps (m), ``ndim`` dimensions, within the model's gap bounds."""
-    gap = as_real_array(gap, "gap (m)", ndim, 0.0)
-    if np.any(gap < params.gap_min * (1 - 1e-12)) or np.any(gap > params.gap_max * (1 + 1e-12)):
-        raise ValueError(f"gap must lie within [{params.gap_min:.3g}, {params.gap_max:.3g}] m, got "
-                         f"[{gap.min():.3g}, {gap.max():.3g}] m")
+def check_gap(gap, params: RRAMParams | VerilogA, ndim: int) -> np.ndarray:
+    """Cell states, ``ndim`` dimensions, within the model's bounds: RRAM gaps in m for the
+    built-in model, V(s) in the model's unit for a Verilog-A device."""
+    what, unit = ("gap (m)", "m") if isinstance(params, RRAMParams) else (f"state of {params.module}", "")
+    low, high = params.state_bounds
+    gap = as_real_array(gap, what, ndim, 0.0 if isinstance(params, RRAMParams) else None)
+    tol = 1e-12 * max(abs(low), abs(high))
+    if np.any(gap < low - tol) or np.any(gap > high + tol):
+        raise ValueError(f"{what.split(' (')[0]} must lie within [{low:.3g}, {high:.3g}]{' ' + unit if unit else ''}, "
+                         f"got [{gap.min():.3g}, {gap.max():.3g}]{' ' + unit if unit else ''}")
     return gap
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 
 from .. import units
-from ..devices.rram import spice_subckt
+from ..devices.rram import RRAMParams, spice_subckt
 from .array import Crossbar, check_inputs, check_voltage
 from .bias import Bias, mvm_bias, read_bias
 
@@ -108,7 +108,9 @@ def _header(xb: Crossbar, title: str, options: str, transient: bool) -> list[str
     gmin = xb.transistor.g_leak if xb.kind == "1t1r" else 1e-12
     lines = [f"* memsim netlist: {title}", RUN_NOTE, f"{options} gmin={units.fmt(gmin)}"]
     if xb.kind != "ohmic":
-        lines.append(spice_subckt(xb.device_params))
+        # The built-in model as subcircuits; a Verilog-A device as its compiled OSDI model.
+        lines += ([spice_subckt(xb.device_params)] if isinstance(xb.device_params, RRAMParams)
+                  else xb.device_params.spice_model())
     if xb.kind == "1t1r":
         lines += ["* access transistor model card: " + units.check_file_name(xb.transistor.card.name, "model card"),
                   xb.transistor.card_text.rstrip("\n")]
@@ -160,6 +162,8 @@ def _cells(xb: Crossbar, transient: bool) -> list[str]:
                       for j in range(cols) if g[i, j] > 0]
         return lines
     gap = xb.gap
+    if not isinstance(xb.device_params, RRAMParams):
+        return lines + _osdi_cells(xb, transient)
     if xb.kind == "device":
         if transient:
             for i in range(rows):
@@ -180,4 +184,25 @@ def _cells(xb: Crossbar, transient: bool) -> list[str]:
             else:
                 lines.append(f"xd{i}_{j} r{i}_{j} d{i}_{j} rram_dc gap={units.fmt(gap[i, j])}")
             lines.append(f"m{i}_{j} d{i}_{j} gl{i} c{i}_{j} c{i}_{j} {model} {size}")
+    return lines
+
+
+def _osdi_cells(xb: Crossbar, transient: bool) -> list[str]:
+    """Cells of a Verilog-A device: an OSDI instance ``n{i}_{j}`` whose state node ``x{i}_{j}``
+    is held at the cell's state by a source (a read: the state does not move) or starts there
+    (a transient, ``.ic`` with ``uic``)."""
+    rows, cols = xb.shape
+    model = xb.device_params.model_name
+    low = "d" if xb.kind == "1t1r" else "c"
+    lines = []
+    for i in range(rows):
+        for j in range(cols):
+            lines.append(f"nd{i}_{j} r{i}_{j} {low}{i}_{j} x{i}_{j} {model}")
+            state = units.fmt(xb.gap[i, j])
+            lines.append(f".ic v(x{i}_{j})={state}" if transient else f"vx{i}_{j} x{i}_{j} 0 {state}")
+            if xb.kind == "1t1r":
+                t = xb.transistor
+                lines.append(f"m{i}_{j} d{i}_{j} gl{i} c{i}_{j} c{i}_{j} "
+                             f"{units.check_name(t.model_name, 'transistor model name')} "
+                             f"w={units.fmt(t.w)} l={units.fmt(t.l)}")
     return lines

@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import units
-from ..devices.rram import current as rram_current
+from ..devices.rram import RRAMParams
 from ..errors import ResourceLimitError, SpiceError
 from . import netlist
 from .array import Crossbar, check_inputs, check_voltage
@@ -578,8 +578,8 @@ def _cell_currents(xb: Crossbar, v_row, v_col, v_mid) -> np.ndarray:
     if xb.kind == "ohmic":
         return xb.g * (v_row - v_col)
     if xb.kind == "device":
-        return rram_current(v_row - v_col, xb.gap, xb.device_params)
-    return rram_current(v_row - v_mid, xb.gap, xb.device_params)
+        return xb.device_params.current(v_row - v_col, xb.gap)
+    return xb.device_params.current(v_row - v_mid, xb.gap)
 
 
 # -- programming transients -----------------------------------------------------------------
@@ -616,4 +616,6 @@ def simulate_program(xb: Crossbar, row: int, col: int, v_pulse: float, t_pulse: 
         i_sel = -vectors[f"i(vin{row})"]
     except KeyError as err:
         raise SpiceError(f"ngspice transient results lack the vector {err.args[0]}") from None
-    return ProgramResult(t, gap.reshape(len(t), rows, cols) * 1e-9, i_sel, (row, col))
+    # The built-in subcircuit carries the gap in nm; a Verilog-A state is in the model's own unit.
+    scale = 1e-9 if isinstance(xb.device_params, RRAMParams) else 1.0
+    return ProgramResult(t, gap.reshape(len(t), rows, cols) * scale, i_sel, (row, col))

@@ -1,12 +1,13 @@
-"""Compact device models: the Stanford-PKU gap RRAM, the 1T1R transistor, presets."""
+"""Compact device models: the Stanford-PKU gap RRAM, Verilog-A devices, the 1T1R transistor, presets."""
 from .presets import NO_VARIABILITY, PRESETS, DevicePreset, Variability, drift, preset, read_noise
 from .rram import (DEFAULT_PARAMS, RRAMParams, conductance, current, dcurrent_dv, gap_for_conductance,
                    gap_rate, spice_subckt, temperature)
 from .transistor import DEFAULT_CARD, MosfetParams, drain_current, read_model_card
+from .veriloga import DeviceTable, VerilogA, VerilogAError
 
 __all__ = [
     "DEFAULT_PARAMS", "RRAMParams", "conductance", "current", "dcurrent_dv", "gap_for_conductance",
     "gap_rate", "spice_subckt", "temperature", "MosfetParams", "drain_current", "read_model_card",
     "DEFAULT_CARD", "DevicePreset", "Variability", "NO_VARIABILITY", "PRESETS", "preset", "drift",
-    "read_noise",
+    "read_noise", "VerilogA", "VerilogAError", "DeviceTable",
 ]

@@ -41,3 +41,67 @@ def mosfet_current(vgs, vds, p):
         return core * clm + leak * vds, beta * vds * clm, beta * (vov - vds) * clm + core * lam + leak
     core = 0.5 * beta * vov * vov
     return core * clm + leak * vds, beta * vov * clm, core * lam + leak
+
+
+@njit(cache=True, inline="always")
+def _hermite(t, f0, d0, f1, d1, h):
+    """Cubic Hermite on [0, 1] with values f and slopes d (per unit of the grid step h):
+    the value and its derivative per unit of the original variable."""
+    t2 = t * t
+    t3 = t2 * t
+    value = (2 * t3 - 3 * t2 + 1) * f0 + (t3 - 2 * t2 + t) * h * d0 + (3 * t2 - 2 * t3) * f1 + (t3 - t2) * h * d1
+    slope = ((6 * t2 - 6 * t) * f0 + (3 * t2 - 4 * t + 1) * h * d0 + (6 * t - 6 * t2) * f1
+             + (3 * t2 - 2 * t) * h * d1) / h
+    return value, slope
+
+
+@njit(cache=True, inline="always")
+def table_current(v, s, t):
+    """Device current (A) and dI/dV (S) from a packed device table (``DeviceTable.packed``):
+    cubic Hermite in voltage between nodes (exact slopes), 4-point Lagrange in state; beyond
+    the voltage range, the end node's tangent."""
+    n_s = int(t[1])
+    n_v = int(t[2])
+    s0, ds, v0, dv = t[3], t[4], t[5], t[6]
+    base_i = 7
+    base_g = 7 + n_s * n_v
+    x = (s - s0) / ds
+    k = min(max(int(math.floor(x)) - 1, 0), n_s - 4)
+    u = x - k
+    w = (-(u - 1.0) * (u - 2.0) * (u - 3.0) / 6.0, u * (u - 2.0) * (u - 3.0) / 2.0,
+         -u * (u - 1.0) * (u - 3.0) / 2.0, u * (u - 1.0) * (u - 2.0) / 6.0)
+    y = (v - v0) / dv
+    current = 0.0
+    slope = 0.0
+    if y <= 0.0 or y >= n_v - 1:
+        j = 0 if y <= 0.0 else n_v - 1
+        offset = v - (v0 + j * dv)
+        for m in range(4):
+            row = (k + m) * n_v + j
+            current += w[m] * (t[base_i + row] + t[base_g + row] * offset)
+            slope += w[m] * t[base_g + row]
+        return current, slope
+    j = min(int(y), n_v - 2)
+    tau = y - j
+    for m in range(4):
+        row = (k + m) * n_v + j
+        value, d = _hermite(tau, t[base_i + row], t[base_g + row], t[base_i + row + 1], t[base_g + row + 1], dv)
+        current += w[m] * value
+        slope += w[m] * d
+    return current, slope
+
+
+@njit(cache=True, inline="always")
+def cell_current(v, s, p):
+    """Current and dI/dV of one cell: the built-in model for ``RRAMParams.as_array()``, the
+    table for a packed ``DeviceTable`` (tagged by its negative first entry)."""
+    if p[0] < 0.0:
+        return table_current(v, s, p)
+    return rram_current(v, s, p)
+
+
+@njit(cache=True)
+def table_currents(v, s, t, i_out, g_out):
+    """:func:`table_current` over flat arrays (numpy callers and tests)."""
+    for k in range(v.size):
+        i_out[k], g_out[k] = table_current(v[k], s[k], t)

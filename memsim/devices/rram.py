@@ -89,6 +89,25 @@ class RRAMParams:
         """(lowest, highest) read conductance in siemens reachable within the gap bounds."""
         return (float(conductance(v_read, self.gap_max, self)), float(conductance(v_read, self.gap_min, self)))
 
+    # The device protocol both engines read a cell through (a compiled Verilog-A model,
+    # memsim.devices.VerilogA, has the same methods); the state here is the gap in m.
+    @property
+    def state_bounds(self) -> tuple[float, float]:
+        """(lowest, highest) state: the gap bounds in m."""
+        return self.gap_min, self.gap_max
+
+    def current(self, v, state):
+        """Device current (A) at voltage ``v`` (V) and gap ``state`` (m)."""
+        return current(v, state, self)
+
+    def conductance(self, v_read, state):
+        """Chord conductance (S) at ``v_read`` (V) and gap ``state`` (m)."""
+        return conductance(v_read, state, self)
+
+    def state_for_conductance(self, g_siemens, v_read: float = 0.2):
+        """The gaps (m) that read ``g_siemens`` (S) at ``v_read``."""
+        return gap_for_conductance(g_siemens, v_read, self)
+
 
 DEFAULT_PARAMS = RRAMParams()
 

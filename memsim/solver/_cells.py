@@ -9,7 +9,7 @@ drive, so d_vc != -d_vr there.
 """
 from numba import njit
 
-from ..devices.kernels import mosfet_current, rram_current
+from ..devices.kernels import cell_current, mosfet_current
 
 
 @njit(cache=True, nogil=True)
@@ -17,7 +17,7 @@ def device_cells(vr, vc, gap, p_dev, i_cell, d_vr, d_vc):
     n_rows, n_cols = vr.shape
     for i in range(n_rows):
         for j in range(n_cols):
-            current, g = rram_current(vr[i, j] - vc[i, j], gap[i, j], p_dev)
+            current, g = cell_current(vr[i, j] - vc[i, j], gap[i, j], p_dev)
             i_cell[i, j] = current
             d_vr[i, j] = g
             d_vc[i, j] = -g
@@ -43,13 +43,13 @@ def series_node(vr, vc, vg, gap, p_dev, p_mos, vd_guess):
     lo = min(vr, vc)
     hi = max(vr, vc)
     if hi == lo:
-        i_r, g_r = rram_current(0.0, gap, p_dev)
+        i_r, g_r = cell_current(0.0, gap, p_dev)
         i_m, m_d, m_s = _transistor(vr, vc, vg, p_mos)
         return vr, 0.0, g_r * m_d / (g_r + m_d), g_r * m_s / (g_r + m_d)
     vd = min(max(vd_guess, lo), hi)
     tol = 4e-16 * max(abs(lo), abs(hi)) + 1e-300
     for _ in range(200):
-        i_r, g_r = rram_current(vr - vd, gap, p_dev)
+        i_r, g_r = cell_current(vr - vd, gap, p_dev)
         i_m, m_d, m_s = _transistor(vd, vc, vg, p_mos)
         mismatch = i_r - i_m  # decreasing in vd
         if mismatch > 0.0:
@@ -73,7 +73,7 @@ def series_node(vr, vc, vg, gap, p_dev, p_mos, vd_guess):
             vd = new
             break
         vd = new
-    i_r, g_r = rram_current(vr - vd, gap, p_dev)
+    i_r, g_r = cell_current(vr - vd, gap, p_dev)
     i_m, m_d, m_s = _transistor(vd, vc, vg, p_mos)
     # Implicit derivative of the series current: d vd = (g_r d vr - m_s d vc) / (g_r + m_d).
     denom = g_r + m_d

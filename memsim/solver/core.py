@@ -97,6 +97,15 @@ def _calibrated(xb: Crossbar, calibration) -> Crossbar:
     return calibration.apply(xb)
 
 
+def _check_table_range(xb: Crossbar, peak: float) -> None:
+    """Refuse drives beyond the voltage range a Verilog-A device's table covers (no cell
+    voltage exceeds the largest drive: the network is passive)."""
+    v_max = getattr(xb.device_params, "v_max", None)
+    if xb.kind != "ohmic" and v_max is not None and peak > v_max:
+        raise ValueError(f"drives reach {peak:.4g} V, beyond the +/-{v_max:g} V that the {xb.device_params.module} "
+                         "table covers; make the device with a larger v_max")
+
+
 def _check_bias(xb: Crossbar, bias: Bias):
     if not isinstance(bias, Bias):
         raise ValueError(f"bias must be a memsim.Bias, got {type(bias).__name__}")
@@ -482,6 +491,7 @@ def solve(xb: Crossbar, v, *, cells: bool = False, voltages: bool = True, tol: f
     _check_options(xb, tol, max_iter, on_fail)
     xb = _calibrated(xb, calibration)
     v = check_inputs(xb, v)
+    _check_table_range(xb, float(np.max(np.abs(v))))
     batched = v.ndim == 2
     vectors = v if batched else v[None, :]
     _check_memory(xb, len(vectors), cells, voltages)
@@ -624,6 +634,7 @@ def solve_bias(xb: Crossbar, bias: Bias, *, cells: bool = False, tol: float = 1e
     _check_options(xb, tol, max_iter, on_fail)
     xb = _calibrated(xb, calibration)
     v_row, v_col = _check_bias(xb, bias)
+    _check_table_range(xb, float(np.nanmax(np.abs(np.concatenate([v_row, v_col])))))
     driven = ~np.isnan(v_row)
     held = ~np.isnan(v_col)
     _check_connected(xb, driven, held)
