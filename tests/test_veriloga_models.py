@@ -176,6 +176,32 @@ def vteam_rate(v, w):
     return 0.0 * window
 
 
+#: Yakopcic et al. (IEEE EDL 2011), yakopcic.va's defaults.
+YAKOPCIC = dict(a1=0.17, a2=0.17, b=0.05, vp=0.16, vn=0.15, ap=4000.0, an=4000.0, xp=0.3, xn=0.5,
+                alpha_p=1.0, alpha_n=5.0, eta=1.0)
+
+
+def yakopcic_current(v, x):
+    y = YAKOPCIC
+    return np.where(v >= 0, y["a1"], y["a2"]) * x * np.sinh(y["b"] * v)
+
+
+def yakopcic_rate(v, x):
+    y = YAKOPCIC
+    if v > y["vp"]:
+        g = y["ap"] * (np.exp(v) - np.exp(y["vp"]))
+    elif v < -y["vn"]:
+        g = -y["an"] * (np.exp(-v) - np.exp(y["vn"]))
+    else:
+        g = 0.0
+    f = 1.0
+    if y["eta"] * g > 0 and x >= y["xp"]:
+        f = np.exp(-y["alpha_p"] * (x - y["xp"])) * ((y["xp"] - x) / (1 - y["xp"]) + 1)
+    elif y["eta"] * g < 0 and x <= 1 - y["xn"]:
+        f = np.exp(y["alpha_n"] * (x + y["xn"] - 1)) * (x / (1 - y["xn"]))
+    return y["eta"] * g * f
+
+
 #: name: (current(v, state), rate(v, state), sine amplitude V, frequency Hz, initial state,
 #: state span, series resistance ohm).  The Stanford-PKU SET runs away on a bare device (the
 #: gap falls to its bound within ~1 ns, where no two integrators agree on the time); a series
@@ -183,6 +209,7 @@ def vteam_rate(v, w):
 SWEEPS = {
     "stanford_pku": (stanford_current, stanford_rate, 2.5, 1e4, 1.5, 1.6, 2e3),
     "vteam": (vteam_current, vteam_rate, 1.0, 1e6, 0.3, 3.0, 0.0),
+    "yakopcic": (yakopcic_current, yakopcic_rate, 0.45, 100.0, 0.11, 1.0, 0.0),
 }
 
 
