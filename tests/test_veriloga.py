@@ -188,3 +188,31 @@ def test_bad_parameters_and_modules(tmp_path, model_file, cache):
         VerilogA(tmp_path / "missing.va", cache_dir=cache)
     with pytest.raises(ValueError, match="state of pku_read must lie within"):
         Crossbar.device(gap=[[3.0]], params=VerilogA(model_file, cache_dir=cache))
+
+
+@pytest.mark.parametrize("cells", ["device", "1t1r"])
+def test_tiles_of_a_verilog_a_device_match_the_builtin_model(device, cells):
+    """The same layer on tiles of the compiled model and of the built-in one (the same
+    equations): the batched model reads the table, so they agree to the table's error."""
+    torch = pytest.importorskip("torch")
+    from memsim.nn import HardwareConfig, convert
+
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(20, 6).double()
+    x = torch.rand(5, 20, dtype=torch.float64)
+    options = dict(tile=16, cells=cells, r_wire=2.5, dtype="float64", conductances="analog", verify_1t1r=False)
+    builtin = convert(layer, HardwareConfig(**options))(x)
+    va = convert(layer, HardwareConfig(**options, device=device))(x)
+    exact = convert(layer, HardwareConfig(**options, device=device, exact=True))(x)
+    scale = float(builtin.abs().max())
+    assert float((va - builtin).abs().max()) / scale < 1e-5
+    assert float((va - exact).abs().max()) / scale < 1e-3  # the batched model's own tolerance
+
+
+def test_hardware_config_takes_only_devices(device):
+    from memsim.nn import HardwareConfig
+
+    with pytest.raises(ValueError, match="device must be a memsim.devices.RRAMParams, a memsim.devices.VerilogA"):
+        HardwareConfig(cells="device", device="pku.va")
+    with pytest.raises(ValueError, match="ohmic cells have no compact model"):
+        HardwareConfig(cells="ohmic", device=device)

@@ -89,6 +89,11 @@ class HardwareConfig:
         input vector (the reference) instead of the batched model
         (:class:`memsim.nn.tile.NonlinearBatched`, checked against the solver whenever it is
         programmed).
+    device : RRAMParams or VerilogA, optional
+        The compact model of ``device`` and ``1t1r`` cells: the built-in Stanford-PKU model
+        with other parameters, or a compiled Verilog-A device (:class:`memsim.devices.VerilogA`,
+        read through its table by the batched model and the solver); None is the built-in
+        model with its published parameters.
     """
 
     tile: int = 128
@@ -111,6 +116,7 @@ class HardwareConfig:
     tol: float = 1e-6
     workers: int = 1
     exact: bool = False
+    device: object = None
 
     def __post_init__(self):
         object.__setattr__(self, "tile", check_tile(self.tile))
@@ -146,6 +152,14 @@ class HardwareConfig:
             raise ValueError(f"workers must be an integer >= 1, got {self.workers!r}")
         if not isinstance(self.exact, (bool, np.bool_)):
             raise ValueError(f"exact must be True or False, got {self.exact!r}")
+        if self.device is not None:
+            from ..devices import RRAMParams, VerilogA
+
+            if not isinstance(self.device, (RRAMParams, VerilogA)):
+                raise ValueError("device must be a memsim.devices.RRAMParams, a memsim.devices.VerilogA or None, "
+                                 f"got {type(self.device).__name__}")
+            if self.cells == "ohmic":
+                raise ValueError("device applies to 'device' and '1t1r' cells; ohmic cells have no compact model")
         if self.cells != "ohmic" and self.cond.g_min <= 0:
             raise ValueError(f"{self.cells} cells need conductances > 0 S (the RRAM model has no open "
                              f"state); {self.cond.name!r} reaches 0 S, use rram8, rram64 or analog")

@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from ..circuit.array import Crossbar
-from ..devices.rram import DEFAULT_PARAMS, gap_for_conductance
+from ..devices.rram import DEFAULT_PARAMS, RRAMParams
 from ..devices.transistor import MosfetParams, drain_current
 from ..solver import effective_matrix, solve
 from .mapping import TileMap, differential
@@ -142,7 +142,7 @@ class SelectorlessIdealWires(CircuitModel):
     name = "selectorless-ideal-wires"
 
     def program(self, g):
-        p = DEFAULT_PARAMS
+        p = device_of(self.config)
         super().program(g)
         gap = read_gap(g.detach().cpu().double().numpy(), self.config.v_read, p)
         self.v0 = p.v0
@@ -230,14 +230,22 @@ class NonlinearBatched(CircuitModel):
             self.g = g
             self._warn_if_off()
             return
-        p = DEFAULT_PARAMS
+        p = device_of(self.config)
         super().program(g)
         cfg = self.config
         kw = dict(dtype=g.dtype, device=g.device)
-        self.v0 = p.v0
-        self.prefactor64 = np.ascontiguousarray(p.i0 * np.exp(-self.xb.gap / p.g0))
-        self.prefactor = torch.as_tensor(self.prefactor64, **kw)
         self.p_dev = p.as_array()
+        if isinstance(p, RRAMParams):
+            self.v0 = p.v0
+            self.prefactor64 = np.ascontiguousarray(p.i0 * np.exp(-self.xb.gap / p.g0))
+            largest_slope = self.prefactor64 / self.v0 * math.cosh(cfg.v_read / self.v0)
+        else:  # a tabulated device: the kernel reads its table; prefactor / v0 is the slope at 0 V
+            self.v0 = 1.0
+            table = p.table()
+            self.prefactor64 = np.ascontiguousarray(table.interpolate(0.0, self.xb.gap)[1])
+            largest_slope = np.maximum(table.interpolate(cfg.v_read, self.xb.gap)[1],
+                                       table.interpolate(-cfg.v_read, self.xb.gap)[1])
+        self.prefactor = torch.as_tensor(self.prefactor64, **kw)
         rows, cols = g.shape
         r = cfg.r_wire
         self.r = r
@@ -249,7 +257,7 @@ class NonlinearBatched(CircuitModel):
         # largest eigenvalue of r A D, D the largest differential conductance of each cell
         lam = 0.0
         if r > 0:
-            d = self.prefactor / self.v0 * math.cosh(cfg.v_read / self.v0)
+            d = torch.as_tensor(largest_slope, **kw)
             x = torch.ones((1, rows, cols), **kw)
             for _ in range(30):
                 y = self._drops(d * x)
@@ -324,7 +332,7 @@ def circuit_model(config) -> CircuitModel:
     wire resistance (and 1T1R cells) get :class:`NonlinearBatched` unless ``config.exact``."""
     if config.cells == "ohmic":
         return Ideal(config) if config.r_wire == 0 else OhmicIRDrop(config)
-    if config.cells == "device" and config.r_wire == 0:
+    if config.cells == "device" and config.r_wire == 0 and isinstance(device_of(config), RRAMParams):
         return SelectorlessIdealWires(config)
     return ExactSolver(config) if getattr(config, "exact", False) else NonlinearBatched(config)
 
@@ -332,11 +340,17 @@ def circuit_model(config) -> CircuitModel:
 # ---------------------------------------------------------------------------------------------
 # cells of the exact circuit
 # ---------------------------------------------------------------------------------------------
+def device_of(config):
+    """The compact model of ``config``'s RRAM cells: its ``device``, else the built-in model."""
+    device = getattr(config, "device", None)
+    return DEFAULT_PARAMS if device is None else device
+
+
 def read_gap(g, v_read, params):
-    """Gaps (m) whose compact-model cell reads ``g`` (S) at ``v_read`` (V), within the model's
-    conductance range."""
-    lo, hi = params.g_range(v_read)
-    return gap_for_conductance(np.clip(g, lo * (1 + 1e-12), hi * (1 - 1e-12)), v_read, params)
+    """States (gaps in m for the built-in model) whose compact-model cell reads ``g`` (S) at
+    ``v_read`` (V), within the model's conductance range."""
+    lo, hi = np.sort(params.conductance(v_read, np.array(params.state_bounds)))
+    return params.state_for_conductance(np.clip(g, lo * (1 + 1e-12), hi * (1 - 1e-12)), v_read)
 
 
 def verified_gap(g, v_read, v_gate, transistor, params):
@@ -354,8 +368,19 @@ def verified_gap(g, v_read, v_gate, transistor, params):
         lo = np.where(below, mid, lo)
         hi = np.where(below, hi, mid)
     v_rram = np.maximum(v_read - 0.5 * (lo + hi), 1e-12)
-    gap = -params.g0 * np.log(current / (params.i0 * np.sinh(v_rram / params.v0)))
-    return np.clip(gap, params.gap_min, params.gap_max)
+    if isinstance(params, RRAMParams):
+        gap = -params.g0 * np.log(current / (params.i0 * np.sinh(v_rram / params.v0)))
+        return np.clip(gap, params.gap_min, params.gap_max)
+    # A tabulated device: bisection on the state, the current being monotone in it.
+    table = params.table()
+    low, high = (np.full_like(current, bound) for bound in params.state_bounds)
+    rising = table.interpolate(v_read, high[:1])[0] > table.interpolate(v_read, low[:1])[0]
+    for _ in range(60):
+        mid = 0.5 * (low + high)
+        below = (table.interpolate(v_rram, mid)[0] < current) == rising
+        low = np.where(below, mid, low)
+        high = np.where(below, high, mid)
+    return 0.5 * (low + high)
 
 
 def build_crossbar(config, g):
@@ -368,9 +393,11 @@ def build_crossbar(config, g):
     if config.cells == "ohmic":
         return Crossbar.of_kind("ohmic", g, **wires)
     transistor = MosfetParams()
-    gap = (verified_gap(g, config.v_read, config.v_gate, transistor, DEFAULT_PARAMS)
-           if config.cells == "1t1r" and config.verify_1t1r else read_gap(g, config.v_read, DEFAULT_PARAMS))
-    return Crossbar.of_kind(config.cells, gap=gap, v_gate=config.v_gate, transistor=transistor, **wires)
+    params = device_of(config)
+    gap = (verified_gap(g, config.v_read, config.v_gate, transistor, params)
+           if config.cells == "1t1r" and config.verify_1t1r else read_gap(g, config.v_read, params))
+    return Crossbar.of_kind(config.cells, gap=gap, v_gate=config.v_gate, transistor=transistor, params=params,
+                            **wires)
 
 
 # ---------------------------------------------------------------------------------------------

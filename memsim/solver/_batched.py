@@ -23,6 +23,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from ..devices.kernels import table_current
 from ._cells import series_node
 
 #: Newton steps on a 1T1R cell's internal node per pass, warm-started from the last pass (on
@@ -49,10 +50,14 @@ def _sinh_cosh_series(x):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _device_row(u_i, pref_i, inv_v0, cur):
+def _device_row(u_i, pref_i, inv_v0, gap_i, p_dev, cur):
     """Currents ``cur`` (C,) of the selector-less cells of one row (cell voltages ``u_i``,
     prefactors ``pref_i``): the series where |u/V0| <= 1 (the whole row in one vectorised loop),
-    math.sinh for the rest."""
+    math.sinh for the rest; a tabulated device (``p_dev`` a packed table) from its table."""
+    if p_dev[0] < 0.0:
+        for j in range(u_i.shape[0]):
+            cur[j] = table_current(u_i[j], gap_i[j], p_dev)[0]
+        return
     over = 0
     for j in range(u_i.shape[0]):
         x = u_i[j] * inv_v0
@@ -112,7 +117,7 @@ def _one_t_row(i, u, vc, vd, prefactor, inv_v0, v_gate, gap, p_dev, p_mos, cur, 
             g_on = beta * max(v_gate - vc[j] - vto, 1e-3)
             g_rram = pref_i[j] * inv_v0
             vd_i[j] = vc[j] + u_i[j] * g_rram / (g_rram + g_on)
-    if exact_node:
+    if exact_node or p_dev[0] < 0.0:  # a tabulated device: the generic series-node solve
         for j in range(n_cols):
             node, current, _, _ = series_node(u_i[j] + vc[j], vc[j], v_gate, gap[i, j], p_dev, p_mos, vd_i[j])
             vd_i[j] = node
@@ -183,7 +188,7 @@ def _pass(v_b, u, step, drop, rise, vd, w, p_sum, q_sum, cur, vc, prefactor, inv
         if one_t:
             _one_t_row(i, u, vc, vd, prefactor, inv_v0, v_gate, gap, p_dev, p_mos, cur, first, exact_node)
         else:
-            _device_row(u_i, prefactor[i], inv_v0, cur)
+            _device_row(u_i, prefactor[i], inv_v0, gap[i], p_dev, cur)
         total = 0.0
         for j in range(n_cols):
             total += cur[j]
