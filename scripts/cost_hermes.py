@@ -1,10 +1,19 @@
 """Energy efficiency of one 256x256 core of IBM's HERMES chip (M. Le Gallo et al., "A 64-core
 mixed-signal in-memory compute chip based on phase-change memory for deep neural network
 inference", Nature Electronics 6, 680-693, 2023), estimated by memsim.cost, beside the chip's
-reported 9.76 TOPS/W and 63.1 TOPS (8-bit inputs and outputs, one-phase read mode).
+reported figures for 8-bit input/output MVMs: 63.1 TOPS at 9.76 TOPS/W in the one-phase read
+mode, 16.1 TOPS at 2.48 TOPS/W in the four-phase mode (the paper's abstract), and the single
+core's 10.5 TOPS/W (R. Khaddam-Aljameh et al., "HERMES-Core: a 1.59-TOPS/mm2 PCM on 14-nm CMOS
+in-memory compute core using 300-ps/LSB linearized CCO-based ADCs", IEEE JSSC 57(4), 2022).
 
-What the chip reports and what memsim assumes are printed with the result; the table in
-examples/cost/README.md is this script's output.
+The two read modes split the chip's energy per MVM into a part paid once per MVM and a part
+paid per modulation cycle (the four-phase mode applies each input polarity to each weight
+polarity in its own cycle, so every device conducts for the same total time as in one phase,
+while converters, modulators and clocks run four cycles): E = A + n C, n = 1 or 4.  That
+split is set beside memsim's own.
+
+What the chip reports and what memsim assumes are printed with the result; the tables in
+examples/cost/README.md are this script's output.
 """
 from __future__ import annotations
 
@@ -17,7 +26,19 @@ import numpy as np
 #: The chip's reported figures (abstract of the paper): 8-bit input/output MVMs, one-phase mode.
 REPORTED_TOPS_PER_W = 9.76
 REPORTED_TOPS = 63.1
+#: The same in the four-phase (high-precision) read mode.
+REPORTED_TOPS_PER_W_4PHASE = 2.48
+REPORTED_TOPS_4PHASE = 16.1
+#: One HERMES core on its own (Khaddam-Aljameh et al., IEEE JSSC 2022, abstract), at 1 GHz.
+REPORTED_CORE_TOPS_PER_W = 10.5
 CORES, SIZE = 64, 256
+
+
+def split_per_cycle(e_one_phase: float, e_four_phase: float) -> tuple[float, float]:
+    """(A, C), J: the energy per MVM paid once (A) and per modulation cycle (C), from the energy
+    per MVM in the one-phase and four-phase read modes, E = A + n C."""
+    per_cycle = (e_four_phase - e_one_phase) / 3.0
+    return e_one_phase - per_cycle, per_cycle
 
 
 def main(argv=None) -> int:
@@ -86,7 +107,36 @@ def main(argv=None) -> int:
         f"{REPORTED_TOPS_PER_W:.2f} | {REPORTED_TOPS:.1f} |",
     ]
     ratio = (ops / total_pwm / 1e12) / REPORTED_TOPS_PER_W
-    print("\n".join(lines))
+    # The two read modes of the chip against memsim's own split: per MVM, the array (every device
+    # conducts for the same time in both modes) and the digital scale of each output; per cycle,
+    # one conversion and one accumulate per output.
+    e1, e4 = ops / REPORTED_TOPS_PER_W / 1e12, ops / REPORTED_TOPS_PER_W_4PHASE / 1e12
+    chip_once, chip_cycle = split_per_cycle(e1, e4)
+    add_j = SIZE * cfg.add32_j
+    mine_once = pwm_j + dac_j + digital_j - add_j
+    split = [
+        "",
+        "| energy per MVM (one core) | paid once per MVM (A) | paid per modulation cycle (C) | per output and cycle |",
+        "|---|---|---|---|",
+        f"| HERMES, from its one-phase and four-phase figures | {chip_once * 1e9:.2f} nJ | {chip_cycle * 1e9:.2f} nJ | "
+        f"{chip_cycle / SIZE * 1e12:.1f} pJ |",
+        f"| memsim, SAR ADC at {cfg.fom_walden_j * 1e15:g} fJ/step | {mine_once * 1e9:.2f} nJ (array {pwm_j * 1e9:.2f}) | "
+        f"{(adc_j + add_j) * 1e9:.2f} nJ | {(adc_j + add_j) / SIZE * 1e12:.1f} pJ |",
+        f"| memsim, time-domain (ramp) ADC | {mine_once * 1e9:.2f} nJ (array {pwm_j * 1e9:.2f}) | "
+        f"{(ramp_adc_j + add_j) * 1e9:.2f} nJ | {(ramp_adc_j + add_j) / SIZE * 1e12:.1f} pJ |",
+    ]
+    print("\n".join(lines + split))
+    four_sar = mine_once + 4 * (adc_j + add_j)
+    four_ramp = mine_once + 4 * (ramp_adc_j + add_j)
+    print(f"\nfour-phase mode, memsim (array and scale once, conversions and accumulates four times): "
+          f"{ops / four_sar / 1e12:.2f} TOPS/W (SAR), {ops / four_ramp / 1e12:.2f} (ramp) against the chip's "
+          f"{REPORTED_TOPS_PER_W_4PHASE:.2f}; one core alone (HERMES-Core, JSSC 2022) {REPORTED_CORE_TOPS_PER_W:.1f} TOPS/W: "
+          f"memsim / core {(ops / total_pwm / 1e12) / REPORTED_CORE_TOPS_PER_W:.2f} (SAR), "
+          f"{(ops / total_ramp / 1e12) / REPORTED_CORE_TOPS_PER_W:.2f} (ramp)")
+    print(f"the chip's per-cycle energy as one converter per output would be a Walden FoM of "
+          f"{chip_cycle / SIZE / 2 ** 8 * 1e15:.0f} fJ/step (memsim's SAR default: {cfg.fom_walden_j * 1e15:g}); "
+          f"its once-per-MVM energy bounds the array at {chip_once * 1e9:.2f} nJ, memsim's array at "
+          f"{args.v_read:g} V is {pwm_j * 1e9:.2f} nJ")
     gap = ops / REPORTED_TOPS_PER_W / 1e12 - total_pwm
     print(f"\nmemsim / reported TOPS/W: {ratio:.2f} (duration-coded, SAR), {(ops / total_ramp / 1e12) / REPORTED_TOPS_PER_W:.2f} "
           f"(ramp); what memsim leaves out would be "
