@@ -1,13 +1,14 @@
 """The ``memsim`` command: netlists, ngspice runs, the fast solver, studies and networks on tiles.
 
     memsim demo [--out DIR]                         32x32 1T1R and selector-less arrays
-    memsim netlist  (--spec FILE | --kind K --rows R --cols C ...) [--read R,C --scheme S | --program R,C --pulse V] [-o FILE]
-    memsim simulate (--spec FILE | --kind K --rows R --cols C ...) [--engine ngspice|solver] [-o FILE.csv|.npz]
-    memsim calibrate [--card CARD.lib] [--quick] [--sizes 64 128] [--out DIR]
+    memsim netlist  (--spec FILE | --kind K --rows R --cols C ...) [--device M.va --param K=V] [--read R,C --scheme S | --program R,C --pulse V] [-o FILE]
+    memsim simulate (--spec FILE | --kind K --rows R --cols C ...) [--device M.va --param K=V] [--engine ngspice|solver] [-o FILE.csv|.npz]
+    memsim calibrate [--card CARD.lib] [--quick] [--sizes 64 128] [--out DIR]  | --device M.va [--param K=V]
     memsim study CONFIG [--dask ADDRESS|local] [--workers N] [--out DIR]  array-size studies, resumable
     memsim plot RESULTS [--out DIR]                 figures from a study's results CSV
     memsim infer --model NAME | --model-file F.pt ... torch models (MLPs, CNNs) on crossbar tiles
     memsim compensate fit|show|eval ...             IR-drop and drift compensation
+    memsim fit IV.csv [--pulses P.csv] [--free i0,g0,...] [--out DIR]  device card from measured data
 
 Every subcommand mirrors the Python API (memsim.netlist, memsim.simulate, memsim.solve);
 errors in the input are reported in one line with what is accepted, exit status 2.
@@ -28,7 +29,8 @@ DEFAULT_OUT = OUTPUT_DIR  # the default --out folder
 # Modules that contribute subcommands: each has add_cli(subparsers), registering parsers
 # whose set_defaults(func=...) takes the parsed args and returns an exit status.  Their
 # top-level imports stay light (numpy only) so `memsim --help` is fast.
-_SUBCOMMAND_MODULES = ("memsim.calibrate.cli", "memsim.study", "memsim.nn.cli", "memsim.compensate.cli")
+_SUBCOMMAND_MODULES = ("memsim.calibrate.cli", "memsim.study", "memsim.nn.cli", "memsim.compensate.cli",
+                       "memsim.fit.cli")
 
 
 def _cell(text: str) -> tuple[int, int]:
@@ -52,20 +54,42 @@ def _add_array_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--seed", type=int, default=0, help="seed of the random levels")
     group.add_argument("--v-read", type=float, default=0.2, help="read / input voltage, V (default 0.2)")
     group.add_argument("--v-gate", type=float, default=1.8, help="1T1R gate voltage, V (default 1.8)")
+    add_device_options(group)
     bias = parser.add_argument_group("analysis")
     bias.add_argument("--read", type=_cell, metavar="ROW,COL", help="single-cell read instead of an MVM")
     bias.add_argument("--scheme", choices=("floating", "v/2", "v/3", "grounded"), default="v/2",
                       help="bias of unselected lines for --read/--program (default v/2)")
 
 
+def add_device_options(group) -> None:
+    """--device, --module, --param: the RRAM cells' compact model as a Verilog-A file."""
+    group.add_argument("--device", type=Path, metavar="MODEL.va",
+                       help="Verilog-A compact model of the device/1t1r cells (default: the built-in Stanford-PKU model)")
+    group.add_argument("--module", help="module of --device to use when the file defines several")
+    group.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                       help="a --device model parameter (repeat for several)")
+
+
+def device_from(args):
+    """The compact model --device/--module/--param name, or None for the built-in model."""
+    from .devices.veriloga import VerilogA, param_pairs
+
+    if args.device is None:
+        if args.param or args.module:
+            raise ValueError("--param and --module describe a --device model; give --device MODEL.va")
+        return None
+    return VerilogA(args.device, args.module, param_pairs(args.param))
+
+
 def _build(args):
     from .circuit import spec
 
+    device = device_from(args)
     if args.spec is not None:
-        return spec.load(args.spec)
+        return spec.load(args.spec, device)
     return spec.build({"kind": args.kind, "rows": args.rows, "cols": args.cols, "r_row": args.r_row,
                        "r_col": args.r_col, "preset": args.preset, "seed": args.seed,
-                       "v_read": args.v_read, "v_gate": args.v_gate})
+                       "v_read": args.v_read, "v_gate": args.v_gate}, device)
 
 
 def cmd_netlist(args) -> int:

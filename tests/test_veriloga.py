@@ -201,9 +201,10 @@ def test_tiles_of_a_verilog_a_device_match_the_builtin_model(device, cells):
     layer = torch.nn.Linear(20, 6).double()
     x = torch.rand(5, 20, dtype=torch.float64)
     options = dict(tile=16, cells=cells, r_wire=2.5, dtype="float64", conductances="analog", verify_1t1r=False)
-    builtin = convert(layer, HardwareConfig(**options))(x)
-    va = convert(layer, HardwareConfig(**options, device=device))(x)
-    exact = convert(layer, HardwareConfig(**options, device=device, exact=True))(x)
+    with torch.no_grad():
+        builtin = convert(layer, HardwareConfig(**options))(x)
+        va = convert(layer, HardwareConfig(**options, device=device))(x)
+        exact = convert(layer, HardwareConfig(**options, device=device, exact=True))(x)
     scale = float(builtin.abs().max())
     assert float((va - builtin).abs().max()) / scale < 1e-5
     assert float((va - exact).abs().max()) / scale < 1e-3  # the batched model's own tolerance
@@ -216,3 +217,35 @@ def test_hardware_config_takes_only_devices(device):
         HardwareConfig(cells="device", device="pku.va")
     with pytest.raises(ValueError, match="ohmic cells have no compact model"):
         HardwareConfig(cells="ohmic", device=device)
+
+
+def test_cli_runs_a_verilog_a_device(tmp_path, model_file, capsys, monkeypatch):
+    from memsim.cli import main
+
+    monkeypatch.chdir(tmp_path)  # the compiled model's cache goes under ./memsim_output
+    base = ["--kind", "device", "--rows", "6", "--cols", "5", "--device", str(model_file), "--param", "g0=0.24"]
+    assert main(["simulate", *base, "--engine", "ngspice"]) == 0
+    spice_out = capsys.readouterr().out
+    assert main(["simulate", *base, "--engine", "solver"]) == 0
+    solver_out = capsys.readouterr().out
+    read = lambda text: np.array([float(line.split(",")[1]) for line in text.strip().splitlines()[1:]])
+    np.testing.assert_allclose(read(solver_out), read(spice_out), rtol=1e-6)
+    assert read(spice_out).shape == (5,)
+    assert main(["netlist", *base[:6], "--device", str(model_file), "--param", "g0"]) == 2
+    assert "--param takes NAME=VALUE" in capsys.readouterr().err
+    assert main(["netlist", "--kind", "device", "--param", "g0=1"]) == 2
+    assert "give --device MODEL.va" in capsys.readouterr().err
+
+
+def test_calibrate_reports_a_device_table(tmp_path, model_file, capsys, monkeypatch):
+    import json
+
+    from memsim.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["calibrate", "--device", str(model_file), "--sizes", "8", "--out", str(tmp_path / "cal")]) == 0
+    out = capsys.readouterr().out
+    assert "relative error" in out and "wrote" in out
+    report = json.loads((tmp_path / "cal" / "device_report.json").read_text())
+    assert len(report["cases"]) == 6 and report["table_error"] < 1e-7
+    assert max(case["error"] for case in report["cases"]) < 1e-6

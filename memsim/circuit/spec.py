@@ -41,8 +41,12 @@ def _num(spec, key, default):
     return units.real(spec.get(key, default), f"spec {key!r}")
 
 
-def build(spec: dict) -> tuple[Crossbar, np.ndarray]:
-    """(Crossbar, input vector) from a spec dict; raises ValueError naming the bad key."""
+def build(spec: dict, device=None) -> tuple[Crossbar, np.ndarray]:
+    """(Crossbar, input vector) from a spec dict; raises ValueError naming the bad key.
+
+    ``device``: the RRAM cells' compact model (:class:`memsim.devices.VerilogA` or
+    ``RRAMParams``; default the built-in model); conductances are read at ``v_read`` with it.
+    """
     if not isinstance(spec, dict):
         raise ValueError(f"an array spec must be a JSON object, got {type(spec).__name__}")
     unknown = set(spec) - KEYS
@@ -67,7 +71,10 @@ def build(spec: dict) -> tuple[Crossbar, np.ndarray]:
         levels = np.asarray(get_preset(name).levels)
         rng = np.random.default_rng(_int(spec, "seed", 0, low=0, high=2 ** 64 - 1))
         g = levels[rng.integers(0, levels.size, (rows, cols))]
-    xb = Crossbar.of_kind(kind, g, r_row=r_row, r_col=r_col, v_read=v_read, v_gate=_num(spec, "v_gate", 1.8))
+    if device is not None and kind == "ohmic":
+        raise ValueError("a device model applies to 'device' and '1t1r' cells, not ohmic ones")
+    xb = Crossbar.of_kind(kind, g, r_row=r_row, r_col=r_col, v_read=v_read, v_gate=_num(spec, "v_gate", 1.8),
+                          **({} if device is None else {"params": device}))
     inputs = spec.get("inputs")
     if inputs is None:
         return xb, np.full(xb.rows, v_read)
@@ -77,8 +84,8 @@ def build(spec: dict) -> tuple[Crossbar, np.ndarray]:
     return xb, v_in
 
 
-def load(path: str | Path) -> tuple[Crossbar, np.ndarray]:
-    """Read a JSON spec file and build it."""
+def load(path: str | Path, device=None) -> tuple[Crossbar, np.ndarray]:
+    """Read a JSON spec file and build it (``device`` as for :func:`build`)."""
     from ..io import LIMITS, read_json
 
-    return build(read_json(path, "spec file", limit=LIMITS["spec"]))
+    return build(read_json(path, "spec file", limit=LIMITS["spec"]), device)

@@ -105,6 +105,21 @@ def _osdi():
     return osdi_py
 
 
+def param_pairs(pairs) -> dict:
+    """``{"name": value}`` from command-line ``NAME=VALUE`` texts (``--param i0=2e-3``)."""
+    params = {}
+    for pair in pairs or ():
+        name, sep, value = str(pair).partition("=")
+        try:
+            number = float(value) if sep else None
+        except ValueError:
+            number = None
+        if number is None or not name.strip():
+            raise ValueError(f"--param takes NAME=VALUE with a number for VALUE (e.g. i0=2e-3), got {pair!r}")
+        params[name.strip()] = units.real(number, f"parameter {name.strip()}")
+    return params
+
+
 # -- reading the source ------------------------------------------------------------------
 @dataclass(frozen=True)
 class Parameter:
