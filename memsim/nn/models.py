@@ -12,7 +12,12 @@ pixels), so datasets, training and inference are the same for MLPs and CNNs:
   last two, 1x1 projections), global average pooling, 10 outputs (Fashion-MNIST);
 - ``lstm-fashion``: Fashion-MNIST read row by row (28 steps of 28 pixels) by one LSTM layer
   of 128 hidden units (Hochreiter and Schmidhuber, Neural Comput. 9, 1997), a Linear head
-  on the last hidden state, 10 outputs.
+  on the last hidden state, 10 outputs;
+- ``vit-fashion``: a small vision transformer (Dosovitskiy et al., "An Image is Worth 16x16
+  Words", ICLR 2021): the image as 16 patches of 7x7 pixels, a Linear patch embedding of
+  width 64, a class token and learned positions, two pre-norm encoder blocks (Vaswani et
+  al., NeurIPS 2017; 4 heads, MLP 64-128-64 with GELU), LayerNorm and a Linear head on the
+  class token, 10 outputs (Fashion-MNIST).
 """
 from __future__ import annotations
 
@@ -28,6 +33,7 @@ MODELS = {
     "lenet-fashion": ("fashion-mnist", "LeNet-5-class CNN on Fashion-MNIST"),
     "resnet-fashion": ("fashion-mnist", "small ResNet with BatchNorm on Fashion-MNIST"),
     "lstm-fashion": ("fashion-mnist", "LSTM (128 hidden) reading Fashion-MNIST row by row"),
+    "vit-fashion": ("fashion-mnist", "vision transformer (16 patches of 7x7, width 64, 2 blocks) on Fashion-MNIST"),
 }
 FORMAT = "memsim-model"
 VERSION = 1
@@ -95,6 +101,38 @@ class RowLSTM(nn.Module):
         return self.head(out[:, -1])
 
 
+class PatchViT(nn.Module):
+    """Flat (batch, side x side) images as a vision transformer: non-overlapping ``patch`` x
+    ``patch`` patches in row order, each embedded by one Linear layer; a learned class token
+    in front, learned position embeddings added; ``depth`` pre-norm
+    ``nn.TransformerEncoderLayer`` blocks (``heads`` heads, MLP ``width``-``mlp``-``width``
+    with GELU, no dropout); LayerNorm and a Linear head on the class token's output."""
+
+    def __init__(self, side: int = 28, patch: int = 7, width: int = 64, depth: int = 2, heads: int = 4,
+                 mlp: int = 128, classes: int = 10):
+        super().__init__()
+        self.side, self.patch = side, patch
+        tokens = (side // patch) ** 2
+        self.embed = nn.Linear(patch * patch, width)
+        self.cls = nn.Parameter(torch.zeros(1, 1, width))
+        self.pos = nn.Parameter(0.02 * torch.randn(1, tokens + 1, width))
+        block = nn.TransformerEncoderLayer(width, heads, mlp, dropout=0.0, activation="gelu", batch_first=True,
+                                           norm_first=True)
+        self.encoder = nn.TransformerEncoder(block, depth, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(width)
+        self.head = nn.Linear(width, classes)
+
+    def patches(self, x):
+        """(batch, tokens, patch * patch) from flat (batch, side * side) images."""
+        n, p, k = x.shape[0], self.patch, self.side // self.patch
+        return x.reshape(n, k, p, k, p).permute(0, 1, 3, 2, 4).reshape(n, k * k, p * p)
+
+    def forward(self, x):
+        tokens = self.embed(self.patches(x))
+        tokens = torch.cat([self.cls.expand(tokens.shape[0], -1, -1), tokens], dim=1) + self.pos
+        return self.head(self.norm(self.encoder(tokens)[:, 0]))
+
+
 def build(name: str) -> nn.Module:
     """A freshly initialised built-in model (torch's default initialisation)."""
     if name == "mlp-digits":
@@ -107,6 +145,8 @@ def build(name: str) -> nn.Module:
         return resnet()
     if name == "lstm-fashion":
         return RowLSTM()
+    if name == "vit-fashion":
+        return PatchViT()
     raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
 
 

@@ -18,7 +18,8 @@ from torch import nn
 
 #: Training recipe of each built-in model: epochs, batch size, learning rate.
 RECIPES = {"mlp-digits": (30, 64, 2e-3), "mlp-mnist": (30, 64, 2e-3), "lenet-fashion": (4, 128, 2e-3),
-           "resnet-fashion": (1, 128, 2e-3), "lstm-fashion": (10, 128, 3e-3)}
+           "resnet-fashion": (1, 128, 2e-3), "lstm-fashion": (10, 128, 3e-3),
+           "vit-fashion": (10, 128, 1e-3)}
 
 
 def _check_positive_int(value, name):
