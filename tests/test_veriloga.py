@@ -249,3 +249,14 @@ def test_calibrate_reports_a_device_table(tmp_path, model_file, capsys, monkeypa
     report = json.loads((tmp_path / "cal" / "device_report.json").read_text())
     assert len(report["cases"]) == 6 and report["table_error"] < 1e-7
     assert max(case["error"] for case in report["cases"]) < 1e-6
+
+
+def test_a_read_curve_that_starts_at_zero(tmp_path, cache):
+    """A model whose conductance is 0 at one end of its state range (a fully dissolved
+    filament) still maps conductances to states over the rest; g_range gives the positive part."""
+    text = SOURCE.replace("i0 * exp(-V(s) / g0) * sinh(V(p, n) / v0)", "i0 * (1.7 - V(s)) * sinh(V(p, n) / v0)")
+    dev = VerilogA(write(tmp_path, text, "zero.va"), cache_dir=cache)
+    lo, hi = dev.g_range(0.2)
+    assert hi == pytest.approx(1e-3 * 1.6 * math.sinh(0.8) / 0.2, rel=1e-12) and 0 < lo < hi
+    state = dev.state_for_conductance([hi / 2], 0.2)
+    assert 1.7 - state[0] == pytest.approx(0.8, rel=1e-6)

@@ -65,7 +65,7 @@ def validate_device(device, sizes=(64, 128), kinds=("device", "1t1r"), patterns=
     the compiled model (OSDI) against the fast solver reading its table, on arrays of the
     ``rram8`` levels (their states at 0.2 V), or of 8 levels spread log-evenly over the device's
     own conductance range where that does not hold them.  Returns {"cases": [...], ...}."""
-    lo, hi = np.sort(device.conductance(0.2, np.array(device.state_bounds)))
+    lo, hi = device.g_range(0.2)
     levels = np.asarray(preset("rram8").levels)
     if levels.min() < lo or levels.max() > hi:
         levels = np.geomspace(lo * (1 + 1e-9), hi * (1 - 1e-9), 8)

@@ -334,6 +334,7 @@ class VerilogA:
                                 f"{self.state_max}")
         self.user_params = values
         self._packed = None
+        self._curves = {}
         self.n_nodes = lib.num_nodes
         entries = lib.get_jacobian_entries()
         self._resist = [(e["row"], e["col"]) for e in entries if e["has_resist"]]
@@ -424,6 +425,32 @@ class VerilogA:
     def state_bounds(self) -> tuple[float, float]:
         return self.state_min, self.state_max
 
+    def _read_curve(self, v_read: float) -> tuple[np.ndarray, np.ndarray]:
+        """(states, read conductances) at 2049 exact evaluations over the state range, the
+        conductance positive (an end where it is 0, e.g. a fully off filament, is left out) and
+        strictly monotone there; cached per read voltage."""
+        v_read = units.real(v_read, "v_read", unit="V")
+        if v_read == 0:
+            raise ValueError("v_read must be non-zero: the chord conductance I/V is undefined at 0 V")
+        cached = self._curves.get(v_read)
+        if cached is None:
+            grid = np.linspace(self.state_min, self.state_max, 2049)
+            g_grid = self.conductance(v_read, grid)
+            keep = g_grid > 0
+            states, g_kept = grid[keep], g_grid[keep]
+            step = np.diff(g_kept)
+            ends_only = np.count_nonzero(np.diff(keep.astype(int))) <= 1  # zero at one end at most
+            if states.size < 2 or not ends_only or not (np.all(step > 0) or np.all(step < 0)):
+                raise ValueError(f"{self.module}'s read conductance at {v_read} V is not positive and monotone in the "
+                                 "state, so a conductance does not name one state")
+            cached = self._curves[v_read] = (states, g_kept)
+        return cached
+
+    def g_range(self, v_read: float = 0.2) -> tuple[float, float]:
+        """(lowest positive, highest) read conductance in S at ``v_read`` over the state range."""
+        g = self._read_curve(v_read)[1]
+        return float(g.min()), float(g.max())
+
     def state_for_conductance(self, g_siemens, v_read: float = 0.2) -> np.ndarray:
         """The states whose read conductance at ``v_read`` is ``g_siemens``: a monotone (PCHIP)
         interpolation of the state over log-conductance at 2049 exact evaluations."""
@@ -432,20 +459,15 @@ class VerilogA:
         g_siemens = np.asarray(g_siemens, dtype=float)
         if not np.all(np.isfinite(g_siemens)) or np.any(g_siemens <= 0):
             raise ValueError("target conductances must be finite and > 0 S")
-        grid = np.linspace(self.state_min, self.state_max, 2049)
-        g_grid = self.conductance(v_read, grid)
-        if np.any(g_grid <= 0) or not (np.all(np.diff(g_grid) > 0) or np.all(np.diff(g_grid) < 0)):
-            raise ValueError(f"{self.module}'s read conductance at {v_read} V is not positive and monotone in the "
-                             "state, so a conductance does not name one state")
+        states, g_grid = self._read_curve(v_read)
         lo, hi = float(g_grid.min()), float(g_grid.max())
         if np.any(g_siemens < lo * (1 - 1e-9)) or np.any(g_siemens > hi * (1 + 1e-9)):
             raise ValueError(f"target conductances must lie in [{lo:.4g}, {hi:.4g}] S at a {v_read} V read "
                              f"(the states [{self.state_min:g}, {self.state_max:g}]); got "
                              f"[{g_siemens.min():.4g}, {g_siemens.max():.4g}] S")
         order = np.argsort(g_grid)
-        spline = PchipInterpolator(np.log(g_grid[order]), grid[order])
-        state = np.clip(spline(np.log(np.clip(g_siemens, lo, hi))), self.state_min, self.state_max)
-        return state
+        spline = PchipInterpolator(np.log(g_grid[order]), states[order])
+        return np.clip(spline(np.log(np.clip(g_siemens, lo, hi))), self.state_min, self.state_max)
 
     # -- netlists --------------------------------------------------------------------------
     @property

@@ -16,15 +16,17 @@ a batch of inputs ``x`` (B, rows) is:
    times);
 4. the result is multiplied back by the column's digital scale and the input scale.
 
-Circuit models (one small class each; torch operations once programmed): :class:`Ideal`
-(``v @ G``), :class:`OhmicIRDrop` (the Numba solver's effective matrix, IR drop included,
-computed once per programmed state and cached), :class:`SelectorlessIdealWires` (the compact
-model's read current summed on ideal wires, a closed form), :class:`NonlinearBatched`
-(selector-less cells with wire resistance and 1T1R cells: the whole batch in one Numba
-kernel, checked against the exact solver whenever its conductances change) and
-:class:`ExactSolver` (the Numba solver per input vector; the reference path,
-``HardwareConfig(exact=True)``).  Each
-model's :meth:`error` compares it with the exact solver on given inputs.
+Circuit models (one small class each) adapt :class:`memsim.solver.TileRead`, the read of one
+crossbar, to the tile's torch tensors (dtype, device, threads): :class:`Ideal` (``v @ G``),
+:class:`OhmicIRDrop` (the Numba solver's effective matrix, IR drop included, computed once per
+programmed state and cached), :class:`SelectorlessIdealWires` (the compact model's read current
+summed on ideal wires, a closed form), :class:`NonlinearBatched` (selector-less cells with wire
+resistance and 1T1R cells: the whole batch in one Numba kernel, checked against the exact
+solver whenever its conductances change) and :class:`ExactSolver` (the Numba solver per input
+vector; the reference path, ``HardwareConfig(exact=True)``).  Each model's :meth:`error`
+compares it with the exact solver on given inputs.  This module keeps the mapping (the
+crossbar of programmed conductances, :func:`build_crossbar`, with 1T1R write-verify) and the
+periphery.
 
 A tile is a ``torch.nn.Module``: forward hooks registered on it see (and may change) its
 digital output, which is how compensation strategies attach (:mod:`memsim.compensate`).
@@ -33,7 +35,6 @@ from __future__ import annotations
 
 import math
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -41,36 +42,40 @@ import torch
 from ..circuit.array import Crossbar
 from ..devices.rram import DEFAULT_PARAMS, RRAMParams
 from ..devices.transistor import MosfetParams, drain_current
-from ..solver import effective_matrix, solve
+from ..solver import TileRead, solve
 from .mapping import TileMap, differential
-
-#: Input vectors per exact-solver call (the solver batches them).
-_SOLVE_CHUNK = 25
 
 
 # ---------------------------------------------------------------------------------------------
-# circuit models
+# circuit models: adapters of memsim.solver.TileRead (torch <-> numpy, dtype, threads)
 # ---------------------------------------------------------------------------------------------
 class CircuitModel:
     """Column currents of a programmed tile: ``program(g)`` then ``currents(v)``.
 
     ``g``: (rows, cols) conductances, S (at the read voltage); ``v``: (B, rows) row
-    voltages, V; returns (B, cols) currents into the column sense nodes, A.
+    voltages, V; returns (B, cols) currents into the column sense nodes, A.  The read itself
+    is :class:`memsim.solver.TileRead` on the tile's crossbar (:meth:`reader`, built once per
+    programming) by the path named :attr:`path`; a model converts between torch and numpy and
+    keeps the tile's dtype and device.
     """
 
     name = "circuit"
+    #: The :class:`~memsim.solver.TileRead` path this model runs.
+    path = "auto"
 
     def __init__(self, config):
         self.config = config
         self.g = None
         self._crossbar = None
+        self._reader = None
 
     def program(self, g: torch.Tensor) -> None:
         self.g = g
         self._crossbar = None
+        self._reader = None
 
-    def currents(self, v: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def currents(self, v: torch.Tensor) -> torch.Tensor:
+        return self._torch(self.reader().read(_numpy(v)), v)
 
     def crossbar(self):
         """The tile as a :class:`memsim.Crossbar` (the exact solver's circuit), built once per
@@ -81,14 +86,30 @@ class CircuitModel:
 
     xb = property(crossbar)
 
+    def reader(self) -> TileRead:
+        """The tile's read (:class:`memsim.solver.TileRead` by :attr:`path`), built once per
+        programming; the check's full scale is ``v_read`` times the programmed conductances."""
+        if self._reader is None:
+            cfg = self.config
+            self._reader = TileRead.from_crossbar(
+                self.crossbar(), self.path, v_read=cfg.v_read, g_read=self.g.detach().cpu().double().numpy(),
+                tol=cfg.tol, workers=cfg.workers)
+        return self._reader
+
+    def _torch(self, currents: np.ndarray, like: torch.Tensor) -> torch.Tensor:
+        return torch.as_tensor(currents, dtype=like.dtype, device=like.device)
+
+    def exact_currents(self, v) -> np.ndarray:
+        """The Numba solver's column currents (B, cols), A, on this tile's cells for row voltages
+        ``v`` (B, rows) (float64, tolerance ``min(tol, 1e-9)``)."""
+        return solve(self.crossbar(), _numpy(v), voltages=False, tol=min(self.config.tol, 1e-9)).i_col
+
     def against_exact(self, v) -> tuple:
         """This model's column currents and the Numba solver's on the same cells (float64
         arrays (B, cols), A) for row voltages ``v`` (B, rows)."""
         v = torch.as_tensor(v, dtype=self.g.dtype, device=self.g.device)
         mine = self.currents(v).detach().cpu().double().numpy()
-        exact = solve(self.crossbar(), v.detach().cpu().double().numpy(), voltages=False,
-                      tol=min(self.config.tol, 1e-9)).i_col
-        return mine, exact
+        return mine, self.exact_currents(v)
 
     def error(self, v) -> float:
         """Largest |I - I_exact| over the columns, relative to the largest |I_exact|, for row
@@ -104,10 +125,19 @@ class CircuitModel:
         return float(np.max(np.abs(mine - exact) / full[None, :]))
 
 
+def _numpy(v) -> np.ndarray:
+    """Row voltages as a float64 C-contiguous numpy array."""
+    if isinstance(v, torch.Tensor):
+        v = v.detach().cpu().double().numpy()
+    return np.ascontiguousarray(v, dtype=np.float64)
+
+
 class Ideal(CircuitModel):
-    """Linear cells, ideal wires: ``I = v @ G``."""
+    """Linear cells, ideal wires: ``I = v @ G`` (TileRead's ideal path, in torch on the tile's
+    tensors: no crossbar needed)."""
 
     name = "ideal"
+    path = "ideal"
 
     def currents(self, v):
         return v @ self.g
@@ -115,10 +145,11 @@ class Ideal(CircuitModel):
 
 class OhmicIRDrop(CircuitModel):
     """Linear cells with wire resistance: ``I = v @ M(G)^T``, M the solver's effective
-    matrix (:func:`memsim.solver.effective_matrix`), computed in float64 on first use after
-    each programming and cached."""
+    matrix (TileRead's effective path, :func:`memsim.solver.effective_matrix`), computed in
+    float64 on first use after each programming and cached in the tile's dtype."""
 
     name = "ohmic-ir"
+    path = "effective"
 
     def program(self, g):
         super().program(g)
@@ -126,8 +157,7 @@ class OhmicIRDrop(CircuitModel):
 
     def effective(self) -> torch.Tensor:
         if self.matrix_t is None:
-            m = effective_matrix(self.crossbar())
-            self.matrix_t = torch.as_tensor(np.ascontiguousarray(m.T), dtype=self.g.dtype, device=self.g.device)
+            self.matrix_t = torch.as_tensor(self.reader().matrix, dtype=self.g.dtype, device=self.g.device)
         return self.matrix_t
 
     def currents(self, v):
@@ -137,16 +167,16 @@ class OhmicIRDrop(CircuitModel):
 class SelectorlessIdealWires(CircuitModel):
     """Selector-less RRAM cells on ideal wires: ``I_j = sum_i I0 exp(-gap_ij/g0) sinh(v_i/V0)``,
     the compact model's read current (Jiang et al., IEEE TED 2016) with each gap set so the
-    cell reads ``G`` at ``v_read``."""
+    cell reads ``G`` at ``v_read`` (TileRead's ideal path; its prefactors in torch)."""
 
     name = "selectorless-ideal-wires"
+    path = "ideal"
 
     def program(self, g):
-        p = device_of(self.config)
         super().program(g)
-        gap = read_gap(g.detach().cpu().double().numpy(), self.config.v_read, p)
-        self.v0 = p.v0
-        self.prefactor = torch.as_tensor(p.i0 * np.exp(-gap / p.g0), dtype=g.dtype, device=g.device)
+        reader = self.reader()
+        self.v0 = reader.v0
+        self.prefactor = torch.as_tensor(reader.prefactor, dtype=g.dtype, device=g.device)
 
     def currents(self, v):
         return torch.sinh(v / self.v0) @ self.prefactor
@@ -154,71 +184,43 @@ class SelectorlessIdealWires(CircuitModel):
 
 class ExactSolver(CircuitModel):
     """The Numba solver per input vector (damped Newton for selector-less and 1T1R cells),
-    spread over ``config.workers`` threads (its kernels release the GIL)."""
+    spread over ``config.workers`` threads (TileRead's exact path)."""
 
     name = "exact"
+    path = "exact"
+    progress = None
 
     def currents(self, v):
-        xb = self.crossbar()  # built before the threads share it
-        v64 = v.detach().cpu().double().numpy()
-        chunks = [v64[i:i + _SOLVE_CHUNK] for i in range(0, len(v64), _SOLVE_CHUNK)]
-
-        def run(chunk):
-            out = solve(xb, chunk, voltages=False, tol=self.config.tol).i_col
-            if self.progress is not None:
-                self.progress.update(len(chunk))
-            return out
-
-        if not chunks:
-            out = np.zeros((0, xb.cols))
-        elif self.config.workers > 1:
-            with ThreadPoolExecutor(self.config.workers) as pool:
-                out = np.concatenate(list(pool.map(run, chunks)))
-        else:
-            out = np.concatenate([run(c) for c in chunks])
-        return torch.as_tensor(out, dtype=v.dtype, device=v.device)
-
-    progress = None
+        reader = self.reader()
+        reader.progress = self.progress
+        return self._torch(reader.read(_numpy(v)), v)
 
 
 class NonlinearBatched(CircuitModel):
-    """Selector-less or 1T1R cells with wire resistance, a whole batch per call.
-
-    The unknowns are the cell voltages u (B, R, C).  For given cell currents I the wires are
-    linear: the drop along row i to cell j is ``r sum_m I_im (min(m, j) + 1)`` and column node
-    (i, j) sits ``r sum_m I_mj (R - max(i, m))`` above the sense node (the circuit of
-    :func:`build_crossbar`), cumulative sums along the lines.  So u solves
-    ``u = v - drops(f(u))``, f the cell I-V applied exactly: the compact model's sinh, or for
-    1T1R the RRAM in series with the reduced transistor (``MosfetParams()`` at ``v_gate``,
-    the one :func:`build_crossbar` uses), its internal node by one Newton step per pass,
-    warm-started from the last.  The Jacobian ``I + r A f'`` has a real spectrum in
-    [1, 1 + lambda_max] (``A f'`` is similar to a symmetric positive semi-definite matrix), so
-    the iteration is Chebyshev's on that interval; lambda_max is bounded once per programming
-    by power iteration with every cell at its largest differential conductance (at ``v_read``).  A
-    read stops when the largest cell-voltage update falls below ``rel_update x v_read``
-    (3e-3: at most 3.6e-4 of a column's full scale off the solver at 128 x 128, 1 and 2.5 ohm,
-    against 3.9e-5 at 1e-3 for one pass more).  Each step is one pass over the array in one
-    Numba kernel (:mod:`memsim.solver._batched`: prefix-sum drops, vectorised cell loops),
-    input vectors spread over ``config.workers`` threads.  Column currents are the sums of the
-    cell currents at the last iterate.
+    """Selector-less or 1T1R cells with wire resistance, a whole batch per call: TileRead's
+    batched path (Chebyshev iteration on the cell voltages, the cell I-V exact, one Numba pass
+    over the array per step; see :mod:`memsim.solver.tile_read`), input vectors spread over
+    ``config.workers`` threads.
 
     Every programming (:meth:`program`, also at each drift time) checks the model against the
     Numba solver on :data:`CHECK_VECTORS` random row-voltage vectors (uniform in
     [-v_read, v_read], seeded): :attr:`measured_error` is the largest column-current error
-    relative to the column's full scale (:meth:`column_error`); above :data:`TOLERANCE` a
-    ``RuntimeWarning`` says so.  Programming the conductances last checked again (with the
-    same iteration settings) keeps that check.
+    relative to the column's full scale (:meth:`memsim.solver.TileRead.check`); above
+    :data:`TOLERANCE` a ``RuntimeWarning`` says so.  Programming the conductances last checked
+    again (with the same iteration settings) keeps that check.
     """
 
     name = "nonlinear-batched"
+    path = "batched"
     #: Random row-voltage vectors of the check at each programming.
-    CHECK_VECTORS = 8
+    CHECK_VECTORS = TileRead.CHECK_VECTORS
     #: Largest accepted column-current error at the check, fraction of the column's full scale.
-    TOLERANCE = 5e-3
+    TOLERANCE = TileRead.TOLERANCE
     #: Passes at most, and the stopping update of the cell voltages (fraction of v_read).
     max_iter = 60
     rel_update = 3e-3
     measured_error = None
+    iterations = 0
     _checked = None  # (conductances, iteration settings) of the last check
 
     def program(self, g):
@@ -230,47 +232,21 @@ class NonlinearBatched(CircuitModel):
             self.g = g
             self._warn_if_off()
             return
-        p = device_of(self.config)
         super().program(g)
-        cfg = self.config
-        kw = dict(dtype=g.dtype, device=g.device)
-        self.p_dev = p.as_array()
-        if isinstance(p, RRAMParams):
-            self.v0 = p.v0
-            self.prefactor64 = np.ascontiguousarray(p.i0 * np.exp(-self.xb.gap / p.g0))
-            largest_slope = self.prefactor64 / self.v0 * math.cosh(cfg.v_read / self.v0)
-        else:  # a tabulated device: the kernel reads its table; prefactor / v0 is the slope at 0 V
-            self.v0 = 1.0
-            table = p.table()
-            self.prefactor64 = np.ascontiguousarray(table.interpolate(0.0, self.xb.gap)[1])
-            largest_slope = np.maximum(table.interpolate(cfg.v_read, self.xb.gap)[1],
-                                       table.interpolate(-cfg.v_read, self.xb.gap)[1])
-        self.prefactor = torch.as_tensor(self.prefactor64, **kw)
-        rows, cols = g.shape
-        r = cfg.r_wire
-        self.r = r
-        self.one_t = cfg.cells == "1t1r"
-        # the transistor of build_crossbar (MosfetParams defaults) for 1T1R; unused otherwise
-        self.p_mos = self.xb.transistor.as_array() if self.one_t else np.zeros(4)
-        self.gap = np.ascontiguousarray(self.xb.gap, dtype=np.float64)
-        self.v_gate = float(cfg.v_gate)
-        # largest eigenvalue of r A D, D the largest differential conductance of each cell
-        lam = 0.0
-        if r > 0:
-            d = torch.as_tensor(largest_slope, **kw)
-            x = torch.ones((1, rows, cols), **kw)
-            for _ in range(30):
-                y = self._drops(d * x)
-                lam = float(y.abs().max() / x.abs().max())
-                x = y / y.abs().max()
-            lam *= 1.05
-        self.lam_max = lam
-        self.iterations = 0
-        gen = np.random.default_rng(12345)
-        v = gen.uniform(-cfg.v_read, cfg.v_read, (self.CHECK_VECTORS, rows))
-        self.measured_error = self.column_error(v)
+        reader = self.reader()
+        # the kernel's inputs, for a look at one row of the read
+        self.prefactor64, self.v0, self.gap = reader.prefactor, reader.v0, reader.gap
+        self.p_dev, self.p_mos, self.lam_max = reader.p_dev, reader.p_mos, reader.lam_max
+        self.v_gate = float(self.config.v_gate)
+        reader.CHECK_VECTORS = self.CHECK_VECTORS
+        v = reader.check_vectors()
+        self.measured_error = self._sync(reader).check(v, reference=self.exact_currents(v))
         self._checked = (g.detach().clone(), settings)
         self._warn_if_off()
+
+    def _sync(self, reader):
+        reader.max_iter, reader.rel_update = self.max_iter, self.rel_update
+        return reader
 
     def _warn_if_off(self):
         if not self.measured_error <= self.TOLERANCE:
@@ -278,53 +254,15 @@ class NonlinearBatched(CircuitModel):
                           f"off the exact solver on random inputs (tolerance {100 * self.TOLERANCE:.3g} %); use "
                           f"HardwareConfig(exact=True) for this tile", RuntimeWarning, stacklevel=3)
 
-    def _drops(self, i_cell):
-        """Row-node drop plus column-node rise (B, R, C), V, for cell currents (B, R, C), A."""
-        seg_row = torch.flip(torch.cumsum(torch.flip(i_cell, (-1,)), -1), (-1,))
-        seg_col = torch.cumsum(i_cell, -2)
-        up = torch.flip(torch.cumsum(torch.flip(seg_col, (-2,)), -2), (-2,))
-        return torch.cumsum(seg_row, -1).add_(up).mul_(self.r)
-
     def currents(self, v):
-        from ..solver import batched_read
-
-        v64 = np.ascontiguousarray(v.detach().cpu().double().numpy())
-        i_col = np.empty((v64.shape[0], self.g.shape[1]))
-        sweeps = np.zeros(v64.shape[0], dtype=np.int64)
-        with _threads(self.config.workers):
-            batched_read(v64, self.prefactor64, 1.0 / self.v0, self.one_t, self.v_gate, self.gap, self.p_dev,
-                         self.p_mos, float(self.r), self.lam_max, self.max_iter,
-                         self.rel_update * self.config.v_read, 4 * self.config.workers, i_col, sweeps)
-        if not np.all(np.isfinite(i_col)) and np.all(np.isfinite(v64)):
-            raise FloatingPointError(f"{self.name}: non-finite column currents for finite row voltages; use "
-                                     f"HardwareConfig(exact=True) for this tile")
-        self.iterations = int(sweeps.max()) if len(sweeps) else 0
-        if self.iterations > self.max_iter:
-            warnings.warn(f"{self.name}: {int(np.sum(sweeps > self.max_iter))} of {len(sweeps)} reads did not "
-                          f"converge in {self.max_iter} passes", RuntimeWarning, stacklevel=2)
-        return torch.as_tensor(i_col, dtype=v.dtype, device=v.device)
-
-
-def _threads(workers):
-    """Numba's thread count limited to ``workers`` for the duration of a call."""
-    import contextlib
-
-    import numba
-
-    @contextlib.contextmanager
-    def limited():
-        before = numba.get_num_threads()
-        numba.set_num_threads(max(1, min(workers, numba.config.NUMBA_NUM_THREADS)))
-        # parallel loops hand out one iteration at a time, so a thread slowed by other jobs on
-        # the machine takes fewer chunks instead of holding the others up
-        chunks_before = numba.set_parallel_chunksize(1)
+        reader = self._sync(self.reader())
         try:
-            yield
-        finally:
-            numba.set_parallel_chunksize(chunks_before)
-            numba.set_num_threads(before)
-
-    return limited()
+            i_col = reader.read(_numpy(v))
+        except FloatingPointError as err:
+            raise FloatingPointError(f"{self.name}: non-finite column currents for finite row voltages; use "
+                                     f"HardwareConfig(exact=True) for this tile") from err
+        self.iterations = reader.iterations
+        return self._torch(i_col, v)
 
 
 def circuit_model(config) -> CircuitModel:
@@ -349,7 +287,7 @@ def device_of(config):
 def read_gap(g, v_read, params):
     """States (gaps in m for the built-in model) whose compact-model cell reads ``g`` (S) at
     ``v_read`` (V), within the model's conductance range."""
-    lo, hi = np.sort(params.conductance(v_read, np.array(params.state_bounds)))
+    lo, hi = params.g_range(v_read)
     return params.state_for_conductance(np.clip(g, lo * (1 + 1e-12), hi * (1 - 1e-12)), v_read)
 
 
