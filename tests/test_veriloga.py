@@ -260,3 +260,28 @@ def test_a_read_curve_that_starts_at_zero(tmp_path, cache):
     assert hi == pytest.approx(1e-3 * 1.6 * math.sinh(0.8) / 0.2, rel=1e-12) and 0 < lo < hi
     state = dev.state_for_conductance([hi / 2], 0.2)
     assert 1.7 - state[0] == pytest.approx(0.8, rel=1e-6)
+
+
+def test_internal_nodes_are_solved(tmp_path, cache):
+    """A series resistance inside the model (an internal node): the current solves
+    V = I rs + v0 asinh(I / (i0 exp(-s/g0))) (scipy's root finder is the reference), the slope is
+    the series combination, and the solver agrees with ngspice on an array of such cells."""
+    from scipy.optimize import brentq
+
+    text = SOURCE.replace("electrical p, n, s;", "electrical p, n, s, m;\nparameter real rs = 2e3 from [0:inf);").replace(
+        "I(p, n) <+ i0 * exp(-V(s) / g0) * sinh(V(p, n) / v0);",
+        "I(p, m) <+ V(p, m) / rs;\n  I(m, n) <+ i0 * exp(-V(s) / g0) * sinh(V(m, n) / v0);")
+    dev = VerilogA(write(tmp_path, text, "series.va"), cache_dir=cache, tol=1e-5)
+    for v, s in ((0.3, 0.5), (-0.7, 1.2), (1.0, 0.1)):
+        scale = 1e-3 * math.exp(-s / 0.25)
+        i_ref = brentq(lambda i: i * 2e3 + 0.25 * math.asinh(i / scale) - v, -1.0, 1.0, xtol=1e-300, rtol=1e-15)
+        i, g, _ = dev.evaluate(v, s)
+        assert float(i) == pytest.approx(i_ref, rel=1e-10)
+        v_dev = v - i_ref * 2e3
+        g_dev = scale / 0.25 * math.cosh(v_dev / 0.25)
+        assert float(g) == pytest.approx(1 / (2e3 + 1 / g_dev), rel=1e-8)
+    rng = np.random.default_rng(4)
+    xb = Crossbar.device(gap=rng.uniform(0.2, 1.6, (8, 8)), r_row=2.5, r_col=2.5, params=dev)
+    v_in = rng.uniform(0, 0.6, 8)
+    ref = spice.simulate(xb, v_in).i_col
+    assert np.max(np.abs(memsim.solve(xb, v_in).i_col - ref)) / np.max(np.abs(ref)) < 10 * dev.table().error

@@ -338,6 +338,8 @@ class VerilogA:
         self.n_nodes = lib.num_nodes
         entries = lib.get_jacobian_entries()
         self._resist = [(e["row"], e["col"]) for e in entries if e["has_resist"]]
+        self._resist_index = tuple(np.array(self._resist, dtype=np.intp).T) if self._resist else None
+        self._warm = None
         react = [(e["row"], e["col"]) for e in entries if e["has_react"]]
         inst.init_node_mapping(list(range(3)))
         self._lib, self._model, self._inst = lib, model, inst
@@ -383,28 +385,34 @@ class VerilogA:
         return self._internal(nodes)
 
     def _internal(self, nodes: list) -> tuple[float, float, float]:
-        """Newton on the internal nodes; the terminal slope from the Schur complement."""
+        """Newton on the internal nodes, warm-started from the last point evaluated (tables
+        walk the voltage axis in small steps); the terminal slope from the Schur complement."""
         inst, n = self._inst, self.n_nodes
         inner = list(range(3, n))
-        x = np.array(nodes, dtype=float)
-        x[3:] = 0.5 * x[0]
+        x = list(nodes)
+        x[3:] = self._warm if self._warm is not None else [0.5 * x[0]] * (n - 3)
         for _ in range(100):
-            inst.eval(x.tolist(), self._flags, 0.0, 0.0)
-            res = np.array(inst.load_residual_resist([0.0] * n))
-            jac = np.zeros((n, n))
-            for (r, c), value in zip(self._resist, inst.write_jacobian_array_resist()):
-                jac[r, c] += value
-            step = np.linalg.solve(jac[np.ix_(inner, inner)], -res[inner])
-            x[3:] += np.clip(step, -0.5, 0.5)
-            if np.max(np.abs(step)) < 1e-15 + 1e-12 * np.max(np.abs(x)):
+            inst.eval(x, self._flags, 0.0, 0.0)
+            res = inst.load_residual_resist([0.0] * n)
+            jac = self._jacobian(inst.write_jacobian_array_resist(), n)
+            step = np.linalg.solve(jac[np.ix_(inner, inner)], -np.asarray(res)[inner])
+            x[3:] = (np.asarray(x[3:]) + np.clip(step, -0.5, 0.5)).tolist()
+            if np.max(np.abs(step)) < 1e-15 + 1e-13 * max(abs(value) for value in x):
                 break
-        inst.eval(x.tolist(), self._flags, 0.0, 0.0)
+        else:
+            raise ValueError(f"{self.module}: the internal nodes did not converge at V(p, n) = {nodes[0]:g} V, "
+                             f"state {nodes[2]:g}")
+        self._warm = x[3:]
+        inst.eval(x, self._flags, 0.0, 0.0)
         res = inst.load_residual_resist([0.0] * n)
-        jac = np.zeros((n, n))
-        for (r, c), value in zip(self._resist, inst.write_jacobian_array_resist()):
-            jac[r, c] += value
+        jac = self._jacobian(inst.write_jacobian_array_resist(), n)
         schur = jac[0, 0] - jac[0, inner] @ np.linalg.solve(jac[np.ix_(inner, inner)], jac[inner, 0])
         return res[0], float(schur), -res[2]
+
+    def _jacobian(self, values, n: int) -> np.ndarray:
+        jac = np.zeros((n, n))
+        np.add.at(jac, self._resist_index, values)
+        return jac
 
     def current(self, v, state) -> np.ndarray:
         """Device current p -> n (A) at voltage ``v`` (V) and ``state``."""
