@@ -1,22 +1,25 @@
-"""Numba kernel of the batched read of a nonlinear crossbar (kernel-only module).
+"""Numba kernels of the batched read of a nonlinear crossbar (kernel-only module).
 
-Used by :class:`memsim.nn.tile.NonlinearBatched`, which chooses the parameters and checks
-the result against :func:`memsim.solver.solve`.  For given cell currents I (A) the wires are
-linear: the drop along row i up to cell j is ``r sum_m I_im (min(m, j) + 1)`` and column node
-(i, j) sits ``r sum_m I_mj (R - max(i, m))`` above the sense node (rows driven at their left
-end through one segment, columns sensed below row R-1 through one segment).  The cell
-voltages u solve ``u = v - drops(f(u))``; the iteration is Chebyshev's on the Jacobian's
-eigenvalue interval [1, 1 + lam_max] (Saad, Iterative Methods for Sparse Linear Systems,
-2nd ed., Algorithm 12.1), input vectors in parallel chunks, each with its own work arrays.
+Used by :class:`memsim.solver.TileRead` (its "batched" path), which chooses the parameters
+and checks the result against :func:`memsim.solver.solve`.  For given cell currents I (A) the
+wires are linear: the drop along row i up to cell j is ``r_row sum_m I_im (min(m, j) + 1)``
+and column node (i, j) sits ``r_col sum_m I_mj (R - max(i, m))`` above the sense node (rows
+driven at their left end through one segment, columns sensed below row R-1 through one
+segment).  The cell voltages u solve ``u = v - drops(f(u))``; the iteration is Chebyshev's on
+the Jacobian's eigenvalue interval [1, 1 + lam_max] (Saad, Iterative Methods for Sparse Linear
+Systems, 2nd ed., Algorithm 12.1), input vectors in parallel chunks, each with its own work
+arrays.
 
-One pass over the array per iteration.  Both drops are prefix sums in the order of the pass
-(row by row, each row left to right): with ``A_j = sum_(m<=j) I_im``, ``B_j = sum_(m<=j) (m + 1)
-I_im`` and the row total T the row drop is ``r (B_j + (j + 1) (T - A_j))``; with ``P_i =
-sum_(m<=i) I_mj``, ``Q_i = sum_(m<=i) (R - m) I_mj`` and ``W = Q_(R-1)`` the column node sits
-``r ((R - i) P_i - Q_i + W)`` above the sense node.  A pass stores the row drop and ``(R - i)
-P_i - Q_i`` per cell and W per column; the next pass adds ``r W`` when it takes the Chebyshev
-step of row i, applies it and evaluates the row's cells at once.  Three (R, C) work arrays per
-vector for selector-less cells (five for 1T1R) stay in a core's cache at 128 x 128.
+Both drops are prefix sums in the order of a pass (row by row, each row left to right), written
+once (:func:`_row_drops`, :func:`_column_rise`) and used by the read (:func:`batched_read`)
+and by :func:`wire_drops` (the spectral bound's power iteration): with ``A_j = sum_(m<=j)
+I_im``, ``B_j = sum_(m<=j) (m + 1) I_im`` and the row total T the row drop is ``r_row (B_j +
+(j + 1) (T - A_j))``; with ``P_i = sum_(m<=i) I_mj``, ``Q_i = sum_(m<=i) (R - m) I_mj`` and ``W
+= Q_(R-1)`` the column node sits ``r_col ((R - i) P_i - Q_i + W)`` above the sense node.  A
+pass stores the row drop and ``(R - i) P_i - Q_i`` per cell and W per column; the next pass
+adds ``r_col W`` when it takes the Chebyshev step of row i, applies it and evaluates the row's
+cells at once.  Three (R, C) work arrays per vector for selector-less cells (five for 1T1R)
+stay in a core's cache at 128 x 128.
 """
 import math
 
@@ -157,8 +160,50 @@ def _node_step(u, vc, node, prefactor, inv_v0, v_gate, beta, vto, lam, leak, use
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _row_drops(cur, r_row, drop_i):
+    """Row-node drops ``drop_i`` (C,), V, of one row's cell currents ``cur`` (C,), A: the row is
+    driven at its left end, ``r_row`` ohm per segment (prefix sums, one sequential loop)."""
+    total = 0.0
+    for j in range(cur.shape[0]):
+        total += cur[j]
+    a = 0.0
+    b = 0.0
+    for j in range(cur.shape[0]):
+        a += cur[j]
+        b += (j + 1) * cur[j]
+        drop_i[j] = r_row * (b + (j + 1) * (total - a))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _column_rise(cur, below, p_sum, q_sum, rise_i):
+    """Add row i's cell currents ``cur`` (C,) to the column prefix sums ``p_sum`` (P_i) and
+    ``q_sum`` (Q_i) and store ``(R - i) P_i - Q_i`` in ``rise_i``; ``below`` is R - i.  The
+    column node (i, j) sits ``r_col (rise_i[j] + Q_(R-1)[j])`` above the sense node."""
+    for j in range(cur.shape[0]):
+        p_sum[j] += cur[j]
+        q_sum[j] += below * cur[j]
+        rise_i[j] = below * p_sum[j] - q_sum[j]
+
+
+@njit(cache=True, nogil=True)
+def wire_drops(i_cell, r_row, r_col, out):
+    """Row-node drop plus column-node rise ``out`` (R, C), V, for cell currents ``i_cell``
+    (R, C), A: the wires' voltage ``drops(I)`` of the read, with the read's own prefix sums."""
+    n_rows, n_cols = i_cell.shape
+    p_sum = np.zeros(n_cols)
+    q_sum = np.zeros(n_cols)
+    rise = np.empty((n_rows, n_cols))
+    for i in range(n_rows):
+        _row_drops(i_cell[i], r_row, out[i])
+        _column_rise(i_cell[i], n_rows - i, p_sum, q_sum, rise[i])
+    for i in range(n_rows):
+        for j in range(n_cols):
+            out[i, j] += r_col * (rise[i, j] + q_sum[j])
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _pass(v_b, u, step, drop, rise, vd, w, p_sum, q_sum, cur, vc, prefactor, inv_v0, one_t, v_gate, gap, p_dev,
-          p_mos, r, keep, gain, stop, first, exact_node):
+          p_mos, r_row, r_col, keep, gain, stop, first, exact_node):
     """One pass, top row to bottom: unless ``first``, the Chebyshev step ``keep step + gain (v -
     row drop - column node - u)`` from the last pass's drops, applied to u; then the cells at
     the new u and their drops for the next pass.  Column currents end in ``p_sum``; returns
@@ -179,47 +224,36 @@ def _pass(v_b, u, step, drop, rise, vd, w, p_sum, q_sum, cur, vc, prefactor, inv
         else:
             v_i = v_b[i]
             for j in range(n_cols):
-                node = r * (rise_i[j] + w[j])  # column-node voltage of the last pass
+                node = r_col * (rise_i[j] + w[j])  # column-node voltage of the last pass
                 vc[j] = node
                 s = keep * step_i[j] + gain * (v_i - drop_i[j] - node - u_i[j])
                 step_i[j] = s
                 u_i[j] += s
                 over += abs(s) > stop
         if one_t:
-            _one_t_row(i, u, vc, vd, prefactor, inv_v0, v_gate, gap, p_dev, p_mos, cur, first, exact_node)
+            _one_t_row(i, u, vc, vd, prefactor, inv_v0, v_gate[i], gap, p_dev, p_mos, cur, first, exact_node)
         else:
             _device_row(u_i, prefactor[i], inv_v0, gap[i], p_dev, cur)
-        total = 0.0
-        for j in range(n_cols):
-            total += cur[j]
-        a = 0.0
-        b = 0.0
-        for j in range(n_cols):  # the one sequential loop: prefix sums along the row
-            a += cur[j]
-            b += (j + 1) * cur[j]
-            drop_i[j] = r * (b + (j + 1) * (total - a))
-        below = n_rows - i
-        for j in range(n_cols):
-            p_sum[j] += cur[j]
-            q_sum[j] += below * cur[j]
-            rise_i[j] = below * p_sum[j] - q_sum[j]
+        _row_drops(cur, r_row, drop_i)
+        _column_rise(cur, n_rows - i, p_sum, q_sum, rise_i)
     for j in range(n_cols):
         w[j] = q_sum[j]
     return over
 
 
 @njit(cache=True, parallel=True, error_model="numpy", fastmath={'reassoc', 'nsz', 'contract', 'arcp'})
-def batched_read(v, prefactor, inv_v0, one_t, v_gate, gap, p_dev, p_mos, r, lam_max, max_iter, stop, n_chunks,
-                 i_col, iterations):
+def batched_read(v, prefactor, inv_v0, one_t, v_gate, gap, p_dev, p_mos, r_row, r_col, lam_max, max_iter, stop,
+                 n_chunks, i_col, iterations):
     """Column currents ``i_col`` (B, C), A, of row voltages ``v`` (B, R), V; ``iterations``
     (B,) receives the Chebyshev steps each vector took (max_iter + 1: not converged to ``stop``
-    V; the currents are those at the cell voltages after the last step).  The batch is split
-    into ``n_chunks`` parts run in parallel, each with its own work arrays."""
+    V; the currents are those at the cell voltages after the last step).  ``v_gate`` (R,) the
+    1T1R gate voltage of each row.  The batch is split into ``n_chunks`` parts run in parallel,
+    each with its own work arrays."""
     n_batch, n_rows = v.shape
     n_cols = prefactor.shape[1]
     theta = 1.0 + 0.5 * lam_max
     delta = 0.5 * lam_max
-    wired = r > 0.0 and lam_max > 0.0
+    wired = (r_row > 0.0 or r_col > 0.0) and lam_max > 0.0
     n_chunks = max(1, min(n_batch, n_chunks))
     for chunk in prange(n_chunks):
         # work arrays once per chunk of vectors (a fresh 128 kB array per vector costs page faults)
@@ -240,7 +274,7 @@ def batched_read(v, prefactor, inv_v0, one_t, v_gate, gap, p_dev, p_mos, r, lam_
                     u[i, j] = v_b[i]
                     step[i, j] = 0.0
             _pass(v_b, u, step, drop, rise, vd, w, p_sum, q_sum, cur, vc, prefactor, inv_v0, one_t, v_gate, gap,
-                  p_dev, p_mos, r, 0.0, 0.0, stop, True, not wired)
+                  p_dev, p_mos, r_row, r_col, 0.0, 0.0, stop, True, not wired)
             done = 0
             if wired:
                 done = max_iter + 1
@@ -250,7 +284,7 @@ def batched_read(v, prefactor, inv_v0, one_t, v_gate, gap, p_dev, p_mos, r, lam_
                 rho = 1.0 / sigma
                 for n in range(max_iter):
                     over = _pass(v_b, u, step, drop, rise, vd, w, p_sum, q_sum, cur, vc, prefactor, inv_v0, one_t,
-                                 v_gate, gap, p_dev, p_mos, r, keep, gain, stop, False, False)
+                                 v_gate, gap, p_dev, p_mos, r_row, r_col, keep, gain, stop, False, False)
                     if over == 0:
                         done = n + 1
                         break
