@@ -29,7 +29,7 @@ DEFAULT_OUT = OUTPUT_DIR  # the default --out folder
 # Modules that contribute subcommands: each has add_cli(subparsers), registering parsers
 # whose set_defaults(func=...) takes the parsed args and returns an exit status.  Their
 # top-level imports stay light (numpy only) so `memsim --help` is fast.
-_SUBCOMMAND_MODULES = ("memsim.calibrate.cli", "memsim.study", "memsim.nn.cli", "memsim.compensate.cli",
+_SUBCOMMAND_MODULES = ("memsim.calibrate.cli", "memsim.study.cli", "memsim.nn.cli", "memsim.compensate.cli",
                        "memsim.fit.cli")
 
 

@@ -23,6 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .io import save_figure
+from .study.results import read_results
+
 SENSING_LIMIT = 0.1  # the usual read-margin limit of a sense amplifier: 10 %
 FORMATS = ("png", "svg")
 _SCHEME_COLOR = {"floating": "tab:red", "v/2": "tab:blue", "v/3": "tab:green", "grounded": "tab:gray"}
@@ -37,8 +40,6 @@ def _figure(width, height):
 
 
 def _save(fig, out_dir: Path, name: str) -> list[Path]:
-    from .io import save_figure
-
     return [save_figure(fig, out_dir / f"{name}.{fmt}") for fmt in FORMATS]
 
 
@@ -294,8 +295,6 @@ def figure_paths(results: str | Path, out: str | Path | None = None) -> list[Pat
 def plot_results(results: str | Path, out: str | Path | None = None, *,
                  threshold: float = SENSING_LIMIT) -> list[Path]:
     """Write every figure the results file supports (PNG and SVG); returns their paths."""
-    from .study.results import read_results
-
     results = Path(results)
     rows = read_results(results)
     makers = {"margin_vs_n": lambda: margin_figure(rows, threshold), "mvm_error": lambda: mvm_figure(rows),

@@ -183,3 +183,73 @@ def test_the_private_name_check_catches_both_forms(tmp_path):
     assert private_reaches(fake) == [
         "memsim/compensate/network.py:2 imports _generator, convert from memsim.nn.analog",
         "memsim/nn/tile.py:1 imports kernel from memsim.solver._batched"]
+
+
+def import_graph(package_dir: Path = PACKAGE) -> dict[str, set[str]]:
+    """Module file -> the module files it imports (paths relative to the package folder),
+    deferred imports included.  Importing ``memsim.a.b`` runs ``memsim/a/__init__.py`` first,
+    so a module outside the package ``memsim.a`` that imports ``memsim.a.b`` imports both."""
+    graph = {}
+    for path in sorted(package_dir.rglob("*.py")):
+        source = str(path.relative_to(package_dir))
+        here = package_of(path, package_dir) if path.name == "__init__.py" else \
+            "memsim." + ".".join(path.relative_to(package_dir).with_suffix("").parts)
+        targets = graph.setdefault(source, set())
+        for target, _ in imports(path, package_dir, {}):
+            parts = target.split(".")
+            while len(parts) > 1 and module_file(".".join(parts), package_dir) is None:
+                parts.pop()  # `from memsim.x import name` of a module that is not there: its package
+            for depth in range(2, len(parts) + 1):
+                dotted = ".".join(parts[:depth])
+                inside = here == dotted or here.startswith(dotted + ".")
+                if depth == len(parts) or not inside:
+                    target_file = module_file(dotted, package_dir)
+                    if target_file is not None and target_file != source:
+                        targets.add(target_file)
+    return graph
+
+
+def import_cycles(package_dir: Path = PACKAGE) -> list[list[str]]:
+    """The import circles among memsim's modules: each a sorted list of module files that
+    import one another round (strongly connected components of the import graph)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    graph = import_graph(package_dir)
+    names = sorted(graph)
+    index = {name: i for i, name in enumerate(names)}
+    edges = [(index[a], index[b]) for a, targets in graph.items() for b in targets if b in index]
+    rows, cols = zip(*edges) if edges else ((), ())
+    matrix = coo_matrix(([1] * len(edges), (rows, cols)), shape=(len(names), len(names)))
+    _, labels = connected_components(matrix, directed=True, connection="strong")
+    groups = {}
+    for name, label in zip(names, labels):
+        groups.setdefault(label, []).append(name)
+    return sorted(sorted(group) for group in groups.values() if len(group) > 1)
+
+
+def test_no_import_circles():
+    """Deferred imports count: a circle hidden in a function still ties the modules together."""
+    cycles = import_cycles()
+    assert not cycles, "import circles:\n" + "\n".join(" <-> ".join(f"memsim/{m}" for m in c) for c in cycles)
+
+
+def test_the_circle_check_sees_deferred_and_package_imports(tmp_path):
+    fake = fake_package(tmp_path, {
+        "__init__.py": "", "io.py": "",
+        # a circle closed by a deferred import
+        "study/__init__.py": "from .config import load\n", "study/config.py": "from .. import io\n",
+        "study/runner.py": "from .worker import run\n",
+        "study/worker.py": "def f():\n    from .tasks import call\n",
+        "study/tasks.py": "from memsim.study import runner\n",
+        # plots imports a module of the study package (which runs study/__init__.py), and that imports plots
+        "plots.py": "from .study.config import load\n",
+        "report/__init__.py": "def f():\n    from ..plots import figure\n",
+        # a package importing its own modules, which import one another one way: no circle
+        "cost/__init__.py": "from .network import total\n", "cost/network.py": "from .array import energy\n",
+        "cost/array.py": "from . import config\n", "cost/config.py": ""})
+    assert import_cycles(fake) == [["study/runner.py", "study/tasks.py", "study/worker.py"]]
+    with (fake / "study" / "__init__.py").open("a") as handle:
+        handle.write("def g():\n    from ..plots import figure\n")
+    assert import_cycles(fake) == [["plots.py", "study/__init__.py"],
+                                   ["study/runner.py", "study/tasks.py", "study/worker.py"]]

@@ -19,18 +19,18 @@ SQLite store (:mod:`memsim.study.store`), which the results CSV is exported from
 (:mod:`memsim.study.results`); :mod:`memsim.study.runner` runs all of it and resumes.
 Scripts run their own experiments the same way (:func:`run_tasks`, :mod:`memsim.study.tasks`:
 a list of points and a function of one point; results in ``<out>/<name>.jsonl``).
+``memsim study`` and ``memsim plot`` are :mod:`memsim.study.cli`.
 
 Importing this package is cheap (stdlib only); numpy, the solver, ngspice, Dask and
 matplotlib load when a study or plot runs.
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from .._lazy import lazy_getattr
 from ..io import OUTPUT_DIR
-from .config import AXES, METRIC_AXES, METRIC_HELP, METRICS, OPTIONS, StudyConfig, load, validate
+from .config import AXES, METRIC_AXES, METRICS, OPTIONS, StudyConfig, load, validate
 
 _LAZY = {
     "run": ("memsim.study.runner", "run"),
@@ -50,8 +50,8 @@ _LAZY = {
     "driver_power": ("memsim.study.metrics", "driver_power"),
 }
 
-__all__ = ["AXES", "METRICS", "METRIC_AXES", "OPTIONS", "StudyConfig", "load", "validate", "add_cli", "add_executor_options", "run_script",
-           *_LAZY]
+__all__ = ["AXES", "METRICS", "METRIC_AXES", "OPTIONS", "StudyConfig", "load", "validate", "add_executor_options",
+           "run_script", *_LAZY]
 
 DEFAULT_OUT = OUTPUT_DIR
 
@@ -60,36 +60,8 @@ __getattr__ = lazy_getattr(__name__, globals(), _LAZY)
 
 
 # ---------------------------------------------------------------------------------------------
-# command line (registered by memsim.cli)
+# command-line options shared by `memsim study` (memsim.study.cli) and study scripts
 # ---------------------------------------------------------------------------------------------
-def _cmd_study(args) -> int:
-    from .runner import run
-
-    out = args.out if args.out is not None else DEFAULT_OUT
-    result = run(args.config, out=out, dask=args.dask, workers=args.workers, progress=not args.quiet)
-    print(result.describe("see the error column"))
-    if not args.no_plot:
-        from ..plots import figure_paths, plot_results
-
-        existed = {path for path in figure_paths(result.path, out) if path.exists()}
-        for path in plot_results(result.path, out):
-            print(f"figure: {path}" + (" (replaced the existing file)" if path in existed else ""))
-    return 1 if result.failed else 0
-
-
-def _cmd_plot(args) -> int:
-    from ..plots import figure_paths, plot_results
-
-    existed = {path for path in figure_paths(args.results, args.out) if path.exists()}
-    paths = plot_results(args.results, args.out)
-    if not paths:
-        print(f"memsim plot: nothing to plot in {args.results}", file=sys.stderr)
-        return 1
-    for path in paths:
-        print(f"figure: {path}" + (" (replaced the existing file)" if path in existed else ""))
-    return 0
-
-
 def add_executor_options(p) -> None:
     """``--workers N`` and ``--dask ADDRESS`` on an argparse parser: where the points of a study
     (``memsim study``, scripts/study_*.py) or of a script's experiment (:func:`run_tasks`) run."""
@@ -123,29 +95,10 @@ def run_script(config, description: str, argv=None):
     (a dict, as in scripts/study_*.py) and returns the runner's result."""
     import argparse
 
-    from .runner import run
+    from .runner import run  # the solver (numba) and ngspice: not when `memsim --help` imports this package
 
     parser = argparse.ArgumentParser(description=description)
     _add_run_options(parser)
     args = parser.parse_args(argv)
     out = args.out if args.out is not None else DEFAULT_OUT
     return run(config, out=out, dask=args.dask, workers=args.workers)
-
-
-def add_cli(subparsers) -> None:
-    """Register ``memsim study`` and ``memsim plot``."""
-    p = subparsers.add_parser(
-        "study", help="run an array-size study (TOML/JSON config) on a local pool or Dask; resumable",
-        description="Run the grid of a study config; one CSV row per finished point in OUT/<name>.csv. "
-                    "Running the same command again resumes: finished points are skipped, failed ones computed again. "
-                    "Metrics: " + "; ".join(f"{k}: {v}" for k, v in METRIC_HELP.items()))
-    p.add_argument("config", type=Path, help="study config, .toml or .json (see examples/studies/)")
-    _add_run_options(p)
-    p.add_argument("--no-plot", action="store_true", help="do not write the figures at the end")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=_cmd_study)
-
-    p = subparsers.add_parser("plot", help="figures (PNG and SVG) from a study results file alone")
-    p.add_argument("results", type=Path, help="results CSV written by memsim study")
-    p.add_argument("--out", type=Path, help="output folder (default: the results file's folder)")
-    p.set_defaults(func=_cmd_plot)

@@ -34,6 +34,7 @@ from pathlib import Path
 
 from .. import units
 from ..errors import check_limit
+from ..io import LIMITS, parse_json, read_text
 
 AXES = ("size", "r_wire", "cell", "scheme", "preset", "levels", "tile", "seed", "adc_bits")
 #: The axes each metric depends on, in file-column order.
@@ -276,8 +277,6 @@ def load(source) -> StudyConfig:
     suffix = path.suffix.lower()
     if suffix not in (".toml", ".json"):
         raise ValueError(f"study config {path} must end in .toml or .json")
-    from ..io import LIMITS, read_text
-
     text = read_text(path, "study config", LIMITS["config"])
     if suffix == ".toml":
         try:
@@ -295,8 +294,6 @@ def load(source) -> StudyConfig:
         except RecursionError:
             raise ValueError(f"study config {path} nests arrays or tables too deeply") from None
     else:
-        from ..io import parse_json
-
         data = parse_json(text, f"study config {path}")
     try:
         return validate(data)

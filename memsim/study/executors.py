@@ -1,6 +1,6 @@
 """Executors: a local process pool (workers that never re-run the calling script) or a Dask
 cluster; each computes every point as ``compute(point, options)`` in a worker (a config
-study's :func:`~memsim.study.worker.compute_row`, a script's
+study's :func:`~memsim.study.metrics.compute_row`, a script's
 :func:`~memsim.study.worker.compute_task`) and calls ``on_row`` with it."""
 from __future__ import annotations
 
@@ -9,13 +9,14 @@ import os
 import sys
 import time
 
-from .worker import compute_row, init_worker, single_blas_thread
+from ..errors import MemsimError
+from .worker import init_worker, single_blas_thread
 
 
 # ---------------------------------------------------------------------------------------------
 # executors
 # ---------------------------------------------------------------------------------------------
-def run_local(points, options, workers, on_row, compute=compute_row):
+def run_local(points, options, workers, on_row, compute):
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
@@ -34,8 +35,6 @@ def run_local(points, options, workers, on_row, compute=compute_row):
                 try:
                     values = future.result()
                 except BrokenProcessPool:
-                    from ..errors import MemsimError
-
                     raise MemsimError("a worker process died (killed, or out of memory?); the finished points are "
                                       "saved: run the study again to resume, perhaps with fewer --workers") from None
                 on_row(futures[future], values)
@@ -84,7 +83,7 @@ def _stop_workers(pool) -> None:
             process.kill()
 
 
-def run_dask(points, options, address, workers, on_row, compute=compute_row):
+def run_dask(points, options, address, workers, on_row, compute):
     try:
         from dask.distributed import Client, LocalCluster, as_completed
     except ImportError:

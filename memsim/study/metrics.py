@@ -28,11 +28,13 @@ import numpy as np
 from ..circuit import spice
 from ..circuit.array import Crossbar
 from ..circuit.result import driver_power
+from ..cost import CostConfig, network_cost
 from ..devices import preset
 from ..devices.calibration import Calibration
 from ..devices.rram import conductance
 from ..devices.transistor import MosfetParams
-from ..solver import solve
+from ..solver import solve, solve_read
+from .worker import compute
 
 # Stream tags of the seeded generators, so two metrics never share a random stream.
 _STREAM_MVM = 1
@@ -132,8 +134,6 @@ def read_margin(cell: str, size: int, scheme: str, *, r_wire: float, g_lrs: floa
         if engine == "ngspice":
             result = spice.simulate_read(xb, row, col, v_read, scheme, timeout=timeout)
         elif engine == "solver":
-            from ..solver import solve_read
-
             result = solve_read(xb, row, col, v_read, scheme)
         else:
             raise ValueError(f"engine must be 'solver' or 'ngspice', got {engine!r}")
@@ -396,7 +396,6 @@ def network_cost_point(*, network: str, tile: int, r_wire: float, adc_bits: int,
     ``cost_config`` (a :class:`memsim.cost.CostConfig`; its ``adc_bits`` is set to
     ``adc_bits``).  Returns ``accuracy``, ``accuracy_float`` and :data:`COST_COLUMNS`.
     """
-    from ..cost import CostConfig, network_cost
     from ..nn import HardwareConfig, convert
     from ..nn.experiments import calibration_inputs
 
@@ -416,8 +415,6 @@ def metric_network_cost(point, options) -> dict:
     hook, reason = network_hook()
     if hook is None:
         raise RuntimeError(f"network cost is not available: {reason}")
-    from ..cost import CostConfig
-
     cfg = CostConfig(adc_kind=options["adc_kind"], read_time_s=options["read_time"])
     return network_cost_point(network=options["network"], tile=point["tile"], r_wire=point["r_wire"],
                               adc_bits=point["adc_bits"], cell=point["cell"], preset=point["preset"],
@@ -448,3 +445,9 @@ METRIC_COLUMNS = {
 }
 #: Metrics with a fast-solver result that ngspice checks (the spice_rel_diff column).
 SPICE_CHECKED = ("read_margin", "mvm", "tile")
+
+
+def compute_row(point: dict, options: dict) -> dict:
+    """Compute one point of a config study in a worker: the function of ``point["metric"]``;
+    returns its result columns, or {"error": message} if it failed."""
+    return compute(METRIC_FUNCTIONS[point["metric"]], point, options)

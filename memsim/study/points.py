@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 import math
 
+from ..devices import preset
+from . import metrics as metric_module  # looked up when called: metric_module.network_hook may be replaced
 from .config import METRIC_AXES, METRICS, StudyConfig
 
 
@@ -40,14 +42,12 @@ def point_key(point: dict) -> str:
 
 def columns(metrics) -> list[str]:
     """The results file's header for ``metrics`` (in the global metric order)."""
-    from .metrics import METRIC_COLUMNS, SPICE_CHECKED
-
     chosen = [m for m in METRICS if m in set(metrics)]
     header = ["metric"]
     header += [AXIS_COLUMNS[a] for a in AXIS_COLUMNS if any(a in METRIC_AXES[m] for m in chosen)]
     for metric in chosen:
-        header += [c for c in METRIC_COLUMNS[metric] if c not in header]
-    if any(m in SPICE_CHECKED for m in chosen):
+        header += [c for c in metric_module.METRIC_COLUMNS[metric] if c not in header]
+    if any(m in metric_module.SPICE_CHECKED for m in chosen):
         header.append("spice_rel_diff")
     header.append("error")
     return header
@@ -55,14 +55,12 @@ def columns(metrics) -> list[str]:
 
 def expand(config: StudyConfig) -> tuple[list[dict], list[str]]:
     """Every point of the study in grid order, and notes on points left out (and why)."""
-    from .metrics import level_conductances, network_hook
-
     grid, options = config.grid, config.options
     points, notes, seen = [], [], set()
     _check_levels(config)
     for metric in config.metrics:
         if metric in ("network_accuracy", "network_cost"):
-            hook, reason = network_hook()
+            hook, reason = metric_module.network_hook()
             if hook is None:
                 notes.append(f"{metric} skipped: {reason}")
                 continue
@@ -75,7 +73,7 @@ def expand(config: StudyConfig) -> tuple[list[dict], list[str]]:
         for combo in itertools.product(*(grid[axis] for axis in METRIC_AXES[metric])):
             point = {"metric": metric, **dict(zip(METRIC_AXES[metric], combo))}
             if "levels" in point and point["levels"] is None:
-                point["levels"] = int(level_conductances(point["preset"]).size)
+                point["levels"] = int(metric_module.level_conductances(point["preset"]).size)
             if metric == "write_disturb":
                 if point["size"] > options["disturb_max_size"]:
                     skipped["size"] += 1
@@ -102,8 +100,6 @@ def _check_levels(config: StudyConfig) -> None:
     """The level range must be reachable by the RRAM model (device and 1T1R cells)."""
     if config.options["g_range"] is None or set(config.grid["cell"]) <= {"ohmic"}:
         return
-    from ..devices import preset
-
     v_read = config.options["v_read"]
     for name in config.grid["preset"]:
         lo, hi = preset(name).params.g_range(v_read)

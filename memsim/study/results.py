@@ -6,6 +6,7 @@ import io
 import math
 from pathlib import Path
 
+from ..io import LIMITS, read_text, write_atomic
 from .points import AXIS_COLUMNS, INT_COLUMNS, TEXT_COLUMNS, csv_cell
 
 
@@ -24,8 +25,6 @@ def read_rows(path: str | Path) -> tuple[list[str], list[dict], int]:
     A last line without its newline (the study was killed while writing it) and lines with
     the wrong number of fields are dropped.
     """
-    from ..io import LIMITS, read_text
-
     text = read_text(path, "results file", LIMITS["results"])
     lines = text.split("\n")
     dropped = 0
@@ -87,8 +86,6 @@ def plain_value(value):
 
 def export_csv(path: Path, header: list[str], order: list[str], stored: dict) -> None:
     """Rewrite the results CSV from the stored rows of this grid, in grid order (atomically)."""
-    from ..io import write_atomic
-
     lines = [csv_line(header)]
     for key in order:
         if key not in stored:

@@ -27,11 +27,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..io import OUTPUT_DIR
+from .. import __version__
+from ..io import OUTPUT_DIR, check_out_folder, write_atomic
+from ..progress import WeightedProgress
 from .config import METRIC_AXES, StudyConfig, load
 from .executors import run_dask, run_local
+from .metrics import compute_row
 from .points import columns, csv_cell, expand, point_cost, point_key
 from .results import csv_line, export_csv, plain_value
+from .store import Store
 from .worker import SECONDS
 
 # ---------------------------------------------------------------------------------------------
@@ -87,15 +91,14 @@ def run(config, *, out: str | Path = OUTPUT_DIR, dask: str | None = None, worker
     workers : processes of the local pool or LocalCluster
     progress : draw a progress bar (tqdm, weighted by each point's estimated cost) on stderr
 
+    Notes
+    -----
     Interrupting (KeyboardInterrupt, SIGTERM) stops the workers and re-raises; every point
     finished so far is stored, and running again computes only the rest (and the points that
     failed).  Resuming with other result-changing options, onto a damaged or foreign store, a
     CSV with no store, or while another study writes the same output raises
     :class:`memsim.study.store.StoreError`.
     """
-    from .store import Store
-    from .worker import compute_row
-
     config = load(config)
     check_executor(workers, dask)
     points, notes = expand(config)
@@ -128,8 +131,6 @@ def check_executor(workers, dask) -> None:
 
 def check_out(out) -> Path:
     """The output folder, checked before any work (:func:`memsim.io.check_out_folder`)."""
-    from ..io import check_out_folder
-
     return check_out_folder(out, what="--out")
 
 
@@ -144,8 +145,6 @@ def execute(store, path: Path, points: list, key_of, key_of_stored, export, comp
     ``compute(point, options)`` in a worker; ``cost(point)`` weights the progress bar and the
     order (largest first); ``check(point, values)`` may refuse what a worker returned.
     """
-    from ..progress import WeightedProgress
-
     stored = store.rows(key_of_stored)
     order = [key_of(point) for point in points]
     failed_before = [key for key in order if key in stored and stored[key]["error"] is not None]
@@ -211,9 +210,6 @@ def execute(store, path: Path, points: list, key_of, key_of_stored, export, comp
 
 
 def _write_config_copy(path: Path, config: StudyConfig) -> None:
-    from .. import __version__
-    from ..io import write_atomic
-
     write_atomic(path, json.dumps({"memsim_version": __version__, "config": config.to_dict(),
                                    "note": "a readable copy; the study's settings live in its .sqlite store"},
                                   indent=2, sort_keys=True) + "\n")

@@ -35,8 +35,9 @@ import sqlite3
 import time
 from pathlib import Path
 
+from .. import __version__
 from ..errors import MemsimError
-from ..io import check_format
+from ..io import check_format, check_target
 
 SCHEMA = "memsim-study"
 SCHEMA_VERSION = 2
@@ -158,8 +159,6 @@ class Store:
             self._lock = None
 
     def _open(self) -> None:
-        from ..io import check_target
-
         check_target(self.path)  # a folder or device there: refused, never opened
         new = not self.path.exists()
         if new and self.export.exists():
@@ -177,8 +176,6 @@ class Store:
                              "or choose another --out folder") from None
 
     def _create(self) -> None:
-        from .. import __version__
-
         with self.db:
             self.db.execute("BEGIN")
             self.db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")

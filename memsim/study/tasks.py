@@ -35,85 +35,19 @@ or foreign stores are those of :func:`memsim.study.run`.
 """
 from __future__ import annotations
 
-import functools
-import importlib
-import importlib.util
 import json
 import sys
 from pathlib import Path
 
 from ..errors import FileError
 from ..io import LIMITS, OUTPUT_DIR, parse_json, read_text, write_atomic
+from .config import _NAME
+from .runner import check_executor, check_out, execute
+from .store import Store
+from .worker import compute_task, task_name, task_ref
 
 #: Suffix of the export a render step reads.
 EXPORT = ".jsonl"
-
-
-# ---------------------------------------------------------------------------------------------
-# the task: a reference workers can resolve
-# ---------------------------------------------------------------------------------------------
-def task_ref(task) -> tuple:
-    """(module, qualified name, file, args, keywords) of ``task``, which workers resolve with
-    :func:`call_task`; ValueError if workers could not import it."""
-    args, keywords = (), {}
-    if isinstance(task, functools.partial):
-        task, args, keywords = task.func, task.args, dict(task.keywords)
-    module, name = getattr(task, "__module__", None), getattr(task, "__qualname__", "")
-    if not callable(task) or module is None or not name or "<" in name:
-        raise ValueError(f"task must be a top-level function of a module or script (or a functools.partial of one), "
-                         f"got {task!r}")
-    path = getattr(sys.modules.get(module), "__file__", None)
-    if module == "__main__" and path is None:
-        raise ValueError("task is defined in an interactive session; workers can import it only from a module or "
-                         "script file")
-    return module, name, None if path is None else str(Path(path).resolve()), tuple(args), keywords
-
-
-def task_name(ref: tuple) -> str:
-    """The name recorded in the store: module (a script's file stem) and qualified name."""
-    module, name, path = ref[:3]
-    return f"{Path(path).stem if module == '__main__' else module}.{name}"
-
-
-_LOADED: dict = {}
-
-
-def _function(ref: tuple):
-    module, name, path = ref[:3]
-    target = sys.modules.get(module) if module != "__main__" else None
-    if target is None and module != "__main__":
-        try:
-            target = importlib.import_module(module)
-        except ImportError:
-            if path is None:
-                raise
-    if target is None:  # the calling script (or a module not on this worker's path): load its file
-        target = _LOADED.get(path)
-        if target is None:
-            spec = importlib.util.spec_from_file_location(f"_memsim_task_{Path(path).stem}", path)
-            target = importlib.util.module_from_spec(spec)
-            folder = str(Path(path).parent)
-            if folder not in sys.path:
-                sys.path.insert(0, folder)  # as when the script runs: its own folder first
-            spec.loader.exec_module(target)
-            _LOADED[path] = target
-    return functools.reduce(getattr, name.split("."), target)
-
-
-def call_task(ref: tuple, point: dict) -> dict:
-    """``task(point)`` in a worker, its values checked (a dict of JSON-able values, none named
-    like a field of the point) as ``{"values": values}``: the runner's own names (``error``)
-    stay apart from the task's."""
-    values = _function(ref)(*ref[3], point, **ref[4])
-    if not isinstance(values, dict):
-        raise TypeError(f"task {task_name(ref)} returned {type(values).__name__}, not a dict of values")
-    clash = sorted(set(values) & set(point))
-    if clash:
-        raise ValueError(f"task {task_name(ref)} returned values named like the point's fields: {', '.join(clash)}")
-    try:
-        return {"values": json.loads(json.dumps(values))}
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"task {task_name(ref)} returned a value that is not JSON-able ({err})") from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -138,11 +72,6 @@ def run_tasks(name: str, points: list, task, *, settings: dict | None = None, ou
     export ``<out>/<name>.jsonl``; returns a :class:`memsim.study.runner.StudyRun` whose
     ``path`` is that file.  See the module's description for points, task and settings.
     """
-    from .config import _NAME
-    from .runner import check_executor, check_out, execute
-    from .store import Store
-    from .worker import compute_task
-
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise ValueError(f"name must be a plain file-name stem (letters, digits, _ . -; up to 64 characters), "
                          f"got {name!r}")
