@@ -13,9 +13,9 @@ def one_blas_thread():
 
     Why: the solver's block sweep makes a few LAPACK calls per array row on C x C blocks; with a
     second BLAS thread they are at best a little faster, and on a machine whose other core is
-    busy, OpenBLAS's waiting threads made them several times slower (measured: 256x256, 0.6 s
-    with one thread, 4-6 s with two, while another process kept one of two cores busy).  Study
-    workers call it once at start-up and keep the limit (the pool has one worker per core).
+    busy, OpenBLAS's waiting threads made them several times slower (docs/studies.md, "Workers
+    and BLAS threads").  Study workers call it once at start-up and keep the limit (the pool
+    has one worker per core).
     """
     if not _CONTROLLER:
         try:

@@ -19,8 +19,8 @@ The engine's abilities (version, the KLU linear solver, OSDI for compiled Verilo
 probed once per process and backend by :func:`engine`.  Every run asks for KLU where the engine
 has it: the runner adds ``.options klu`` under the netlist's title line, so the netlist text
 itself (pure, pinned by golden files) stays valid on any ngspice.  Without KLU, ngspice uses its
-Sparse 1.3 solver: the same answers, far slower on large arrays (a 64x64 .op: 3 s instead of
-0.1 s; 128x128: minutes instead of a second).
+Sparse 1.3 solver: the same answers, far slower on large arrays (measured in docs/design.md,
+"The ngspice engine").
 """
 from __future__ import annotations
 

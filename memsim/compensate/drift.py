@@ -247,16 +247,18 @@ class VeRAPlus(Compensation):
         does: its padding mode (zeros, reflect, replicate, circular), stride and dilation.
         A grouped or depthwise convolution's A reads every input channel (the whole input
         vector of its block-diagonal crossbar matrix), so the term mixes the groups.
+    projection : "rademacher" or "offset"
+        A's rows: all random +-1 (the paper), or the first row all +1 (an ablation: then
+        ``b * B (d * A x)`` can carry a per-output multiple of the input sum, which is what an
+        additive conductance offset does to the output).
 
+    Notes
+    -----
     Linear layers (any leading shape) take ``A x`` on the last dimension; the input and
     hidden projections of recurrent layers and the projections of attention are Linear
     layers on tiles and get a term each (a hidden projection's at every time step).  The
     model must return class logits (batch, classes); analog layers of any other kind are
     refused by name.
-    projection : "rademacher" or "offset"
-        A's rows: all random +-1 (the paper), or the first row all +1 (an ablation: then
-        ``b * B (d * A x)`` can carry a per-output multiple of the input sum, which is what an
-        additive conductance offset does to the output).
     """
 
     name = "vera+"

@@ -54,12 +54,14 @@ class NetworkPreDistortion(Compensation):
     levels : array
         The conductances (S) the cells can be programmed to (e.g. rram64's 64 levels).
     iterations : int
-        Effective-matrix solves per tile (each ~1-5 s for 256 x 256 on one core).
+        Effective-matrix solves per tile (docs/compensation.md says what one costs).
     g_max_target : float
         Top of the reduced range the weights are mapped onto (S); the headroom above it is
         what the pre-distortion raises attenuated cells into.  Build the network with
         ``HardwareConfig(conductances=headroom_conductances(levels, g_max_target))``.
 
+    Notes
+    -----
     Nothing is stored digitally (``storage_bytes = 0``): the tiles are programmed differently
     (``attach`` re-programs them; ``detach`` leaves them so: program the model again to undo).
     ``programmed`` holds the conductances per tile after :meth:`fit`; ``history`` the relative
