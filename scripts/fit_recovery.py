@@ -32,6 +32,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT / "tests" / "data" / "fit")
     parser.add_argument("--out", type=Path, default=ROOT / "examples" / "fit")
+    parser.add_argument("--network", action="store_true",
+                        help="also run mlp-digits on device tiles of the fitted, generating and published devices (torch)")
     args = parser.parse_args(argv)
     truth_record = json.loads((args.data / "truth.json").read_text())
     truth = RRAMParams(**truth_record["params"])
@@ -69,7 +71,28 @@ def main(argv=None) -> int:
     card = make_card(result, iv, pulses, spread)
     paths = write_report(result, card, args.out, iv, pulses, truth=truth)
     print(f"\nwrote {paths['card']}, {paths['report']}, {paths['figure']}")
+    if args.network:
+        network(card, truth)
     return 0
+
+
+def network(card, truth) -> None:
+    """mlp-digits on 64x64 selector-less tiles (2.5 ohm wires, the card's 8 levels and
+    variability) with the fitted, the generating and the published device parameters."""
+    import dataclasses
+
+    from memsim import nn
+
+    model, data = nn.train_network("mlp-digits", seed=0, epochs=3)
+    print("\n## mlp-digits on device tiles (64x64, 2.5 ohm wires, 8 levels, the card's variability)\n")
+    print(f"{'device':<12}{'v_read 0.2 V':>14}{'v_read 0.5 V':>14}")
+    for label, params in (("fitted", card.params), ("generating", truth), ("published", RRAMParams())):
+        row = f"{label:<12}"
+        for v_read in (0.2, 0.5):
+            config = dataclasses.replace(card, params=params).hardware_config(8, tile=64, cells="device", r_wire=2.5,
+                                                                              v_read=v_read)
+            row += f"{nn.convert(model, config, seed=0).accuracy(data.x_test, data.y_test):>14.2%}"
+        print(row)
 
 
 if __name__ == "__main__":
