@@ -48,6 +48,7 @@ _LAZY = {
     "write_disturb": ("memsim.study.metrics", "write_disturb"),
     "tiled_mvm": ("memsim.study.metrics", "tiled_mvm"),
     "driver_power": ("memsim.study.metrics", "driver_power"),
+    "add_cli": ("memsim.study.cli", "add_cli"),  # `memsim study` and `memsim plot`
 }
 
 __all__ = ["AXES", "METRICS", "METRIC_AXES", "OPTIONS", "StudyConfig", "load", "validate", "add_executor_options",
