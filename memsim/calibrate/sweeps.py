@@ -124,7 +124,7 @@ def sweep_spice(card: str | Path = BSIM4_CARD, config: SweepConfig = SweepConfig
 def spice_run_seconds(n: int, kind: str = "1t1r") -> float:
     """Estimated seconds of one ngspice .op on an n x n array: start-up plus the solve
     (:func:`memsim.circuit.spice.estimate_cost`'s cells^2.2 law; 1T1R arrays with the BSIM4 card take
-    about 1.3 times as long, 5.5 s at 64x64 in scripts/bench_solver.py).  These weight the
+    about 1.3 times as long, docs/calibration.md).  These weight the
     progress bars, so their time left follows the large arrays that dominate."""
     return 0.05 + (1.3 if kind == "1t1r" else 1.0) * 0.2 * (n * n / 1024) ** 2.2
 
