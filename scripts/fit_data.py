@@ -64,7 +64,7 @@ def sweeps(p, device, plans, rng, gap0, per_cycle=None):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "tests" / "data" / "fit")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument("--data", type=Path, default=ROOT / "tests" / "data" / "fit")
     parser.add_argument("--out", type=Path, default=ROOT / "examples" / "fit")
     parser.add_argument("--network", action="store_true",

@@ -72,6 +72,9 @@ class DeviceCard:
     def preset(self, levels: int = 8, name: str = "fitted") -> DevicePreset:
         """A DevicePreset: ``levels`` conductances evenly between the measured HRS and LRS at
         ``v_read``, this card's parameters and variability."""
+        from .. import units
+
+        levels = units.integer(levels, "levels", low=2, high=1024)
         lo, hi = self.params.g_range(self.v_read)
         g_low, g_high = max(self.g_hrs, lo), min(self.g_lrs, hi)
         return DevicePreset(name, tuple(np.linspace(g_low, g_high, levels)), self.v_read, self.params,

@@ -178,6 +178,9 @@ def fit(iv=None, pulses=None, free=DEFAULT_FREE, start: RRAMParams | None = None
     if floor is not None:
         floor = units.real(floor, "floor", low=0.0, unit="A")
     t_edge = units.real(t_edge, "t_edge", low=1e-12, high=1e-3, unit="s")
+    cond_limit = units.real(cond_limit, "cond_limit", low=0.0, high=1.0)
+    rel_error_limit = units.real(rel_error_limit, "rel_error_limit", low=0.0)
+    max_evaluations = units.integer(max_evaluations, "max_evaluations", low=1, high=100_000)
     problem = _Problem(iv, pulses, floor, t_edge)
     held: dict = {}
     evaluations = 0
