@@ -4,6 +4,7 @@
                                        [--workers 2] [--dask ADDRESS] [--images-1t1r 200] [--images N]
                                        [--render-only]
     nice python3 scripts/nn_results.py --models lenet-fashion,resnet-fashion --seeds 3 --out memsim_output/cnn
+    nice python3 scripts/nn_results.py --models vit-fashion --seeds 1 --out examples/nn/vit-fashion
 
 For the MLPs (784-256-BN-128-BN-10 on the MNIST subset, 64-64-10 on digits), over ``--seeds``
 seeds (seed s trains the float network and draws every device random number):
@@ -17,7 +18,8 @@ seeds (seed s trains the float network and draws every device random number):
   (aihwkit's own training; scripts/compare_aihwkit.py runs both tools on identical weights);
 - (MNIST) how those 10-year figures depend on the float training recipe.
 
-For the CNNs on Fashion-MNIST (LeNet-5-class and the small ResNet): floating point; ideal
+For the networks on Fashion-MNIST (LeNet-5-class, the small ResNet, the row-by-row LSTM and the
+vision transformer): floating point; ideal
 quantised tiles; IR drop at T = 64 / 128 / 256 and r = 1 and 2.5 ohm; the RRAM and PCM-like
 drift models at 1 day, 1 year and 10 years with no compensation, global drift compensation
 and BatchNorm re-calibration (models with BatchNorm); and, at 10 years on the PCM-like model,
@@ -58,7 +60,10 @@ CNN_TIMES = [86400.0, ex.YEAR, 10 * ex.YEAR]
 TITLES = {"mlp-mnist": "784-256-BN-128-BN-10 MLP, MNIST subset (4000 train / 1000 test)",
           "mlp-digits": "64-64-10 MLP, scikit-learn digits (1437 train / 360 test)",
           "lenet-fashion": "LeNet-5-class CNN, Fashion-MNIST (60000 train / 10000 test)",
-          "resnet-fashion": "small ResNet with BatchNorm, Fashion-MNIST (60000 train / 10000 test)"}
+          "resnet-fashion": "small ResNet with BatchNorm, Fashion-MNIST (60000 train / 10000 test)",
+          "lstm-fashion": "row-by-row LSTM (128 units), Fashion-MNIST (60000 train / 10000 test)",
+          "vit-fashion": "vision transformer (16 patches of 7x7, width 64, 2 blocks), Fashion-MNIST "
+                         "(60000 train / 10000 test)"}
 
 
 def has_batchnorm(model: str) -> bool:
