@@ -131,3 +131,36 @@ def test_refusals_are_one_clear_line():
     for call, words in cases:
         with pytest.raises(ValueError, match=words):
             call()
+
+
+# ---------------------------------------------------------------------------------------------
+# HardwareConfig in groups (the tiles' read settings among them)
+# ---------------------------------------------------------------------------------------------
+def test_hardware_config_groups_are_the_flat_fields():
+    import dataclasses
+
+    from memsim.nn.config import ArrayConfig, ConverterConfig, HardwareConfig, NoiseConfig, NumericsConfig
+
+    grouped = HardwareConfig(array=ArrayConfig(tile=64, cells="1t1r", r_wire=2.5),
+                             converters=ConverterConfig(dac_bits=8, adc_bits=8),
+                             noise=NoiseConfig(noise="rram", out_noise=0.02), numerics=NumericsConfig(workers=2))
+    flat = HardwareConfig(tile=64, cells="1t1r", r_wire=2.5, dac_bits=8, adc_bits=8, noise="rram", out_noise=0.02,
+                          workers=2)
+    assert grouped == flat and hash(grouped) == hash(flat) and grouped.r_wire == 2.5 and grouped.noise == "rram"
+    assert grouped.array == ArrayConfig(tile=64, cells="1t1r", r_wire=2.5)
+    assert grouped.numerics.workers == 2 and grouped.groups["noise"].out_noise == 0.02
+    # the groups partition the fields, with the same defaults
+    names = [f.name for group in HardwareConfig().groups.values() for f in dataclasses.fields(group)]
+    assert sorted(names) == sorted(f.name for f in dataclasses.fields(HardwareConfig))
+    assert HardwareConfig(**{name: group for name, group in HardwareConfig().groups.items()}) == HardwareConfig()
+    # replace (the method and dataclasses') changes flat fields as before
+    assert grouped.replace(r_wire=1.0).array.r_wire == 1.0 and dataclasses.replace(grouped, tile=32).tile == 32
+    cases = [(lambda: HardwareConfig(array=ArrayConfig(), r_wire=1.0), "r_wire given both"),
+             (lambda: HardwareConfig(noise=NoiseConfig(), out_noise=0.1), "out_noise given both"),
+             (lambda: HardwareConfig(converters=ArrayConfig()), "ConverterConfig"),
+             (lambda: ArrayConfig(r_wire=-1.0), "r_wire"),
+             (lambda: ConverterConfig(inputs="bit-serial"), "dac_bits"),
+             (lambda: NumericsConfig(workers=0), "workers")]
+    for call, words in cases:
+        with pytest.raises(ValueError, match=words):
+            call()

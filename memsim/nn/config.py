@@ -1,12 +1,23 @@
 """How a network is laid onto crossbars: :class:`HardwareConfig`, one frozen dataclass.
 
 Every non-ideality defaults to off; :func:`memsim.nn.analog` takes a config and a torch
-model and returns the analog copy.
+model and returns the analog copy.  Its fields come in four groups, each a small frozen
+dataclass that a config can be built from: :class:`ArrayConfig` (the crossbar and its cells),
+:class:`ConverterConfig` (DAC, ADC, bound management), :class:`NoiseConfig` (noise models)
+and :class:`NumericsConfig` (precision, solver tolerance, threads, the exact path)::
+
+    HardwareConfig(array=ArrayConfig(tile=64, cells="1t1r", r_wire=2.5),
+                   converters=ConverterConfig(dac_bits=8, adc_bits=8))
+
+is ``HardwareConfig(tile=64, cells="1t1r", r_wire=2.5, dac_bits=8, adc_bits=8)``; the flat
+keywords and attributes (``cfg.r_wire``) stay, and ``cfg.array`` etc. give the groups back.
 """
 from __future__ import annotations
 
+import functools
+import inspect
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
@@ -94,6 +105,11 @@ class HardwareConfig:
         with other parameters, or a compiled Verilog-A device (:class:`memsim.devices.VerilogA`,
         read through its table by the batched model and the solver); None is the built-in
         model with its published parameters.
+    array, converters, numerics : ArrayConfig, ConverterConfig, NumericsConfig, optional
+        Groups of the fields above (keyword only): each sets all its fields; a field given
+        in a group is not given again as a keyword.  ``noise`` also takes a
+        :class:`NoiseConfig` (``noise`` and ``out_noise``).  ``cfg.array``,
+        ``cfg.converters``, ``cfg.numerics`` and ``cfg.groups`` give them back.
     """
 
     tile: int = 128
@@ -190,3 +206,130 @@ class HardwareConfig:
 
     def replace(self, **changes) -> "HardwareConfig":
         return replace(self, **changes)
+
+    # -- the groups ------------------------------------------------------------------------
+    @property
+    def array(self) -> "ArrayConfig":
+        """The crossbar and its cells (:class:`ArrayConfig`)."""
+        return self._group(ArrayConfig)
+
+    @property
+    def converters(self) -> "ConverterConfig":
+        """DAC, ADC and bound management (:class:`ConverterConfig`)."""
+        return self._group(ConverterConfig)
+
+    @property
+    def numerics(self) -> "NumericsConfig":
+        """Precision, solver tolerance, threads, the exact path (:class:`NumericsConfig`)."""
+        return self._group(NumericsConfig)
+
+    @property
+    def groups(self) -> dict:
+        """The four groups by their keyword: ``array``, ``converters``, ``noise``
+        (:class:`NoiseConfig`; ``cfg.noise`` stays the noise model's name or object) and
+        ``numerics``."""
+        return {"array": self.array, "converters": self.converters, "noise": self._group(NoiseConfig),
+                "numerics": self.numerics}
+
+    def _group(self, cls):
+        return cls(**{name: getattr(self, name) for name in _names(cls)})
+
+
+def _names(cls) -> tuple:
+    return tuple(f.name for f in fields(cls))
+
+
+def _checked_group(group):
+    """Validate a group's fields as a config with the other fields at their defaults, and keep
+    their checked values (cross-field rules live inside one group each)."""
+    config = HardwareConfig(**{name: getattr(group, name) for name in _names(type(group))})
+    for name in _names(type(group)):
+        object.__setattr__(group, name, getattr(config, name))
+
+
+@dataclass(frozen=True)
+class ArrayConfig:
+    """The crossbar and its cells: fields as in :class:`HardwareConfig`."""
+
+    tile: int = 128
+    conductances: object = "rram8"
+    scale: str = "column"
+    cells: str = "ohmic"
+    r_wire: float = 0.0
+    v_read: float = 0.2
+    v_gate: float = 1.8
+    device: object = None
+    verify_1t1r: bool = True
+
+    __post_init__ = _checked_group
+
+
+@dataclass(frozen=True)
+class ConverterConfig:
+    """DAC, ADC and bound management: fields as in :class:`HardwareConfig`."""
+
+    inputs: str = "amplitude"
+    dac_bits: int | None = None
+    adc_bits: int | None = None
+    adc_range: object = "calibrated"
+    adc_headroom: float = 1.0
+    bound_management: bool = False
+
+    __post_init__ = _checked_group
+
+
+@dataclass(frozen=True)
+class NoiseConfig:
+    """Noise: the programming, drift and read noise model and the output noise, fields as in
+    :class:`HardwareConfig`; given as its ``noise`` keyword."""
+
+    noise: object = "none"
+    out_noise: float = 0.0
+
+    __post_init__ = _checked_group
+
+
+@dataclass(frozen=True)
+class NumericsConfig:
+    """Precision, solver tolerance, threads and the exact path: fields as in :class:`HardwareConfig`."""
+
+    dtype: str = "float32"
+    tol: float = 1e-6
+    workers: int = 1
+    exact: bool = False
+
+    __post_init__ = _checked_group
+
+
+GROUPS = {"array": ArrayConfig, "converters": ConverterConfig, "noise": NoiseConfig, "numerics": NumericsConfig}
+
+
+def _grouped(flat_init):
+    """HardwareConfig's __init__ taking the groups too: each group sets its fields; a field
+    given both in a group and as a keyword is refused."""
+
+    @functools.wraps(flat_init)
+    def __init__(self, *args, array=None, converters=None, numerics=None, **flat):
+        given = {"array": array, "converters": converters, "numerics": numerics}
+        if isinstance(flat.get("noise"), NoiseConfig):
+            given["noise"] = flat.pop("noise")
+        for keyword, group in given.items():
+            if group is None:
+                continue
+            cls = GROUPS[keyword]
+            if not isinstance(group, cls):
+                raise ValueError(f"{keyword} must be a memsim.nn.config.{cls.__name__}, got {type(group).__name__}")
+            twice = [name for name in _names(cls) if name in flat]
+            if twice:
+                raise ValueError(f"{', '.join(twice)} given both in {keyword}= and as a keyword; give each field once")
+            flat.update({name: getattr(group, name) for name in _names(cls)})
+        flat_init(self, *args, **flat)
+
+    signature = inspect.signature(flat_init)
+    __init__.__signature__ = signature.replace(parameters=[*signature.parameters.values()] + [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None)
+        for name in ("array", "converters", "numerics")])
+    return __init__
+
+
+HardwareConfig.__init__ = _grouped(HardwareConfig.__init__)
