@@ -263,17 +263,25 @@ class VerilogA:
 
     Parameters
     ----------
-    source : path of the ``.va`` file (the convention is in this module's docstring).
-    module : the module to use when the file defines several.
-    params : values for the model's parameters (model and instance parameters alike, applied
-        to every cell), each within the range the ``.va`` declares.
-    cache_dir : folder for the compiled model and tables (default ``memsim_output/veriloga``).
-    v_max : the voltage range (V) of the fast solver's table, [-v_max, v_max]; the solver refuses
+    source : str or Path
+        The ``.va`` file (the convention is in this module's docstring).
+    module : str, optional
+        The module to use when the file defines several.
+    params : dict, optional
+        Values for the model's parameters (model and instance parameters alike, applied to
+        every cell), each within the range the ``.va`` declares.
+    cache_dir : str or Path, optional
+        Folder for the compiled model and tables (default ``memsim_output/veriloga``).
+    v_max : float
+        The voltage range (V) of the fast solver's table, [-v_max, v_max]; the solver refuses
         drives beyond it.
-    tol : the table's accepted relative error against the compiled model.
+    tol : float
+        The table's accepted relative error against the compiled model.
 
-    The state of a cell is ``V(s)`` in the model's own unit, within ``[state_min, state_max]``
-    (two parameters every memsim Verilog-A model declares).
+    Notes
+    -----
+    The state of a cell is ``V(s)`` in the model's own unit, within ``[state_min, state_max]``,
+    two parameters every memsim Verilog-A model declares.
     """
 
     def __init__(self, source, module: str | None = None, params: dict | None = None, *, cache_dir=None,
