@@ -3,7 +3,7 @@
     memsim demo [--out DIR]                         32x32 1T1R and selector-less arrays
     memsim netlist  (--spec FILE | --kind K --rows R --cols C ...) [--device M.va --param K=V] [--read R,C --scheme S | --program R,C --pulse V] [-o FILE]
     memsim simulate (--spec FILE | --kind K --rows R --cols C ...) [--device M.va --param K=V] [--engine ngspice|solver] [-o FILE.csv|.npz]
-    memsim calibrate [--card CARD.lib] [--quick] [--sizes 64 128] [--out DIR]  | --device M.va [--param K=V]
+    memsim calibrate [--card CARD.lib] [--quick] [--sizes 64 128 256] [--out DIR]  | --device M.va [--param K=V]
     memsim study CONFIG [--dask ADDRESS|local] [--workers N] [--out DIR]  array-size studies, resumable
     memsim plot RESULTS [--out DIR]                 figures from a study's results CSV
     memsim infer --model NAME | --model-file F.pt ... torch models (MLPs, CNNs) on crossbar tiles
@@ -195,7 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", choices=("ngspice", "solver"), default="ngspice", help="default: ngspice")
     p.add_argument("--timeout", type=float, default=600.0, help="ngspice timeout, s")
     p.add_argument("--force", action="store_true",
-                   help="run ngspice above the size limit (128x128 cells; $MEMSIM_SPICE_MAX_CELLS)")
+                   help="run ngspice above the size limit (256x256 cells with KLU, 128x128 without; "
+                        "$MEMSIM_SPICE_MAX_CELLS)")
     p.add_argument("-o", "--output", type=Path, help="results file, .csv (column currents) or .npz (all)")
     p.set_defaults(func=cmd_simulate)
 

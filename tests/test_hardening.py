@@ -609,8 +609,8 @@ def test_infer_refuses_unbounded_samples_and_seeds_before_any_model(argv, messag
     _cli_refusal(["infer", *argv], capsys, message)
 
 
-@pytest.mark.parametrize("size, message", [("100000", r"1e\+10 cells asked, at most 16384"),
-                                           ("129", "16641 cells asked"), ("1", "integer >= 2")])
+@pytest.mark.parametrize("size, message", [("100000", r"1e\+10 cells asked, at most 65536"),
+                                           ("257", "66049 cells asked"), ("1", "integer >= 2")])
 def test_demo_refuses_sizes_beyond_the_ngspice_limit_at_once(size, message, capsys, monkeypatch, reliability):
     reliability["hardening: unbounded work"] += 1
     monkeypatch.delenv("MEMSIM_SPICE_MAX_CELLS", raising=False)

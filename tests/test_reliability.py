@@ -510,9 +510,9 @@ def test_ngspice_faults_raise_spice_error_and_leave_nothing(fault, tmp_path, mon
 
 def test_spice_size_guard_refuses_with_an_estimate(monkeypatch, reliability):
     reliability["fault kinds"] += 1
-    xb = memsim.Crossbar.ohmic(np.full((200, 200), 1e-5))
+    xb = memsim.Crossbar.ohmic(np.full((300, 300), 1e-5))
     with pytest.raises(memsim.ResourceLimitError, match="estimated at .* min and .* GB"):
-        memsim.simulate(xb, np.full(200, 0.1))
+        memsim.simulate(xb, np.full(300, 0.1))
     monkeypatch.setenv("MEMSIM_SPICE_MAX_CELLS", "4")
     with pytest.raises(memsim.ResourceLimitError, match="refuses SPICE runs above 4 cells"):
         memsim.simulate(memsim.Crossbar.ohmic(np.full((3, 3), 1e-5)), [0.1] * 3)

@@ -8,7 +8,7 @@ from ..devices.calibration import BSIM4_CARD
 from ..io import OUTPUT_DIR
 
 #: Held-out report sizes of `memsim calibrate` and of `memsim calibrate --quick` (larger than any fitted).
-FULL_SIZES = (64, 128)
+FULL_SIZES = (64, 128, 256)
 QUICK_SIZES = (16,)
 
 
@@ -18,7 +18,7 @@ def add_cli(sub) -> None:
     p.add_argument("--quick", action="store_true",
                    help="small sweeps (8x8 arrays, fewer voltages) and a 16x16 held-out report: about a minute")
     p.add_argument("--sizes", type=int, nargs="*", default=None,
-                   help="held-out array sizes for the report (default 64 128, with --quick 16; none to skip)")
+                   help="held-out array sizes for the report (default 64 128 256, with --quick 16; none to skip)")
     p.add_argument("--out", type=Path, default=OUTPUT_DIR / "calibration",
                    help="output folder for calibration.json and the report (default memsim_output/calibration)")
     p.add_argument("--device", type=Path, metavar="MODEL.va",

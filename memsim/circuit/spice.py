@@ -52,9 +52,11 @@ LINEAR_SOLVERS = ("auto", "klu", "sparse")
 DEFAULT_TIMEOUT = 600.0
 #: Longest timeout accepted (s): a week.
 MAX_TIMEOUT = 7 * 86400.0
-#: Largest array (in cells) simulated without ``force=True``; override with $MEMSIM_SPICE_MAX_CELLS.
-#: (With KLU a 256x256 1T1R .op takes about 19 s and 0.85 GB on ngspice 46: pass force=True.)
-DEFAULT_MAX_CELLS = 128 * 128
+#: Largest array (in cells) simulated without ``force=True`` on an engine with KLU (a 256x256
+#: 1T1R .op: about 19-33 s and 0.85 GB on ngspice 46) and on one without (Sparse 1.3: minutes at
+#: 128x128); override with $MEMSIM_SPICE_MAX_CELLS.
+DEFAULT_MAX_CELLS = 256 * 256
+DEFAULT_MAX_CELLS_SPARSE = 128 * 128
 #: Where an ngspice with KLU and OSDI comes from.
 INSTALL_HINT = ("on Debian 12: apt-get install -t bookworm-backports ngspice libngspice0 libngspice0-dev; "
                 "Debian 13's own ngspice package has both")
@@ -460,7 +462,10 @@ def estimate_cost(xb: Crossbar, klu: bool | None = None) -> tuple[float, float]:
 
 
 def max_cells() -> int:
-    value = os.environ.get("MEMSIM_SPICE_MAX_CELLS", str(DEFAULT_MAX_CELLS))
+    """The size limit of an ngspice run (cells): $MEMSIM_SPICE_MAX_CELLS, else the engine's default."""
+    value = os.environ.get("MEMSIM_SPICE_MAX_CELLS")
+    if value is None:
+        return DEFAULT_MAX_CELLS if _klu_available() else DEFAULT_MAX_CELLS_SPARSE
     try:
         return int(value)
     except ValueError:
