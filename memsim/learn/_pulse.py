@@ -15,13 +15,17 @@ change (nm, so the error control is relative to the change itself, however small
 energy delivered by the driver (the integral of v I dt); the three pieces of the pulse are
 integrated apart (the rate is smooth within each) by Dormand-Prince 5(4) with step control.
 
-Parameter vectors: ``RRAMParams.as_array()`` and ``MosfetParams.as_array()``.
+Parameter vectors: ``RRAMParams.as_array()`` (the built-in model: gap in m, its change
+integrated in nm, ``unit`` = 1e-9, an empty rate table ``rt``) or a Verilog-A device's packed
+current table (``DeviceTable.packed``, read by :func:`memsim.devices.kernels.cell_current`)
+with a packed rate table ``rt`` (:func:`table_rate`; the state and its change in the model's
+own unit, ``unit`` = 1); ``MosfetParams.as_array()``.
 """
 import math
 
 from numba import njit
 
-from ..devices.kernels import mosfet_current, rram_current
+from ..devices.kernels import cell_current, mosfet_current, rram_current
 
 K_B = 1.380649e-23
 Q_E = 1.602176634e-19
@@ -58,6 +62,37 @@ def gap_rate(v, gap, p):
     return bounded_rate(v, gap, rram_current(v, gap, p)[0], p)
 
 
+@njit(cache=True, inline="always")
+def table_rate(v, s, t):
+    """State rate at voltage v and state s from a packed rate table ``t`` = [n_s, n_v, s_lo, ds,
+    v_lo, dv, rate row-major (state, voltage)]: 4-point Lagrange in both directions (bicubic),
+    the end stencils beyond the grid."""
+    n_s = int(t[0])
+    n_v = int(t[1])
+    x = (s - t[2]) / t[3]
+    y = (v - t[4]) / t[5]
+    k = min(max(int(math.floor(x)) - 1, 0), n_s - 4)
+    j = min(max(int(math.floor(y)) - 1, 0), n_v - 4)
+    u = x - k
+    w = y - j
+    wu = (-(u - 1.0) * (u - 2.0) * (u - 3.0) / 6.0, u * (u - 2.0) * (u - 3.0) / 2.0,
+          -u * (u - 1.0) * (u - 3.0) / 2.0, u * (u - 1.0) * (u - 2.0) / 6.0)
+    wv = (-(w - 1.0) * (w - 2.0) * (w - 3.0) / 6.0, w * (w - 2.0) * (w - 3.0) / 2.0,
+          -w * (w - 1.0) * (w - 3.0) / 2.0, w * (w - 1.0) * (w - 2.0) / 6.0)
+    total = 0.0
+    for a in range(4):
+        row = 6 + (k + a) * n_v + j
+        total += wu[a] * (wv[0] * t[row] + wv[1] * t[row + 1] + wv[2] * t[row + 2] + wv[3] * t[row + 3])
+    return total
+
+
+@njit(cache=True)
+def table_rates(v, s, t, out):
+    """:func:`table_rate` over flat arrays (numpy callers and tests)."""
+    for i in range(v.size):
+        out[i] = table_rate(v[i], s[i], t)
+
+
 @njit(cache=True)
 def cell_voltage(kind, v, gap, u_start, p, m, r_row, r_col, v_gate):
     """(RRAM voltage u V, cell current A) with the driver at v and the column end at 0 V,
@@ -69,7 +104,7 @@ def cell_voltage(kind, v, gap, u_start, p, m, r_row, r_col, v_gate):
     r = r_row + r_col
     current = 0.0
     for _ in range(100):
-        current, slope = rram_current(u, gap, p)
+        current, slope = cell_current(u, gap, p)
         if kind == 0:
             residual = v - r * current - u  # falls with u
             derivative = -r * slope - 1.0
@@ -98,26 +133,28 @@ def cell_voltage(kind, v, gap, u_start, p, m, r_row, r_col, v_gate):
 
 
 @njit(cache=True)
-def _derivatives(t, change_nm, t_on, v_on, v_off, kind, gap0, p, m, r_row, r_col, v_gate, share):
+def _derivatives(t, change_nm, t_on, v_on, v_off, kind, gap0, p, rt, unit, m, r_row, r_col, v_gate, share):
     """(d change/dt nm/s, driver power W, RRAM share of the driver voltage) at time t of a
     segment whose driver voltage goes linearly from v_on to v_off over t_on s; ``share`` (the
     last one) starts the Newton steps."""
     v = v_on + (v_off - v_on) * (t / t_on)
     if v == 0.0:
         return 0.0, 0.0, share
-    gap = gap0 + change_nm * 1e-9
+    gap = gap0 + change_nm * unit
     u, current = cell_voltage(kind, v, gap, share * v, p, m, r_row, r_col, v_gate)
+    if rt.size > 0:
+        return table_rate(u, gap, rt), v * current, u / v
     return bounded_rate(u, gap, current, p) * 1e9, v * current, u / v
 
 
 @njit(cache=True)
-def _segment(change, energy, t_on, v_on, v_off, kind, gap0, p, m, r_row, r_col, v_gate, rtol, atol_nm, atol_j):
+def _segment(change, energy, t_on, v_on, v_off, kind, gap0, p, rt, unit, m, r_row, r_col, v_gate, rtol, atol_nm, atol_j):
     """Integrate (change nm, energy J) over one linear piece of the pulse; returns them and
     the steps taken (-1: MAX_STEPS reached)."""
     t = 0.0
     h = t_on / 64.0
     share = 1.0  # the RRAM's share of the driver voltage, carried from call to call
-    k1, w1, share = _derivatives(0.0, change, t_on, v_on, v_off, kind, gap0, p, m, r_row, r_col, v_gate, share)
+    k1, w1, share = _derivatives(0.0, change, t_on, v_on, v_off, kind, gap0, p, rt, unit, m, r_row, r_col, v_gate, share)
     steps = 0
     while t < t_on:
         if steps >= MAX_STEPS:
@@ -125,19 +162,19 @@ def _segment(change, energy, t_on, v_on, v_off, kind, gap0, p, m, r_row, r_col, 
         last = t + h >= t_on * (1 - 1e-12)
         if last:
             h = t_on - t
-        k2, w2, share = _derivatives(t + C2 * h, change + h * A21 * k1, t_on, v_on, v_off, kind, gap0, p, m,
+        k2, w2, share = _derivatives(t + C2 * h, change + h * A21 * k1, t_on, v_on, v_off, kind, gap0, p, rt, unit, m,
                                  r_row, r_col, v_gate, share)
         k3, w3, share = _derivatives(t + C3 * h, change + h * (A31 * k1 + A32 * k2), t_on, v_on, v_off, kind, gap0,
-                                 p, m, r_row, r_col, v_gate, share)
+                                 p, rt, unit, m, r_row, r_col, v_gate, share)
         k4, w4, share = _derivatives(t + C4 * h, change + h * (A41 * k1 + A42 * k2 + A43 * k3), t_on, v_on, v_off,
-                                 kind, gap0, p, m, r_row, r_col, v_gate, share)
+                                 kind, gap0, p, rt, unit, m, r_row, r_col, v_gate, share)
         k5, w5, share = _derivatives(t + C5 * h, change + h * (A51 * k1 + A52 * k2 + A53 * k3 + A54 * k4), t_on,
-                                 v_on, v_off, kind, gap0, p, m, r_row, r_col, v_gate, share)
+                                 v_on, v_off, kind, gap0, p, rt, unit, m, r_row, r_col, v_gate, share)
         k6, w6, share = _derivatives(t + h, change + h * (A61 * k1 + A62 * k2 + A63 * k3 + A64 * k4 + A65 * k5),
-                                 t_on, v_on, v_off, kind, gap0, p, m, r_row, r_col, v_gate, share)
+                                 t_on, v_on, v_off, kind, gap0, p, rt, unit, m, r_row, r_col, v_gate, share)
         new_change = change + h * (B1 * k1 + B3 * k3 + B4 * k4 + B5 * k5 + B6 * k6)
         new_energy = energy + h * (B1 * w1 + B3 * w3 + B4 * w4 + B5 * w5 + B6 * w6)
-        k7, w7, share = _derivatives(t + h, new_change, t_on, v_on, v_off, kind, gap0, p, m, r_row, r_col, v_gate, share)
+        k7, w7, share = _derivatives(t + h, new_change, t_on, v_on, v_off, kind, gap0, p, rt, unit, m, r_row, r_col, v_gate, share)
         err_change = h * (E1 * k1 + E3 * k3 + E4 * k4 + E5 * k5 + E6 * k6 + E7 * k7)
         err_energy = h * (E1 * w1 + E3 * w3 + E4 * w4 + E5 * w5 + E6 * w6 + E7 * w7)
         scale_change = atol_nm + rtol * max(abs(change), abs(new_change))
@@ -155,7 +192,7 @@ def _segment(change, energy, t_on, v_on, v_off, kind, gap0, p, m, r_row, r_col, 
 
 
 @njit(cache=True)
-def pulse_responses(kind, gap0, v, width, t_edge, p, m, r_row, r_col, v_gate, rtol, atol_nm, atol_j,
+def pulse_responses(kind, gap0, v, width, t_edge, p, rt, unit, m, r_row, r_col, v_gate, rtol, atol_nm, atol_j,
                     out_change, out_energy, out_steps):
     """For each i: the gap change (nm) and driver energy (J) of a pulse of v[i] V, flat top
     width[i] s and edges t_edge s, from gap gap0[i] m, into out_change, out_energy; the steps
@@ -163,7 +200,7 @@ def pulse_responses(kind, gap0, v, width, t_edge, p, m, r_row, r_col, v_gate, rt
     for i in range(gap0.size):
         change, energy, total = 0.0, 0.0, 0
         for t_on, v_on, v_off in ((t_edge, 0.0, v[i]), (width[i], v[i], v[i]), (t_edge, v[i], 0.0)):
-            change, energy, steps = _segment(change, energy, t_on, v_on, v_off, kind, gap0[i], p, m, r_row,
+            change, energy, steps = _segment(change, energy, t_on, v_on, v_off, kind, gap0[i], p, rt, unit, m, r_row,
                                              r_col, v_gate, rtol, atol_nm, atol_j)
             if steps < 0:
                 change, energy, total = math.nan, math.nan, -1

@@ -116,6 +116,59 @@ class InSituConfig:
         return {"v/2": 0.5, "v/3": 1 / 3, "none": 0.0}[self.scheme]
 
 
+class CellMap:
+    """Conductance <-> state of the model a trainer runs on, read at ``v_read``.
+
+    The built-in model: :func:`memsim.devices.rram.conductance` and ``gap_for_conductance``,
+    |d ln G / d gap| = 1 / g0 (G ~ exp(-gap/g0)).  A Verilog-A device: its ``conductance`` at
+    4097 states over its bounds, ln G interpolated by a cubic spline (its derivative is
+    |d ln G / d state|), and ``state_for_conductance`` for the inverse.
+    """
+
+    def __init__(self, model, v_read: float):
+        self.v_read = v_read
+        self.device = getattr(model, "device", None)
+        self.params = model.params
+        if self.device is None:
+            self.low_g_bound = self.params.gap_max
+            return
+        from scipy.interpolate import CubicSpline
+
+        lo, hi = self.device.state_bounds
+        states = np.linspace(lo, hi, 4097)
+        g = self.device.conductance(v_read, states)
+        if np.any(g <= 0) or not (np.all(np.diff(g) > 0) or np.all(np.diff(g) < 0)):
+            raise ValueError(f"{self.device.module}'s read conductance at {v_read} V is not positive and monotone in "
+                             "its state, so it cannot hold a weight")
+        self._log_g = CubicSpline(states, np.log(g))
+        self._slope = self._log_g.derivative()
+        self.low_g_bound = lo if g[0] < g[-1] else hi
+
+    def conductance(self, state) -> np.ndarray:
+        if self.device is None:
+            return conductance(self.v_read, state, self.params)
+        return np.exp(self._log_g(state))
+
+    def state(self, g_siemens) -> np.ndarray:
+        if self.device is None:
+            return gap_for_conductance(g_siemens, self.v_read, self.params)
+        return self.device.state_for_conductance(g_siemens, self.v_read)
+
+    def log_slope(self, state) -> np.ndarray:
+        """|d ln G / d state| (per state unit)."""
+        if self.device is None:
+            return np.full(np.shape(state), 1.0 / self.params.g0)
+        return np.abs(self._slope(state))
+
+    def set_sign(self, model, v: float, width: float) -> float:
+        """+1 when a positive pulse raises the conductance, -1 when a negative one does."""
+        if self.device is None:
+            return 1.0
+        states = np.linspace(*self.device.state_bounds, 9)[1:-1]
+        up = self.conductance(states + model.dstate(states, v, width)) - self.conductance(states)
+        return 1.0 if np.sum(up) > 0 else -1.0
+
+
 class Stepper:
     """n pulses of one shape on many cells at once: the pulse map gap -> gap + dgap(gap) on a
     fine gap grid, composed with itself 0..``k_max`` times, so n pulses cost one interpolation."""
@@ -175,12 +228,12 @@ class PulsedLayer:
         self.t = trainer
         cfg = trainer.config
         g = np.clip(trainer.g_ref + weight / cfg.w_max * trainer.g_half, cfg.g_window[0], cfg.g_window[1])
-        self.gap = gap_for_conductance(g, cfg.v_read, trainer.params)
+        self.gap = trainer.cells.state(g)
         self.buffer = np.zeros_like(self.gap)
         self.counters = Counters(np.zeros(self.gap.shape, np.int64), np.zeros(self.gap.shape, np.int64))
 
     def conductance(self) -> np.ndarray:
-        return conductance(self.t.config.v_read, self.gap, self.t.params)
+        return self.t.cells.conductance(self.gap)
 
     def weight(self) -> np.ndarray:
         return self.t.config.w_max * (self.conductance() - self.t.g_ref) / self.t.g_half
@@ -209,7 +262,7 @@ class PulsedLayer:
             # n pulses: mean change, and the sum of n independent relative spreads.
             noise = t.noise_rel * np.abs(after - before) / np.sqrt(n)
             gap = self.gap.copy()
-            gap.reshape(-1)[idx] = np.clip(after + noise * t.rng.standard_normal(idx.size), t.gap_top, t.params.gap_max)
+            gap.reshape(-1)[idx] = np.clip(after + noise * t.rng.standard_normal(idx.size), t.state_lo, t.state_hi)
             self.gap = gap
             full = c.full.reshape(-1)
             full[idx] += n
@@ -300,7 +353,7 @@ class PulsedLayer:
             for _ in range(cfg.wv_max_iter):
                 gap_set = t.full_set.apply(gap_set, np.ones(gap_set.shape, np.int64))
                 gap_reset = t.full_reset.apply(gap_reset, np.ones(gap_reset.shape, np.int64))
-                g_after = conductance(cfg.v_read, np.where(up, gap_set, gap_reset), t.params)
+                g_after = t.cells.conductance(np.where(up, gap_set, gap_reset))
                 reach.append(np.abs(g_after - g_now))
             reach = np.stack(reach)  # (n + 1, out, in), increasing in n
             lower = np.minimum((reach <= np.abs(want)).sum(axis=0) - 1, cfg.wv_max_iter - 1)
@@ -354,22 +407,29 @@ class InSituTrainer:
         if config.scheme != "none":
             model.check([config.v_set * config.half_fraction, config.v_reset * config.half_fraction], config.width)
         lo, hi = config.g_window
-        p = self.params
+        self.cells = CellMap(model, config.v_read)
         self.g_ref = 0.5 * (lo + hi)
         self.g_half = 0.5 * (hi - lo)
-        self.gap_top = float(gap_for_conductance(hi, config.v_read, p))
-        gap_lo, gap_hi = self.gap_top, p.gap_max
-        self.full_set = Stepper(model, config.v_set, config.width, gap_lo, gap_hi)
-        self.full_reset = Stepper(model, -config.v_reset, config.width, gap_lo, gap_hi)
+        self.gap_top = float(self.cells.state(hi))
+        # The states a cell may take: from the window's top to the model's bound at the low-G end.
+        self.state_lo, self.state_hi = sorted((self.gap_top, self.cells.low_g_bound))
+        gap_lo, gap_hi = self.state_lo, self.state_hi
+        # SET raises the conductance: a positive pulse for the built-in model, whichever polarity
+        # does so for a Verilog-A device (VTEAM's w grows, and its conductance falls, under v > 0).
+        self.set_sign = self.cells.set_sign(model, config.v_set, config.width)
+        self.full_set = Stepper(model, self.set_sign * config.v_set, config.width, gap_lo, gap_hi)
+        self.full_reset = Stepper(model, -self.set_sign * config.v_reset, config.width, gap_lo, gap_hi)
         h = config.half_fraction or 0.5
-        self.half_set = Stepper(model, config.v_set * h, config.width, gap_lo, gap_hi)
-        self.half_reset = Stepper(model, -config.v_reset * h, config.width, gap_lo, gap_hi)
+        self.half_set = Stepper(model, self.set_sign * config.v_set * h, config.width, gap_lo, gap_hi)
+        self.half_reset = Stepper(model, -self.set_sign * config.v_reset * h, config.width, gap_lo, gap_hi)
         # The nominal pulse: a SET at the window's middle; its step sets dw_min and the noise.
-        gap_mid = float(gap_for_conductance(self.g_ref, config.v_read, p))
+        gap_mid = float(self.cells.state(self.g_ref))
         step_gap = abs(float(self.full_set.step(np.array(gap_mid))))
-        self.g_nominal_step = self.g_ref * step_gap / p.g0  # dG = -G dgap / g0
+        slope = float(self.cells.log_slope(np.array(gap_mid)))  # |d ln G / d state|
+        self.g_nominal_step = self.g_ref * step_gap * slope  # dG = G |d ln G/ds| ds
         self.dw_min = config.w_max * self.g_nominal_step / self.g_half
-        self.noise_rel = config.variability.sigma_c2c * p.g0 / step_gap if step_gap > 0 else 0.0
+        # sigma_c2c is a log-normal spread of G per event: sigma_c2c / |d ln G/ds| in state.
+        self.noise_rel = config.variability.sigma_c2c / (slope * step_gap) if step_gap > 0 else 0.0
         if init_weights is None:
             gen = torch.Generator().manual_seed(config.seed)
             init_weights = []
@@ -383,7 +443,7 @@ class InSituTrainer:
     def g_step(self, gap, polarity: str) -> np.ndarray:
         """|dG| (S) of one mean pulse at each gap."""
         stepper = self.full_set if polarity == "set" else self.full_reset
-        return conductance(self.config.v_read, gap, self.params) * np.abs(stepper.step(gap)) / self.params.g0
+        return self.cells.conductance(gap) * np.abs(stepper.step(gap)) * self.cells.log_slope(gap)
 
     def forward(self, x, weights):
         import torch

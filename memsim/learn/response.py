@@ -47,8 +47,9 @@ from ..circuit import netlist, spice
 from ..circuit.array import Crossbar, as_real_array
 from ..devices.rram import DEFAULT_PARAMS, RRAMParams, conductance, gap_for_conductance, spice_subckt
 from ..devices.transistor import MODELS_DIR, MosfetParams
+from ..devices.veriloga import VerilogA
 from ..errors import FileError
-from ..io import LIMITS, check_format, read_json, write_atomic
+from ..io import LIMITS, OUTPUT_DIR, check_format, read_bytes, read_json, read_npz, write_atomic
 
 FORMAT = "memsim-pulse-response"
 VERSION = 1
@@ -69,6 +70,30 @@ def model_hash(params: RRAMParams = DEFAULT_PARAMS) -> str:
     return hashlib.sha256(spice_subckt(params).encode()).hexdigest()
 
 
+def check_device(params) -> RRAMParams | VerilogA:
+    """The compact model a table is measured on: the built-in model's RRAMParams or a
+    :class:`memsim.devices.VerilogA` device."""
+    if not isinstance(params, (RRAMParams, VerilogA)):
+        raise ValueError("a pulse response needs a memsim.devices.RRAMParams or a memsim.devices.VerilogA device, "
+                         f"got {type(params).__name__}")
+    return params
+
+
+def state_keys(params) -> tuple[str, str, float]:
+    """(state axis key, change key, metres or model units per stored unit) of a table's cells:
+    the built-in model's gaps are stored in nm, a Verilog-A device's states in its own unit."""
+    if isinstance(params, RRAMParams):
+        return "gap_nm", "dgap_nm", 1e-9
+    return "state", "dstate", 1.0
+
+
+def device_info(device: VerilogA) -> dict:
+    """What ties a table to a Verilog-A device: its module, the SHA-256 of its source and every
+    parameter value (the defaults the .va declares included)."""
+    return {"module": device.module, "source_sha256": device.sha256, "source": device.path.name,
+            "params": dict(sorted(device.params.items()))}
+
+
 @dataclass(frozen=True)
 class Grid:
     """Where a cell's response is measured: gaps (m), amplitudes (V, magnitude; SET is +, RESET
@@ -82,6 +107,41 @@ class Grid:
     widths: tuple = (10e-9, 20e-9, 50e-9, 100e-9)
     v_gate: float | None = None
     t_edge: float = 1e-9
+
+    @classmethod
+    def for_device(cls, device: VerilogA, kind: str = "device", *, states=None, amplitudes=None, widths=None,
+                   n_states: int = 12, v_gate: float | None = None, t_edge: float = 1e-9) -> "Grid":
+        """A grid for a Verilog-A device, ``states`` in the model's own unit.
+
+        Defaults: ``n_states`` states spread over the device's state bounds (1 % and 99 % of the
+        range at the ends, none on the bounds, where a windowed rate is 0); 8 amplitudes from
+        0.3 to 1 times the device's ``v_max`` (so a V/2 half-select pulse of the top amplitude is
+        on the grid); 4 widths (0.1, 0.2, 0.5, 1) x t_ref, t_ref the time the top amplitude
+        takes to move the middle state by half the range in the slower polarity (from the
+        device's rate), rounded to two digits within [10 ns, 1 ms].
+        """
+        device = check_device(device)
+        if not isinstance(device, VerilogA):
+            raise ValueError("Grid.for_device takes a memsim.devices.VerilogA device; the built-in model's grid is Grid()")
+        lo, hi = device.state_bounds
+        n_states = units.integer(n_states, "n_states", 4, 1000)
+        if states is None:
+            fractions = np.r_[0.01, np.linspace(0.05, 0.95, n_states - 2), 0.99]
+            states = lo + (hi - lo) * fractions
+        if amplitudes is None:
+            amplitudes = np.round(device.v_max * np.linspace(0.3, 1.0, 8), 4)
+        if widths is None:
+            rate = np.abs(device.rate(np.array([device.v_max, -device.v_max]), 0.5 * (lo + hi)))
+            slow = float(rate.min()) if rate.min() > 0 else float(rate.max())
+            t_ref = 0.5 * (hi - lo) / slow if slow > 0 else 1e-3
+            t_ref = float(np.clip(float(f"{t_ref:.2g}"), 1e-8, 1e-3))
+            widths = tuple(float(f"{t_ref * f:.2g}") for f in (0.1, 0.2, 0.5, 1.0))
+        grid = cls(kind, tuple(states), tuple(amplitudes), tuple(widths), v_gate, t_edge)
+        states = np.asarray(grid.gaps)
+        if states[0] < lo or states[-1] > hi:
+            raise ValueError(f"Grid states must lie within the {device.module} state bounds [{lo:g}, {hi:g}], got "
+                             f"[{states[0]:g}, {states[-1]:g}]")
+        return grid
 
     def __post_init__(self):
         units.choice(self.kind, KINDS, "cell kind")
@@ -107,7 +167,7 @@ def check_axis(values, what: str, error: type[Exception] = ValueError) -> np.nda
     return axis
 
 
-def check_cells(cells, source) -> list:
+def check_cells(cells, source, axis_key: str = "gap_nm", change_key: str = "dgap_nm") -> list:
     """The ``cells`` of a stored table, checked before use: a list of objects, each with a known
     ``kind``, increasing gap, amplitude and width axes, and for each polarity finite
     ``dgap_nm`` and ``energy_j`` grids of the axes' shape; FileError naming ``source`` otherwise."""
@@ -119,7 +179,7 @@ def check_cells(cells, source) -> list:
         if not isinstance(kind, str) or kind not in KINDS:
             raise FileError(f"{source}: a pulse response cell has kind {units.shown(kind)}; known: {', '.join(KINDS)}")
         shape = tuple(check_axis(cell.get(key), f"{source}: {kind} cell {key}", FileError).size
-                      for key in ("gap_nm", "amplitude_v", "width_s"))
+                      for key in (axis_key, "amplitude_v", "width_s"))
         # The pulse model integrates with these two, so they are checked like the grids.
         for key, low, high in (("t_edge_s", 1e-12, 1.0), ("v_gate", 0.0, 10.0))[:2 if kind == "1t1r" else 1]:
             try:
@@ -130,8 +190,8 @@ def check_cells(cells, source) -> list:
             entry = cell.get(polarity)
             if not isinstance(entry, dict):
                 raise FileError(f"{source}: the {kind} cell lacks its {polarity!r} response (an object with "
-                                "dgap_nm and energy_j)")
-            for key in ("dgap_nm", "energy_j"):
+                                f"{change_key} and energy_j)")
+            for key in (change_key, "energy_j"):
                 try:
                     as_real_array(entry.get(key), key, 3, shape=shape)
                 except ValueError as err:
@@ -145,12 +205,14 @@ DEFAULT_GRIDS = (Grid("device"),
 
 
 def pulse_transient(kind: str, gap: float, v_pulse: float, width: float, *, v_gate: float | None = None,
-                    t_edge: float = 1e-9, params: RRAMParams = DEFAULT_PARAMS) -> tuple[float, float]:
-    """One ngspice transient of one pulse on one cell: (gap change in nm, energy in J).
+                    t_edge: float = 1e-9, params: RRAMParams | VerilogA = DEFAULT_PARAMS) -> tuple[float, float]:
+    """One ngspice transient of one pulse on one cell: (gap change in nm, energy in J); for a
+    Verilog-A device ``gap`` is its state and the change is in the model's own unit.
 
     The energy is the integral of V(t) I(t) at the row driver over the whole transient (the
     cell, and in a 1T1R cell its transistor, take all of it: the single cell has no wires).
     """
+    params = check_device(params)
     gap_array = np.full((1, 1), gap)
     if kind == "device":
         xb = Crossbar.device(gap_array, r_row=R_LINE, r_col=R_LINE, params=params)
@@ -158,16 +220,42 @@ def pulse_transient(kind: str, gap: float, v_pulse: float, width: float, *, v_ga
         xb = Crossbar.one_t_one_r(gap_array, v_gate=v_gate, r_row=R_LINE, r_col=R_LINE, params=params)
     vectors = spice.run_netlist(netlist.program(xb, 0, 0, v_pulse, width, t_edge=t_edge), timeout=60.0)
     energy = float(np.trapezoid(vectors["v(in0)"] * -vectors["i(vin0)"], vectors["time"]))
-    return float(vectors["v(x0_0)"][-1] - gap * 1e9), energy
+    start = gap * 1e9 if isinstance(params, RRAMParams) else gap
+    return float(vectors["v(x0_0)"][-1] - start), energy
 
 
-def measure(grid: Grid, params: RRAMParams = DEFAULT_PARAMS, progress: bool = False) -> dict:
-    """Run the transients of ``grid`` (both polarities): the cell entry of a table."""
+def check_switching(device: VerilogA, states, amplitudes, widths, changes=None, *, floor: float = 1e-6) -> None:
+    """ValueError (one line) unless the device's state moves by at least ``floor`` of its range
+    somewhere on the grid in both polarities: estimated from the device's rate at the top
+    amplitude and width before any transient (``changes`` None), or the measured changes
+    ({"set": array, "reset": array}) after them."""
+    lo, hi = device.state_bounds
+    a_max, w_max = float(np.max(amplitudes)), float(np.max(widths))
+    for polarity, sign in (("set", 1.0), ("reset", -1.0)):
+        if changes is None:
+            moved = float(np.max(np.abs(device.rate(sign * a_max, np.asarray(states))))) * w_max
+        else:
+            moved = float(np.max(np.abs(changes[polarity])))
+        if not moved >= floor * (hi - lo):
+            raise ValueError(f"the {device.module} device does not switch measurably on this grid: a "
+                             f"{sign * a_max:+g} V pulse of {w_max:g} s moves its state by at most {moved:.3g} "
+                             f"(under {floor:g} of its range [{lo:g}, {hi:g}]); give larger amplitudes or longer widths "
+                             "(Grid.for_device(device, amplitudes=..., widths=...))")
+
+
+def measure(grid: Grid, params: RRAMParams | VerilogA = DEFAULT_PARAMS, progress: bool = False) -> dict:
+    """Run the transients of ``grid`` (both polarities): the cell entry of a table.  A
+    Verilog-A device's grid (states in its unit) is refused before any transient when the
+    device would not switch measurably on it, and after them when it did not."""
     from tqdm import tqdm
 
+    params = check_device(params)
+    axis_key, change_key, scale = state_keys(params)
+    if isinstance(params, VerilogA):
+        check_switching(params, grid.gaps, grid.amplitudes, grid.widths)
     shape = (len(grid.gaps), len(grid.amplitudes), len(grid.widths))
     entry = {"kind": grid.kind, "v_gate": grid.v_gate, "t_edge_s": grid.t_edge,
-             "gap_nm": [g * 1e9 for g in grid.gaps], "amplitude_v": list(grid.amplitudes),
+             axis_key: [g * 1e9 if scale != 1.0 else g for g in grid.gaps], "amplitude_v": list(grid.amplitudes),
              "width_s": list(grid.widths)}
     with tqdm(total=2 * int(np.prod(shape)), desc=f"{grid.kind} pulses", disable=not progress, leave=False) as bar:
         for polarity in POLARITIES:
@@ -179,7 +267,10 @@ def measure(grid: Grid, params: RRAMParams = DEFAULT_PARAMS, progress: bool = Fa
                     grid.kind, grid.gaps[a], sign * grid.amplitudes[b], grid.widths[c],
                     v_gate=grid.v_gate, t_edge=grid.t_edge, params=params)
                 bar.update(1)
-            entry[polarity] = {"dgap_nm": dgap.tolist(), "energy_j": energy.tolist()}
+            entry[polarity] = {change_key: dgap.tolist(), "energy_j": energy.tolist()}
+    if isinstance(params, VerilogA):
+        check_switching(params, grid.gaps, grid.amplitudes, grid.widths,
+                        {polarity: entry[polarity][change_key] for polarity in POLARITIES})
     return entry
 
 
@@ -193,20 +284,35 @@ def _card_info(kind: str):
 
 @dataclass
 class ResponseTable:
-    """Measured pulse responses, one entry per cell (``"device"``, ``"1t1r"``)."""
+    """Measured pulse responses, one entry per cell (``"device"``, ``"1t1r"``), of the built-in
+    model (``params`` an RRAMParams, gaps in nm) or of a Verilog-A device (``params`` a
+    :class:`memsim.devices.VerilogA`, states and changes in the model's own unit, the table
+    tied to the device's source SHA-256 and parameter values)."""
     cells: list
-    params: RRAMParams = DEFAULT_PARAMS
+    params: RRAMParams | VerilogA = DEFAULT_PARAMS
     created: str = ""
     seconds: float = 0.0
     notes: dict = field(default_factory=dict)
 
     @classmethod
-    def generate(cls, grids=DEFAULT_GRIDS, params: RRAMParams = DEFAULT_PARAMS, progress: bool = False) -> "ResponseTable":
+    def generate(cls, grids=None, params: RRAMParams | VerilogA = DEFAULT_PARAMS,
+                 progress: bool = False) -> "ResponseTable":
+        """Run every grid's transients (``seconds``: how long they took).  ``grids`` default:
+        :data:`DEFAULT_GRIDS` for the built-in model, ``Grid.for_device(device)`` (selector-less)
+        for a Verilog-A device."""
+        params = check_device(params)
+        if grids is None:
+            grids = DEFAULT_GRIDS if isinstance(params, RRAMParams) else (Grid.for_device(params),)
         start = time.perf_counter()
         cells = [measure(grid, params, progress) for grid in grids]
         for cell in cells:
             cell["card"], cell["card_sha256"] = _card_info(cell["kind"])
         return cls(cells, params, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), time.perf_counter() - start)
+
+    @property
+    def device(self) -> VerilogA | None:
+        """The Verilog-A device the table was measured on (None for the built-in model)."""
+        return self.params if isinstance(self.params, VerilogA) else None
 
     def cell(self, kind: str = "device") -> dict:
         for cell in self.cells:
@@ -217,24 +323,37 @@ class ResponseTable:
     def to_dict(self) -> dict:
         import dataclasses
 
-        return {"format": FORMAT, "version": VERSION, "rram_model_sha256": model_hash(self.params),
-                "rram_params": dataclasses.asdict(self.params), "created": self.created,
-                "ngspice_seconds": self.seconds, "notes": self.notes, "cells": self.cells}
+        head = {"format": FORMAT, "version": VERSION}
+        if self.device is not None:
+            head["device"] = device_info(self.device)
+        else:
+            head.update(rram_model_sha256=model_hash(self.params), rram_params=dataclasses.asdict(self.params))
+        return {**head, "created": self.created, "ngspice_seconds": self.seconds, "notes": self.notes,
+                "cells": self.cells}
 
-    def save(self, path=DEFAULT_TABLE) -> Path:
+    def save(self, path=None) -> Path:
+        """Write the table (default: the built-in model's :data:`DEFAULT_TABLE`, a Verilog-A
+        device's ``memsim_output/pulse_response_MODULE.json``)."""
         import json
 
-
+        if path is None:
+            path = DEFAULT_TABLE if self.device is None else OUTPUT_DIR / f"pulse_response_{self.device.module}.json"
         return write_atomic(path, json.dumps(self.to_dict(), indent=1) + "\n")
 
     @classmethod
-    def load(cls, path=DEFAULT_TABLE) -> "ResponseTable":
+    def load(cls, path=DEFAULT_TABLE, device: VerilogA | None = None) -> "ResponseTable":
         """Read a table; refuses another format or version, and a table whose RRAM model or
         transistor card no longer matches the one it was measured on (regenerate it with
-        ``scripts/pulse_response.py``)."""
+        ``scripts/pulse_response.py``).  A Verilog-A device's table needs that ``device``, and
+        is refused when the device's source or parameter values differ from the table's."""
         data = read_json(path, "pulse response table", limit=LIMITS["results"])
         check_format(data, path, "pulse response table", FORMAT, VERSION, FileError,
                      advice="regenerate it with scripts/pulse_response.py")
+        if device is not None and not isinstance(device, VerilogA):
+            raise ValueError(f"device must be a memsim.devices.VerilogA device, got {type(device).__name__}")
+        stored = data.get("device")
+        if stored is not None or device is not None:
+            return cls._load_device(path, data, stored, device)
         try:
             params = RRAMParams(**data["rram_params"])
             cells = data["cells"]
@@ -250,6 +369,30 @@ class ResponseTable:
                                 f"({cell.get('card')}, SHA-256 differs); regenerate it with scripts/pulse_response.py")
         return cls(cells, params, data.get("created", ""), data.get("ngspice_seconds", 0.0), data.get("notes", {}))
 
+    @classmethod
+    def _load_device(cls, path, data: dict, stored, device: VerilogA | None) -> "ResponseTable":
+        if not isinstance(stored, dict):
+            raise FileError(f"{path} is a table of the built-in RRAM model, not of the Verilog-A module "
+                            f"{device.module}; load it without device=")
+        module = stored.get("module")
+        if device is None:
+            raise FileError(f"{path} was measured on the Verilog-A module {units.shown(module)}: load it with "
+                            "device=memsim.devices.VerilogA(...) of that model")
+        if module != device.module or stored.get("source_sha256") != device.sha256:
+            raise FileError(f"{path} was measured on Verilog-A module {units.shown(module)} of another source "
+                            f"(SHA-256 differs from {device.path.name}'s {device.module}); measure the device again")
+        if stored.get("params") != device_info(device)["params"]:
+            theirs = stored.get("params") if isinstance(stored.get("params"), dict) else {}
+            differ = sorted(k for k in set(theirs) | set(device.params) if theirs.get(k) != device.params.get(k))
+            raise FileError(f"{path} was measured with other {device.module} parameter values ({', '.join(differ)} "
+                            "differ); measure the device again or build it with the table's parameters")
+        cells = check_cells(data.get("cells"), path, "state", "dstate")
+        for cell in cells:
+            if cell.get("kind") == "1t1r" and _card_info("1t1r")[1] != cell.get("card_sha256"):
+                raise FileError(f"{path}: the 1T1R response was measured with another transistor card "
+                                f"({cell.get('card')}, SHA-256 differs); measure the device again")
+        return cls(cells, device, data.get("created", ""), data.get("ngspice_seconds", 0.0), data.get("notes", {}))
+
 
 #: Methods of :class:`PulseModel`.
 METHODS = ("integrate", "interpolate")
@@ -258,6 +401,83 @@ METHODS = ("integrate", "interpolate")
 RTOL = 1e-6
 #: Calls of at most this many pulses are remembered (the last 8 of them).
 MEMO_SIZE = 1 << 16
+
+
+#: The rate table's grid (states x voltages): 4-point Lagrange there is within 1e-5 of the
+#: compiled Stanford-PKU model at the midpoints away from its smooth bounds (see RateTable).
+RATE_GRID = (1025, 257)
+#: Rates below this fraction of the table's largest |rate| are compared in absolute terms.
+RATE_FLOOR = 1e-6
+RATE_TAG, RATE_VERSION = "memsim-rate-table", 1
+
+
+@dataclass(frozen=True, eq=False)
+class RateTable:
+    """A Verilog-A device's state rate dV(s)/dt on a uniform grid of state x voltage over
+    [state_min, state_max] x [-v_max, v_max], the rate :class:`PulseModel` integrates over a
+    pulse: 4-point Lagrange in both directions (:func:`memsim.learn._pulse.table_rate`), from
+    the compiled model's ``device.rate`` at every node; cached beside the compiled model.
+
+    ``packed``: [n_s, n_v, s_lo, ds, v_lo, dv, rate row-major]; ``error``: (in state, in
+    voltage), the largest error at the midpoints between nodes (every 8th row) relative to
+    max(|rate|, :data:`RATE_FLOOR` x the largest |rate|).  Smooth rates are interpolated to
+    ~1e-5; where a model has a kink (a threshold voltage, a clipped window, a bound) the
+    cubic is off near it by a fraction of the rate's change over one cell (measured, not
+    refused: what decides is the pulse response against ngspice, tests/test_learn_veriloga.py).
+    """
+
+    packed: np.ndarray
+    error: tuple
+
+    @classmethod
+    def build(cls, device: VerilogA, v_max: float, grid: tuple = RATE_GRID) -> "RateTable":
+        import json
+
+        from ..devices.veriloga import compiler
+
+        n_s, n_v = (units.integer(n, "rate table points", 4, 1 << 14) for n in grid)
+        key = hashlib.sha256(json.dumps([device.sha256, compiler()[1], device.module, sorted(device.params.items()),
+                                         v_max, n_s, n_v, RATE_FLOOR]).encode()).hexdigest()[:24]
+        path = device.cache_dir / f"{key}.rate.npz"
+        if path.is_file():
+            data = read_npz(read_bytes(path, "rate table", LIMITS["model"]), path, LIMITS["model"])
+            return cls(np.asarray(data["packed"], dtype=float), tuple(float(e) for e in data["error"]))
+        lo, hi = device.state_bounds
+        table, error = cls._at(device, lo, hi, v_max, n_s, n_v)
+        import io as _io
+
+        buffer = _io.BytesIO()
+        np.savez(buffer, header=np.array(json.dumps({"format": RATE_TAG, "version": RATE_VERSION})),
+                 packed=table, error=np.array(error))
+        write_atomic(path, buffer.getvalue())
+        return cls(table, error)
+
+    @staticmethod
+    def _at(device, lo, hi, v_max, n_s, n_v):
+        from . import _pulse
+
+        s = np.linspace(lo, hi, n_s)
+        v = np.linspace(-v_max, v_max, n_v)
+        rate = device.rate(v[None, :], s[:, None])
+        table = np.concatenate([[n_s, n_v, s[0], s[1] - s[0], v[0], v[1] - v[0]], rate.ravel()])
+        floor = RATE_FLOOR * float(np.max(np.abs(rate)))
+        error = []
+        for ss, vv in ((0.5 * (s[1:] + s[:-1]), v[::8]), (s[::8], 0.5 * (v[1:] + v[:-1]))):
+            ss, vv = np.broadcast_arrays(ss[:, None], vv[None, :])
+            exact = device.rate(vv, ss)
+            approx = np.empty(exact.size)
+            _pulse.table_rates(np.ascontiguousarray(vv).ravel(), np.ascontiguousarray(ss).ravel(), table, approx)
+            error.append(float(np.max(np.abs(approx - exact.ravel()) / np.maximum(np.abs(exact.ravel()), floor + 1e-300))))
+        return table, tuple(error)
+
+    def rate(self, v, state) -> np.ndarray:
+        """The interpolated rate at ``v`` (V) and ``state`` (broadcast)."""
+        from . import _pulse
+
+        v, state = np.broadcast_arrays(np.asarray(v, dtype=float), np.asarray(state, dtype=float))
+        out = np.empty(v.size)
+        _pulse.table_rates(np.ascontiguousarray(v).ravel(), np.ascontiguousarray(state).ravel(), self.packed, out)
+        return out.reshape(v.shape)
 
 
 class PulseModel:
@@ -296,26 +516,38 @@ class PulseModel:
         self.method = method
         self.rtol = rtol
         self.params = table.params
+        self.device = table.device
+        self.state_min, self.state_max = self.params.state_bounds
+        axis_key, self._change_key, self.scale = state_keys(self.params)
         self.v_gate = cell.get("v_gate")
         self.t_edge = float(cell["t_edge_s"])
-        self.gap_nm = np.asarray(cell["gap_nm"], dtype=float)
+        #: The table's states in its stored unit (nm for the built-in model's gaps).
+        self.gap_nm = np.asarray(cell[axis_key], dtype=float)
         self.amplitude = np.asarray(cell["amplitude_v"], dtype=float)
         self.log_width = np.log10(np.asarray(cell["width_s"], dtype=float))
         self._cell = cell
         self._change, self._energy = {}, {}
         self._memo = {}
         self.transistor = MosfetParams() if kind == "1t1r" else None
+        self._rate = None
         if method == "interpolate":
             self._splines()
+        elif self.device is not None:
+            if self.device.v_max < self.amplitude[-1] * (1 - 1e-12):
+                raise ValueError(f"the {self.device.module} device's v_max ({self.device.v_max:g} V, the range of its "
+                                 f"current table) is below the table's largest amplitude {self.amplitude[-1]:g} V; build "
+                                 f"the device with v_max >= {self.amplitude[-1]:g}")
+            self._rate = RateTable.build(self.device, float(self.amplitude[-1]))
 
     def _splines(self):
         from scipy.interpolate import RegularGridInterpolator
 
         axes = (self.gap_nm, self.amplitude, self.log_width)
+        floor = FLOOR_NM if self.device is None else FLOOR_NM * (self.state_max - self.state_min)
         for polarity in POLARITIES:
-            dgap = np.abs(np.asarray(self._cell[polarity]["dgap_nm"], dtype=float))
+            dgap = np.abs(np.asarray(self._cell[polarity][self._change_key], dtype=float))
             energy = np.abs(np.asarray(self._cell[polarity]["energy_j"], dtype=float))
-            self._change[polarity] = RegularGridInterpolator(axes, np.log10(np.maximum(dgap, FLOOR_NM)), method="cubic")
+            self._change[polarity] = RegularGridInterpolator(axes, np.log10(np.maximum(dgap, floor)), method="cubic")
             self._energy[polarity] = RegularGridInterpolator(axes, np.log10(np.maximum(energy, FLOOR_J)), method="cubic")
 
     def check(self, v, width) -> None:
@@ -336,7 +568,7 @@ class PulseModel:
         if polarity not in ("set", "reset"):
             raise ValueError(f"polarity must be 'set' or 'reset', got {polarity!r}")
         widths = np.asarray(self._cell["width_s"], dtype=float)
-        gaps, volts, widths = np.meshgrid(self.gap_nm * 1e-9, self.amplitude, widths, indexing="ij")
+        gaps, volts, widths = np.meshgrid(self.gap_nm * self.scale, self.amplitude, widths, indexing="ij")
         return self.response(gaps, volts if polarity == "set" else -volts, widths)
 
     def response(self, gap, v, width) -> tuple[np.ndarray, np.ndarray]:
@@ -354,15 +586,14 @@ class PulseModel:
         if key in self._memo:
             change, energy = self._memo[key]
             return change.copy(), energy.copy()
-        p = self.params
-        gap = np.clip(gap, p.gap_min, p.gap_max)
+        gap = np.clip(gap, self.state_min, self.state_max)
         amplitude = np.clip(np.abs(v), self.amplitude[0], self.amplitude[-1])
         width = np.clip(width, 10 ** self.log_width[0], 10 ** self.log_width[-1])
         if self.method == "integrate":
             change, energy = self._integrate(gap, np.sign(v) * amplitude, width)
         else:
             change, energy = self._interpolate(gap, v, amplitude, width)
-        change = np.clip(change, p.gap_min - gap, p.gap_max - gap)
+        change = np.clip(change, self.state_min - gap, self.state_max - gap)
         if key is not None:
             if len(self._memo) >= 8:
                 self._memo.pop(next(iter(self._memo)))
@@ -379,32 +610,52 @@ class PulseModel:
             mosfet, v_gate, kind = self.transistor.as_array(), float(self.v_gate), 1
         else:
             mosfet, v_gate, kind = np.zeros(4), 0.0, 0
-        _pulse.pulse_responses(kind, *flat, self.t_edge, self.params.as_array(), mosfet, R_LINE, R_LINE, v_gate,
-                               self.rtol, 1e-14 * self.rtol, 1e-30, change, energy, steps)
+        if self.device is None:  # the gap in m, its change integrated in nm
+            rate, unit, atol = np.zeros(0), 1e-9, 1e-14 * self.rtol
+        else:
+            rate, unit, atol = self._rate.packed, 1.0, 1e-14 * self.rtol * (self.state_max - self.state_min)
+        _pulse.pulse_responses(kind, *flat, self.t_edge, self.params.as_array(), rate, unit, mosfet, R_LINE, R_LINE,
+                               v_gate, self.rtol, atol, 1e-30, change, energy, steps)
         if np.any(steps < 0):
             i = int(np.argmax(steps < 0))
             raise ValueError(f"the pulse of {flat[1][i]:g} V, {flat[2][i]:g} s from gap {flat[0][i]:g} m took more than "
                              f"{_pulse.MAX_STEPS} integration steps; loosen rtol (now {self.rtol:g})")
-        return change.reshape(gap.shape) * 1e-9, energy.reshape(gap.shape)
+        return change.reshape(gap.shape) * unit, energy.reshape(gap.shape)
 
     def _interpolate(self, gap, v, amplitude, width):
-        points = np.stack([np.clip(gap * 1e9, self.gap_nm[0], self.gap_nm[-1]), amplitude,
+        points = np.stack([np.clip(gap / self.scale, self.gap_nm[0], self.gap_nm[-1]), amplitude,
                            np.log10(width)], axis=-1)
         change, energy = np.zeros(v.shape), np.zeros(v.shape)
         for polarity, mask, sign in (("set", v > 0, -1.0), ("reset", v < 0, 1.0)):
             if np.any(mask):
-                change[mask] = sign * 10 ** self._change[polarity](points[mask]) * 1e-9
+                change[mask] = sign * 10 ** self._change[polarity](points[mask]) * self.scale
                 energy[mask] = 10 ** self._energy[polarity](points[mask])
         return change, energy
 
     def dgap(self, gap, v, width):
-        """Mean gap change (m) per pulse: negative for SET (v > 0), positive for RESET."""
+        """Mean gap change (m) per pulse: negative for SET (v > 0), positive for RESET.  For a
+        Verilog-A device: the state's change in the model's unit (its sign is the model's)."""
         return self.response(gap, v, width)[0]
+
+    #: The same for any model: the state's change per pulse.
+    dstate = dgap
+
+    def conductance(self, state, v_read: float = 0.2):
+        """Read conductance (S) at ``v_read`` of a cell in ``state`` (the model's own function)."""
+        if self.device is not None:
+            return self.device.conductance(v_read, state)
+        return conductance(v_read, state, self.params)
+
+    def state_for_conductance(self, g_siemens, v_read: float = 0.2):
+        """The state that reads ``g_siemens`` (S) at ``v_read``."""
+        if self.device is not None:
+            return self.device.state_for_conductance(g_siemens, v_read)
+        return gap_for_conductance(g_siemens, v_read, self.params)
 
     def dconductance(self, g_siemens, v, width, v_read: float = 0.2):
         """Mean conductance change (S, read at ``v_read``) of one pulse from conductance ``g_siemens``."""
-        gap = gap_for_conductance(g_siemens, v_read, self.params)
-        return conductance(v_read, gap + self.dgap(gap, v, width), self.params) - np.asarray(g_siemens, float)
+        gap = self.state_for_conductance(g_siemens, v_read)
+        return self.conductance(gap + self.dgap(gap, v, width), v_read) - np.asarray(g_siemens, float)
 
     def energy(self, gap, v, width):
         """Energy (J) of one pulse delivered at the driver."""
@@ -413,6 +664,6 @@ class PulseModel:
     def curve(self, v: float, width: float, n: int = 1024):
         """(gaps m, dgap m, energy J) on a fine gap grid for one pulse shape: the lookup the
         trainer steps with (``numpy.interp`` on it is what makes per-pulse updates cheap)."""
-        gaps = np.linspace(self.gap_nm[0], self.gap_nm[-1], n) * 1e-9
+        gaps = np.linspace(self.gap_nm[0], self.gap_nm[-1], n) * self.scale
         change, energy = self.response(gaps, v, width)
         return gaps, change, energy
