@@ -533,6 +533,9 @@ class PulseModel:
         if method == "interpolate":
             self._splines()
         elif self.device is not None:
+            if kind == "1t1r":
+                raise ValueError("the integrated pulse model of a Verilog-A device is selector-less only (its 1T1R "
+                                 "series solve is not checked against ngspice); use method='interpolate' for a 1t1r cell")
             if self.device.v_max < self.amplitude[-1] * (1 - 1e-12):
                 raise ValueError(f"the {self.device.module} device's v_max ({self.device.v_max:g} V, the range of its "
                                  f"current table) is below the table's largest amplitude {self.amplitude[-1]:g} V; build "
