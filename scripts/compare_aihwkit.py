@@ -1,7 +1,7 @@
 """memsim's PCM-like (or CMO ReRAM) inference against aihwkit's, on identical trained weights.
 
-    python3 scripts/compare_aihwkit.py [--model mlp-mnist|lenet-fashion] [--seeds 5]
-                                       [--noise pcm|reram]
+    python3 scripts/compare_aihwkit.py [--model mlp-mnist|lenet-fashion|lstm-fashion] [--seeds 5]
+                                       [--noise pcm|reram] [--network-seed S]
                                        [--times 0,1h,1d,1y,10y] [--images N] [--out DIR]
                                        [--workers 2] [--dask ADDRESS]
 
@@ -23,6 +23,17 @@ same torch model goes to both tools, and both program it and let it drift:
   same setting), uncompensated and with :class:`memsim.compensate.GlobalDriftCompensation`;
 - BatchNorm re-calibration (models with BatchNorm) the same way in both: the BN statistics
   re-estimated from 4000 training images passed through the drifted hardware in one batch.
+
+``--model lstm-fashion`` (the row-by-row LSTM): aihwkit 1.2.0's ``convert_to_analog`` converts
+``Linear`` and ``Conv`` layers only, not ``nn.LSTM``; its own analog LSTM is
+``aihwkit.nn.AnalogRNN(AnalogLSTMCell, ...)``, whose cell holds two linear layers (input and
+hidden projections, gates in torch's order i, f, g, o).  The script builds that module without
+an RPU config (its projections are then plain ``Linear`` layers), copies the trained
+``nn.LSTM``'s weights and biases into it, and converts the whole network (both projections
+and the head) with ``convert_to_analog`` like the other models; the gates and the recurrence
+are digital in both tools.  ``--network-seed S`` evaluates the one network trained with seed
+``S`` (seed 0: the weights shipped with memsim) at every seed, so the spread over seeds is the
+devices' alone.
 
 ``--noise reram`` swaps the noise model on both sides: aihwkit's default config with
 ``noise_model = ReRamCMONoiseModel()`` (its SingleDeviceConductanceConverter, 9.0-88.2 uS),
@@ -106,12 +117,55 @@ def _torch_recalibrate_bn(model, x):
         model(torch.from_numpy(np.array(x, dtype=np.float32)))
 
 
+def aihwkit_row_lstm(model):
+    """The row-by-row LSTM (:class:`memsim.nn.models.RowLSTM`) as aihwkit builds an analog LSTM:
+    ``AnalogRNN(AnalogLSTMCell, ...)`` (time-major input) and the head, with the trained
+    weights, still digital (no RPU config: the cell's projections are plain ``Linear`` layers
+    that ``convert_to_analog`` then puts on tiles)."""
+    import copy
+
+    import torch
+    from aihwkit.nn import AnalogLSTMCell, AnalogRNN
+    from torch import nn
+
+    class RowLSTM(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rows, self.width = model.rows, model.width
+            lstm = model.lstm
+            self.rnn = AnalogRNN(AnalogLSTMCell, lstm.input_size, lstm.hidden_size, bias=True, rpu_config=None)
+            cell = self.rnn.rnn.layers[0].cell
+            with torch.no_grad():
+                cell.weight_ih.weight.copy_(lstm.weight_ih_l0)
+                cell.weight_ih.bias.copy_(lstm.bias_ih_l0)
+                cell.weight_hh.weight.copy_(lstm.weight_hh_l0)
+                cell.weight_hh.bias.copy_(lstm.bias_hh_l0)
+            self.head = copy.deepcopy(model.head)
+
+        def forward(self, x):
+            rows = x.reshape(x.shape[0], self.rows, self.width).transpose(0, 1)  # (steps, batch, width)
+            out, _ = self.rnn(rows)
+            return self.head(out[-1])
+
+    return RowLSTM().float().eval()
+
+
+def aihwkit_analog(model, config):
+    """``model`` converted by aihwkit's ``convert_to_analog`` (a row-by-row LSTM through
+    aihwkit's own analog LSTM first, :func:`aihwkit_row_lstm`)."""
+    from aihwkit.nn.conversion import convert_to_analog
+
+    from memsim.nn.models import RowLSTM
+
+    digital = aihwkit_row_lstm(model) if isinstance(model, RowLSTM) else float32_copy(model)
+    return convert_to_analog(digital, config).eval()
+
+
 def run_aihwkit(model, data, seed, times, noise="pcm"):
     """aihwkit's accuracies at ``times`` (uncompensated, GDC, GDC + BN re-cal) and its time."""
     import copy
 
     import torch
-    from aihwkit.nn.conversion import convert_to_analog
     from aihwkit.simulator.configs import InferenceRPUConfig
 
     start = time.perf_counter()
@@ -125,7 +179,7 @@ def run_aihwkit(model, data, seed, times, noise="pcm"):
 
             config.noise_model = ReRamCMONoiseModel()
         torch.manual_seed(seed)
-        analog = convert_to_analog(float32_copy(model), config).eval()
+        analog = aihwkit_analog(model, config)
         analog.program_analog_weights()
         for t in times:
             analog.drift_analog_weights(t)
@@ -159,7 +213,8 @@ def run_seed(point, cache):
 
     torch.set_num_threads(1)
     seed, times = point["seed"], point["times"]
-    model, data = ex.trained(point["model"], seed, cache_dir=cache)
+    network_seed = point.get("network_seed")
+    model, data = ex.trained(point["model"], seed if network_seed is None else network_seed, cache_dir=cache)
     if point["images"] is not None:
         data = ex.test_subset(data, point["images"])
     item = {"aihwkit_version": aihwkit.__version__, "torch_version": torch.__version__}
@@ -180,8 +235,11 @@ def render(items, times) -> str:
     tools = ("aihwkit", "memsim")
     model = items[0].get("model", "mlp-mnist")
     noise = items[0].get("noise", "pcm")
+    network = items[0].get("network_seed")
     lines = [f"memsim against aihwkit {items[0]['aihwkit_version']} on identical weights, {model} "
-             f"({NOISE_LABEL[noise]} model; {len(items)} seeds: {', '.join(str(i['seed']) for i in items)}; "
+             f"({NOISE_LABEL[noise]} model; {len(items)} seeds: {', '.join(str(i['seed']) for i in items)}"
+             + ("" if network is None else f", all on the network trained with seed {network} (device seeds)")
+             + "; "
              f"{'all' if items[0].get('images') is None else items[0]['images']} test images; mean ± std, %)", "",
              f"| {'figure':34s} | {'time':8s} | {'aihwkit':12s} | {'memsim':12s} | {'memsim - aihwkit':16s} | "
              f"{'quoted (aihwkit, own training)':30s} |",
@@ -252,12 +310,15 @@ def render_figure(items, times, path):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="mlp-mnist", choices=("mlp-mnist", "lenet-fashion"),
+    parser.add_argument("--model", default="mlp-mnist", choices=("mlp-mnist", "lenet-fashion", "lstm-fashion"),
                         help="the built-in model compared (default mlp-mnist)")
     parser.add_argument("--noise", default="pcm", choices=("pcm", "reram"),
                         help="aihwkit's PCMLikeNoiseModel (default) or ReRamCMONoiseModel on both sides")
     parser.add_argument("--seeds", default="5", help="a count (5 -> seeds 0..4) or a comma list")
     parser.add_argument("--images", type=int, help="test images (default: the whole test set)")
+    parser.add_argument("--network-seed", type=int,
+                        help="evaluate the network trained with this seed at every seed (default: seed s trains "
+                             "the network of seed s)")
     parser.add_argument("--times", default="0,1h,1d,1y,10y", help="times since programming (0 is always added)")
     parser.add_argument("--out", help="output folder (default memsim_output/aihwkit/<model>)")
     parser.add_argument("--models", default="memsim_output/nn/models",
@@ -273,6 +334,8 @@ def main(argv=None) -> int:
         parser.error(str(err))
     if args.images is not None and args.images < 1:
         parser.error(f"--images must be >= 1, got {args.images}")
+    if args.network_seed is not None and args.network_seed < 0:
+        parser.error(f"--network-seed must be >= 0, got {args.network_seed}")
     try:
         if not args.render_only:
             import aihwkit  # noqa: F401 - the workers use it; checked here to stop at once
@@ -287,10 +350,12 @@ def main(argv=None) -> int:
     cache = os.path.abspath(args.models)
     failed = 0
     try:
-        for seed in ([] if args.render_only else seeds):  # trained (or loaded) here once, so no two workers train the same network
+        networks = seeds if args.network_seed is None else [args.network_seed]
+        for seed in ([] if args.render_only else networks):  # trained (or loaded) here once, so no two workers train the same network
             ex.trained(args.model, seed, cache_dir=cache)
         if not args.render_only:
             points = [{"seed": seed, "model": args.model, "noise": args.noise, "images": args.images, "times": times}
+                      | ({} if args.network_seed is None else {"network_seed": args.network_seed})
                       for seed in seeds]
             run = memsim.study.run_tasks("results", points, functools.partial(run_seed, cache=cache), out=args.out,
                                          workers=args.workers, dask=args.dask)
@@ -299,7 +364,8 @@ def main(argv=None) -> int:
         done = {}  # rows of these settings (the results file may hold others too)
         for item in memsim.study.read_records(path):
             if item.get("times") == times and item.get("model", "mlp-mnist") == args.model \
-                    and item.get("images") == args.images and item.get("noise", "pcm") == args.noise:
+                    and item.get("images") == args.images and item.get("noise", "pcm") == args.noise \
+                    and item.get("network_seed") == args.network_seed:
                 done[item["seed"]] = item
     except (MemsimError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -118,7 +118,7 @@ def test_committed_aihwkit_comparison_table_follows_from_its_raw_results():
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     folders = sorted(path.parent for path in (root / "examples/aihwkit").glob("*/results.jsonl"))
-    assert [folder.name for folder in folders] == ["lenet-fashion", "lenet-fashion-reram", "mlp-mnist",
+    assert [folder.name for folder in folders] == ["lenet-fashion", "lenet-fashion-reram", "lstm-fashion", "mlp-mnist",
                                                    "mlp-mnist-reram"]
     for folder in folders:
         items = [json.loads(line) for line in (folder / "results.jsonl").read_text().splitlines()]
