@@ -64,7 +64,7 @@ def test_calibrate_quick_reports_on_small_held_out_arrays(monkeypatch, tmp_path)
     assert seen["fit"] is cal.QUICK and seen["sizes"] == (16,)
     seen.clear()
     assert main(["calibrate", "--out", str(tmp_path)]) == 0
-    assert seen["sizes"] == (64, 128)
+    assert seen["sizes"] == (64, 128, 256)
     seen.clear()
     assert main(["calibrate", "--quick", "--sizes", "--out", str(tmp_path)]) == 0
     assert "sizes" not in seen
