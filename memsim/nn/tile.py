@@ -158,6 +158,9 @@ class OhmicIRDrop(CircuitModel):
     def effective(self) -> torch.Tensor:
         if self.matrix_t is None:
             self.matrix_t = torch.as_tensor(self.reader().matrix, dtype=self.g.dtype, device=self.g.device)
+            # the read now needs only matrix_t: a float32 tile need not keep the float64 matrix
+            # too (a third of an IR-drop tile's memory); reader() builds it again if asked
+            self._reader = None
         return self.matrix_t
 
     def currents(self, v):
