@@ -1,7 +1,7 @@
 """Networks on tiles of the Verilog-A models in examples/veriloga: the batched read's accuracy against the exact solver's and the float model's.
 
-    python scripts/veriloga_networks.py                              # the table in examples/veriloga
-    python scripts/veriloga_networks.py --networks mlp-digits --images 360 --exact-images 360
+    python scripts/veriloga_networks.py --networks mlp-digits --images 360 --exact-images 360   # 2 min
+    python scripts/veriloga_networks.py --networks lenet-fashion --r-wire 2.5                  # 25 min
 
 Each network (the float weights shipped with memsim, seed 0) is converted with
 memsim.nn.convert onto tiles whose cells are one of the models (memsim.devices.VerilogA),
@@ -61,7 +61,7 @@ def main(argv=None):
     parser.add_argument("--cells", nargs="+", choices=("device", "1t1r"), default=["device", "1t1r"])
     parser.add_argument("--r-wire", nargs="+", type=float, default=[0.0, 2.5], help="ohm per wire segment")
     parser.add_argument("--tile", type=int, default=64)
-    parser.add_argument("--images", type=int, default=1000, help="test images of the batched read")
+    parser.add_argument("--images", type=int, default=500, help="test images of the batched read")
     parser.add_argument("--exact-images", type=int, default=100, help="test images of the exact path")
     parser.add_argument("--cache-dir", default=None, help="folder for the compiled models (memsim's by default)")
     args = parser.parse_args(argv)
