@@ -8,8 +8,10 @@ import math
 
 from numba import njit
 
-# Field indices of RRAMParams.as_array()
-I0, G0, V0 = 0, 1, 2
+# Field indices of RRAMParams.as_array() (its field order)
+I0, G0, V0, VEL0, EA, A0, TOX, GAMMA0, BETA, ALPHA, G1, RTH, T0, GAP_MIN, GAP_MAX, DELTA = range(16)
+K_B = 1.380649e-23  # J/K
+Q_E = 1.602176634e-19  # C
 # Field indices of MosfetParams.as_array(): beta = kp*w/l, vto, lambda
 M_BETA, M_VTO, M_LAMBDA, M_GLEAK = 0, 1, 2, 3
 
@@ -20,6 +22,18 @@ def rram_current(v, gap, p):
     scale = p[I0] * math.exp(-gap / p[G0])
     x = v / p[V0]
     return scale * math.sinh(x), scale / p[V0] * math.cosh(x)
+
+
+@njit(cache=True)
+def rram_gap_rate(v, gap, current, p):
+    """dg/dt (m/s) at device voltage v (V), gap (m) and device current (A, for the Joule heating),
+    the smooth bounds applied: :func:`memsim.devices.rram.gap_rate`, scalar."""
+    kt = K_B * (p[T0] + abs(v * current) * p[RTH])
+    gamma = p[GAMMA0] - p[BETA] * (gap / p[G1]) ** p[ALPHA]
+    raw = -p[VEL0] * math.exp(-Q_E * p[EA] / kt) * math.sinh(gamma * p[A0] / p[TOX] * Q_E * v / kt)
+    if raw > 0:
+        return raw * (1.0 - math.exp(-max(p[GAP_MAX] - gap, 0.0) / p[DELTA]))
+    return raw * (1.0 - math.exp(-max(gap - p[GAP_MIN], 0.0) / p[DELTA]))
 
 
 @njit(cache=True, inline="always")

@@ -10,11 +10,7 @@ import math
 import numpy as np
 from numba import njit
 
-from ..devices.kernels import rram_current
-
-K_B = 1.380649e-23
-Q_E = 1.602176634e-19
-I0, G0, V0, VEL0, EA, A0, TOX, GAMMA0, BETA, ALPHA, G1, RTH, T0, GAP_MIN, GAP_MAX, DELTA = range(16)
+from ..devices.kernels import G0, I0, V0, rram_current, rram_gap_rate
 
 
 @njit(cache=True)
@@ -27,13 +23,7 @@ def device_voltage(v, gap, compliance, p):
 @njit(cache=True)
 def bounded_rate(v, gap, p):
     """dg/dt (m/s) at device voltage v (V) and gap (m), Joule heating and smooth bounds included."""
-    current = rram_current(v, gap, p)[0]
-    kt = K_B * (p[T0] + abs(v * current) * p[RTH])
-    gamma = p[GAMMA0] - p[BETA] * (gap / p[G1]) ** p[ALPHA]
-    raw = -p[VEL0] * math.exp(-Q_E * p[EA] / kt) * math.sinh(gamma * p[A0] / p[TOX] * Q_E * v / kt)
-    if raw > 0:
-        return raw * (1.0 - math.exp(-max(p[GAP_MAX] - gap, 0.0) / p[DELTA]))
-    return raw * (1.0 - math.exp(-max(gap - p[GAP_MIN], 0.0) / p[DELTA]))
+    return rram_gap_rate(v, gap, rram_current(v, gap, p)[0], p)
 
 
 @njit(cache=True)

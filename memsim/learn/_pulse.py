@@ -26,11 +26,8 @@ import math
 from numba import njit
 
 from ..devices.kernels import cell_current, mosfet_current, rram_current
+from ..devices.kernels import rram_gap_rate as bounded_rate
 
-K_B = 1.380649e-23
-Q_E = 1.602176634e-19
-# Field indices of RRAMParams.as_array() (its field order).
-I0, G0, V0, VEL0, EA, A0, TOX, GAMMA0, BETA, ALPHA, G1, RTH, T0, GAP_MIN, GAP_MAX, DELTA = range(16)
 #: Steps one pulse may take before the kernel gives up (reported as a NaN result).
 MAX_STEPS = 200_000
 
@@ -43,17 +40,6 @@ A51, A52, A53, A54 = 19372 / 6561, -25360 / 2187, 64448 / 6561, -212 / 729
 A61, A62, A63, A64, A65 = 9017 / 3168, -355 / 33, 46732 / 5247, 49 / 176, -5103 / 18656
 B1, B3, B4, B5, B6 = 35 / 384, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84
 E1, E3, E4, E5, E6, E7 = 71 / 57600, -71 / 16695, 71 / 1920, -17253 / 339200, 22 / 525, -1 / 40
-
-
-@njit(cache=True)
-def bounded_rate(v, gap, current, p):
-    """dg/dt (m/s) at device voltage v (V), gap (m) and device current (A, for the heating)."""
-    kt = K_B * (p[T0] + abs(v * current) * p[RTH])
-    gamma = p[GAMMA0] - p[BETA] * (gap / p[G1]) ** p[ALPHA]
-    raw = -p[VEL0] * math.exp(-Q_E * p[EA] / kt) * math.sinh(gamma * p[A0] / p[TOX] * Q_E * v / kt)
-    if raw > 0:
-        return raw * (1.0 - math.exp(-max(p[GAP_MAX] - gap, 0.0) / p[DELTA]))
-    return raw * (1.0 - math.exp(-max(gap - p[GAP_MIN], 0.0) / p[DELTA]))
 
 
 @njit(cache=True)
