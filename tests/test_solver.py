@@ -227,9 +227,10 @@ def test_isolated_floating_line_is_a_clear_error(r):
 
 
 def test_convergence_failure_raises_or_warns():
-    xb = memsim.Crossbar.ohmic(np.full((4, 4), 1e-4), r_row=10.0, r_col=10.0)
+    # nonlinear cells: one Newton step cannot reach tol (an ohmic solve may prove its first step)
+    xb = memsim.Crossbar.device(g_read=np.full((4, 4), 1e-4), r_row=10.0, r_col=10.0)
     with pytest.raises(memsim.ConvergenceError) as info:
-        solve(xb, np.full(4, 0.2), max_iter=1)  # the verification step is never reached
+        solve(xb, np.full(4, 0.2), max_iter=1)
     assert info.value.residual > 1e-10
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -179,6 +179,7 @@ class _System:
         n_rows, n_cols = self.shape
         self.cg_max_iter = 8 * (n_rows + n_cols) + 200
         self._linear_factors = None
+        self.inverse_bound = self._inverse_bound()
         if xb.kind == "ohmic":
             self.g = np.ascontiguousarray(xb.g)
         else:
@@ -189,6 +190,30 @@ class _System:
             p_mos = xb.transistor.as_array()
             # (beta, vto, lambda, g_leak); a card without leakage has g_leak = 0
             self.p_mos = np.ascontiguousarray(np.concatenate([p_mos, np.zeros(4 - p_mos.size)]))
+
+    def _inverse_bound(self):
+        """A bound on ||J^-1||_inf (ohm) for every Jacobian J of two-terminal cells with dI/dV >= 0,
+        when every row is driven and every column held; else None.
+
+        J is then a nonsingular M-matrix, and W(i, j) = a(j) + b(i) on both the row and the column
+        node of (i, j), with a the voltages of a bare row wire carrying 1 A out of each of its nodes
+        to its driver and b the same on a column wire, has J W >= 1: the cell terms g (W_row - W_col)
+        vanish and the driver and sense segments only add.  So J^-1 1 <= W and
+        ||J^-1||_inf <= max W = r_row C (C + 1) / 2 + r_col R (R + 1) / 2 (Varga, "Matrix Iterative
+        Analysis", Springer 2000, section 3.5: the comparison bound for M-matrices)."""
+        if self.kind == "1t1r" or not (np.all(self.driven) and np.all(self.held)):
+            return None  # a 1T1R cell's gate drive makes its row and column terms unequal
+        n_rows, n_cols = self.shape
+        return self.xb.r_row * n_cols * (n_cols + 1) / 2 + self.xb.r_col * n_rows * (n_rows + 1) / 2
+
+    def proves(self, d_vr, f_row, f_col, limit):
+        """The next full Newton update from residuals (f_row, f_col) is at most the returned bound
+        (V); None where :meth:`_inverse_bound` does not apply or the bound exceeds ``limit``."""
+        if self.inverse_bound is None or (d_vr is not None and self.p_dev[0] < 0.0 and np.min(d_vr) < 0.0):
+            return None  # (a tabulated device may have a falling I-V somewhere)
+        lines, _ = _kernels()
+        bound = self.inverse_bound * lines.max_abs2(f_row, f_col)
+        return bound if bound <= limit else None
 
     # -- pieces ---------------------------------------------------------------------------
     def initial(self, v_row, v_col):
@@ -343,6 +368,12 @@ class _System:
                 vr, vc, vd, cell, lam = self._line_search(vr, vc, vd, dr, dc, update, v_row, v_col,
                                                           f_row, f_col, cell, jac)
             if update <= tol * v_scale:
+                converged = True
+                break
+            # the next update's size from the KCL residual alone (no further linear solve)
+            bound = self.proves(cell[1], f_row, f_col, tol * v_scale)
+            if bound is not None:
+                update = bound
                 converged = True
                 break
         kcl = lines.max_abs2(f_row, f_col)
