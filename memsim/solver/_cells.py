@@ -6,10 +6,17 @@ Each kernel fills ``i_cell`` (A, row node -> column node), ``d_vr`` = dI/dV(row 
 ``d_vc`` = dI/dV(column node), all (R, C).  For a two-terminal cell d_vc = -d_vr; a 1T1R
 cell also depends on the absolute column (source) voltage through the transistor's gate
 drive, so d_vc != -d_vr there.
+
+The ``*_scaled`` kernels are the built-in RRAM model (``rram_current``: I0 exp(-gap/g0)
+sinh(V/V0)) with the per-cell prefactor I0 exp(-gap/g0) computed once per solve
+(:func:`rram_scale`) and sinh, cosh from one expm1 (:func:`_sinh_cosh`): one transcendental
+per evaluation instead of three, the same values to a few ulp.
 """
+import math
+
 from numba import njit
 
-from ..devices.kernels import cell_current, mosfet_current
+from ..devices.kernels import G0, I0, V0, cell_current, mosfet_current
 
 
 @njit(cache=True, nogil=True)
@@ -93,6 +100,122 @@ def one_t_one_r_cells(vr, vc, gap, v_gate, p_dev, p_mos, vd, i_cell, d_vr, d_vc)
             node, current, a, b = series_node(vr[i, j], vc[i, j], vg, gap[i, j], p_dev, p_mos,
                                               vd[i, j])
             vd[i, j] = node
+            i_cell[i, j] = current
+            d_vr[i, j] = a
+            d_vc[i, j] = b
+
+
+# ---------------------------------------------------------------------------------------------
+# the built-in RRAM model with its per-cell prefactor computed once
+# ---------------------------------------------------------------------------------------------
+@njit(cache=True, nogil=True)
+def rram_scale(gap, p_dev, out):
+    """out = I0 exp(-gap / g0) (A): the built-in model's prefactor per cell."""
+    n_rows, n_cols = gap.shape
+    i0 = p_dev[I0]
+    inv_g0 = 1.0 / p_dev[G0]
+    for i in range(n_rows):
+        for j in range(n_cols):
+            out[i, j] = i0 * math.exp(-gap[i, j] * inv_g0)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _sinh_cosh(x):
+    """(sinh x, cosh x) from e = expm1(x): sinh = e (1 + 1 / (1 + e)) / 2 keeps full relative
+    precision at small x (no cancellation), cosh = (1 + e + 1 / (1 + e)) / 2."""
+    e = math.expm1(x)
+    inv = 1.0 / (1.0 + e)
+    return 0.5 * e * (1.0 + inv), 0.5 * (1.0 + e + inv)
+
+
+@njit(cache=True, nogil=True)
+def device_cells_scaled(vr, vc, scale, p_dev, i_cell, d_vr, d_vc):
+    """:func:`device_cells` for the built-in model, ``scale`` from :func:`rram_scale`."""
+    n_rows, n_cols = vr.shape
+    inv_v0 = 1.0 / p_dev[V0]
+    for i in range(n_rows):
+        for j in range(n_cols):
+            sh, ch = _sinh_cosh((vr[i, j] - vc[i, j]) * inv_v0)
+            a = scale[i, j]
+            i_cell[i, j] = a * sh
+            g = a * inv_v0 * ch
+            d_vr[i, j] = g
+            d_vc[i, j] = -g
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _series_node_scaled(vr, vc, vg, scale, inv_v0, p_mos, vd_guess):
+    """:func:`series_node` for the built-in model (prefactor ``scale``, 1 / V0 = ``inv_v0``).
+
+    The same safeguarded Newton; where it stops on its own step (|step| <= tol), it keeps vd
+    and the currents it has just evaluated instead of evaluating them again one sub-ulp step
+    further (the two branch currents then agree to that step times the slope, an ulp).
+    Returns (vd, current, d current/d vr, d current/d vc, d vd/d vr, d vd/d vc)."""
+    lo = min(vr, vc)
+    hi = max(vr, vc)
+    if hi == lo:
+        g_r = scale * inv_v0
+        i_m, m_d, m_s = _transistor(vr, vc, vg, p_mos)
+        denom = g_r + m_d
+        return vr, 0.0, g_r * m_d / denom, g_r * m_s / denom, g_r / denom, -m_s / denom
+    vd = min(max(vd_guess, lo), hi)
+    tol = 4e-16 * max(abs(lo), abs(hi)) + 1e-300
+    for _ in range(200):
+        sh, ch = _sinh_cosh((vr - vd) * inv_v0)
+        i_r = scale * sh
+        g_r = scale * inv_v0 * ch
+        i_m, m_d, m_s = _transistor(vd, vc, vg, p_mos)
+        mismatch = i_r - i_m  # decreasing in vd
+        if mismatch > 0.0:
+            lo = vd
+        elif mismatch < 0.0:
+            hi = vd
+        else:
+            break
+        slope = -(g_r + m_d)
+        step = -mismatch / slope if slope < 0.0 else 0.0
+        if slope < 0.0 and abs(step) <= tol:
+            denom = g_r + m_d
+            current = i_m if m_d < g_r else i_r
+            return vd, current, g_r * m_d / denom, g_r * m_s / denom, g_r / denom, -m_s / denom
+        new = vd + step
+        if not (lo < new < hi) or slope >= 0.0:
+            new = 0.5 * (lo + hi)
+        if abs(new - vd) <= tol or hi - lo <= tol:
+            vd = new
+            break
+        vd = new
+    sh, ch = _sinh_cosh((vr - vd) * inv_v0)
+    i_r = scale * sh
+    g_r = scale * inv_v0 * ch
+    i_m, m_d, m_s = _transistor(vd, vc, vg, p_mos)
+    denom = g_r + m_d
+    current = i_m if m_d < g_r else i_r
+    return vd, current, g_r * m_d / denom, g_r * m_s / denom, g_r / denom, -m_s / denom
+
+
+@njit(cache=True, nogil=True)
+def one_t_one_r_cells_scaled(vr, vc, scale, p_dev, v_gate, p_mos, state, i_cell, d_vr, d_vc):
+    """:func:`one_t_one_r_cells` for the built-in model, ``scale`` from :func:`rram_scale`.
+
+    ``state`` (5, R, C): the internal nodes, the (vr, vc) they were solved at and their
+    sensitivities d vd/d vr, d vd/d vc, in and out.  Each cell's Newton starts from the
+    first-order prediction vd + (d vd/d vr) (vr - vr_then) + (d vd/d vc) (vc - vc_then), so
+    once the array's Newton steps are small one or two evaluations find the node again."""
+    n_rows, n_cols = vr.shape
+    inv_v0 = 1.0 / p_dev[V0]
+    for i in range(n_rows):
+        vg = v_gate[i]
+        for j in range(n_cols):
+            row = vr[i, j]
+            col = vc[i, j]
+            guess = state[0, i, j] + state[3, i, j] * (row - state[1, i, j]) + state[4, i, j] * (col - state[2, i, j])
+            node, current, a, b, k_r, k_c = _series_node_scaled(row, col, vg, scale[i, j], inv_v0, p_mos, guess)
+            state[0, i, j] = node
+            state[1, i, j] = row
+            state[2, i, j] = col
+            state[3, i, j] = k_r
+            state[4, i, j] = k_c
             i_cell[i, j] = current
             d_vr[i, j] = a
             d_vc[i, j] = b

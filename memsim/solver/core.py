@@ -185,6 +185,7 @@ class _System:
         else:
             self.gap = np.ascontiguousarray(xb.gap)
             self.p_dev = xb.device_params.as_array()
+            self.scale = None  # the built-in model's prefactor I0 exp(-gap/g0), on first use
         if xb.kind == "1t1r":
             self.v_gate = np.ascontiguousarray(xb.v_gate, dtype=np.float64)
             p_mos = xb.transistor.as_array()
@@ -232,6 +233,17 @@ class _System:
             return np.empty(self.shape), None, None
         return tuple(np.empty(self.shape) for _ in range(3))
 
+    def internal_nodes(self, vr, vc):
+        """The 1T1R cells' internal-node guesses: vd = vr, or for the built-in model the state
+        of :func:`memsim.solver._cells.one_t_one_r_cells_scaled` (no prediction yet)."""
+        if self.p_dev[0] < 0.0:
+            return vr.copy()
+        state = np.zeros((5, *self.shape))
+        state[0] = vr
+        state[1] = vr
+        state[2] = vc
+        return state
+
     def cells(self, vr, vc, vd, out):
         """Cell currents and derivatives at (vr, vc) into out = (i_cell, d_vr, d_vc)."""
         i_cell, d_vr, d_vc = out
@@ -239,7 +251,16 @@ class _System:
             np.multiply(self.g, np.subtract(vr, vc, out=i_cell), out=i_cell)
             return
         _, cells = _kernels()
-        if self.kind == "device":
+        if self.p_dev[0] >= 0.0:  # the built-in model (a device table is tagged by a negative entry)
+            if self.scale is None:
+                self.scale = np.empty(self.shape)
+                cells.rram_scale(self.gap, self.p_dev, self.scale)
+            if self.kind == "device":
+                cells.device_cells_scaled(vr, vc, self.scale, self.p_dev, i_cell, d_vr, d_vc)
+            else:
+                cells.one_t_one_r_cells_scaled(vr, vc, self.scale, self.p_dev, self.v_gate, self.p_mos, vd, i_cell,
+                                               d_vr, d_vc)
+        elif self.kind == "device":
             cells.device_cells(vr, vc, self.gap, self.p_dev, i_cell, d_vr, d_vc)
         else:
             cells.one_t_one_r_cells(vr, vc, self.gap, self.v_gate, self.p_dev, self.p_mos, vd, i_cell, d_vr, d_vc)
@@ -332,7 +353,7 @@ class _System:
         vr, vc = self.initial(v_row, v_col)
         self.v_range = (min(v_row[self.driven].min(initial=np.inf), v_col[self.held].min(initial=np.inf)),
                         max(v_row[self.driven].max(initial=-np.inf), v_col[self.held].max(initial=-np.inf)))
-        vd = vr.copy() if self.kind == "1t1r" else None
+        vd = self.internal_nodes(vr, vc) if self.kind == "1t1r" else None
         cell = self.cell_arrays()
         f_row = np.empty(self.shape)
         f_col = np.empty(self.shape)
@@ -358,6 +379,11 @@ class _System:
             cg_total += cg_iterations
             update = lines.max_abs2(dr, dc)
             previous = update / v_scale if v_scale > 0 else 0.0
+            if update <= tol * v_scale:
+                # accepted: the iterate is within tol of the solution (the update is its error to
+                # first order), so the update itself need not be applied and evaluated
+                converged = True
+                break
             if linear or update <= 1e-6 * max(v_scale, 1e-3):
                 lam = 1.0
                 lines.add_update(vr, vc, dr, dc, 1.0, self.rows_merged, self.cols_merged, self.driven,
@@ -367,9 +393,6 @@ class _System:
             else:
                 vr, vc, vd, cell, lam = self._line_search(vr, vc, vd, dr, dc, update, v_row, v_col,
                                                           f_row, f_col, cell, jac)
-            if update <= tol * v_scale:
-                converged = True
-                break
             # the next update's size from the KCL residual alone (no further linear solve)
             bound = self.proves(cell[1], f_row, f_col, tol * v_scale)
             if bound is not None:
