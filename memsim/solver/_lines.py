@@ -35,30 +35,59 @@ def factor_rows(diag, g_w, merged, driven, inv):
     """Inverse pivots of the row-line blocks of Dr into ``inv`` (R, C).
 
     ``diag`` (R, C): cell terms on the row diagonal (S); ``g_w``: row segment conductance (S);
-    ``merged``: r_row == 0; ``driven`` (R,): the row's left end is driven.
+    ``merged``: r_row == 0; ``driven`` (R,): the row's left end is driven.  Four rows at a time:
+    each pivot waits on a division by the one before, so four independent chains keep the
+    divider busy (the same operations per row, the same pivots to the bit).
     """
     n_rows, n_cols = diag.shape
-    for i in range(n_rows):
-        if merged:
+    if merged:
+        for i in range(n_rows):
             if not driven[i]:
                 total = 0.0
                 for j in range(n_cols):
                     total += diag[i, j]
                 inv[i, 0] = 1.0 / total
-            continue
-        e = 0.0
-        for k in range(n_cols):
+        return
+    i = 0
+    while i + 4 <= n_rows:
+        e0 = e1 = e2 = e3 = 0.0
+        for k in range(n_cols - 1):
             j = n_cols - 1 - k  # from the open (right) end towards the driven (left) end
             if k == 0:
-                e = diag[i, j]
+                e0 = diag[i, j]
+                e1 = diag[i + 1, j]
+                e2 = diag[i + 2, j]
+                e3 = diag[i + 3, j]
             else:
-                e = diag[i, j] + g_w * e / (g_w + e)
-            if k < n_cols - 1:
-                inv[i, j] = 1.0 / (g_w + e)
-            elif driven[i]:
-                inv[i, j] = 1.0 / (e + g_w)
-            else:
-                inv[i, j] = 1.0 / e
+                e0 = diag[i, j] + g_w * e0 / (g_w + e0)
+                e1 = diag[i + 1, j] + g_w * e1 / (g_w + e1)
+                e2 = diag[i + 2, j] + g_w * e2 / (g_w + e2)
+                e3 = diag[i + 3, j] + g_w * e3 / (g_w + e3)
+            inv[i, j] = 1.0 / (g_w + e0)
+            inv[i + 1, j] = 1.0 / (g_w + e1)
+            inv[i + 2, j] = 1.0 / (g_w + e2)
+            inv[i + 3, j] = 1.0 / (g_w + e3)
+        for k in range(4):
+            _factor_row_end(diag, g_w, driven, inv, i + k, (e0, e1, e2, e3)[k])
+        i += 4
+    for row in range(i, n_rows):
+        e = 0.0
+        for k in range(n_cols - 1):
+            j = n_cols - 1 - k
+            e = diag[row, j] if k == 0 else diag[row, j] + g_w * e / (g_w + e)
+            inv[row, j] = 1.0 / (g_w + e)
+        _factor_row_end(diag, g_w, driven, inv, row, e)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _factor_row_end(diag, g_w, driven, inv, i, e):
+    """The pivot at the driven (left) end of row i, ``e`` the open-end term of node 1."""
+    n_cols = diag.shape[1]
+    if n_cols == 1:
+        e = diag[i, 0]
+    else:
+        e = diag[i, 0] + g_w * e / (g_w + e)
+    inv[i, 0] = 1.0 / (e + g_w) if driven[i] else 1.0 / e
 
 
 @njit(cache=True, nogil=True)
@@ -501,3 +530,51 @@ def max_abs2(a, b):
 def sum_sq2(a, b):
     """sum(a^2) + sum(b^2)."""
     return _dot(a, a) + _dot(b, b)
+
+
+@njit(cache=True, nogil=True)
+def merit(f_row, f_col, d_row, d_col, g_r, g_c, rows_merged, cols_merged, driven, held):
+    """sum(f^2 / J_ii) over the free nodes: the KCL residuals weighted by the Jacobian's diagonal
+    (cell terms ``d_row``/``d_col`` plus the wires; a merged line's one unknown has the sum of its
+    cell terms, a fixed one weight 1), each diagonal floored at 1e-300."""
+    n_rows, n_cols = f_row.shape
+    total = 0.0
+    for i in range(n_rows):
+        if rows_merged:
+            for j in range(n_cols):
+                diag = 1.0
+                if j == 0 and not driven[i]:
+                    diag = 0.0
+                    for k in range(n_cols):
+                        diag += d_row[i, k]
+                total += f_row[i, j] * f_row[i, j] / max(diag, 1e-300)
+            continue
+        for j in range(n_cols):
+            if j == 0:
+                wire = g_r * ((1.0 if driven[i] else 0.0) + (1.0 if n_cols > 1 else 0.0))
+            elif j == n_cols - 1:
+                wire = g_r
+            else:
+                wire = 2.0 * g_r
+            total += f_row[i, j] * f_row[i, j] / max(d_row[i, j] + wire, 1e-300)
+    if cols_merged:
+        for j in range(n_cols):
+            diag = 1.0
+            if not held[j]:
+                diag = 0.0
+                for i in range(n_rows):
+                    diag += d_col[i, j]
+            total += f_col[0, j] * f_col[0, j] / max(diag, 1e-300)
+            for i in range(1, n_rows):
+                total += f_col[i, j] * f_col[i, j]
+        return total
+    for i in range(n_rows):
+        for j in range(n_cols):
+            if i == n_rows - 1:
+                wire = g_c * ((1.0 if held[j] else 0.0) + (1.0 if n_rows > 1 else 0.0))
+            elif i == 0:
+                wire = g_c
+            else:
+                wire = 2.0 * g_c
+            total += f_col[i, j] * f_col[i, j] / max(d_col[i, j] + wire, 1e-300)
+    return total

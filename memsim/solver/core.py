@@ -408,40 +408,21 @@ class _System:
                 "coarse_points": None if grid is None else (grid.m_i, grid.m_j),
                 "residual": update / v_scale if v_scale > 0 else 0.0, "kcl_residual_A": kcl}
 
-    def _merit_weights(self, jac):
-        """1 / (Jacobian diagonal) per node: the line-search merit sum(f^2 / J_ii).
-
-        Scaling by the diagonal lets a weakly coupled node (a floating row behind nearly-off
-        transistors, pA residuals) count as much as a wire node with uA residuals.
-        """
-        d_row, d_col = jac[0], jac[1]
-        n_rows, n_cols = self.shape
-        if self.rows_merged:
-            diag_r = np.ones(self.shape)
-            diag_r[:, 0] = np.where(self.driven, 1.0, d_row.sum(axis=1))
-        else:
-            wire = np.full(self.shape, 2 * self.g_r)
-            wire[:, -1] = self.g_r
-            wire[:, 0] = self.g_r * (self.driven + (1.0 if n_cols > 1 else 0.0))
-            diag_r = d_row + wire
-        if self.cols_merged:
-            diag_c = np.ones(self.shape)
-            diag_c[0, :] = np.where(self.held, 1.0, d_col.sum(axis=0))
-        else:
-            wire = np.full(self.shape, 2 * self.g_c)
-            wire[0, :] = self.g_c
-            wire[-1, :] = self.g_c * (self.held + (1.0 if n_rows > 1 else 0.0))
-            diag_c = d_col + wire
-        tiny = 1e-300
-        return 1.0 / np.maximum(diag_r, tiny), 1.0 / np.maximum(diag_c, tiny)
-
     def _line_search(self, vr, vc, vd, dr, dc, update, v_row, v_col, f_row, f_col, cell, jac):
         """Backtracking (Armijo) on the diagonally scaled KCL residual, steps capped at
         _MAX_STEP_V, node voltages projected into the range of the drive voltages (a network
-        of passive cells obeys the maximum principle, so the solution lies inside it)."""
+        of passive cells obeys the maximum principle, so the solution lies inside it).
+
+        The merit is sum(f^2 / J_ii) (:func:`memsim.solver._lines.merit`): scaling by the diagonal
+        lets a weakly coupled node (a floating row behind nearly-off transistors, pA residuals)
+        count as much as a wire node with uA residuals."""
         lines, _ = _kernels()
-        w_row, w_col = self._merit_weights(jac)
-        phi0 = float(np.sum(w_row * f_row * f_row) + np.sum(w_col * f_col * f_col))
+
+        def merit(f_r, f_c):
+            return lines.merit(f_r, f_c, jac[0], jac[1], self.g_r, self.g_c, self.rows_merged, self.cols_merged,
+                               self.driven, self.held)
+
+        phi0 = merit(f_row, f_col)
         lam = min(1.0, _MAX_STEP_V / update)
         new_r = np.empty(self.shape)
         new_c = np.empty(self.shape)
@@ -456,7 +437,7 @@ class _System:
             trial_vd = vd.copy() if vd is not None else None
             self.cells(new_r, new_c, trial_vd, trial_cell)
             self.residual(new_r, new_c, trial_cell[0], v_row, v_col, trial_f_row, trial_f_col)
-            phi = float(np.sum(w_row * trial_f_row * trial_f_row) + np.sum(w_col * trial_f_col * trial_f_col))
+            phi = merit(trial_f_row, trial_f_col)
             if phi <= (1.0 - 1e-4 * lam) * phi0:
                 break
             lam *= 0.5
