@@ -237,6 +237,9 @@ def rows_to_cols(s, coef, rows_merged, driven, cols_merged, held, out):
 def schur_apply(p, d_col, b1, b2, g_r, g_c, rows_merged, cols_merged, driven, held, inv_r,
                 t_row, s_row, out):
     """out = (Dc - B2 Dr^-1 B1) p; ``t_row``, ``s_row`` are (R, C) scratch arrays."""
+    if not rows_merged and not cols_merged:
+        _schur_apply_lines(p, d_col, b1, b2, g_r, g_c, held, inv_r, t_row, s_row, out)
+        return
     cols_to_rows(p, b1, rows_merged, driven, cols_merged, held, t_row)
     solve_rows(t_row, g_r, rows_merged, driven, inv_r, s_row)
     rows_to_cols(s_row, b2, rows_merged, driven, cols_merged, held, t_row)
@@ -245,6 +248,57 @@ def schur_apply(p, d_col, b1, b2, g_r, g_c, rows_merged, cols_merged, driven, he
     for i in range(n_rows):
         for j in range(n_cols):
             out[i, j] -= t_row[i, j]
+
+
+@njit(cache=True, nogil=True)
+def _schur_apply_lines(p, d_col, b1, b2, g_r, g_c, held, inv_r, t_row, s_row, out):
+    """:func:`schur_apply` where no line is merged, in one pass over the array rows: each row's
+    B1 p, its tridiagonal solve and the column terms while the row is in cache, four rows'
+    solves in lockstep (independent chains of multiply-adds).  The same operations in the same
+    order as the general path, so the same result to the bit."""
+    n_rows, n_cols = p.shape
+    i0 = 0
+    while i0 < n_rows:
+        count = 4 if i0 + 4 <= n_rows else 1
+        for i in range(i0, i0 + count):
+            for j in range(n_cols):
+                t_row[i, j] = b1[i, j] * p[i, j]
+        if count == 4:
+            y0 = y1 = y2 = y3 = 0.0
+            for k in range(n_cols):
+                j = n_cols - 1 - k
+                y0 = (t_row[i0, j] + g_r * y0) * inv_r[i0, j]
+                y1 = (t_row[i0 + 1, j] + g_r * y1) * inv_r[i0 + 1, j]
+                y2 = (t_row[i0 + 2, j] + g_r * y2) * inv_r[i0 + 2, j]
+                y3 = (t_row[i0 + 3, j] + g_r * y3) * inv_r[i0 + 3, j]
+                s_row[i0, j] = y0
+                s_row[i0 + 1, j] = y1
+                s_row[i0 + 2, j] = y2
+                s_row[i0 + 3, j] = y3
+            for j in range(1, n_cols):
+                s_row[i0, j] += g_r * inv_r[i0, j] * s_row[i0, j - 1]
+                s_row[i0 + 1, j] += g_r * inv_r[i0 + 1, j] * s_row[i0 + 1, j - 1]
+                s_row[i0 + 2, j] += g_r * inv_r[i0 + 2, j] * s_row[i0 + 2, j - 1]
+                s_row[i0 + 3, j] += g_r * inv_r[i0 + 3, j] * s_row[i0 + 3, j - 1]
+        else:
+            y = 0.0
+            for k in range(n_cols):
+                j = n_cols - 1 - k
+                y = (t_row[i0, j] + g_r * y) * inv_r[i0, j]
+                s_row[i0, j] = y
+            for j in range(1, n_cols):
+                s_row[i0, j] += g_r * inv_r[i0, j] * s_row[i0, j - 1]
+        for i in range(i0, i0 + count):
+            for j in range(n_cols):
+                value = d_col[i, j] * p[i, j]
+                if i > 0:
+                    value += g_c * (p[i, j] - p[i - 1, j])
+                if i < n_rows - 1:
+                    value += g_c * (p[i, j] - p[i + 1, j])
+                elif held[j]:
+                    value += g_c * p[i, j]
+                out[i, j] = value - b2[i, j] * s_row[i, j]
+        i0 += count
 
 
 @njit(cache=True, nogil=True)
