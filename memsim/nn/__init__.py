@@ -13,7 +13,7 @@ Modules (imported on first use, so ``import memsim.nn`` stays cheap):
 - :mod:`memsim.nn.models`: the built-in models (MLPs, LeNet-5-class CNN, small ResNet) and the
   model file (architecture name + state dict);
 - :mod:`memsim.nn.training`: training with torch autograd and Adam, plain or hardware-aware;
-- :mod:`memsim.nn.config`: :class:`HardwareConfig`;
+- :mod:`memsim.nn.config`: :class:`HardwareConfig` and its groups (array, converters, noise, numerics);
 - :mod:`memsim.nn.mapping`: weights onto T x T tiles of differential pairs on device levels;
 - :mod:`memsim.nn.noise`: programming noise, drift and read noise (RRAM, PCM-like) on tensors;
 - :mod:`memsim.nn.tile`: :class:`Tile`, its circuit models and periphery;
@@ -37,6 +37,7 @@ _LAZY = {
     "train": ("memsim.nn.training", "train"),
     "train_network": ("memsim.nn.training", "train_network"),
     "HardwareConfig": ("memsim.nn.config", "HardwareConfig"),
+    **{name: ("memsim.nn.config", name) for name in ("ArrayConfig", "ConverterConfig", "NoiseConfig", "NumericsConfig")},
     "Conductances": ("memsim.nn.mapping", "Conductances"),
     "conductances": ("memsim.nn.mapping", "conductances"),
     "map_weights": ("memsim.nn.mapping", "map_weights"),
