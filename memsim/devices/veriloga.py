@@ -566,7 +566,7 @@ class DeviceTable:
         object.__setattr__(table, "error", float(np.max(np.abs(approx - exact) / scale)))
         return table
 
-    @property
+    @functools.cached_property
     def packed(self) -> np.ndarray:
         """The form :func:`memsim.devices.kernels.table_current` reads: a negative tag, the
         grid, then current and slope row-major."""
