@@ -7,7 +7,10 @@
 Prints a Markdown page: the engine and the machine's load, then one row per size and cell kind
 with ngspice's wall time (memsim.simulate: netlist, ngspice -b, rawfile), the solver's (warm:
 the best of three solves after one that loads the compiled kernels), their ratio, and the
-largest relative column error max_j |I_solver,j - I_spice,j| / |I_spice,j|.  Cases: cells drawn
+largest relative column error max_j |I_solver,j - I_spice,j| / |I_spice,j|, and the solver's time
+in passes over the array: one pass is the best time of the KCL residual kernel (every node's
+current balance from the node voltages and cell currents, five (N, N) arrays read or written),
+the floor of a solve that must at least check its answer.  Cases: cells drawn
 uniformly over 6-100 uS read conductance, inputs over 0-0.3 V, 2.0 ohm row and 1.2 ohm column
 segments; 1T1R rows at 1.8 V gate with the level-1 card (both engines solve the same equations)
 and with the BSIM4 card (ngspice) against the solver's calibrated reduced transistor
@@ -53,6 +56,22 @@ def solver_seconds(xb, v) -> tuple[float, np.ndarray]:
     return best, result.i_col
 
 
+def pass_seconds(n: int) -> float:
+    """Best time of one KCL residual pass over an n x n array (memsim.solver._lines.kcl_residual)."""
+    from memsim.solver import _lines
+
+    rng = np.random.default_rng(n)
+    vr, vc, i_cell = (rng.uniform(0.0, 0.3, (n, n)) for _ in range(3))
+    f_row, f_col = np.empty((n, n)), np.empty((n, n))
+    ends, zeros = np.ones(n, bool), np.zeros(n)
+    best = np.inf
+    for _ in range(200):
+        start = time.perf_counter()
+        _lines.kcl_residual(vr, vc, i_cell, 0.5, 1 / 1.2, False, False, ends, ends, zeros, zeros, f_row, f_col)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[128, 256])
@@ -67,8 +86,10 @@ def main():
     print(f"- machine: {platform.machine()}, {os.cpu_count()} CPUs; load average (1 min) at the start "
           f"{load_start[0]:.2f}", flush=True)
     print()
-    print("| N | kind | ngspice s | solver s | ratio | largest column error |")
-    print("|---|---|---|---|---|---|")
+    print("| N | kind | ngspice s | solver s | ratio | largest column error | solver in passes |")
+    print("|---|---|---|---|---|---|---|")
+    passes = {}
+    rows = []
     for n in args.sizes:
         for kind in args.kinds:
             xb, v = case(kind, n)
@@ -77,8 +98,18 @@ def main():
             t_spice = time.perf_counter() - t0
             t_solver, i_col = solver_seconds(xb, v)
             err = float(np.max(np.abs(i_col - ref.i_col) / np.abs(ref.i_col)))
+            if n not in passes:
+                passes[n] = pass_seconds(n)
             print(f"| {n} | {LABELS[kind]} | {t_spice:.2f} | {t_solver:.4f} | {t_spice / t_solver:.0f}x "
-                  f"| {err:.1e} |", flush=True)
+                  f"| {err:.1e} | {t_solver / passes[n]:.0f} |", flush=True)
+            rows.append((n, kind, t_spice, t_solver))
+    print("\nOne pass (KCL residual kernel, best of 200): "
+          + ", ".join(f"{n}x{n} {t * 1e6:.0f} us" for n, t in passes.items()) + ".  Distance to the pass "
+          "limit (a solve at 10 passes: check the answer, factor the lines, a few sweeps), and the ratio "
+          "to ngspice there:\n")
+    for n, kind, t_spice, t_solver in rows:
+        print(f"- {n}x{n} {LABELS[kind]}: {t_solver / passes[n]:.0f} passes, {t_solver / (10 * passes[n]):.0f}x "
+              f"the 10-pass limit (which would be {t_spice / (10 * passes[n]):.0f}x ngspice)")
     print(f"\nLoad average (1 min) at the end: {os.getloadavg()[0]:.2f}.  Column error: "
           "max over columns of |I_solver - I_ngspice| / |I_ngspice|.  The level-1 and selector-less rows "
           "solve the same equations in both engines (tests/test_solver_spice.py asserts 1e-9 at 128x128); "

@@ -3,14 +3,15 @@
 Same circuit as the ngspice netlist (docs/design.md, memsim/circuit/bias.py): row i driven at its left end
 through one ``r_row`` segment, column j held at its bottom end through one ``r_col`` segment,
 r = 0 merges a line into one node.  Nodal analysis on the row and column nodes; each Newton
-step (one step for ohmic cells, plus a verification step) solves the linearised system with
+step (for ohmic cells usually one) solves the linearised system with
 the line-structured Schur-complement CG of :mod:`memsim.solver._pcg` (lines with r > 0,
 reciprocal cells; with a coarse-grid correction from :mod:`memsim.solver.coarse` when ohmic
 lines are long and resistive) or :mod:`memsim.solver._lines` (merged lines; BiCGStab for 1T1R).  The
 effective matrix of ohmic cells is direct (:mod:`memsim.solver._blocks`).
 
 Convergence is checked, never assumed: a solve is accepted when a full Newton update moves no
-node by more than ``tol`` times the largest drive voltage; otherwise it raises
+node by more than ``tol`` times the largest drive voltage (solved, or bounded from the KCL
+residual by :meth:`_System._inverse_bound` for two-terminal cells); otherwise it raises
 :class:`~memsim.errors.ConvergenceError` (or warns with ``on_fail="warn"``).
 """
 from __future__ import annotations
