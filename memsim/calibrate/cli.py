@@ -13,7 +13,8 @@ QUICK_SIZES = (16,)
 
 
 def add_cli(sub) -> None:
-    p = sub.add_parser("calibrate", help="fit the fast solver's reduced transistor to ngspice (1T1R model card)")
+    p = sub.add_parser("calibrate", help="fit the fast solver's reduced transistor to ngspice (1T1R model card), or "
+                       "tabulate a Verilog-A device and check it (--device)")
     p.add_argument("--card", type=Path, default=BSIM4_CARD, help="MOSFET model card (default: the shipped BSIM4 card)")
     p.add_argument("--quick", action="store_true",
                    help="small sweeps (8x8 arrays, fewer voltages) and a 16x16 held-out report: about a minute")
