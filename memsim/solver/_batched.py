@@ -120,7 +120,14 @@ def _one_t_row(i, u, vc, vd, prefactor, inv_v0, v_gate, gap, p_dev, p_mos, cur, 
             g_on = beta * max(v_gate - vc[j] - vto, 1e-3)
             g_rram = pref_i[j] * inv_v0
             vd_i[j] = vc[j] + u_i[j] * g_rram / (g_rram + g_on)
-    if exact_node or p_dev[0] < 0.0:  # a tabulated device: the generic series-node solve
+    if p_dev[0] < 0.0 and not exact_node:  # a tabulated device: Newton steps through its table
+        gap_i = gap[i]
+        for _ in range(FIRST_NODE_STEPS if first else NODE_STEPS):
+            for j in range(n_cols):
+                vd_i[j], cur[j] = _node_step_table(u_i[j], vc[j], vd_i[j], v_gate, beta, vto, lam, leak, gap_i[j],
+                                                   p_dev)
+        return
+    if exact_node:
         for j in range(n_cols):
             node, current, _, _ = series_node(u_i[j] + vc[j], vc[j], v_gate, gap[i, j], p_dev, p_mos, vd_i[j])
             vd_i[j] = node
@@ -156,6 +163,20 @@ def _node_step(u, vc, node, prefactor, inv_v0, v_gate, beta, vto, lam, leak, use
         sh, ch = _sinh_cosh_series(x)
     i_m, m_d = _channel(node, vc, v_gate, beta, vto, lam, leak)
     new = min(max(node + (prefactor * sh - i_m) / (prefactor * inv_v0 * ch + m_d), lo), hi)
+    return new, i_m + m_d * (new - node)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _node_step_table(u, vc, node, v_gate, beta, vto, lam, leak, state, p_dev):
+    """:func:`_node_step` for a tabulated device (``p_dev`` a packed table): the RRAM current
+    and slope from the table at the cell's state."""
+    vr = u + vc
+    lo = min(vr, vc)
+    hi = max(vr, vc)
+    node = min(max(node, lo), hi)
+    i_r, g_r = table_current(vr - node, state, p_dev)
+    i_m, m_d = _channel(node, vc, v_gate, beta, vto, lam, leak)
+    new = min(max(node + (i_r - i_m) / (g_r + m_d), lo), hi)
     return new, i_m + m_d * (new - node)
 
 
