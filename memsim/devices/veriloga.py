@@ -347,6 +347,8 @@ class VerilogA:
         entries = lib.get_jacobian_entries()
         self._resist = [(e["row"], e["col"]) for e in entries if e["has_resist"]]
         self._resist_index = tuple(np.array(self._resist, dtype=np.intp).T) if self._resist else None
+        # where dI(p)/dV(p) stands among the resistive Jacobian's entries (a terminal-only model)
+        self._pp_entries = [k for k, (row, col) in enumerate(self._resist) if row == 0 and col == 0]
         self._warm = None
         react = [(e["row"], e["col"]) for e in entries if e["has_react"]]
         inst.init_node_mapping(list(range(3)))
@@ -388,7 +390,7 @@ class VerilogA:
             inst.eval(nodes, self._flags, 0.0, 0.0)
             res = inst.load_residual_resist([0.0] * 3)
             jac = inst.write_jacobian_array_resist()
-            d_pp = sum(value for (r, c), value in zip(self._resist, jac) if r == 0 and c == 0)
+            d_pp = sum(jac[k] for k in self._pp_entries)
             return res[0], d_pp, -res[2]
         return self._internal(nodes)
 
