@@ -15,13 +15,16 @@ Every array is validated and copied read-only on construction, so a ``Crossbar``
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .. import units
 from ..devices.rram import DEFAULT_PARAMS, RRAMParams
 from ..devices.transistor import MosfetParams
-from ..devices.veriloga import VerilogA
+
+if TYPE_CHECKING:
+    from ..devices.veriloga import VerilogA
 
 KINDS = ("ohmic", "device", "1t1r")
 #: Largest |voltage| accepted on RRAM cells (V).  The compact model's sinh(V/V0) is far outside
@@ -149,7 +152,7 @@ class Crossbar:
         object.__setattr__(self, "kind", units.choice(self.kind, KINDS, "cell kind"))
         object.__setattr__(self, "r_row", as_resistance(self.r_row, "r_row"))
         object.__setattr__(self, "r_col", as_resistance(self.r_col, "r_col"))
-        if not isinstance(self.device_params, (RRAMParams, VerilogA)):
+        if not isinstance(self.device_params, RRAMParams) and not _is_verilog_a(self.device_params):
             raise ValueError("device_params must be a memsim.devices.RRAMParams or a memsim.devices.VerilogA device")
         if self.kind == "ohmic":
             if self.g is None:
@@ -258,6 +261,12 @@ class Crossbar:
     def __repr__(self) -> str:
         return (f"Crossbar(kind={self.kind!r}, shape={self.shape}, r_row={self.r_row} ohm, "
                 f"r_col={self.r_col} ohm)")
+
+
+def _is_verilog_a(params) -> bool:
+    from ..devices.veriloga import VerilogA  # loaded only when a cell is not the built-in model
+
+    return isinstance(params, VerilogA)
 
 
 def gap_from(gap, g_read, v_read, params, ndim: int = 2):
