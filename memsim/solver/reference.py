@@ -10,7 +10,6 @@ finite-difference transistor Jacobian, ``spsolve`` per step and backtracking.
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 from scipy.sparse.linalg import spsolve
 
 from ..circuit.array import Crossbar
@@ -18,6 +17,8 @@ from ..circuit.bias import Bias, mvm_bias
 from ..circuit.result import SolveResult
 from ..devices import current as rram_current
 from ..devices import dcurrent_dv, drain_current
+from ._nodal import branch_stamp, damped_newton
+from ._nodal import stamp as _stamp
 
 
 class _Nodes:
@@ -82,15 +83,7 @@ class _Nodes:
     def wire_matrix(self):
         a, b, g = (np.array(x) for x in zip(*self.resistors)) if self.resistors else \
             (np.zeros(0, int), np.zeros(0, int), np.zeros(0))
-        return _stamp(self.count, a, b, g)
-
-
-def _stamp(n, a, b, g):
-    """Conductance matrix of two-terminal conductances g between nodes a and b (COO -> CSC)."""
-    rows = np.concatenate([a, b, a, b])
-    cols = np.concatenate([a, b, b, a])
-    vals = np.concatenate([g, g, -g, -g])
-    return sp.coo_matrix((vals, (rows, cols)), shape=(n, n)).tocsc()
+        return _stamp(self.count, a, b, g).tocsc()
 
 
 def _column_currents(xb, bias, nodes, voltages, i_cell):
@@ -134,15 +127,14 @@ def reference_solve_bias(xb: Crossbar, bias: Bias, *, tol: float = 1e-13,
                        engine="reference", info=info)
 
 
-def _cell_residual(xb, nodes, voltages):
-    """Cell currents as (node, current leaving) pairs and the Jacobian stamps."""
+def _cell_branches(xb, nodes, voltages):
+    """Cell branches as (node p, node q, current p -> q (A), its d/dv(p), its d/dv(q) (S))."""
     p = xb.device_params
     if xb.kind == "device":
         a, b = nodes.row.ravel(), nodes.col.ravel()
         dv = voltages[a] - voltages[b]
-        i = rram_current(dv, xb.gap.ravel(), p)
         g = dcurrent_dv(dv, xb.gap.ravel(), p)
-        return [(a, b, i)], [(a, b, g, a, -g), ]
+        return [(a, b, rram_current(dv, xb.gap.ravel(), p), g, -g)]
     a, d, c = nodes.row.ravel(), nodes.internal.ravel(), nodes.col.ravel()
     gap = xb.gap.ravel()
     vg = np.repeat(xb.v_gate, xb.cols)
@@ -153,63 +145,33 @@ def _cell_residual(xb, nodes, voltages):
         return drain_current(vg - vc, vd - vc, xb.transistor)
 
     vd, vc = voltages[d], voltages[c]
-    i_m = channel(vd, vc)
     h = 1e-7
     dm_dd = (channel(vd + h, vc) - channel(vd - h, vc)) / (2 * h)
     dm_dc = (channel(vd, vc + h) - channel(vd, vc - h)) / (2 * h)
-    # each stamp: current from node p to node q with d/d v(x) = k  -> (p, q, k, x)
-    return [(a, d, i_r), (d, c, i_m)], [(a, d, g_r, a, -g_r), (d, c, dm_dd, d, dm_dc)]
+    return [(a, d, i_r, g_r, -g_r), (d, c, channel(vd, vc), dm_dd, dm_dc)]
 
 
 def _newton(xb, nodes, wires, voltages, tol, max_iter):
     n = nodes.count
-    free = nodes.free_index
     scale = max(np.abs(nodes.fixed_value).max(initial=0.0), 1e-3)
 
     def residual(v):
         f = wires @ v
-        currents, _ = _cell_residual(xb, nodes, v)
-        for p, q, i in currents:
+        for p, q, i, _, _ in _cell_branches(xb, nodes, v):
             np.add.at(f, p, i)
             np.add.at(f, q, -i)
         return f
 
     def jacobian(v):
-        _, stamps = _cell_residual(xb, nodes, v)
-        rows, cols, vals = [], [], []
-        # stamp (p, q, k1, x1, k2) means: current p->q depends on v(x1) with k1 and on the
-        # second terminal (q for the RRAM, c for the transistor) with k2
-        for p, q, k1, x1, k2 in stamps:
-            x2 = q
-            for node, sign in ((p, 1.0), (q, -1.0)):
-                rows += [node, node]
-                cols += [x1, x2]
-                vals += [sign * k1, sign * k2]
-        cell_j = sp.coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                               shape=(n, n)).tocsc()
-        return (wires + cell_j).tocsc()
+        branches = _cell_branches(xb, nodes, v)
+        p, q, _, di_dvp, di_dvq = (np.concatenate(column) for column in zip(*branches))
+        return (wires + branch_stamp(n, p, q, di_dvp, di_dvq)).tocsc()
 
-    f = residual(voltages)
-    if free.size == 0:
-        return voltages, 0
-    for iteration in range(1, max_iter + 1):
-        jac = jacobian(voltages)[free][:, free]
-        dx = spsolve(jac.tocsc(), -f[free])
-        if np.abs(dx).max() <= tol * scale:
-            voltages = voltages.copy()
-            voltages[free] += dx
-            return voltages, iteration
-        step = min(1.0, 0.2 / max(np.abs(dx).max(), 1e-300))
-        norm0 = np.linalg.norm(f[free])
-        for _ in range(40):
-            trial = voltages.copy()
-            trial[free] += step * dx
-            f_trial = residual(trial)
-            if np.linalg.norm(f_trial[free]) <= (1 - 1e-4 * step) * norm0 or step < 1e-9:
-                break
-            step *= 0.5
-        voltages, f = trial, f_trial
-    raise RuntimeError(f"reference Newton did not converge in {max_iter} iterations")
+    def factor(matrix):
+        return lambda rhs: spsolve(matrix, rhs)
+
+    return damped_newton(residual, jacobian, factor, voltages, nodes.free_index, tol=tol * scale,
+                         max_iter=max_iter, what="the reference Newton solve")
 
 
 def reference_solve(xb: Crossbar, v, **options) -> SolveResult:

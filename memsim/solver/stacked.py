@@ -31,17 +31,12 @@ from ..devices.rram import current as rram_current
 from ..devices.rram import dcurrent_dv
 from ..devices.transistor import drain_current
 from ..errors import ConvergenceError
+from ._nodal import branch_stamp, damped_newton, stamp
 
 
-def _stamp(n, a, b, g):
-    rows = np.concatenate([a, b, a, b])
-    cols = np.concatenate([a, b, b, a])
-    vals = np.concatenate([g, g, -g, -g])
-    return sp.csr_matrix((vals, (rows, cols)), shape=(n, n))
-
-
-class _System:
-    """The circuit with merged nodes, split into free and fixed unknowns."""
+class _StackSystem:
+    """A 3D array's circuit (:func:`memsim.circuit.stacked.circuit`) with its 0-ohm nodes merged,
+    split into free and fixed unknowns."""
 
     def __init__(self, array, ckt):
         zero = ckt.res_r == 0
@@ -77,7 +72,7 @@ class _System:
         self.fixed_mask = ~np.isnan(fixed)
         self.fixed_values = fixed
         self.free = np.nonzero(~self.fixed_mask)[0]
-        self.wires = _stamp(self.count, self.res_a, self.res_b, self.res_g)
+        self.wires = stamp(self.count, self.res_a, self.res_b, self.res_g).tocsr()
 
 
 def _factor(matrix):
@@ -159,8 +154,9 @@ class _TwoLevel:
 BYTES_PER_CELL = 2500
 
 
-def _check_memory(array) -> None:
-    """Refuse a solve planned above $MEMSIM_MAX_RAM_FRACTION of the RAM, as the 2D solver does."""
+def _check_stack_memory(array) -> None:
+    """Refuse a 3D solve planned above $MEMSIM_MAX_RAM_FRACTION of the RAM (:data:`BYTES_PER_CELL`),
+    the budget the 2D solver's own check reads (:func:`memsim.solver.core.ram_budget`)."""
     from ..errors import ResourceLimitError
     from .core import ram_budget
 
@@ -188,10 +184,10 @@ def solve(array, bias: StackBias, *, method: str = "auto", tol: float = 1e-12, m
     """
     from .. import units
     method = units.choice(method, METHODS, "method")
-    _check_memory(array)
+    _check_stack_memory(array)
     t_start = time.perf_counter()
     ckt = circuit(array, bias)
-    system = _System(array, ckt)
+    system = _StackSystem(array, ckt)
     if method == "auto":
         method = "pcg" if system.free.size > AUTO_PCG else "splu"
     if method == "pcg":
@@ -203,7 +199,7 @@ def solve(array, bias: StackBias, *, method: str = "auto", tol: float = 1e-12, m
     free = system.free
     info = {"floating_nodes": system.floating_nodes, "unknowns": int(free.size), "method": method}
     if array.kind == "ohmic":
-        matrix = (system.wires + _stamp(system.count, system.cell_a, system.cell_b, array.g.ravel())).tocsr()
+        matrix = (system.wires + stamp(system.count, system.cell_a, system.cell_b, array.g.ravel())).tocsr()
         rows = matrix[free]
         if free.size:
             v[free] = factor(rows[:, free].tocsc())(-(rows[:, fixed] @ v[fixed]))
@@ -249,49 +245,26 @@ def _flow(array, system, v):
 def _jacobian(array, system, v):
     a, b = system.cell_a, system.cell_b
     g = dcurrent_dv(v[a] - v[b], array.gap.ravel(), array.device_params)
-    jac = system.wires + _stamp(system.count, a, b, g)
+    jac = system.wires + stamp(system.count, a, b, g)
     if system.mos_d.size:
         _, k_d, k_s = _mos(system, array.transistor, v)
-        d, s = system.mos_d, system.mos_s
-        rows = np.concatenate([d, d, s, s])
-        cols = np.concatenate([d, s, d, s])
-        vals = np.concatenate([k_d, k_s, -k_d, -k_s])
-        jac = jac + sp.csr_matrix((vals, (rows, cols)), shape=jac.shape)
+        jac = jac + branch_stamp(system.count, system.mos_d, system.mos_s, k_d, k_s)
     return jac.tocsr()
 
 
 def _newton(array, system, factor, v, tol, max_iter):
     free, fixed = system.free, system.fixed_mask
     scale = max(float(np.abs(system.fixed_values[fixed]).max(initial=0.0)), 1e-3)
-    if free.size == 0:
-        return v, 0, _flow(array, system, v)
-    # Start from the linear circuit with every cell at its small-signal conductance.
-    start = _jacobian(array, system, np.zeros_like(v))[free]
-    v[free] = factor(start[:, free].tocsc())(-(start[:, fixed] @ v[fixed]))
-    flow = _flow(array, system, v)
-    largest = np.inf
-    for iteration in range(1, max_iter + 1):
-        jac = _jacobian(array, system, v)[free][:, free].tocsc()
-        dx = factor(jac)(-flow[free])
-        previous, largest = largest, float(np.abs(dx).max())
-        # Converged: below tol, or stalled at the rounding floor of the nodal matrix (MOhm cells
-        # on ohm wires put it near 1e-12 V), which Newton's quadratic steps cannot pass.
-        if largest <= tol * scale or (largest <= 1e3 * tol * scale and largest > 0.5 * previous):
-            v = v.copy()
-            v[free] += dx
-            return v, iteration, _flow(array, system, v)
-        step = min(1.0, 0.2 / largest)
-        norm0 = np.linalg.norm(flow[free])
-        for _ in range(40):
-            trial = v.copy()
-            trial[free] += step * dx
-            flow_trial = _flow(array, system, trial)
-            if np.linalg.norm(flow_trial[free]) <= (1 - 1e-4 * step) * norm0 or step < 1e-9:
-                break
-            step *= 0.5
-        v, flow = trial, flow_trial
-    raise ConvergenceError(f"the 3D Newton solve did not converge in {max_iter} iterations (last update "
-                           f"{largest:.3g} V); lower the voltages or raise max_iter", largest)
+    if free.size:
+        # Start from the linear circuit with every cell at its small-signal conductance.
+        start = _jacobian(array, system, np.zeros_like(v))[free]
+        v[free] = factor(start[:, free].tocsc())(-(start[:, fixed] @ v[fixed]))
+    # Converged: below tol, or stalled at the rounding floor of the nodal matrix (MOhm cells on
+    # ohm wires put it near 1e-12 V), which Newton's quadratic steps cannot pass.
+    v, iterations = damped_newton(lambda x: _flow(array, system, x), lambda x: _jacobian(array, system, x), factor,
+                                  v, free, tol=tol * scale, stall_tol=1e3 * tol * scale, max_iter=max_iter,
+                                  what="the 3D Newton solve")
+    return v, iterations, _flow(array, system, v)
 
 
 def solve_read(array, cell, v_read: float = 0.2, scheme: str = "v/2", **options) -> StackResult:
