@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from ..devices.transistor import drain_current
 from ..errors import ConvergenceError
 
 
@@ -29,6 +30,22 @@ def branch_stamp(n: int, p, q, di_dvp, di_dvq) -> sp.coo_matrix:
     cols = np.concatenate([p, q, p, q])
     vals = np.concatenate([di_dvp, di_dvq, -di_dvp, -di_dvq])
     return sp.coo_matrix((vals, (rows, cols)), shape=(n, n))
+
+
+#: Central-difference step (V) of the transistor's derivatives.
+FD_STEP = 1e-7
+
+
+def channel_branch(v_gate, v_drain, v_source, params):
+    """Drain-to-source current of the reduced transistor (:func:`memsim.devices.drain_current`,
+    A) and its derivatives with respect to v(drain) and v(source) (S), by central differences of
+    :data:`FD_STEP` (the model has kinks at the linear-saturation and on-off edges)."""
+    def channel(d, s):
+        return drain_current(v_gate - s, d - s, params)
+
+    h = FD_STEP
+    return (channel(v_drain, v_source), (channel(v_drain + h, v_source) - channel(v_drain - h, v_source)) / (2 * h),
+            (channel(v_drain, v_source + h) - channel(v_drain, v_source - h)) / (2 * h))
 
 
 #: Backtracking: halvings of a step at most, and the step below which it is taken as it is.

@@ -16,8 +16,8 @@ from ..circuit.array import Crossbar
 from ..circuit.bias import Bias, mvm_bias
 from ..circuit.result import SolveResult
 from ..devices import current as rram_current
-from ..devices import dcurrent_dv, drain_current
-from ._nodal import branch_stamp, damped_newton
+from ..devices import dcurrent_dv
+from ._nodal import branch_stamp, channel_branch, damped_newton
 from ._nodal import stamp as _stamp
 
 
@@ -140,15 +140,7 @@ def _cell_branches(xb, nodes, voltages):
     vg = np.repeat(xb.v_gate, xb.cols)
     i_r = rram_current(voltages[a] - voltages[d], gap, p)
     g_r = dcurrent_dv(voltages[a] - voltages[d], gap, p)
-
-    def channel(vd, vc):
-        return drain_current(vg - vc, vd - vc, xb.transistor)
-
-    vd, vc = voltages[d], voltages[c]
-    h = 1e-7
-    dm_dd = (channel(vd + h, vc) - channel(vd - h, vc)) / (2 * h)
-    dm_dc = (channel(vd, vc + h) - channel(vd, vc - h)) / (2 * h)
-    return [(a, d, i_r, g_r, -g_r), (d, c, channel(vd, vc), dm_dd, dm_dc)]
+    return [(a, d, i_r, g_r, -g_r), (d, c, *channel_branch(vg, voltages[d], voltages[c], xb.transistor))]
 
 
 def _newton(xb, nodes, wires, voltages, tol, max_iter):

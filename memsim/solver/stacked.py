@@ -29,9 +29,8 @@ from scipy.sparse.linalg import splu
 from ..circuit.stacked import StackBias, StackResult, circuit, mvm_bias, read_bias, terminal_currents
 from ..devices.rram import current as rram_current
 from ..devices.rram import dcurrent_dv
-from ..devices.transistor import drain_current
 from ..errors import ConvergenceError
-from ._nodal import branch_stamp, damped_newton, stamp
+from ._nodal import branch_stamp, channel_branch, damped_newton, stamp
 
 
 class _StackSystem:
@@ -219,17 +218,6 @@ def solve(array, bias: StackBias, *, method: str = "auto", tol: float = 1e-12, m
     return StackResult(terminal_currents(ckt, i_terminal), i_cell, v_cell, v_full, "memsim", info)
 
 
-def _mos(system, params, v):
-    vd, vs, vg = v[system.mos_d], v[system.mos_s], system.mos_vg
-    h = 1e-7
-
-    def channel(d, s):
-        return drain_current(vg - s, d - s, params)
-
-    i = channel(vd, vs)
-    return i, (channel(vd + h, vs) - channel(vd - h, vs)) / (2 * h), (channel(vd, vs + h) - channel(vd, vs - h)) / (2 * h)
-
-
 def _flow(array, system, v):
     """Current leaving each node into the elements (A), the Newton residual at free nodes."""
     a, b = system.cell_a, system.cell_b
@@ -237,7 +225,7 @@ def _flow(array, system, v):
     flow = system.wires @ v
     flow += np.bincount(a, i_cell, system.count) - np.bincount(b, i_cell, system.count)
     if system.mos_d.size:
-        i_mos = _mos(system, array.transistor, v)[0]
+        i_mos = channel_branch(system.mos_vg, v[system.mos_d], v[system.mos_s], array.transistor)[0]
         flow += np.bincount(system.mos_d, i_mos, system.count) - np.bincount(system.mos_s, i_mos, system.count)
     return flow
 
@@ -247,7 +235,7 @@ def _jacobian(array, system, v):
     g = dcurrent_dv(v[a] - v[b], array.gap.ravel(), array.device_params)
     jac = system.wires + stamp(system.count, a, b, g)
     if system.mos_d.size:
-        _, k_d, k_s = _mos(system, array.transistor, v)
+        _, k_d, k_s = channel_branch(system.mos_vg, v[system.mos_d], v[system.mos_s], array.transistor)
         jac = jac + branch_stamp(system.count, system.mos_d, system.mos_s, k_d, k_s)
     return jac.tocsr()
 
