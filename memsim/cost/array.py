@@ -34,6 +34,34 @@ def read_power(xb: Crossbar, v_in) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros(0)
 
 
+def floating_column_power(xb: Crossbar, v_in) -> np.ndarray:
+    """Power (W) the row drivers deliver during a voltage-mode read of ``xb``: rows driven at
+    ``v_in`` ((rows,) or (batch, rows) V, relative to the columns' precharge level), every
+    column left floating, so each settles where its cells' currents cancel (with ideal wires
+    at sum_i G_ij v_i / sum_i G_ij).  One number per input vector, from the solver's node
+    voltages under a bias with floating columns (:func:`memsim.solver.core.solve_bias`).
+
+    By Tellegen's theorem this is what the cells and wires dissipate while the inputs are held,
+    sum_ij G_ij (v_i - v_col,j)^2 on ideal wires: the static energy of voltage-mode sensing
+    (W. Wan et al., "A compute-in-memory chip based on resistive random-access memory",
+    Nature 608, 504-512, 2022, whose neurons sample the floating source lines).
+    """
+    from ..circuit.bias import Bias
+    from ..solver.core import solve_bias
+
+    v64 = np.atleast_2d(np.asarray(v_in, dtype=float))
+    if v64.ndim != 2 or v64.shape[1] != xb.rows or not np.all(np.isfinite(v64)):
+        raise ValueError(f"v_in must be finite volts of shape ({xb.rows},) or (batch, {xb.rows}), got shape {v64.shape}")
+    floating = np.full(xb.cols, np.nan)
+    out = np.zeros(len(v64))
+    for b, v in enumerate(v64):
+        if not np.any(v):
+            continue  # nothing driven off the precharge level: no current flows
+        result = solve_bias(xb, Bias(v, floating), cells=xb.r_row == 0)
+        out[b] = float(np.atleast_1d(driver_power(xb, v, result))[0])
+    return out
+
+
 def read_energy(xb: Crossbar, v_in, config: CostConfig = CostConfig()) -> np.ndarray:
     """Energy (J) of one read per input vector: :func:`read_power` x ``config.read_time_s``."""
     return read_power(xb, v_in) * config.read_time_s

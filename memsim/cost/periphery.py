@@ -10,6 +10,8 @@ sources in :mod:`memsim.cost.config`).
   2^bits clock cycles.  Conversion time: bits clocks (SAR), one clock (flash), 2^bits clocks (ramp).
 - ADC area: SAR scaled from a published 10-bit design by (F / 130 nm)^2 2^(bits - 10); flash,
   2^bits - 1 comparators; ramp, one comparator (its counter and the shared ramp are left out).
+- Line swing: a line of capacitance C cycled between two rails draws C v_high (v_high - v_low)
+  from the upper one (word lines switched between read and hold levels, say).
 - Digital: shift-and-add of each bit-serial read into the output, an add as wide as the ADC
   word plus the input bits; accumulation of row tiles' partial sums, a 32-bit add; the digital
   scale of each output, a 32-bit float multiply (M. Horowitz, ISSCC 2014, at 45 nm).
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import math
 
+from .. import units
 from .config import SAR_AREA_REF, CostConfig
 
 
@@ -45,6 +48,18 @@ def adc_area(bits: int, config: CostConfig = CostConfig()) -> float:
     if config.adc_kind == "flash":
         return (2 ** bits - 1) * config.comparator_area_f2 * f2
     return config.comparator_area_f2 * f2
+
+
+def line_swing_energy(c_farad: float, v_low: float, v_high: float) -> float:
+    """Energy (J) one line of capacitance ``c_farad`` draws per cycle between ``v_low`` and
+    ``v_high`` (V): the charge C (v_high - v_low) comes from the ``v_high`` supply on the rising
+    edge, E = C v_high (v_high - v_low); the falling edge returns it to the low rail."""
+    c = units.real(c_farad, "c_farad", low=0.0, unit="F")
+    v_low = units.real(v_low, "v_low", unit="V")
+    v_high = units.real(v_high, "v_high", unit="V")
+    if v_high < v_low:
+        raise ValueError(f"v_high must be >= v_low, got v_low {v_low!r} V and v_high {v_high!r} V")
+    return c * v_high * (v_high - v_low)
 
 
 def adder_energy(bits: int, config: CostConfig = CostConfig()) -> float:

@@ -1,0 +1,180 @@
+"""Energy per operation of one core of the NeuRRAM chip (W. Wan et al., "A compute-in-memory chip
+based on resistive random-access memory", Nature 608, 504-512, 2022), estimated by memsim.cost
+from the chip's design parameters, beside its published breakdown at each input/output
+precision (Extended Data Fig. 12b: word-line switching, neuron operations and control, input
+pulses; Extended Data Fig. 12e: TOPS/W).
+
+The chip: 48 cores of 256 x 256 1T1R RRAM in 130 nm CMOS, 4-bit signed weights as differential
+conductance pairs, voltage-mode sensing (inputs are +-V_read pulses on the bit lines, the source
+lines float and settle at the conductance-weighted mean of the inputs, the neurons sample and
+integrate them), multi-bit inputs as 2^N - 1 unary pulse steps per phase (inputs of more than 3
+magnitude bits in two phases), outputs 2 bits wider than inputs.
+
+The published values are read off the paper's figure; the numbers typed below are the digitised
+values of CiMLoop's reproduction of the same figure (T. Andrulis, J. S. Emer, V. Sze, "CiMLoop: a
+flexible, accurate, and fast compute-in-memory modeling tool", ISPASS 2024; its
+wan_nature_2022 macro tests), in fJ per operation (one MAC = two operations) and TOPS/W.
+Nothing of them enters memsim's estimate: memsim computes the input pulses from its solver (the
+array with floating columns) and the line charging, the word-line switching from the stated
+capacitances and levels, and the neurons from its converter defaults.
+
+The table in examples/cost/README.md is this script's output.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+#: Extended Data Fig. 12b (two-phase mode): fJ/op of word-line switching (0.9 V <-> 2.2 V),
+#: neuron operations and control (1.8 V) and input pulses (V_read = 0.5 V), keyed by
+#: (input bits, output bits), sign included; Extended Data Fig. 12e: TOPS/W.
+PUBLISHED_FJ_PER_OP = {
+    (1, 3): (8.99015248, 10.6186848, 3.446220545),
+    (2, 4): (8.270951256, 12.38674172, 3.955661604),
+    (3, 5): (15.46307324, 20.11826462, 7.73153662),
+    (4, 6): (21.75617998, 29.1084171, 11.50740478),
+    (5, 7): (30.92613276, 44.21188287, 14.0246365),
+    (6, 8): (37.2192395, 52.48282041, 19.23892768),
+    (7, 9): (43.69214654, 61.83258722, 22.83498524),
+    (8, 10): (50.52466791, 75.85721686, 27.50986693),
+}
+PUBLISHED_TOPS_PER_W = {(1, 3): 43.07875866, (2, 4): 40.33412834, (3, 5): 23.09069279, (4, 6): 15.95409517,
+                        (5, 7): 11.03166076, (6, 8): 8.257196816, (7, 9): 7.750037817, (8, 10): 6.437388185}
+
+# The chip's stated design (Wan et al. 2022, main text, Methods and Extended Data Figs. 11-12).
+ROWS = COLS = 256            # one core: 256 x 256 1T1R cells
+FEATURE = 130e-9             # 130 nm CMOS
+V_READ = 0.5                 # input pulse amplitude on the bit lines, V
+V_WL_LOW, V_WL_HIGH = 0.9, 2.2  # word-line levels, V
+WEIGHT_LEVELS = 7            # 4-bit signed weights: sign and 3 magnitude bits per conductance pair
+MAX_BITS_ONE_PHASE = 3       # inputs of more magnitude bits are applied in two phases
+#: Word-line capacitance, F: 48 fF of driver plus 1.5 fF of access-transistor gate and 0.6 fF of
+#: coupling per cell on the line (the chip's figures as quoted by CiMLoop's model of it).
+C_WORDLINE = 48e-15 + (1.5e-15 + 0.6e-15) * COLS
+
+# Not stated in what memsim's authors could read of the paper: memsim's assumptions.
+G_MIN, G_MAX = 1e-6, 4e-6    # conductance window, S (1 MOhm - 250 kOhm: CiMLoop's cell for this chip)
+PULSE = 10e-9                # how long one input pulse holds the lines, s (CiMLoop's read pulse)
+R_WIRE = 1.0                 # wire resistance per cell segment, ohm
+#: Input and weight histogram over -7..7 (CiMLoop's reading of the chip's Fig. 7e distributions).
+HISTOGRAM = np.array([5, 5, 6, 6, 7, 7, 8, 8, 8, 7, 7, 6, 6, 5, 5], dtype=float)
+
+
+def phases(magnitude_bits: int) -> tuple[int, ...]:
+    """Magnitude bits per phase: one phase up to MAX_BITS_ONE_PHASE bits, else two (high half first)."""
+    if magnitude_bits <= MAX_BITS_ONE_PHASE:
+        return (magnitude_bits,)
+    return ((magnitude_bits + 1) // 2, magnitude_bits // 2)
+
+
+def draw(rng, shape, levels: int) -> np.ndarray:
+    """Signed integers in [-levels, levels] from :data:`HISTOGRAM` rescaled to that range."""
+    h = rng.choice(np.arange(-7, 8), size=shape, p=HISTOGRAM / HISTOGRAM.sum())
+    return np.rint(h / 7.0 * levels).astype(int)
+
+
+def core(rng):
+    """The core's crossbar: 128 signed 4-bit weights per output column on differential row pairs
+    (row 2k holds G+ and takes +x_k, row 2k+1 holds G- and takes -x_k), 256 outputs."""
+    import memsim
+
+    w = draw(rng, (ROWS // 2, COLS), WEIGHT_LEVELS)
+    step = (G_MAX - G_MIN) / WEIGHT_LEVELS
+    g = np.empty((ROWS, COLS))
+    g[0::2] = G_MIN + step * np.maximum(w, 0)
+    g[1::2] = G_MIN + step * np.maximum(-w, 0)
+    return memsim.Crossbar.ohmic(g, r_row=R_WIRE, r_col=R_WIRE)
+
+
+def pulse_energy(xb, x: np.ndarray, magnitude_bits: int, config) -> float:
+    """Energy (J) of the input pulses of one MVM with signed inputs ``x`` (ROWS // 2,): per phase,
+    2^p - 1 pulse steps, a row pair on in as many steps as its digit of that phase; per step the
+    array with floating columns (memsim's solver) for PULSE s plus each pulsed row's line charge."""
+    from memsim.cost import array as arr
+
+    c_row = arr.node_capacitance(xb, config)[0] * xb.cols
+    sign, mag = np.sign(x), np.abs(x)
+    energy, shift = 0.0, magnitude_bits
+    for bits in phases(magnitude_bits):
+        shift -= bits
+        digit = (mag >> shift) & (2 ** bits - 1)
+        previous = 0
+        for count in np.unique(digit[digit > 0]):  # steps with the same rows on share one solve
+            on = sign * (digit >= count)
+            v = np.empty(xb.rows)
+            v[0::2], v[1::2] = V_READ * on, -V_READ * on
+            steps = int(count - previous)
+            energy += steps * (arr.floating_column_power(xb, v)[0] * PULSE + c_row * float(np.sum(v * v)))
+            previous = count
+    return energy
+
+
+def estimate(input_bits: int, output_bits: int, vectors: int = 4, seed: int = 0) -> dict:
+    """memsim's energy per operation (J) of one core at ``input_bits`` / ``output_bits`` (sign
+    included): word lines, neurons (memsim's SAR default per conversion), input pulses."""
+    from memsim.cost import CostConfig
+    from memsim.cost import periphery as per
+
+    rng = np.random.default_rng(seed)
+    xb = core(rng)
+    config = CostConfig(feature_m=FEATURE, v_read=V_READ)
+    magnitude = max(1, input_bits - 1)
+    ops = 2.0 * (ROWS // 2) * COLS
+    pulses = float(np.mean([pulse_energy(xb, draw(rng, ROWS // 2, 2 ** magnitude - 1), magnitude, config)
+                            for _ in range(vectors)]))
+    # Each of the 256 word lines cycles once per input magnitude bit.
+    wordlines = ROWS * magnitude * per.line_swing_energy(C_WORDLINE, V_WL_LOW, V_WL_HIGH)
+    # One conversion per output and phase, of the bits left to resolve after the earlier phases.
+    neurons, done = 0.0, 0
+    for bits in phases(magnitude):
+        left = output_bits - done
+        if left > 0:
+            neurons += COLS * per.adc_energy(min(left, 16), config)
+        done += bits
+    return {"wordline": wordlines / ops, "neuron": neurons / ops, "pulses": pulses / ops,
+            "total": (wordlines + neurons + pulses) / ops}
+
+
+def rows(vectors: int = 4, precisions=None) -> list[dict]:
+    """One dictionary per precision: memsim's and the published fJ/op per part, TOPS/W."""
+    out = []
+    for key in precisions or PUBLISHED_FJ_PER_OP:
+        mine = estimate(*key, vectors=vectors)
+        wl, neuron, pulses = PUBLISHED_FJ_PER_OP[key]
+        out.append({"bits": key, "memsim": mine,
+                    "published": {"wordline": wl * 1e-15, "neuron": neuron * 1e-15, "pulses": pulses * 1e-15,
+                                  "total": (wl + neuron + pulses) * 1e-15},
+                    "tops_per_w": 1.0 / mine["total"] / 1e12, "published_tops_per_w": PUBLISHED_TOPS_PER_W[key]})
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--vectors", type=int, default=4, help="random input vectors averaged (default 4)")
+    args = parser.parse_args(argv)
+    if not 1 <= args.vectors <= 100:
+        parser.error(f"--vectors must be in [1, 100], got {args.vectors}")
+    table = rows(args.vectors)
+    print("| input / output bits | part | published fJ/op | memsim fJ/op | memsim / published |")
+    print("|---|---|---|---|---|")
+    names = {"wordline": "word-line switching", "pulses": "input pulses (array)", "neuron": "neurons (memsim: SAR default)",
+             "total": "total"}
+    for row in table:
+        for part, name in names.items():
+            pub, mine = row["published"][part] * 1e15, row["memsim"][part] * 1e15
+            print(f"| {row['bits'][0]} / {row['bits'][1]} | {name} | {pub:.2f} | {mine:.2f} | {mine / pub:.2f} |")
+    print("\n| input / output bits | published TOPS/W | memsim TOPS/W | memsim / published |")
+    print("|---|---|---|---|")
+    for row in table:
+        print(f"| {row['bits'][0]} / {row['bits'][1]} | {row['published_tops_per_w']:.2f} | {row['tops_per_w']:.2f} | "
+              f"{row['tops_per_w'] / row['published_tops_per_w']:.2f} |")
+    print(f"\n(one core, {ROWS}x{COLS} 1T1R, {FEATURE * 1e9:g} nm; V_read {V_READ} V, word lines "
+          f"{V_WL_LOW}-{V_WL_HIGH} V, C_WL {C_WORDLINE * 1e15:.1f} fF; assumed: G {G_MIN * 1e6:g}-{G_MAX * 1e6:g} uS, "
+          f"pulse {PULSE * 1e9:g} ns, wires {R_WIRE:g} ohm/segment, {args.vectors} random vectors)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
