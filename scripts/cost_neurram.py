@@ -43,7 +43,8 @@ PUBLISHED_FJ_PER_OP = {
 PUBLISHED_TOPS_PER_W = {(1, 3): 43.07875866, (2, 4): 40.33412834, (3, 5): 23.09069279, (4, 6): 15.95409517,
                         (5, 7): 11.03166076, (6, 8): 8.257196816, (7, 9): 7.750037817, (8, 10): 6.437388185}
 
-# The chip's stated design (Wan et al. 2022, main text, Methods and Extended Data Figs. 11-12).
+# The chip's stated design (Wan et al. 2022), as CiMLoop's model of the chip reads it (its
+# wan_nature_2022 macro: arch.yaml, variables and tests; the figure legends name the voltages).
 ROWS = COLS = 256            # one core: 256 x 256 1T1R cells
 FEATURE = 130e-9             # 130 nm CMOS
 V_READ = 0.5                 # input pulse amplitude on the bit lines, V
@@ -150,6 +151,26 @@ def rows(vectors: int = 4, precisions=None) -> list[dict]:
     return out
 
 
+def format_table(table: list[dict]) -> str:
+    """The markdown table of :func:`rows`: published and memsim fJ/op per part, TOPS/W."""
+    lines = ["| input / output bits | word lines, fJ/op: published / memsim | input pulses (array) | "
+             "neurons (memsim: SAR default) | TOPS/W: published / memsim | memsim / published TOPS/W |",
+             "|---|---|---|---|---|---|"]
+    for row in table:
+        pub, mine = row["published"], row["memsim"]
+        parts = " | ".join(f"{pub[p] * 1e15:.2f} / {mine[p] * 1e15:.2f} ({mine[p] / pub[p]:.2f}x)"
+                           for p in ("wordline", "pulses", "neuron"))
+        lines.append(f"| {row['bits'][0]} / {row['bits'][1]} | {parts} | {row['published_tops_per_w']:.2f} / "
+                     f"{row['tops_per_w']:.2f} | {row['tops_per_w'] / row['published_tops_per_w']:.2f} |")
+    return "\n".join(lines)
+
+
+def config_note() -> str:
+    from memsim.cost import CostConfig
+
+    return f"{CostConfig().fom_walden_j * 1e15:g} fJ/conversion-step"
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--vectors", type=int, default=4, help="random input vectors averaged (default 4)")
@@ -157,22 +178,19 @@ def main(argv=None) -> int:
     if not 1 <= args.vectors <= 100:
         parser.error(f"--vectors must be in [1, 100], got {args.vectors}")
     table = rows(args.vectors)
-    print("| input / output bits | part | published fJ/op | memsim fJ/op | memsim / published |")
-    print("|---|---|---|---|---|")
-    names = {"wordline": "word-line switching", "pulses": "input pulses (array)", "neuron": "neurons (memsim: SAR default)",
-             "total": "total"}
-    for row in table:
-        for part, name in names.items():
-            pub, mine = row["published"][part] * 1e15, row["memsim"][part] * 1e15
-            print(f"| {row['bits'][0]} / {row['bits'][1]} | {name} | {pub:.2f} | {mine:.2f} | {mine / pub:.2f} |")
-    print("\n| input / output bits | published TOPS/W | memsim TOPS/W | memsim / published |")
-    print("|---|---|---|---|")
-    for row in table:
-        print(f"| {row['bits'][0]} / {row['bits'][1]} | {row['published_tops_per_w']:.2f} | {row['tops_per_w']:.2f} | "
-              f"{row['tops_per_w'] / row['published_tops_per_w']:.2f} |")
-    print(f"\n(one core, {ROWS}x{COLS} 1T1R, {FEATURE * 1e9:g} nm; V_read {V_READ} V, word lines "
-          f"{V_WL_LOW}-{V_WL_HIGH} V, C_WL {C_WORDLINE * 1e15:.1f} fF; assumed: G {G_MIN * 1e6:g}-{G_MAX * 1e6:g} uS, "
-          f"pulse {PULSE * 1e9:g} ns, wires {R_WIRE:g} ohm/segment, {args.vectors} random vectors)")
+    print(format_table(table))
+    print(f"""
+From the paper, as CiMLoop models it (design, not measured energies): one core of {ROWS} x {COLS} 1T1R cells, {FEATURE * 1e9:g} nm;
+4-bit signed weights as conductance pairs ({ROWS // 2} x {COLS} weights, {2 * (ROWS // 2) * COLS} ops per MVM);
+voltage-mode sensing (floating source lines); input pulses of {V_READ} V, 2^N - 1 unary steps per phase,
+two phases above {MAX_BITS_ONE_PHASE} magnitude bits; outputs 2 bits wider than inputs; word lines {V_WL_LOW} <-> {V_WL_HIGH} V,
+{C_WORDLINE * 1e15:.1f} fF each (48 fF driver + 2.1 fF per cell, as quoted by CiMLoop).
+Assumed (not read in the paper): conductances {G_MIN * 1e6:g}-{G_MAX * 1e6:g} uS and a {PULSE * 1e9:g} ns pulse (CiMLoop's model of
+the chip); wires {R_WIRE:g} ohm per cell segment; line capacitance from memsim's defaults at F = {FEATURE * 1e9:g} nm
+(cross-point footprint); inputs and weights drawn from a bell-shaped histogram (CiMLoop's reading of
+Fig. 7e); differential rows (G+ row takes +x, G- row -x); each of the {ROWS} word lines cycles once per input
+magnitude bit; the neurons as memsim's SAR default ({config_note()}), one conversion per output and phase,
+the integrators not modelled. {args.vectors} random input vectors, seed 0.""")
     return 0
 
 
