@@ -443,7 +443,8 @@ def test_fused_symmetric_newton_step_matches_generic_kernel(shape):
         else:
             rhs = np.empty(shape)
             _lines.newton_rhs(f_row, f_col, g, g_r, False, False, driven, held, inv_r, rhs)
-            _lines.schur_cg(rhs, dc, g, g, g_r, g_c, False, False, driven, held, inv_r, inv_c, 1e-14, 1000)
+            _lines.schur_cg(rhs, dc, g, g, g_r, g_c, False, False, driven, held, inv_r, inv_c, 1e-14, 1000,
+                            np.empty((6, *rhs.shape)))
             _lines.newton_back(f_row, dc, g, g_r, False, False, driven, held, inv_r, dr)
         out.append((dr, dc))
     for generic, fused in zip(*out):

@@ -144,12 +144,15 @@ def device_cells_scaled(vr, vc, scale, p_dev, i_cell, d_vr, d_vc):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _series_node_scaled(vr, vc, vg, scale, inv_v0, p_mos, vd_guess):
+def _series_node_scaled(vr, vc, vg, scale, inv_v0, p_mos, vd_guess, tol_abs):
     """:func:`series_node` for the built-in model (prefactor ``scale``, 1 / V0 = ``inv_v0``).
 
     The same safeguarded Newton; where it stops on its own step (|step| <= tol), it keeps vd
     and the currents it has just evaluated instead of evaluating them again one sub-ulp step
     further (the two branch currents then agree to that step times the slope, an ulp).
+    ``tol_abs`` (V) loosens the stop while the array's own Newton steps are still large: the
+    node need not be found to an ulp when the voltages around it are about to move (0 keeps
+    the ulp test).
     Returns (vd, current, d current/d vr, d current/d vc, d vd/d vr, d vd/d vc)."""
     lo = min(vr, vc)
     hi = max(vr, vc)
@@ -159,7 +162,7 @@ def _series_node_scaled(vr, vc, vg, scale, inv_v0, p_mos, vd_guess):
         denom = g_r + m_d
         return vr, 0.0, g_r * m_d / denom, g_r * m_s / denom, g_r / denom, -m_s / denom
     vd = min(max(vd_guess, lo), hi)
-    tol = 4e-16 * max(abs(lo), abs(hi)) + 1e-300
+    tol = max(4e-16 * max(abs(lo), abs(hi)) + 1e-300, tol_abs)
     for _ in range(200):
         sh, ch = _sinh_cosh((vr - vd) * inv_v0)
         i_r = scale * sh
@@ -175,9 +178,11 @@ def _series_node_scaled(vr, vc, vg, scale, inv_v0, p_mos, vd_guess):
         slope = -(g_r + m_d)
         step = -mismatch / slope if slope < 0.0 else 0.0
         if slope < 0.0 and abs(step) <= tol:
-            denom = g_r + m_d
-            current = i_m if m_d < g_r else i_r
-            return vd, current, g_r * m_d / denom, g_r * m_s / denom, g_r / denom, -m_s / denom
+            # the last step taken to first order: node and current then err by O(step^2) (an
+            # ulp in the ulp test), so a loose tol_abs costs no first-order error
+            inv = 1.0 / (g_r + m_d)
+            current = i_m + m_d * step if m_d < g_r else i_r - g_r * step
+            return min(max(vd + step, lo), hi), current, g_r * m_d * inv, g_r * m_s * inv, g_r * inv, -m_s * inv
         new = vd + step
         if not (lo < new < hi) or slope >= 0.0:
             new = 0.5 * (lo + hi)
@@ -195,8 +200,9 @@ def _series_node_scaled(vr, vc, vg, scale, inv_v0, p_mos, vd_guess):
 
 
 @njit(cache=True, nogil=True)
-def one_t_one_r_cells_scaled(vr, vc, scale, p_dev, v_gate, p_mos, state, i_cell, d_vr, d_vc):
-    """:func:`one_t_one_r_cells` for the built-in model, ``scale`` from :func:`rram_scale`.
+def one_t_one_r_cells_scaled(vr, vc, scale, p_dev, v_gate, p_mos, state, tol_abs, i_cell, d_vr, d_vc):
+    """:func:`one_t_one_r_cells` for the built-in model, ``scale`` from :func:`rram_scale`;
+    ``tol_abs`` as in :func:`_series_node_scaled`.
 
     ``state`` (5, R, C): the internal nodes, the (vr, vc) they were solved at and their
     sensitivities d vd/d vr, d vd/d vc, in and out.  Each cell's Newton starts from the
@@ -210,7 +216,7 @@ def one_t_one_r_cells_scaled(vr, vc, scale, p_dev, v_gate, p_mos, state, i_cell,
             row = vr[i, j]
             col = vc[i, j]
             guess = state[0, i, j] + state[3, i, j] * (row - state[1, i, j]) + state[4, i, j] * (col - state[2, i, j])
-            node, current, a, b, k_r, k_c = _series_node_scaled(row, col, vg, scale[i, j], inv_v0, p_mos, guess)
+            node, current, a, b, k_r, k_c = _series_node_scaled(row, col, vg, scale[i, j], inv_v0, p_mos, guess, tol_abs)
             state[0, i, j] = node
             state[1, i, j] = row
             state[2, i, j] = col

@@ -313,19 +313,20 @@ def _dot(a, b):
 
 @njit(cache=True, nogil=True)
 def schur_cg(rhs, x, d_col, coef, g_r, g_c, rows_merged, cols_merged, driven, held, inv_r, inv_c,
-             rel_tol, max_iter):
+             rel_tol, max_iter, work):
     """Preconditioned CG on the symmetric Schur system (B1 = B2 = coef); x updated in place.
 
-    Starts from the given x.  Returns (iterations, relative residual ||r|| / ||rhs||) where
+    Starts from the given x; ``work`` is (6, R, C) scratch space (fresh arrays would cost their
+    page faults at every call).  Returns (iterations, relative residual ||r|| / ||rhs||) where
     the residual is recomputed from x at the end (not the recursive estimate).
     """
     n_rows, n_cols = rhs.shape
-    r = np.empty((n_rows, n_cols))
-    z = np.empty((n_rows, n_cols))
-    p = np.empty((n_rows, n_cols))
-    q = np.empty((n_rows, n_cols))
-    t_row = np.empty((n_rows, n_cols))
-    s_row = np.empty((n_rows, n_cols))
+    r = work[0]
+    z = work[1]
+    p = work[2]
+    q = work[3]
+    t_row = work[4]
+    s_row = work[5]
     norm_b = np.sqrt(_dot(rhs, rhs))
     if norm_b == 0.0:
         for i in range(n_rows):
@@ -378,44 +379,53 @@ def schur_cg(rhs, x, d_col, coef, g_r, g_c, rows_merged, cols_merged, driven, he
 
 @njit(cache=True, nogil=True)
 def schur_bicgstab(rhs, x, d_col, b1, b2, g_r, g_c, rows_merged, cols_merged, driven, held, inv_r,
-                   inv_c, rel_tol, max_iter):
+                   inv_c, rel_tol, max_iter, recompute, work):
     """Right-preconditioned BiCGStab on the non-symmetric Schur system; x updated in place.
 
-    Returns (iterations, relative residual recomputed from x).
+    ``work`` is (10, R, C) scratch space.  Returns (iterations, relative residual): recomputed
+    from x (one more product) when ``recompute``, else the method's recursive estimate.
     """
     n_rows, n_cols = rhs.shape
-    shape = (n_rows, n_cols)
-    r = np.empty(shape)
-    r0 = np.empty(shape)
-    p = np.zeros(shape)
-    v = np.zeros(shape)
-    ph = np.empty(shape)
-    sh = np.empty(shape)
-    s = np.empty(shape)
-    t = np.empty(shape)
-    t_row = np.empty(shape)
-    s_row = np.empty(shape)
+    r = work[0]
+    r0 = work[1]
+    p = work[2]
+    v = work[3]
+    ph = work[4]
+    sh = work[5]
+    s = work[6]
+    t = work[7]
+    t_row = work[8]
+    s_row = work[9]
+    p[:] = 0.0
+    v[:] = 0.0
     norm_b = np.sqrt(_dot(rhs, rhs))
     if norm_b == 0.0:
         for i in range(n_rows):
             for j in range(n_cols):
                 x[i, j] = 0.0
         return 0, 0.0
-    schur_apply(x, d_col, b1, b2, g_r, g_c, rows_merged, cols_merged, driven, held, inv_r,
-                t_row, s_row, t)
+    if np.any(x != 0.0):  # r = rhs - K x (a zero start costs no product)
+        schur_apply(x, d_col, b1, b2, g_r, g_c, rows_merged, cols_merged, driven, held, inv_r,
+                    t_row, s_row, t)
+    else:
+        t[:] = 0.0
+    rr = 0.0
     for i in range(n_rows):
         for j in range(n_cols):
-            r[i, j] = rhs[i, j] - t[i, j]
-            r0[i, j] = r[i, j]
+            value = rhs[i, j] - t[i, j]
+            r[i, j] = value
+            r0[i, j] = value
+            rr += value * value
     rho = 1.0
     alpha = 1.0
     omega = 1.0
+    r0r = rr  # r0 . r, carried from the pass that updates r
     target = rel_tol * norm_b
     iterations = 0
-    if np.sqrt(_dot(r, r)) <= target:
-        return 0, np.sqrt(_dot(r, r)) / norm_b
+    if np.sqrt(rr) <= target:
+        return 0, np.sqrt(rr) / norm_b
     for iterations in range(1, max_iter + 1):
-        rho_new = _dot(r0, r)
+        rho_new = r0r
         if rho_new == 0.0:
             break
         beta = (rho_new / rho) * (alpha / omega)
@@ -439,29 +449,39 @@ def schur_bicgstab(rhs, x, d_col, b1, b2, g_r, g_c, rows_merged, cols_merged, dr
             for i in range(n_rows):
                 for j in range(n_cols):
                     x[i, j] += alpha * ph[i, j]
+            rr = ss
             break
         solve_cols(s, g_c, cols_merged, held, inv_c, sh)
         schur_apply(sh, d_col, b1, b2, g_r, g_c, rows_merged, cols_merged, driven, held, inv_r,
                     t_row, s_row, t)
-        tt = _dot(t, t)
+        tt = 0.0
+        ts = 0.0
+        for i in range(n_rows):
+            for j in range(n_cols):
+                tt += t[i, j] * t[i, j]
+                ts += t[i, j] * s[i, j]
         if tt == 0.0:
             break
-        omega = _dot(t, s) / tt
+        omega = ts / tt
         rr = 0.0
+        r0r = 0.0
         for i in range(n_rows):
             for j in range(n_cols):
                 x[i, j] += alpha * ph[i, j] + omega * sh[i, j]
-                r[i, j] = s[i, j] - omega * t[i, j]
-                rr += r[i, j] * r[i, j]
+                value = s[i, j] - omega * t[i, j]
+                r[i, j] = value
+                rr += value * value
+                r0r += r0[i, j] * value
         if np.sqrt(rr) <= target or omega == 0.0:
             break
-    schur_apply(x, d_col, b1, b2, g_r, g_c, rows_merged, cols_merged, driven, held, inv_r,
-                t_row, s_row, t)
-    rr = 0.0
-    for i in range(n_rows):
-        for j in range(n_cols):
-            d = rhs[i, j] - t[i, j]
-            rr += d * d
+    if recompute:
+        schur_apply(x, d_col, b1, b2, g_r, g_c, rows_merged, cols_merged, driven, held, inv_r,
+                    t_row, s_row, t)
+        rr = 0.0
+        for i in range(n_rows):
+            for j in range(n_cols):
+                d = rhs[i, j] - t[i, j]
+                rr += d * d
     return iterations, np.sqrt(rr) / norm_b
 
 
