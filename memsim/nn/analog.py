@@ -159,14 +159,41 @@ class AnalogLayer(nn.Module):
             tile.set_conductances(tile.cells.g_prog)
 
     def analog_matrix(self, x2d: torch.Tensor) -> torch.Tensor:
-        # A convolution's patch matrix can hold millions of rows: read it in passes of about
-        # READ_PASS_ELEMENTS values, whose intermediates (DAC, reads, ADC) stay in cache.
-        step = max(1, READ_PASS_ELEMENTS // max(1, x2d.shape[1]))
-        out = torch.zeros((x2d.shape[0], self.weight.shape[0]), dtype=x2d.dtype, device=x2d.device)
-        for start in range(0, x2d.shape[0], step):
-            part = x2d[start:start + step]
-            for tile in self.tiles:
-                out[start:start + step, tile.cols] += tile(part[:, tile.rows])
+        """The tiles' product (rows, outputs) of the layer's input matrix ``x2d`` (rows, inputs)."""
+        return self._read_passes(_MatrixRows(x2d))
+
+    def _read_passes(self, source) -> torch.Tensor:
+        """The tiles' product (rows, outputs) of the input matrix that ``source`` gives
+        (:class:`_MatrixRows`, :class:`_PatchRows`) pass by pass.
+
+        A convolution's patch matrix can hold millions of rows: it is read in passes of about
+        READ_PASS_ELEMENTS values, whose intermediates (DAC, reads, ADC) stay in cache.  The
+        tiles on the same rows share one DAC (:meth:`Periphery.drive`), which may overwrite
+        a pass of ``source``'s own buffer; every tile draws its read noise in tile order, pass
+        by pass."""
+        step = max(1, READ_PASS_ELEMENTS // max(1, source.width))
+        blocks = [list(tiles) for _, tiles in itertools.groupby(self.tiles, key=lambda t: (t.rows.start, t.rows.stop))]
+        covered = torch.zeros(self.weight.shape[0], dtype=torch.bool)
+        for tile in self.tiles:
+            covered[tile.cols] = True
+        new = torch.empty if bool(covered.all()) else torch.zeros
+        out = new((source.count, self.weight.shape[0]), dtype=source.dtype, device=source.device)
+        for start in range(0, source.count, step):
+            stop = min(start + step, source.count)
+            part, owned = source.take(start, stop)
+            written = set()
+            for tiles in blocks:
+                rows = tiles[0].rows
+                x = part[:, rows]
+                drive = tiles[0].periphery.drive(x, source.peak(rows, start, stop), overwrite=owned)
+                for tile in tiles:
+                    y = tile(x, drive=drive)
+                    target, key = out[start:stop, tile.cols], (tile.cols.start, tile.cols.stop)
+                    if key in written:  # the partial sums of row blocks, in tile order
+                        target += y
+                    else:
+                        target.copy_(y)
+                        written.add(key)
         return out
 
     def sampled_matrix(self) -> tuple:
@@ -214,6 +241,7 @@ class AnalogLayer(nn.Module):
             if not self.tiles:
                 raise RuntimeError("this analog layer has no tiles: call AnalogModel.program() first")
             y = self.analog_matrix(x2d)
+            return y if self.bias is None else y.add_(self.bias)  # y is new: the bias in place
         return y if self.bias is None else y + self.bias
 
     def plain(self) -> nn.Module:
@@ -295,18 +323,33 @@ class ConvGeometry:
         return tuple((n - d * (k - 1) - 1) // s + 1
                      for n, k, s, d in zip(padded, self.kernel, self.stride, self.dilation))
 
-    def patches(self, x: torch.Tensor) -> tuple:
-        """The input vectors (batch x positions, C prod(kernel)), in the order of
-        ``weight.reshape(out, -1)`` per group (``F.unfold``'s), and (batch, *out_size); built
-        from strided views (torch's CPU im2col is far slower)."""
+    def windows(self, x: torch.Tensor) -> torch.Tensor:
+        """The patches as a strided view (batch, *out_size, C, *kernel) of the padded input."""
         windows = self.pad(x)
         for d in range(self.dims):
             windows = windows.unfold(2 + d, self.dilation[d] * (self.kernel[d] - 1) + 1, self.stride[d])
         if any(d > 1 for d in self.dilation):
             windows = windows[(Ellipsis, *(slice(None, None, d) for d in self.dilation))]
-        batch, out = windows.shape[0], tuple(windows.shape[2:2 + self.dims])
         order = (0, *range(2, 2 + self.dims), 1, *range(2 + self.dims, 2 + 2 * self.dims))
-        return windows.permute(order).reshape(batch * math.prod(out), -1), (batch, *out)
+        return windows.permute(order)
+
+    def patches(self, x: torch.Tensor) -> tuple:
+        """The input vectors (batch x positions, C prod(kernel)), in the order of
+        ``weight.reshape(out, -1)`` per group (``F.unfold``'s), and (batch, *out_size); built
+        from strided views (torch's CPU im2col is far slower)."""
+        windows = self.windows(x)
+        batch, out = windows.shape[0], tuple(windows.shape[1:1 + self.dims])
+        return windows.reshape(batch * math.prod(out), -1), (batch, *out)
+
+    def channel_peak(self, x: torch.Tensor, channels: slice) -> torch.Tensor:
+        """(B, *out_size): the largest |x| over the input ``channels`` of every patch (all
+        their kernel offsets), a window maximum taken one spatial dimension at a time
+        (|pad(x)| = pad(|x|) for every padding mode)."""
+        peak = self.pad(x[:, channels].abs()).amax(dim=1)
+        for d in range(self.dims):
+            span = self.dilation[d] * (self.kernel[d] - 1) + 1
+            peak = peak.unfold(1 + d, span, self.stride[d])[..., ::self.dilation[d]].amax(dim=-1)
+        return peak
 
     def peak(self, x: torch.Tensor, rows=slice(None)) -> torch.Tensor:
         """(B, *out_size): the largest |x| over the entries ``rows`` of every patch (the
@@ -327,6 +370,82 @@ class ConvGeometry:
                        for u, d, s, o in zip(position, self.dilation, self.stride, out)))
             peak = torch.maximum(peak, magnitude[index].amax(dim=1))
         return peak
+
+
+class _MatrixRows:
+    """Rows of an input matrix (rows, inputs) for :meth:`AnalogLayer._read_passes`."""
+
+    def __init__(self, x2d: torch.Tensor):
+        self.x2d = x2d
+        self.count, self.width = x2d.shape
+        self.dtype, self.device = x2d.dtype, x2d.device
+
+    def take(self, start: int, stop: int) -> tuple:
+        """Rows ``start:stop`` and whether they may be overwritten (not: they are the caller's)."""
+        return self.x2d[start:stop], False
+
+    def peak(self, rows: slice, start: int, stop: int):
+        return None  # the DAC takes each row's largest |x| itself
+
+
+class _PatchRows:
+    """The patch matrix of a convolution's input ``x`` (:meth:`ConvGeometry.patches`), built
+    pass by pass into one buffer instead of all at once.
+
+    The buffer holds a pass transposed, (C prod(kernel), positions): each of its rows is a
+    run of output positions, copied from the input with unit stride where the patch-major
+    layout would copy a few values at a time (the matrix product reads either layout); a
+    pass is copied whole output rows at a time.  Each patch's largest |x| over a tile's rows
+    comes from the image (:meth:`ConvGeometry.channel_peak`) when the tile holds whole input
+    channels."""
+
+    def __init__(self, geometry: ConvGeometry, x: torch.Tensor):
+        self.geometry, self.x = geometry, x
+        dims = geometry.dims
+        windows = geometry.windows(x)  # (B, *out, C, *kernel)
+        self.shape = tuple(windows.shape[:1 + dims])
+        self.columns = windows.permute(*range(1 + dims, 2 + 2 * dims), *range(1 + dims))  # (C, *kernel, B, *out)
+        self.lead = self.columns.shape[:1 + dims]
+        self.line = math.prod(self.shape[2:])  # positions per output row
+        self.width = math.prod(self.lead)
+        self.count = math.prod(self.shape)
+        self.dtype, self.device = x.dtype, x.device
+        self.buffer = None
+        self._peaks = {}
+
+    def take(self, start: int, stop: int) -> tuple:
+        """Patches ``start:stop`` (rows, C prod(kernel)), a view of a buffer the caller may
+        overwrite."""
+        lines, lead = self.shape[1], (slice(None),) * len(self.lead)
+        first, last = start // self.line, -(-stop // self.line)
+        size = (last - first) * self.line * self.width
+        if self.buffer is None or self.buffer.numel() < size:
+            self.buffer = torch.empty(size, dtype=self.dtype, device=self.device)
+        dest = self.buffer[:size].view(*self.lead, last - first, *self.shape[2:])
+        at = first
+        while at < last:
+            image, line = divmod(at, lines)
+            if line == 0 and last - at >= lines:  # whole images
+                count = (last - at) // lines * lines
+                dest[(*lead, slice(at - first, at - first + count))].unflatten(len(lead), (-1, lines)).copy_(
+                    self.columns[(*lead, slice(image, image + count // lines))])
+            else:
+                count = min(last - at, lines - line)
+                dest[(*lead, slice(at - first, at - first + count))].copy_(
+                    self.columns[(*lead, image, slice(line, line + count))])
+            at += count
+        offset = first * self.line
+        return self.buffer[:size].view(self.width, -1)[:, start - offset:stop - offset].t(), True
+
+    def peak(self, rows: slice, start: int, stop: int):
+        """Each patch's largest |x| over ``rows`` (n, 1) when they are whole input channels."""
+        per = self.width // self.x.shape[1]
+        low, high, _ = rows.indices(self.width)
+        if low % per or high % per:
+            return None
+        if (low, high) not in self._peaks:
+            self._peaks[low, high] = self.geometry.channel_peak(self.x, slice(low // per, high // per)).reshape(-1, 1)
+        return self._peaks[low, high][start:stop]
 
 
 class AnalogConv(AnalogLayer):
@@ -360,6 +479,12 @@ class AnalogConv(AnalogLayer):
             return self.geometry.conv(x, self.weight, self.bias)
         if self.training and not sh.capture:
             return self._drawn_forward(x)
+        if not (sh.float_mode or self.training or sh.capture) and self.tiles:
+            source = _PatchRows(self.geometry, x)  # the tiles' reads, pass by pass
+            y = self._read_passes(source)
+            if self.bias is not None:
+                y.add_(self.bias)
+            return y.reshape(*source.shape, -1).movedim(-1, 1)
         x2d, shape = self.patches(x)
         y = self._matrix_forward(x2d)
         return y.reshape(*shape, -1).movedim(-1, 1)

@@ -350,21 +350,27 @@ class Periphery:
     def __init__(self, config):
         self.config = config
 
-    def drive(self, x: torch.Tensor):
+    def drive(self, x: torch.Tensor, peak: torch.Tensor | None = None, overwrite: bool = False):
         """Input scale (B, 1) and the reads [(row voltages (B, rows), weight)] for ``x``.
 
         The scale is each input's largest magnitude (abs-max noise management); it is 0 for an
         all-zero input, whose output is then 0, output noise included, as in aihwkit (a
-        convolution's zero patches, ReLU's zero vectors: no read takes place)."""
+        convolution's zero patches, ReLU's zero vectors: no read takes place).  ``peak``: that
+        largest magnitude (B, 1) when the caller has it already (a convolution takes it from
+        its input image, without the patches); ``overwrite``: ``x`` may be overwritten by the
+        amplitude DAC's voltages (a patch buffer of the caller's own: one pass less)."""
         cfg = self.config
-        low, high = torch.aminmax(x, dim=1, keepdim=True)  # |x| max in one pass, no |x| copy
-        peak = torch.maximum(high, -low)
+        if peak is None:
+            low, high = torch.aminmax(x, dim=1, keepdim=True)  # |x| max in one pass, no |x| copy
+            peak = torch.maximum(high, -low)
         x_scale = torch.where(peak > 0, peak, torch.ones_like(peak))
         if cfg.inputs == "amplitude":
             if cfg.dac_bits is None:
-                return peak, [(x * (cfg.v_read / x_scale), 1.0)]
+                factor = cfg.v_read / x_scale
+                return peak, [(x.mul_(factor) if overwrite else x * factor, 1.0)]
             steps = 2 ** (cfg.dac_bits - 1) - 1 if cfg.dac_bits > 1 else 1
-            return peak, [((x * (steps / x_scale)).round_().mul_(cfg.v_read / steps), 1.0)]
+            codes = x.mul_(steps / x_scale) if overwrite else x * (steps / x_scale)
+            return peak, [(codes.round_().mul_(cfg.v_read / steps), 1.0)]
         levels = 2 ** cfg.dac_bits - 1
         xn = x / x_scale
         code = torch.round(xn.abs() * levels).to(torch.int64)
@@ -374,13 +380,17 @@ class Periphery:
 
     def adc(self, i_diff: torch.Tensor, full_scale):
         """Quantised, clipped differential currents and a (B,) mask of clipped reads."""
+        return self.adc_(i_diff.clone(), full_scale)
+
+    def adc_(self, i_diff: torch.Tensor, full_scale):
+        """:meth:`adc` in place: ``i_diff`` becomes the quantised, clipped currents."""
         bits = self.config.adc_bits
         if bits is not None:
             step = 2.0 * full_scale / (2 ** bits - 2) if bits > 1 else full_scale
-            i_diff = torch.round(i_diff / step).mul_(step)
+            i_diff.div_(step).round_().mul_(step)
         fs = torch.as_tensor(full_scale, dtype=i_diff.dtype, device=i_diff.device)
         clipped = (i_diff.abs() > fs * (1 + 1e-12)).any(dim=1)
-        return torch.clamp(i_diff, -fs, fs), clipped
+        return i_diff.clamp_(-fs, fs), clipped
 
 
 # ---------------------------------------------------------------------------------------------
@@ -444,15 +454,15 @@ class Tile(torch.nn.Module):
 
     def read(self, v: torch.Tensor) -> torch.Tensor:
         """Differential currents (B, outputs), A, of one read of row voltages ``v``, with read
-        and output noise."""
+        and output noise (a new tensor; the noise is added in place)."""
         i_col = self.circuit.currents(v)
         i_diff = differential(i_col)
         sigma_read = self.read_sigma
         if sigma_read > 0:
             var = (v * v) @ (self.g * self.g)
-            i_diff = i_diff + sigma_read * torch.sqrt(var[:, 0::2] + var[:, 1::2]) * self._normal(i_diff)
+            i_diff.add_(torch.sqrt(var[:, 0::2] + var[:, 1::2]).mul_(sigma_read).mul_(self._normal(i_diff)))
         if isinstance(self.noise_sigma, torch.Tensor) or self.noise_sigma > 0:
-            i_diff = i_diff + self.noise_sigma * self._normal(i_diff)
+            i_diff.add_(self._normal(i_diff).mul_(self.noise_sigma))
         return i_diff
 
     #: Relative read noise of a cell current (set from the noise model when programmed).
@@ -461,32 +471,40 @@ class Tile(torch.nn.Module):
     def _normal(self, like):
         return torch.randn(like.shape, generator=self.read_generator, dtype=like.dtype, device=like.device)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Digital partial output (B, outputs) for this tile's input slice ``x`` (B, rows)."""
+    def forward(self, x: torch.Tensor, drive=None) -> torch.Tensor:
+        """Digital partial output (B, outputs) for this tile's input slice ``x`` (B, rows);
+        ``drive``: ``self.periphery.drive(x)`` when the caller has it already (the tiles on
+        the same rows of a layer share one)."""
         cfg = self.config
-        x_scale, reads = self.periphery.drive(x)
+        x_scale, reads = self.periphery.drive(x) if drive is None else drive
         total = torch.zeros((x.shape[0], self.scale.numel()), dtype=x.dtype, device=x.device) if len(reads) > 1 \
             else None
         for v, weight in reads:
             i_diff = self.read(v)
             if cfg.adc_bits is None and not cfg.bound_management:  # an ideal ADC: nothing to do
-                total = total + weight * i_diff if len(reads) > 1 else i_diff
-                continue
-            out, clipped = self.periphery.adc(i_diff, self.adc_full_scale)
-            if cfg.bound_management:
-                factor = torch.ones(v.shape[0], dtype=x.dtype, device=x.device)
-                for _ in range(10):
-                    if not bool(clipped.any()):
-                        break
-                    idx = torch.nonzero(clipped).flatten()
-                    factor[idx] *= 2.0
-                    retry, again = self.periphery.adc(self.read(v[idx] / factor[idx, None]), self.adc_full_scale)
-                    out[idx] = retry
-                    clipped = torch.zeros_like(clipped)
-                    clipped[idx] = again
-                out = out * factor[:, None]
-            total = total + weight * out if len(reads) > 1 else out
+                out = i_diff
+            else:
+                out, clipped = self.periphery.adc_(i_diff, self.adc_full_scale)
+                if cfg.bound_management and bool(clipped.any()):
+                    out.mul_(self._bound_managed(v, out, clipped)[:, None])
+            total = total.add_(out.mul_(weight)) if len(reads) > 1 else out
         return total.mul_(x_scale).mul_(self.scale / cfg.v_read)
+
+    def _bound_managed(self, v, out, clipped):
+        """aihwkit's iterative bound management: each clipped read of ``v`` is repeated with
+        its inputs halved, up to 10 times, its ADC output written into ``out``; returns the
+        (B,) factors the outputs are to be multiplied by."""
+        factor = torch.ones(v.shape[0], dtype=out.dtype, device=out.device)
+        for _ in range(10):
+            if not bool(clipped.any()):
+                break
+            idx = torch.nonzero(clipped).flatten()
+            factor[idx] *= 2.0
+            retry, again = self.periphery.adc_(self.read(v[idx] / factor[idx, None]), self.adc_full_scale)
+            out[idx] = retry
+            clipped = torch.zeros_like(clipped)
+            clipped[idx] = again
+        return factor
 
     def extra_repr(self) -> str:
         return f"rows={self.rows.start}:{self.rows.stop}, outputs={self.cols.start}:{self.cols.stop}, " \
