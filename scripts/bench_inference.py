@@ -2,6 +2,7 @@
 
     python3 scripts/bench_inference.py [--model lenet-fashion] [--images 10000] [--tile 128] [--r-wire 2.5]
                                        [--per-vector-images 20] [--no-aihwkit]
+    python3 scripts/bench_inference.py --aihwkit-only [--threads 1,2] [--repeats 3] [--images 10000]
 
 Cases (each measured in this run; wall time, and the process's peak resident memory above
 what it held before the case):
@@ -21,6 +22,14 @@ what it held before the case):
                   infer); the ratio is memsim's time over aihwkit's.
 
 Both tools run float32 on the CPU; the number of torch threads is printed.
+
+``--aihwkit-only``: only the PCM-like noise-only work, memsim and aihwkit alternately in this
+one process (memsim, aihwkit, memsim, aihwkit, ...) at each torch thread count of
+``--threads`` (``torch.set_num_threads``), ``--repeats`` rounds after one warm-up round on
+100 images; the table gives each tool's best and median time over the rounds, their ratio
+(memsim / aihwkit) and each tool's accuracy (median over the rounds; aihwkit draws its noise
+from torch's global generator, so its accuracy varies by round), with the load average
+before and after.
 """
 from __future__ import annotations
 
@@ -90,6 +99,55 @@ def aihwkit_case(model, x, y, t_seconds):
     return timed(job)
 
 
+def memsim_pcm_case(model, x, y, t_seconds):
+    """memsim in aihwkit's PCM setting (:func:`memsim.nn.experiments.aihwkit_pcm_config`):
+    convert (map and program), drift to ``t_seconds``, infer; returns (accuracy, seconds)."""
+    def job():
+        net = convert(model, ex.aihwkit_pcm_config(), seed=0)
+        net.set_time(t_seconds)
+        return net.accuracy(x, y)
+    return timed(job)
+
+
+def alternate(model, x, y, threads, repeats, t_seconds=86400.0):
+    """memsim and aihwkit alternately in this process, ``repeats`` rounds at each thread count;
+    returns {threads: {"memsim": [(accuracy, s)], "aihwkit": [...]}}."""
+    import aihwkit  # noqa: F401  (refused early, before any timing)
+
+    cases = (("memsim", memsim_pcm_case), ("aihwkit", aihwkit_case))
+    for _, case in cases:  # warm-up: imports, kernels, first allocations
+        case(model, x[:100], y[:100], t_seconds)
+    results = {n: {name: [] for name, _ in cases} for n in threads}
+    for round_ in range(repeats):
+        for n in threads:
+            torch.set_num_threads(n)
+            for name, case in cases:
+                results[n][name].append(case(model, x, y, t_seconds))
+                print(f"round {round_ + 1}/{repeats}, {n} thread(s), {name}: {results[n][name][-1][1]:.2f} s",
+                      file=sys.stderr)
+    return results
+
+
+def alternate_table(results, load_before, load_after, images, name) -> str:
+    lines = [f"{images} {name} test images, lenet-fashion, aihwkit's PCM setting, program + drift to 1 day + "
+             f"inference; memsim and aihwkit alternately in one process, torch {torch.__version__}, "
+             f"{os.cpu_count()} CPU(s), load average {load_before:.2f} before, {load_after:.2f} after"]
+    header = (f"{'threads':>7s} {'memsim best s':>13s} {'aihwkit best s':>14s} {'ratio best':>10s} "
+              f"{'memsim med s':>12s} {'aihwkit med s':>13s} {'ratio med':>9s} {'memsim acc':>10s} "
+              f"{'aihwkit acc':>11s} {'rounds':>6s}")
+    lines += [header, "-" * len(header)]
+    for n, by_tool in results.items():
+        best = {tool: min(s for _, s in runs) for tool, runs in by_tool.items()}
+        med = {tool: float(np.median([s for _, s in runs])) for tool, runs in by_tool.items()}
+        acc = {tool: float(np.median([a for a, _ in runs])) for tool, runs in by_tool.items()}
+        lines.append(f"{n:7d} {best['memsim']:13.2f} {best['aihwkit']:14.2f} {best['memsim'] / best['aihwkit']:10.2f} "
+                     f"{med['memsim']:12.2f} {med['aihwkit']:13.2f} {med['memsim'] / med['aihwkit']:9.2f} "
+                     f"{100 * acc['memsim']:9.2f}% {100 * acc['aihwkit']:10.2f}% {len(by_tool['memsim']):6d}")
+    lines.append("ratio: memsim's time over aihwkit's (below 1: memsim faster); best: the fastest of the rounds, "
+                 "med: their median; accuracy: median over the rounds")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="lenet-fashion", help="a built-in model (default lenet-fashion)")
@@ -100,15 +158,39 @@ def main(argv=None) -> int:
                         help="images solved vector by vector for the per-vector reference (scaled up)")
     parser.add_argument("--models", default="memsim_output/nn/models", help="trained-model cache")
     parser.add_argument("--no-aihwkit", action="store_true", help="skip aihwkit even where it is installed")
+    parser.add_argument("--aihwkit-only", action="store_true",
+                        help="only the PCM-like work, memsim and aihwkit alternately in this process")
+    parser.add_argument("--threads", default="1,2", help="torch thread counts for --aihwkit-only (default 1,2)")
+    parser.add_argument("--repeats", type=int, default=3, help="rounds for --aihwkit-only (default 3)")
     args = parser.parse_args(argv)
     if args.images < 1 or args.per_vector_images < 1:
         parser.error("--images and --per-vector-images must be >= 1")
+    if args.repeats < 1:
+        parser.error("--repeats must be >= 1")
+    try:
+        threads = [int(part) for part in args.threads.split(",") if part.strip()]
+    except ValueError:
+        threads = []
+    if not threads or min(threads) < 1:
+        parser.error(f"--threads must be a comma list of thread counts >= 1 (1,2), got {args.threads!r}")
 
     model, data = ex.trained(args.model, 0, cache_dir=args.models, progress=True)
     model = model.float().eval()
     x = np.array(data.x_test[:args.images], dtype=np.float32)
     y = np.asarray(data.y_test[:args.images])
     n = len(x)
+
+    if args.aihwkit_only:
+        if args.model != "lenet-fashion":
+            parser.error("--aihwkit-only compares lenet-fashion")
+        try:
+            import aihwkit  # noqa: F401
+        except ImportError:
+            parser.error("--aihwkit-only needs aihwkit (docs/aihwkit.md: 'Building aihwkit')")
+        load_before = os.getloadavg()[0]
+        results = alternate(model, x, y, threads, args.repeats)
+        print(alternate_table(results, load_before, os.getloadavg()[0], n, data.name))
+        return 0
     rows = []
 
     def add(name, seconds, accuracy=None, target=None, memory=None):
@@ -156,14 +238,8 @@ def main(argv=None) -> int:
     add(f"ohmic + IR, per-vector solves (x{n}/{k}; {vectors // k} vectors/image)", t_k * n / k)
 
     day = 86400.0
-    pcm = ex.aihwkit_pcm_config()
-
-    def memsim_pcm():
-        net = convert(model, pcm, seed=0)
-        net.set_time(day)
-        return net.accuracy(x, y)
     with PeakMemory() as mem:
-        acc, t_memsim_pcm = timed(memsim_pcm)
+        acc, t_memsim_pcm = memsim_pcm_case(model, x, y, day)
     add("PCM-like, aihwkit setting, 1 day: memsim", t_memsim_pcm, acc, memory=mem.extra)
     t_aihwkit = None
     if not args.no_aihwkit:
