@@ -417,7 +417,8 @@ def test_ohmic_batch_currents_only_match_single_solves(shape, r):
 
 @pytest.mark.parametrize("shape", [(1, 1), (3, 5), (5, 3), (9, 7), (16, 12)])
 def test_fused_symmetric_newton_step_matches_generic_kernel(shape):
-    """_pcg.newton_step_sym (rows four at a time, fused passes) against the generic _lines kernels."""
+    """_pcg.newton_step_sym's fused passes (rows four at a time) against its generic passes (the
+    _lines kernels that merged lines take)."""
     from memsim.solver import _lines, _pcg
     rng = np.random.default_rng(zlib.crc32(repr(shape).encode()))
     n_rows, n_cols = shape
@@ -433,19 +434,15 @@ def test_fused_symmetric_newton_step_matches_generic_kernel(shape):
     f_row = rng.normal(size=shape) * 1e-5
     f_col = rng.normal(size=shape) * 1e-5
     out = []
+    none = (_pcg.NO_GRID, _pcg.NO_GRID, _pcg.NO_FACTOR, _pcg.NO_ORDER)
     for fused in (False, True):
         dr, dc = np.zeros(shape), np.zeros(shape)
         if fused:
-            dc[:] = 1e-3  # a nonzero start, and the recomputed residual
-            _, rel = _pcg.newton_step_sym(f_row, f_col, g, g, g_r, g_c, held, inv_r, inv_c, 1e-14, 1000, True,
-                                          dr, dc, np.full((5, *shape), np.nan))  # scratch: never read first
-            assert rel < 1e-12
-        else:
-            rhs = np.empty(shape)
-            _lines.newton_rhs(f_row, f_col, g, g_r, False, False, driven, held, inv_r, rhs)
-            _lines.schur_cg(rhs, dc, g, g, g_r, g_c, False, False, driven, held, inv_r, inv_c, 1e-14, 1000,
-                            np.empty((6, *rhs.shape)))
-            _lines.newton_back(f_row, dc, g, g_r, False, False, driven, held, inv_r, dr)
+            dc[:] = 1e-3  # a nonzero start
+        _, rel = _pcg.newton_step_sym(f_row, f_col, g, g, g_r, g_c, False, False, driven, held, inv_r, inv_c, 1e-14,
+                                      1000, True, dr, dc, np.full((7, *shape), np.nan),  # scratch: never read first
+                                      _pcg.LINES if fused else _pcg.GENERIC, *none)
+        assert rel < 1e-12  # recomputed from dc
         out.append((dr, dc))
     for generic, fused in zip(*out):
         np.testing.assert_allclose(fused, generic, rtol=0, atol=1e-11 * np.abs(generic).max())
@@ -538,9 +535,10 @@ def test_two_level_cg_read_schemes_match_reference(scheme, two_level_everywhere)
 
 
 def test_two_level_newton_step_matches_fused_kernel():
-    """coarse.newton_step (floating lines, a nonzero start) against _pcg.newton_step_sym."""
+    """_pcg.newton_step_sym with the coarse correction (floating lines, a nonzero start) against
+    the one-level preconditioner."""
     from memsim.solver import _lines, _pcg
-    from memsim.solver.coarse import CoarseGrid, newton_step
+    from memsim.solver.coarse import CoarseGrid
     rng = np.random.default_rng(41)
     shape = (21, 13)
     g = rng.uniform(1e-6, 1e-4, shape)
@@ -557,11 +555,11 @@ def test_two_level_newton_step_matches_fused_kernel():
     out = []
     for two_level in (False, True):
         dr, dc = np.zeros(shape), np.full(shape, 1e-3)
-        if two_level:
-            _, rel = newton_step(f_row, f_col, g, g, g_r, g_c, held, inv_r, inv_c, grid, 1e-14, 1000, dr, dc)
-        else:
-            _, rel = _pcg.newton_step_sym(f_row, f_col, g, g, g_r, g_c, held, inv_r, inv_c, 1e-14, 1000, False,
-                                          dr, dc, np.full((5, *shape), np.nan))
+        coarse = ((grid.grid_i, grid.grid_j, grid.factor, grid.order) if two_level else
+                  (_pcg.NO_GRID, _pcg.NO_GRID, _pcg.NO_FACTOR, _pcg.NO_ORDER))
+        _, rel = _pcg.newton_step_sym(f_row, f_col, g, g, g_r, g_c, False, False, driven, held, inv_r, inv_c, 1e-14,
+                                      1000, False, dr, dc, np.full((7, *shape), np.nan),
+                                      _pcg.TWO_LEVEL if two_level else _pcg.LINES, *coarse)
         assert rel < 1e-14
         out.append((dr, dc))
     for single, two in zip(*out):

@@ -312,72 +312,6 @@ def _dot(a, b):
 
 
 @njit(cache=True, nogil=True)
-def schur_cg(rhs, x, d_col, coef, g_r, g_c, rows_merged, cols_merged, driven, held, inv_r, inv_c,
-             rel_tol, max_iter, work):
-    """Preconditioned CG on the symmetric Schur system (B1 = B2 = coef); x updated in place.
-
-    Starts from the given x; ``work`` is (6, R, C) scratch space (fresh arrays would cost their
-    page faults at every call).  Returns (iterations, relative residual ||r|| / ||rhs||) where
-    the residual is recomputed from x at the end (not the recursive estimate).
-    """
-    n_rows, n_cols = rhs.shape
-    r = work[0]
-    z = work[1]
-    p = work[2]
-    q = work[3]
-    t_row = work[4]
-    s_row = work[5]
-    norm_b = np.sqrt(_dot(rhs, rhs))
-    if norm_b == 0.0:
-        for i in range(n_rows):
-            for j in range(n_cols):
-                x[i, j] = 0.0
-        return 0, 0.0
-    schur_apply(x, d_col, coef, coef, g_r, g_c, rows_merged, cols_merged, driven, held, inv_r,
-                t_row, s_row, q)
-    for i in range(n_rows):
-        for j in range(n_cols):
-            r[i, j] = rhs[i, j] - q[i, j]
-    solve_cols(r, g_c, cols_merged, held, inv_c, z)
-    for i in range(n_rows):
-        for j in range(n_cols):
-            p[i, j] = z[i, j]
-    rz = _dot(r, z)
-    iterations = 0
-    target = rel_tol * norm_b
-    for iterations in range(1, max_iter + 1):
-        schur_apply(p, d_col, coef, coef, g_r, g_c, rows_merged, cols_merged, driven, held, inv_r,
-                    t_row, s_row, q)
-        pq = _dot(p, q)
-        if pq <= 0.0:
-            break
-        alpha = rz / pq
-        rr = 0.0
-        for i in range(n_rows):
-            for j in range(n_cols):
-                x[i, j] += alpha * p[i, j]
-                r[i, j] -= alpha * q[i, j]
-                rr += r[i, j] * r[i, j]
-        if np.sqrt(rr) <= target:
-            break
-        solve_cols(r, g_c, cols_merged, held, inv_c, z)
-        rz_new = _dot(r, z)
-        beta = rz_new / rz
-        rz = rz_new
-        for i in range(n_rows):
-            for j in range(n_cols):
-                p[i, j] = z[i, j] + beta * p[i, j]
-    schur_apply(x, d_col, coef, coef, g_r, g_c, rows_merged, cols_merged, driven, held, inv_r,
-                t_row, s_row, q)
-    rr = 0.0
-    for i in range(n_rows):
-        for j in range(n_cols):
-            d = rhs[i, j] - q[i, j]
-            rr += d * d
-    return iterations, np.sqrt(rr) / norm_b
-
-
-@njit(cache=True, nogil=True)
 def schur_bicgstab(rhs, x, d_col, b1, b2, g_r, g_c, rows_merged, cols_merged, driven, held, inv_r,
                    inv_c, rel_tol, max_iter, recompute, work):
     """Right-preconditioned BiCGStab on the non-symmetric Schur system; x updated in place.
@@ -489,9 +423,9 @@ def schur_bicgstab(rhs, x, d_col, b1, b2, g_r, g_c, rows_merged, cols_merged, dr
 def newton_rhs(f_row, f_col, b2, g_r, rows_merged, cols_merged, driven, held, inv_r, rhs):
     """rhs = -fc - B2 Dr^-1 fr: the Schur system's right-hand side for the KCL residuals (fr, fc).
 
-    A Newton step is ``newton_rhs``, then :func:`schur_cg` (B1 = B2) or :func:`schur_bicgstab`
-    for dc, then :func:`newton_back` for dr; three kernels, so that a solve compiles only the
-    Krylov method it uses.  ``inv_r``/``inv_c`` hold the factorisations of Dr and Dc.
+    A Newton step on merged lines is ``newton_rhs``, then CG (B1 = B2, in
+    :func:`memsim.solver._pcg.newton_step_sym`) or :func:`schur_bicgstab` for dc, then
+    :func:`newton_back` for dr.  ``inv_r``/``inv_c`` hold the factorisations of Dr and Dc.
     """
     n_rows, n_cols = f_row.shape
     s_row = np.empty((n_rows, n_cols))

@@ -1,16 +1,19 @@
-"""Fused Numba kernels of one symmetric Newton step (kernel-only module: no policy, no I/O).
+"""The solver's conjugate-gradient Newton step (kernel-only module: no policy, no I/O).
 
-The same algebra as the generic kernels of :mod:`memsim.solver._lines` (``newton_rhs``,
-``schur_cg``, ``newton_back``: the Schur system on the column nodes, conjugate gradients
-preconditioned with the column-line solves), for the common case where no line is merged (r_row > 0 and r_col > 0), written so
-that each CG iteration reads and writes every (R, C) array in three passes over the array
-rows instead of a dozen: the Schur product is formed row line by row line (cell coupling,
-tridiagonal row solve, cell coupling back and column wires, with the previous search
-direction updated just ahead of the row that needs it), the CG updates share a pass with
-the forward half of the column-line solves, and the backward half carries the next dot
-product.  On a 512x512 array the arrays no longer fit in cache, so the traffic is the time.
-The two-level CG of :mod:`memsim.solver.coarse` runs its iterations from Python on the same
-passes (``schur_rows``, ``cg_advance``, ``cg_finish``), the coarse-grid transfers folded in.
+:func:`newton_step_sym` is the one CG loop of the symmetric (two-terminal cell) Newton step:
+the row nodes eliminated line by line, conjugate gradients on the Schur system of the column
+nodes, preconditioned with the column-line solves.  Where no line is merged (r_row > 0 and
+r_col > 0) its passes are fused so that each CG iteration reads and writes every (R, C) array
+in three passes over the array rows instead of a dozen: the Schur product is formed row line
+by row line (cell coupling, tridiagonal row solve, cell coupling back and column wires, with
+the previous search direction updated just ahead of the row that needs it), the CG updates
+share a pass with the forward half of the column-line solves, and the backward half carries
+the next dot product.  On a 512x512 array the arrays no longer fit in cache, so the traffic
+is the time.  The two-level preconditioner of :mod:`memsim.solver.coarse` rides on the same
+passes (``cg_advance``, ``cg_finish``, the coarse-grid transfers folded in; the banded coarse
+solve runs in scipy, called in object mode once per iteration), and merged lines take the
+generic passes of :mod:`memsim.solver._lines`.  The non-symmetric (1T1R) step is BiCGStab
+(:func:`memsim.solver._lines.schur_bicgstab`): another Krylov method, not another copy.
 
 Conventions as in :mod:`memsim.solver._lines`: ``inv_r``/``inv_c`` hold the inverse pivots
 of the row and column lines, ``coef`` the cell couplings (B1 = B2), ``d_col`` the column-side
@@ -18,7 +21,9 @@ cell terms; ``driven``/``held`` say whether a line end is driven (their factoris
 already include the end segment).
 """
 import numpy as np
-from numba import njit
+from numba import njit, objmode
+
+from ._lines import _dot, newton_back, newton_rhs, schur_apply, solve_cols
 
 
 @njit(cache=True, nogil=True)
@@ -34,12 +39,47 @@ def _row_solve(rhs, g_r, inv_row, out):
         out[j] += g_r * inv_row[j] * out[j - 1]
 
 
-@njit(cache=True, nogil=True)
-def newton_step_sym(f_row, f_col, d_col, coef, g_r, g_c, held, inv_r, inv_c, rel_tol, max_iter,
-                    recompute, dr, dc, work):
-    """Solve the linearised symmetric system for (dr, dc) given the KCL residuals (fr, fc).
+#: Preconditioners of :func:`newton_step_sym`: the column-line solves with the fused passes
+#: (no line merged), the same plus the coarse-grid correction of :mod:`memsim.solver.coarse`,
+#: or the generic passes of :mod:`memsim.solver._lines` (any line merged: one unknown per
+#: ideal line, where fusing buys nothing).
+LINES = 0
+TWO_LEVEL = 1
+GENERIC = 2
+#: ``newton_step_sym``'s arguments where there is no coarse grid.
+NO_GRID = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
+NO_FACTOR = np.zeros((0, 0))
+NO_ORDER = np.zeros(0, np.int64)
 
-    ``dc`` is the starting guess (a zero guess costs no product); ``work`` is (5, R, C) scratch
+
+def coarse_solve(factor, order, r_coarse):
+    """The coarse correction (:meth:`memsim.solver.coarse.CoarseGrid.correction`) from its banded
+    Cholesky factor: plain Python (scipy), which the kernel calls in object mode."""
+    import scipy.linalg
+    m_i, m_j = r_coarse.shape
+    rhs = np.zeros(2 * m_i * m_j)
+    rhs[2 * order + 1] = r_coarse.ravel()
+    x = scipy.linalg.cho_solve_banded((factor, True), rhs, check_finite=False)
+    return np.ascontiguousarray(x[2 * order + 1].reshape(m_i, m_j))
+
+
+@njit(cache=True)
+def _coarse(factor, order, r_coarse):
+    with objmode(e="float64[:, ::1]"):
+        e = coarse_solve(factor, order, r_coarse)
+    return e
+
+
+@njit(cache=True, nogil=True)
+def newton_step_sym(f_row, f_col, d_col, coef, g_r, g_c, rows_merged, cols_merged, driven, held, inv_r, inv_c,
+                    rel_tol, max_iter, recompute, dr, dc, work, mode, grid_i, grid_j, factor, order):
+    """Solve the linearised symmetric system for (dr, dc) given the KCL residuals (fr, fc): the
+    Schur system on the column nodes by preconditioned conjugate gradients, the one CG loop of
+    the solver, with the preconditioner and passes of ``mode`` (:data:`LINES`,
+    :data:`TWO_LEVEL` with the coarse grid ``grid_i``, ``grid_j`` (lo, hi, w) and its banded
+    factor and point ``order``, or :data:`GENERIC`; the others take :data:`NO_GRID` etc.).
+
+    ``dc`` is the starting guess (a zero guess costs no product); ``work`` is (7, R, C) scratch
     space (a solve's Newton steps share it: fresh 2 MB arrays at 512x512 cost their page faults
     at every step).  Returns (CG iterations, relative residual ||r|| / ||rhs||): recomputed from
     dc at the end (one more product) when ``recompute``, else CG's recursive estimate.
@@ -50,9 +90,24 @@ def newton_step_sym(f_row, f_col, d_col, coef, g_r, g_c, held, inv_r, inv_c, rel
     z = work[2]
     p = work[3]
     q = work[4]
+    t_row = work[5]
+    s_row = work[6]
     line = np.empty((4, n_cols))
     solved = np.empty((4, n_cols))
-    norm_b = step_rhs(f_row, f_col, coef, g_r, inv_r, line, solved, rhs)
+    lo_i, hi_i, w_i = grid_i
+    lo_j, hi_j, w_j = grid_j
+    m_i = 0
+    m_j = 0
+    if mode == TWO_LEVEL:
+        m_i = hi_i[n_rows - 1] + 1
+        m_j = hi_j[n_cols - 1] + 1
+    half = np.empty((m_i, n_cols))
+    r_coarse = np.empty((m_i, m_j))
+    if mode == GENERIC:
+        newton_rhs(f_row, f_col, coef, g_r, rows_merged, cols_merged, driven, held, inv_r, rhs)
+        norm_b = np.sqrt(_dot(rhs, rhs))
+    else:
+        norm_b = step_rhs(f_row, f_col, coef, g_r, inv_r, line, solved, rhs)
     iterations = 0
     rel = 0.0
     if norm_b == 0.0:
@@ -60,15 +115,29 @@ def newton_step_sym(f_row, f_col, d_col, coef, g_r, g_c, held, inv_r, inv_c, rel
             for j in range(n_cols):
                 dc[i, j] = 0.0
     else:
-        # r = rhs - K dc; z = Dc^-1 r; p = z
+        # r = rhs - K dc; z = M^-1 r; p = z
         if np.any(dc != 0.0):
-            schur_rows(dc, dc, 0.0, d_col, coef, g_r, g_c, held, inv_r, line, solved, q, False)
+            if mode == GENERIC:
+                schur_apply(dc, d_col, coef, coef, g_r, g_c, rows_merged, cols_merged, driven, held, inv_r,
+                            t_row, s_row, q)
+            else:
+                schur_rows(dc, dc, 0.0, d_col, coef, g_r, g_c, held, inv_r, line, solved, q, False)
             for i in range(n_rows):
                 for j in range(n_cols):
                     r[i, j] = rhs[i, j] - q[i, j]
         else:
             r[:] = rhs
-        rz = _col_solve_dot(r, g_c, inv_c, z)
+        if mode == LINES:
+            rz = _col_solve_dot(r, g_c, inv_c, z)
+        elif mode == TWO_LEVEL:
+            p[:] = 0.0
+            q[:] = 0.0
+            cg_advance(dc, r, p, q, 0.0, g_c, inv_c, z, lo_i, hi_i, w_i, lo_j, hi_j, w_j, half, r_coarse)
+            rz = cg_finish(r, g_c, inv_c, z, _coarse(factor, order, r_coarse), lo_i, hi_i, w_i, lo_j, hi_j, w_j,
+                           half)
+        else:
+            solve_cols(r, g_c, cols_merged, held, inv_c, z)
+            rz = _dot(r, z)
         for i in range(n_rows):
             for j in range(n_cols):
                 p[i, j] = z[i, j]
@@ -77,37 +146,72 @@ def newton_step_sym(f_row, f_col, d_col, coef, g_r, g_c, held, inv_r, inv_c, rel
         rr = norm_b * norm_b
         for iterations in range(1, max_iter + 1):
             # p = z + beta p (row by row, just ahead of use) and q = K p
-            pq = schur_rows(p, z, beta, d_col, coef, g_r, g_c, held, inv_r, line, solved, q,
-                             iterations > 1)
+            if mode == GENERIC:
+                if iterations > 1:
+                    for i in range(n_rows):
+                        for j in range(n_cols):
+                            p[i, j] = z[i, j] + beta * p[i, j]
+                schur_apply(p, d_col, coef, coef, g_r, g_c, rows_merged, cols_merged, driven, held, inv_r,
+                            t_row, s_row, q)
+                pq = _dot(p, q)
+            else:
+                pq = schur_rows(p, z, beta, d_col, coef, g_r, g_c, held, inv_r, line, solved, q, iterations > 1)
             if pq <= 0.0:
                 break
             alpha = rz / pq
-            # x += alpha p, r -= alpha q, with the forward sweep of z = Dc^-1 r in the same pass
-            rr = 0.0
-            for i in range(n_rows):
-                for j in range(n_cols):
-                    dc[i, j] += alpha * p[i, j]
-                    value = r[i, j] - alpha * q[i, j]
-                    r[i, j] = value
-                    rr += value * value
-                    if i == 0:
-                        z[i, j] = value * inv_c[i, j]
-                    else:
-                        z[i, j] = (value + g_c * z[i - 1, j]) * inv_c[i, j]
+            # x += alpha p, r -= alpha q (with the forward sweep of z = Dc^-1 r where the mode fuses it)
+            if mode == LINES:
+                rr = 0.0
+                for i in range(n_rows):
+                    for j in range(n_cols):
+                        dc[i, j] += alpha * p[i, j]
+                        value = r[i, j] - alpha * q[i, j]
+                        r[i, j] = value
+                        rr += value * value
+                        if i == 0:
+                            z[i, j] = value * inv_c[i, j]
+                        else:
+                            z[i, j] = (value + g_c * z[i - 1, j]) * inv_c[i, j]
+            elif mode == TWO_LEVEL:
+                rr = cg_advance(dc, r, p, q, alpha, g_c, inv_c, z, lo_i, hi_i, w_i, lo_j, hi_j, w_j, half,
+                                r_coarse)
+            else:
+                rr = 0.0
+                for i in range(n_rows):
+                    for j in range(n_cols):
+                        dc[i, j] += alpha * p[i, j]
+                        value = r[i, j] - alpha * q[i, j]
+                        r[i, j] = value
+                        rr += value * value
             if np.sqrt(rr) <= target:
                 break
-            rz_new = _col_back_dot(r, g_c, inv_c, z)
+            if mode == LINES:
+                rz_new = _col_back_dot(r, g_c, inv_c, z)
+            elif mode == TWO_LEVEL:
+                rz_new = cg_finish(r, g_c, inv_c, z, _coarse(factor, order, r_coarse), lo_i, hi_i, w_i, lo_j,
+                                   hi_j, w_j, half)
+            else:
+                solve_cols(r, g_c, cols_merged, held, inv_c, z)
+                rz_new = _dot(r, z)
             beta = rz_new / rz
             rz = rz_new
         if recompute:  # the residual recomputed from dc (not the recursive estimate)
-            schur_rows(dc, dc, 0.0, d_col, coef, g_r, g_c, held, inv_r, line, solved, q, False)
+            if mode == GENERIC:
+                schur_apply(dc, d_col, coef, coef, g_r, g_c, rows_merged, cols_merged, driven, held, inv_r,
+                            t_row, s_row, q)
+            else:
+                schur_rows(dc, dc, 0.0, d_col, coef, g_r, g_c, held, inv_r, line, solved, q, False)
             rr = 0.0
             for i in range(n_rows):
                 for j in range(n_cols):
                     value = rhs[i, j] - q[i, j]
                     rr += value * value
         rel = np.sqrt(rr) / norm_b
-    step_back(f_row, dc, coef, g_r, inv_r, line, solved, dr)
+    if mode == GENERIC:
+        dr[:] = 0.0  # merged lines use only part of dr
+        newton_back(f_row, dc, coef, g_r, rows_merged, cols_merged, driven, held, inv_r, dr)
+    else:
+        step_back(f_row, dc, coef, g_r, inv_r, line, solved, dr)
     return iterations, rel
 
 

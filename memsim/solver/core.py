@@ -319,19 +319,21 @@ class _System:
         d_row, d_col, b1, b2, inv_r, inv_c, grid = jac
         dr, dc, scratch = work
         dc[:] = 0.0
-        if grid is not None:
-            from . import coarse
-            iterations, rel = coarse.newton_step(f_row, f_col, d_col, b1, self.g_r, self.g_c, self.held, inv_r,
-                                                 inv_c, grid, rel_tol, self.cg_max_iter, dr, dc)
-            return dr, dc, int(iterations), float(rel)
-        if self.symmetric and not self.rows_merged and not self.cols_merged:
+        merged = self.rows_merged or self.cols_merged
+        if self.symmetric:
             from . import _pcg
+            if grid is not None:
+                mode, coarse = _pcg.TWO_LEVEL, (grid.grid_i, grid.grid_j, grid.factor, grid.order)
+            else:
+                mode = _pcg.GENERIC if merged else _pcg.LINES
+                coarse = (_pcg.NO_GRID, _pcg.NO_GRID, _pcg.NO_FACTOR, _pcg.NO_ORDER)
             # the Newton update itself is the convergence check, so CG's own residual estimate will do
-            iterations, rel = _pcg.newton_step_sym(f_row, f_col, d_col, b1, self.g_r, self.g_c, self.held,
-                                                   inv_r, inv_c, rel_tol, self.cg_max_iter, False, dr, dc,
-                                                   scratch)
+            iterations, rel = _pcg.newton_step_sym(f_row, f_col, d_col, b1, self.g_r, self.g_c, self.rows_merged,
+                                                   self.cols_merged, self.driven, self.held, inv_r, inv_c,
+                                                   rel_tol, self.cg_max_iter, False, dr, dc, scratch, mode,
+                                                   *coarse)
             return dr, dc, int(iterations), float(rel)
-        if not self.rows_merged and not self.cols_merged:  # the non-symmetric (1T1R) step on lines
+        if not merged:  # the non-symmetric (1T1R) step on lines
             from . import _pcg
             line = np.empty((4, self.shape[1]))
             solved = np.empty((4, self.shape[1]))
@@ -343,17 +345,12 @@ class _System:
             _pcg.step_back(f_row, dc, b1, self.g_r, inv_r, line, solved, dr)
             return dr, dc, int(iterations), float(rel)
         dr[:] = 0.0  # merged lines use only part of dr and dc
-        rhs = np.empty(self.shape)
+        rhs = scratch[0]
         lines.newton_rhs(f_row, f_col, b2, self.g_r, self.rows_merged, self.cols_merged, self.driven, self.held,
                          inv_r, rhs)
-        if self.symmetric:
-            iterations, rel = lines.schur_cg(rhs, dc, d_col, b1, self.g_r, self.g_c, self.rows_merged,
-                                             self.cols_merged, self.driven, self.held, inv_r, inv_c, rel_tol,
-                                             self.cg_max_iter, scratch)
-        else:
-            iterations, rel = lines.schur_bicgstab(rhs, dc, d_col, b1, b2, self.g_r, self.g_c, self.rows_merged,
-                                                   self.cols_merged, self.driven, self.held, inv_r, inv_c,
-                                                   rel_tol, self.cg_max_iter, False, scratch)
+        iterations, rel = lines.schur_bicgstab(rhs, dc, d_col, b1, b2, self.g_r, self.g_c, self.rows_merged,
+                                               self.cols_merged, self.driven, self.held, inv_r, inv_c,
+                                               rel_tol, self.cg_max_iter, False, scratch[1:])
         lines.newton_back(f_row, dc, b1, self.g_r, self.rows_merged, self.cols_merged, self.driven, self.held,
                           inv_r, dr)
         return dr, dc, int(iterations), float(rel)
@@ -362,10 +359,8 @@ class _System:
         """(dr, dc, scratch) buffers of one solve's Newton steps: per solve, not per system
         (the effective matrix runs unit solves of one system in threads)."""
         shape = self.shape
-        lines = not self.rows_merged and not self.cols_merged
-        # the fused symmetric step's 5 arrays; CG's 6, BiCGStab's 10 (+ the Schur right-hand side)
-        count = (5 if lines else 6) if self.symmetric else (11 if lines else 10)
-        return np.empty(shape), np.empty(shape), np.empty((count, *shape))
+        # the CG step's 7 arrays (_pcg.newton_step_sym); BiCGStab's 10 and the Schur right-hand side
+        return np.empty(shape), np.empty(shape), np.empty((7 if self.symmetric else 11, *shape))
 
     # -- the solve ------------------------------------------------------------------------
     def solve(self, v_row, v_col, tol, max_iter):
