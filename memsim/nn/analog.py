@@ -162,7 +162,7 @@ class AnalogLayer(nn.Module):
         """The tiles' product (rows, outputs) of the layer's input matrix ``x2d`` (rows, inputs)."""
         return self._read_passes(_MatrixRows(x2d))
 
-    def _read_passes(self, source) -> torch.Tensor:
+    def _read_passes(self, source, bias=None) -> torch.Tensor:
         """The tiles' product (rows, outputs) of the input matrix that ``source`` gives
         (:class:`_MatrixRows`, :class:`_PatchRows`) pass by pass.
 
@@ -170,7 +170,7 @@ class AnalogLayer(nn.Module):
         READ_PASS_ELEMENTS values, whose intermediates (DAC, reads, ADC) stay in cache.  The
         tiles on the same rows share one DAC (:meth:`Periphery.drive`), which may overwrite
         a pass of ``source``'s own buffer; every tile draws its read noise in tile order, pass
-        by pass."""
+        by pass; ``bias`` is added to each pass (while it is in cache)."""
         step = max(1, READ_PASS_ELEMENTS // max(1, source.width))
         blocks = [list(tiles) for _, tiles in itertools.groupby(self.tiles, key=lambda t: (t.rows.start, t.rows.stop))]
         covered = torch.zeros(self.weight.shape[0], dtype=torch.bool)
@@ -194,6 +194,8 @@ class AnalogLayer(nn.Module):
                     else:
                         target.copy_(y)
                         written.add(key)
+            if bias is not None:
+                out[start:stop] += bias
         return out
 
     def sampled_matrix(self) -> tuple:
@@ -240,8 +242,7 @@ class AnalogLayer(nn.Module):
         else:
             if not self.tiles:
                 raise RuntimeError("this analog layer has no tiles: call AnalogModel.program() first")
-            y = self.analog_matrix(x2d)
-            return y if self.bias is None else y.add_(self.bias)  # y is new: the bias in place
+            return self._read_passes(_MatrixRows(x2d), self.bias)
         return y if self.bias is None else y + self.bias
 
     def plain(self) -> nn.Module:
@@ -400,6 +401,7 @@ class _PatchRows:
     channels."""
 
     def __init__(self, geometry: ConvGeometry, x: torch.Tensor):
+        x = x.contiguous()  # unit-stride runs along the last dimension (a channels-last input has none)
         self.geometry, self.x = geometry, x
         dims = geometry.dims
         windows = geometry.windows(x)  # (B, *out, C, *kernel)
@@ -481,9 +483,7 @@ class AnalogConv(AnalogLayer):
             return self._drawn_forward(x)
         if not (sh.float_mode or self.training or sh.capture) and self.tiles:
             source = _PatchRows(self.geometry, x)  # the tiles' reads, pass by pass
-            y = self._read_passes(source)
-            if self.bias is not None:
-                y.add_(self.bias)
+            y = self._read_passes(source, self.bias)
             return y.reshape(*source.shape, -1).movedim(-1, 1)
         x2d, shape = self.patches(x)
         y = self._matrix_forward(x2d)

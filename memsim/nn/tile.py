@@ -380,17 +380,36 @@ class Periphery:
 
     def adc(self, i_diff: torch.Tensor, full_scale):
         """Quantised, clipped differential currents and a (B,) mask of clipped reads."""
-        return self.adc_(i_diff.clone(), full_scale)
+        out, clipped = self.adc_(i_diff.clone(), full_scale)
+        return out, torch.zeros(out.shape[0], dtype=torch.bool, device=out.device) if clipped is None else clipped
 
     def adc_(self, i_diff: torch.Tensor, full_scale):
-        """:meth:`adc` in place: ``i_diff`` becomes the quantised, clipped currents."""
+        """:meth:`adc` in place: ``i_diff`` becomes the quantised, clipped currents; the mask
+        is None when no read clips (found from the largest |current| alone)."""
         bits = self.config.adc_bits
         if bits is not None:
-            step = 2.0 * full_scale / (2 ** bits - 2) if bits > 1 else full_scale
+            step = uniform(2.0 * full_scale / (2 ** bits - 2) if bits > 1 else full_scale)
             i_diff.div_(step).round_().mul_(step)
         fs = torch.as_tensor(full_scale, dtype=i_diff.dtype, device=i_diff.device)
-        clipped = (i_diff.abs() > fs * (1 + 1e-12)).any(dim=1)
+        if not i_diff.numel():
+            return i_diff, None
+        low, high = torch.aminmax(i_diff)
+        if max(float(high), -float(low)) <= float(fs.min()):  # nothing to clip: no pass over rows
+            return i_diff, None
+        limit = uniform(fs * (1 + 1e-12))
+        clipped = (i_diff.abs() > limit).any(dim=1)
+        fs = uniform(fs)
         return i_diff.clamp_(-fs, fs), clipped
+
+
+def uniform(value):
+    """A per-output tensor whose entries are all equal as that one Python float (the same
+    products and quotients on torch's faster scalar path); any other value unchanged."""
+    if isinstance(value, torch.Tensor) and value.numel() and value.ndim <= 1:
+        first = value.reshape(-1)[0]
+        if bool((value == first).all()):
+            return float(first)
+    return value
 
 
 # ---------------------------------------------------------------------------------------------
@@ -462,7 +481,7 @@ class Tile(torch.nn.Module):
             var = (v * v) @ (self.g * self.g)
             i_diff.add_(torch.sqrt(var[:, 0::2] + var[:, 1::2]).mul_(sigma_read).mul_(self._normal(i_diff)))
         if isinstance(self.noise_sigma, torch.Tensor) or self.noise_sigma > 0:
-            i_diff.add_(self._normal(i_diff).mul_(self.noise_sigma))
+            i_diff.add_(self._normal(i_diff).mul_(uniform(self.noise_sigma)))
         return i_diff
 
     #: Relative read noise of a cell current (set from the noise model when programmed).
@@ -485,10 +504,10 @@ class Tile(torch.nn.Module):
                 out = i_diff
             else:
                 out, clipped = self.periphery.adc_(i_diff, self.adc_full_scale)
-                if cfg.bound_management and bool(clipped.any()):
+                if cfg.bound_management and clipped is not None and bool(clipped.any()):
                     out.mul_(self._bound_managed(v, out, clipped)[:, None])
             total = total.add_(out.mul_(weight)) if len(reads) > 1 else out
-        return total.mul_(x_scale).mul_(self.scale / cfg.v_read)
+        return total.mul_(x_scale).mul_(uniform(self.scale / cfg.v_read))
 
     def _bound_managed(self, v, out, clipped):
         """aihwkit's iterative bound management: each clipped read of ``v`` is repeated with
@@ -503,7 +522,8 @@ class Tile(torch.nn.Module):
             retry, again = self.periphery.adc_(self.read(v[idx] / factor[idx, None]), self.adc_full_scale)
             out[idx] = retry
             clipped = torch.zeros_like(clipped)
-            clipped[idx] = again
+            if again is not None:
+                clipped[idx] = again
         return factor
 
     def extra_repr(self) -> str:
