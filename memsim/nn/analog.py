@@ -187,12 +187,13 @@ class AnalogLayer(nn.Module):
                 x = part[:, rows]
                 drive = tiles[0].periphery.drive(x, source.peak(rows, start, stop), overwrite=owned)
                 for tile in tiles:
-                    y = tile(x, drive=drive)
                     target, key = out[start:stop, tile.cols], (tile.cols.start, tile.cols.stop)
                     if key in written:  # the partial sums of row blocks, in tile order
-                        target += y
+                        target += tile(x, drive=drive)
                     else:
-                        target.copy_(y)
+                        y = tile(x, drive=drive, out=target)
+                        if y is not target:  # a forward hook gave another tensor
+                            target.copy_(y)
                         written.add(key)
             if bias is not None:
                 out[start:stop] += bias

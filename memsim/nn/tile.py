@@ -363,7 +363,7 @@ class Periphery:
         if peak is None:
             low, high = torch.aminmax(x, dim=1, keepdim=True)  # |x| max in one pass, no |x| copy
             peak = torch.maximum(high, -low)
-        x_scale = torch.where(peak > 0, peak, torch.ones_like(peak))
+        x_scale = torch.where(peak > 0, peak, 1.0)
         if cfg.inputs == "amplitude":
             if cfg.dac_bits is None:
                 factor = cfg.v_read / x_scale
@@ -490,10 +490,11 @@ class Tile(torch.nn.Module):
     def _normal(self, like):
         return torch.randn(like.shape, generator=self.read_generator, dtype=like.dtype, device=like.device)
 
-    def forward(self, x: torch.Tensor, drive=None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, drive=None, out=None) -> torch.Tensor:
         """Digital partial output (B, outputs) for this tile's input slice ``x`` (B, rows);
         ``drive``: ``self.periphery.drive(x)`` when the caller has it already (the tiles on
-        the same rows of a layer share one)."""
+        the same rows of a layer share one); ``out``: a tensor (B, outputs) to write the
+        output into (the layer's own output), returned."""
         cfg = self.config
         x_scale, reads = self.periphery.drive(x) if drive is None else drive
         total = torch.zeros((x.shape[0], self.scale.numel()), dtype=x.dtype, device=x.device) if len(reads) > 1 \
@@ -507,7 +508,7 @@ class Tile(torch.nn.Module):
                 if cfg.bound_management and clipped is not None and bool(clipped.any()):
                     out.mul_(self._bound_managed(v, out, clipped)[:, None])
             total = total.add_(out.mul_(weight)) if len(reads) > 1 else out
-        return total.mul_(x_scale).mul_(uniform(self.scale / cfg.v_read))
+        return torch.mul(total.mul_(x_scale), uniform(self.scale / cfg.v_read), out=total if out is None else out)
 
     def _bound_managed(self, v, out, clipped):
         """aihwkit's iterative bound management: each clipped read of ``v`` is repeated with
