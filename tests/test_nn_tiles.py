@@ -304,3 +304,105 @@ def test_hardware_aware_training_draws_noise_and_programs_the_trained_weights(di
     assert isinstance(plain[0], torch.nn.Linear) and not torch.equal(plain[0].weight, model[0].weight)
     again = convert(plain, config, seed=0)
     torch.testing.assert_close(again.logits(x), analog.logits(x), rtol=0, atol=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# the read path pass by pass against the whole patch matrix
+# ---------------------------------------------------------------------------------------------
+CONVS = {
+    "2d stride dilation reflect": lambda: torch.nn.Conv2d(4, 6, 3, stride=2, dilation=2, padding=2,
+                                                          padding_mode="reflect"),
+    "2d grouped same": lambda: torch.nn.Conv2d(4, 6, (3, 2), padding="same", groups=2),
+    "1d stride circular": lambda: torch.nn.Conv1d(3, 5, 4, stride=3, padding=2, padding_mode="circular"),
+}
+
+
+@pytest.mark.parametrize("name", list(CONVS))
+def test_patch_passes_are_the_patch_matrix_and_its_row_maxima(name, monkeypatch):
+    """A convolution reads its patches pass by pass from a transposed buffer: every pass is
+    exactly those rows of the patch matrix (passes that split images and output rows), and
+    the largest |x| a tile of whole input channels takes from the image equals the row
+    maximum of its columns of the patch matrix."""
+    from memsim.nn import analog as analog_module
+
+    torch.manual_seed(4)
+    conv = CONVS[name]()
+    analog = convert(torch.nn.Sequential(conv), ex_pcm(tile=12))
+    layer = dict(analog.analog_layers())["0"]
+    x = torch.randn(5, conv.in_channels, *((11, 9) if isinstance(conv, torch.nn.Conv2d) else (23,)))
+    x2d, _ = layer.patches(x)
+    source = analog_module._PatchRows(layer.geometry, x)
+    assert source.count == x2d.shape[0] and source.width == x2d.shape[1]
+    for step in (1, 7, source.line + 3, 3 * source.count // 4, source.count):
+        for start in range(0, source.count, step):
+            stop = min(start + step, source.count)
+            part, owned = source.take(start, stop)
+            assert owned and torch.equal(part, x2d[start:stop])
+    per = x2d.shape[1] // conv.in_channels
+    for rows in (slice(0, per), slice(per, 3 * per), slice(0, x2d.shape[1]), slice(1, per)):
+        peak = source.peak(rows, 3, 40)
+        if rows.start % per:
+            assert peak is None  # part of a channel's kernel: the DAC takes the row maxima itself
+        else:
+            assert torch.equal(peak, x2d[3:40, rows].abs().amax(dim=1, keepdim=True))
+    # the whole layer: passes of a few dozen values read the same logits as one pass of the
+    # patch matrix through the tiles (same noise draws: one stream, the same pass sizes)
+    monkeypatch.setattr(analog_module, "READ_PASS_ELEMENTS", 4 * x2d.shape[1] + 1)
+    with torch.no_grad():
+        fast = analog.reseed_reads(7)(x)
+        analog.reseed_reads(7)
+        y = layer.analog_matrix(layer.patches(x)[0]) + layer.bias
+    slow = y.reshape(x.shape[0], *fast.shape[2:], -1).movedim(-1, 1)
+    assert torch.equal(fast, slow)
+
+
+def ex_pcm(**changes):
+    """aihwkit's PCM setting (7-bit DAC, 9-bit ADC bounded at 12, output noise, bound
+    management, PCM noise), float32."""
+    return HardwareConfig(**{"tile": 512, "conductances": "pcm", "scale": "tile", "dac_bits": 7, "adc_bits": 9,
+                             "adc_range": 12.0, "out_noise": 0.06, "bound_management": True, "noise": "pcm",
+                             **changes})
+
+
+@pytest.mark.parametrize("scale", ["tile", "column"])
+def test_adc_in_place_is_the_rounding_and_clipping_of_the_currents(scale):
+    """The ADC (in place, and with its shortcut when nothing clips) against numpy: currents
+    rounded to the step 2 FS / (2^bits - 2), clipped at +-FS, the clipped reads flagged; with
+    one full scale for all outputs (Python float) or one per output (tensor)."""
+    config = cfg(adc_bits=6, adc_range=2.0, bound_management=True)
+    periphery = memsim.nn.tile.Periphery(config)
+    rng = np.random.default_rng(3)
+    fs = np.full(5, 0.4) if scale == "tile" else rng.uniform(0.2, 0.6, 5)
+    for spread in (0.02, 1.0):  # within the bound everywhere, then clipping some reads
+        i_diff = rng.normal(0.0, spread, (40, 5))
+        step = 2 * fs / (2 ** 6 - 2)
+        quantised = np.round(i_diff / step) * step
+        expected = np.clip(quantised, -fs, fs)
+        flagged = (np.abs(quantised) > fs * (1 + 1e-12)).any(axis=1)
+        tensor = torch.as_tensor(i_diff)
+        out, clipped = periphery.adc(tensor, torch.as_tensor(fs))
+        np.testing.assert_allclose(out.numpy(), expected, rtol=1e-15, atol=1e-17)
+        assert np.array_equal(clipped.numpy(), flagged) and flagged.any() == (spread == 1.0)
+        assert torch.equal(tensor, torch.as_tensor(i_diff))  # adc leaves its input alone
+        in_place, mask = periphery.adc_(tensor, torch.as_tensor(fs))
+        assert in_place is tensor and torch.equal(in_place, out)
+        assert (mask is None) if not flagged.any() else torch.equal(mask, clipped)
+
+
+def test_tiles_on_the_same_rows_share_the_dac_and_match_their_own_reads():
+    """A layer of 2 x 3 tiles (two row blocks, three column blocks) reads like each tile
+    driven on its own slice, summed over row blocks in tile order (same noise stream)."""
+    torch.manual_seed(5)
+    linear = torch.nn.Linear(20, 15)
+    analog = convert(linear, ex_pcm(tile=10, scale="column"))
+    layer = analog.module
+    assert len(layer.tiles) == 6 and layer.tiles[1].rows == layer.tiles[0].rows
+    x = torch.randn(30, 20)
+    with torch.no_grad():
+        fast = analog.reseed_reads(1)(x)
+        analog.reseed_reads(1)
+        slow = torch.zeros(30, 15)
+        for tile in layer.tiles:
+            slow[:, tile.cols] += tile(x[:, tile.rows])
+        slow += layer.bias
+    assert torch.equal(fast, slow)
