@@ -39,6 +39,7 @@ _LAZY.update({
     "stacked": ("memsim.circuit.stacked", None), "netlist3d": ("memsim.circuit.netlist3d", None),
     "learn": ("memsim.learn", None),  # on-chip learning with the model's pulse response
     "cost": ("memsim.cost", None),  # energy, latency and area of tiles and networks
+    "experiments": ("memsim.experiments", None),  # networks' accuracy over time, the aihwkit setting
 })
 
 __all__ = ["Crossbar", "Bias", "SCHEMES", "SolveResult", "SpiceError", "ConvergenceError", "MemsimError", "ResourceLimitError", "FileError",
@@ -47,9 +48,11 @@ __all__ = ["Crossbar", "Bias", "SCHEMES", "SolveResult", "SpiceError", "Converge
 
 __getattr__ = lazy_getattr(__name__, globals(), _LAZY)
 
-# The circuit modules lived at the package top until they moved into memsim.circuit; users'
-# scripts may still import them there (`import memsim.spice`, `from memsim.array import ...`).
+# The circuit modules lived at the package top until they moved into memsim.circuit, and the
+# network experiments in memsim.nn until they moved to the top layer; users' scripts may still
+# import them there (`import memsim.spice`, `from memsim.nn.experiments import ...`).
 # Nothing inside memsim uses these names (tests/test_layers.py).
-_OLD_NAMES = {f"memsim.{name}": f"memsim.circuit.{name}"
-              for name in ("array", "bias", "result", "netlist", "spice", "spec", "stacked", "netlist3d")}
+_OLD_NAMES = {**{f"memsim.{name}": f"memsim.circuit.{name}"
+                 for name in ("array", "bias", "result", "netlist", "spice", "spec", "stacked", "netlist3d")},
+              "memsim.nn.experiments": "memsim.experiments"}
 keep_old_names(_OLD_NAMES)

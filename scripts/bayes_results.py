@@ -37,7 +37,8 @@ import torch
 
 from memsim.io import write_atomic
 from memsim.nn import bayes as B
-from memsim.nn import datasets, experiments as ex
+from memsim import experiments as ex
+from memsim.nn import datasets
 from memsim.nn.analog import convert
 from memsim.nn.config import HardwareConfig
 from memsim.nn.datasets import Dataset

@@ -36,7 +36,7 @@ import time
 import numpy as np
 import torch
 
-from memsim.nn import experiments as ex
+from memsim import experiments as ex
 from memsim.nn.analog import convert
 from memsim.nn.config import HardwareConfig
 from memsim.nn.reram import aihwkit_reram_config

@@ -16,7 +16,7 @@ what it held before the case):
 - per-vector:     the same ohmic tiles solved input vector by input vector with memsim.solve
                   (every convolution position is one vector), timed on a subset of images and
                   scaled (what the effective matrix avoids);
-- PCM-like noise: aihwkit's setting (memsim.nn.experiments.aihwkit_pcm_config, ideal wires),
+- PCM-like noise: aihwkit's setting (memsim.experiments.aihwkit_pcm_config, ideal wires),
                   programmed and drifted to one day, in memsim and, where aihwkit is
                   importable, in aihwkit 1.2.0 on the same weights (same work: program, drift,
                   infer); the ratio is memsim's time over aihwkit's.
@@ -43,7 +43,7 @@ import time
 import numpy as np
 import torch
 
-from memsim.nn import experiments as ex
+from memsim import experiments as ex
 from memsim.nn.analog import convert
 
 
@@ -100,7 +100,7 @@ def aihwkit_case(model, x, y, t_seconds):
 
 
 def memsim_pcm_case(model, x, y, t_seconds):
-    """memsim in aihwkit's PCM setting (:func:`memsim.nn.experiments.aihwkit_pcm_config`):
+    """memsim in aihwkit's PCM setting (:func:`memsim.experiments.aihwkit_pcm_config`):
     convert (map and program), drift to ``t_seconds``, infer; returns (accuracy, seconds)."""
     def job():
         net = convert(model, ex.aihwkit_pcm_config(), seed=0)

@@ -5,7 +5,7 @@ per-vector solver in the same run.
                                        [--images 1000] [--lenet-images 10000] [--exact-images 20]
                                        [--r-wire 2.5] [--conductances rram8] [--workers 2]
 
-Cases: ``mlp-1t1r`` and ``mlp-device`` (memsim.nn.experiments.trained('mlp-mnist', seed),
+Cases: ``mlp-1t1r`` and ``mlp-device`` (memsim.experiments.trained('mlp-mnist', seed),
 ``--images`` MNIST test images), ``lenet-device`` ('lenet-fashion', ``--lenet-images``
 Fashion-MNIST test images); 128 x 128 tiles, float32, ``--workers`` threads.  Per case and seed:
 
@@ -33,7 +33,7 @@ import time
 import numpy as np
 import torch
 
-from memsim.nn import experiments as ex
+from memsim import experiments as ex
 from memsim.nn.analog import convert
 from memsim.nn.config import HardwareConfig
 

@@ -19,7 +19,7 @@ same torch model goes to both tools, and both program it and let it drift:
   512 x 512), ``program_analog_weights`` and ``drift_analog_weights(t)``; the uncompensated
   figure sets ``drift_compensation = None``, the compensated one keeps its default
   GlobalDriftCompensation;
-- memsim: :func:`memsim.nn.analog` with :func:`memsim.nn.experiments.aihwkit_pcm_config` (the
+- memsim: :func:`memsim.nn.analog` with :func:`memsim.experiments.aihwkit_pcm_config` (the
   same setting), uncompensated and with :class:`memsim.compensate.GlobalDriftCompensation`;
 - BatchNorm re-calibration (models with BatchNorm) the same way in both: the BN statistics
   re-estimated from 4000 training images passed through the drifted hardware in one batch.
@@ -62,7 +62,7 @@ import numpy as np
 import memsim.study
 from memsim.errors import MemsimError
 from memsim.io import write_atomic
-from memsim.nn import experiments as ex
+from memsim import experiments as ex
 
 QUOTED = ex.AIHWKIT_QUOTED
 NOISE_LABEL = {"pcm": "PCM-like", "reram": "CMO ReRAM"}

@@ -49,7 +49,7 @@ from memsim.compensate import (BNRecalibration, GlobalDriftCompensation, Network
 from memsim.devices import preset
 from memsim.errors import MemsimError
 from memsim.io import save_figure, write_atomic
-from memsim.nn import experiments as ex
+from memsim import experiments as ex
 from memsim.nn.config import HardwareConfig
 from memsim.nn.analog import convert
 

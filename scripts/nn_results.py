@@ -47,7 +47,7 @@ import numpy as np
 import memsim.study
 from memsim.errors import MemsimError
 from memsim.io import save_figure, write_atomic
-from memsim.nn import experiments as ex
+from memsim import experiments as ex
 from memsim.nn.config import HardwareConfig
 
 TIMES = [t for _, t in ex.DRIFT_TIMES]

@@ -6,7 +6,7 @@ same tiles and wires, so that sneak currents and cell nonlinearity show apart fr
                                             [--workers 2] [--dask ADDRESS]
                                             [--cache memsim_output/nn/models] [--render-only]
 
-Per model (``memsim.nn.experiments.trained(model, seed, cache_dir=--cache)``) and seed:
+Per model (``memsim.experiments.trained(model, seed, cache_dir=--cache)``) and seed:
 
 - floating point, and the ideal tile (ohmic cells, no wire resistance, T = 128);
 - cells in {ohmic, device (selector-less RRAM), 1t1r} x r_wire in {1, 2.5} ohm per segment x
@@ -41,7 +41,7 @@ import numpy as np
 import memsim.study
 from memsim.errors import MemsimError
 from memsim.io import FileError, save_figure, write_atomic
-from memsim.nn import experiments as ex
+from memsim import experiments as ex
 from memsim.nn.config import HardwareConfig
 
 CELLS = ("ohmic", "device", "1t1r")

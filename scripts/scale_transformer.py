@@ -24,7 +24,7 @@ given apart, since memsim computes an IR-drop tile's effective matrix on its fir
 - ``memsim-ideal``: ``HardwareConfig(tile=T)`` (rram8 levels, ideal wires and converters);
 - ``memsim-ir``: the same with ``r_wire`` ohm per wire segment (ohmic cells: every tile's
   effective matrix from the solver, computed at programming);
-- ``memsim-pcm``: :func:`memsim.nn.experiments.aihwkit_pcm_config` (aihwkit's default
+- ``memsim-pcm``: :func:`memsim.experiments.aihwkit_pcm_config` (aihwkit's default
   ``InferenceRPUConfig`` in memsim: PCM-like programming noise, 7-bit DAC, 9-bit ADC, output
   noise, bound management, tiles of 512);
 - ``aihwkit``: aihwkit's ``convert_to_analog`` with its default ``InferenceRPUConfig``, then
@@ -95,7 +95,7 @@ def run_case(args) -> dict:
     case = args.case
     if case.startswith("memsim"):
         from memsim.nn import HardwareConfig, convert
-        from memsim.nn import experiments as ex
+        from memsim import experiments as ex
     elif case.startswith("aihwkit"):
         from aihwkit.nn.conversion import convert_to_analog
         from aihwkit.simulator.configs import InferenceRPUConfig

@@ -13,7 +13,8 @@ import time
 import torch
 
 from memsim.io import write_atomic
-from memsim.nn import experiments, models, pretrained
+from memsim import experiments
+from memsim.nn import models, pretrained
 from memsim.nn.training import RECIPES, train_network
 
 

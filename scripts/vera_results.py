@@ -84,7 +84,7 @@ from memsim.compensate import BNRecalibration, GlobalDriftCompensation, VeRAPlus
 import memsim.study
 from memsim.errors import FileError, MemsimError
 from memsim.io import save_figure, write_atomic
-from memsim.nn import experiments as ex
+from memsim import experiments as ex
 from memsim.nn.analog import convert
 from memsim.nn.config import HardwareConfig
 

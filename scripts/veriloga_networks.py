@@ -23,7 +23,7 @@ import numpy as np
 
 from memsim.devices import VerilogA
 from memsim.nn import HardwareConfig, convert
-from memsim.nn import experiments as ex
+from memsim import experiments as ex
 from memsim.nn.mapping import Conductances
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "examples" / "veriloga"

@@ -12,7 +12,7 @@ from memsim.devices import preset
 from memsim.nn import datasets
 from memsim.nn.config import HardwareConfig
 from memsim.nn.analog import convert
-from memsim.nn.experiments import YEAR, aihwkit_pcm_config
+from memsim.experiments import YEAR, aihwkit_pcm_config
 from memsim.nn.training import seeded, train
 
 

@@ -282,7 +282,7 @@ def test_network_cost_metric_agrees_with_network_cost_called_directly(tmp_path):
     pytest.importorskip("sklearn")
     from memsim import nn as mnn
     from memsim import study
-    from memsim.nn.experiments import trained
+    from memsim.experiments import trained
 
     config = {"name": "cost", "metrics": ["network_cost"],
               "grid": {"tile": [32], "r_wire": [2.5], "adc_bits": [4, 6], "cell": ["ohmic"]},

@@ -538,7 +538,7 @@ def _targets(tmp_path):
 @pytest.mark.parametrize("target", ["a folder", "under a file", "a device"])
 def test_compensate_fit_checks_its_output_before_fitting(target, tmp_path, capsys, monkeypatch, reliability):
     reliability["hardening: output targets"] += 1
-    from memsim.compensate import cli as compensate_cli
+    from memsim.commands import compensate as compensate_cli
 
     monkeypatch.setattr(compensate_cli, "_network", lambda *a: pytest.fail("the fit started before --out was checked"))
     _cli_refusal(["compensate", "fit", "--method", "gdc", "--out", str(_targets(tmp_path)[target])], capsys,
@@ -548,7 +548,7 @@ def test_compensate_fit_checks_its_output_before_fitting(target, tmp_path, capsy
 @pytest.mark.parametrize("target", ["a file", "under a file", "a device"])
 def test_infer_checks_its_output_folder_before_any_model(target, tmp_path, capsys, monkeypatch, reliability):
     reliability["hardening: output targets"] += 1
-    from memsim.nn import experiments
+    from memsim import experiments
 
     monkeypatch.setattr(experiments, "trained", lambda *a, **k: pytest.fail("a model was loaded before --out was checked"))
     _cli_refusal(["infer", "--out", str(_targets(tmp_path)[target])], capsys, "--out")
@@ -556,7 +556,7 @@ def test_infer_checks_its_output_folder_before_any_model(target, tmp_path, capsy
 
 def test_infer_refuses_an_output_folder_whose_results_csv_is_a_folder(tmp_path, capsys, monkeypatch, reliability):
     reliability["hardening: output targets"] += 1
-    from memsim.nn import experiments
+    from memsim import experiments
 
     monkeypatch.setattr(experiments, "trained", lambda *a, **k: pytest.fail("a model was loaded before --out was checked"))
     (tmp_path / "results.csv").mkdir()
@@ -603,7 +603,7 @@ def test_a_huge_study_config_file_is_refused_on_the_command_line(tmp_path, capsy
 ])
 def test_infer_refuses_unbounded_samples_and_seeds_before_any_model(argv, message, capsys, monkeypatch, reliability):
     reliability["hardening: unbounded work"] += 1
-    from memsim.nn import experiments
+    from memsim import experiments
 
     monkeypatch.setattr(experiments, "trained", lambda *a, **k: pytest.fail("a model was loaded"))
     _cli_refusal(["infer", *argv], capsys, message)

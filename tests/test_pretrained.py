@@ -5,7 +5,8 @@ import shutil
 import numpy as np
 import pytest
 
-from memsim.nn import experiments, models, pretrained, training
+from memsim import experiments
+from memsim.nn import models, pretrained, training
 
 #: Float test accuracy each shipped model must reach (README's model table rounds these down).
 FLOORS = {"mlp-digits": 0.95, "mlp-mnist": 0.90, "lenet-fashion": 0.85, "resnet-fashion": 0.85,
@@ -84,6 +85,6 @@ def test_the_manifest_matches_the_files():
 
 def test_the_command_line_offers_every_built_in_model():
     # the CLI keeps its own tuple so that `memsim --help` loads no torch
-    from memsim.nn.cli import MODEL_NAMES
+    from memsim.commands import MODEL_NAMES
 
     assert MODEL_NAMES == tuple(models.MODELS)

@@ -33,7 +33,6 @@ _LAZY = {
         "spice_run_seconds")},
     **{name: ("memsim.calibrate.fitting", name) for name in ("BOUNDS", "fit", "calibrate")},
     **{name: ("memsim.calibrate.report", name) for name in ("validate", "write_report")},
-    **{name: ("memsim.calibrate.cli", name) for name in ("add_cli", "FULL_SIZES", "QUICK_SIZES")},
 }
 __getattr__ = lazy_getattr(__name__, globals(), _LAZY)
 __all__ = sorted(_LAZY)

@@ -27,7 +27,6 @@ _LAZY = {
     "Spread": ("memsim.fit.spread", "Spread"),
     **{name: ("memsim.fit.card", name) for name in ("DeviceCard", "load_card")},
     **{name: ("memsim.fit.report", name) for name in ("make_card", "write_report")},
-    "add_cli": ("memsim.fit.cli", "add_cli"),
 }
 __getattr__ = lazy_getattr(__name__, globals(), _LAZY)
 __all__ = sorted(_LAZY)

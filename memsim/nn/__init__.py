@@ -18,7 +18,6 @@ Modules (imported on first use, so ``import memsim.nn`` stays cheap):
 - :mod:`memsim.nn.noise`: programming noise, drift and read noise (RRAM, PCM-like) on tensors;
 - :mod:`memsim.nn.tile`: :class:`Tile`, its circuit models and periphery;
 - :mod:`memsim.nn.analog`: :func:`convert` and :class:`AnalogModel`;
-- :mod:`memsim.nn.experiments`: accuracy against time over seeds, the aihwkit setting;
 - :mod:`memsim.nn.bayes`: Bayesian networks whose weights the devices' variability samples;
 - :mod:`memsim.nn.qat`: quantisation-aware training of the same layers (WxAy).
 """
@@ -47,8 +46,6 @@ _LAZY = {
     "Tile": ("memsim.nn.tile", "Tile"),
     "convert": ("memsim.nn.analog", "convert"),
     "AnalogModel": ("memsim.nn.analog", "AnalogModel"),
-    "study_accuracy": ("memsim.nn.experiments", "study_accuracy"),
-    "experiments": ("memsim.nn.experiments", None),
     "models": ("memsim.nn.models", None),
     "bayes": ("memsim.nn.bayes", None),
     "datasets": ("memsim.nn.datasets", None),

@@ -19,7 +19,7 @@ SQLite store (:mod:`memsim.study.store`), which the results CSV is exported from
 (:mod:`memsim.study.results`); :mod:`memsim.study.runner` runs all of it and resumes.
 Scripts run their own experiments the same way (:func:`run_tasks`, :mod:`memsim.study.tasks`:
 a list of points and a function of one point; results in ``<out>/<name>.jsonl``).
-``memsim study`` and ``memsim plot`` are :mod:`memsim.study.cli`.
+``memsim study`` and ``memsim plot`` are :mod:`memsim.commands.study`.
 
 Importing this package is cheap (stdlib only); numpy, the solver, ngspice, Dask and
 matplotlib load when a study or plot runs.
@@ -48,11 +48,10 @@ _LAZY = {
     "write_disturb": ("memsim.study.metrics", "write_disturb"),
     "tiled_mvm": ("memsim.study.metrics", "tiled_mvm"),
     "driver_power": ("memsim.study.metrics", "driver_power"),
-    "add_cli": ("memsim.study.cli", "add_cli"),  # `memsim study` and `memsim plot`
 }
 
 __all__ = ["AXES", "METRICS", "METRIC_AXES", "OPTIONS", "StudyConfig", "load", "validate", "add_executor_options",
-           "run_script", *_LAZY]
+           "add_run_options", "run_script", *_LAZY]
 
 DEFAULT_OUT = OUTPUT_DIR
 
@@ -61,7 +60,7 @@ __getattr__ = lazy_getattr(__name__, globals(), _LAZY)
 
 
 # ---------------------------------------------------------------------------------------------
-# command-line options shared by `memsim study` (memsim.study.cli) and study scripts
+# command-line options shared by `memsim study` (memsim/cli.py) and study scripts
 # ---------------------------------------------------------------------------------------------
 def add_executor_options(p) -> None:
     """``--workers N`` and ``--dask ADDRESS`` on an argparse parser: where the points of a study
@@ -84,7 +83,7 @@ def _worker_count(text: str) -> int:
     return value
 
 
-def _add_run_options(p) -> None:
+def add_run_options(p) -> None:
     """Where a study runs and writes: shared by ``memsim study`` and :func:`run_script`."""
     add_executor_options(p)
     p.add_argument("--out", type=Path, help=f"output folder (default ./{DEFAULT_OUT}, as memsim study: either "
@@ -99,7 +98,7 @@ def run_script(config, description: str, argv=None):
     from .runner import run  # the solver (numba) and ngspice: not when `memsim --help` imports this package
 
     parser = argparse.ArgumentParser(description=description)
-    _add_run_options(parser)
+    add_run_options(parser)
     args = parser.parse_args(argv)
     out = args.out if args.out is not None else DEFAULT_OUT
     return run(config, out=out, dask=args.dask, workers=args.workers)

@@ -344,13 +344,13 @@ def metric_tile(point, options) -> dict:
 def network_hook():
     """(callable, None) computing network accuracy through memsim.nn, or (None, reason).
 
-    The hook is ``memsim.nn.study_accuracy(*, network, tile, r_wire, cell, preset, levels,
-    seed, v_read, v_gate, samples) -> {"accuracy": float, "accuracy_float": float}``.
+    The hook is ``memsim.experiments.study_accuracy(*, network, tile, r_wire, cell, preset,
+    levels, seed, v_read, v_gate, samples) -> {"accuracy": float, "accuracy_float": float}``.
     """
     try:
-        import memsim.nn as nn
+        from .. import experiments
 
-        return nn.study_accuracy, None
+        return experiments.study_accuracy, None
     except Exception as err:  # noqa: BLE001 - any failure (torch absent, say) means "not available"
         return None, f"memsim.nn cannot be used ({type(err).__name__}: {err})"
 
@@ -379,7 +379,7 @@ COST_COLUMNS = (("energy_J", "energy_j"), ("array_energy_J", "array_j"), ("dac_e
 @functools.lru_cache(maxsize=1)
 def _trained(network: str, seed: int):
     """The float ``network`` trained with ``seed`` (shipped for seed 0), kept for the next point."""
-    from ..nn.experiments import trained
+    from ..experiments import trained
 
     return trained(network, seed)
 
@@ -397,7 +397,7 @@ def network_cost_point(*, network: str, tile: int, r_wire: float, adc_bits: int,
     ``adc_bits``).  Returns ``accuracy``, ``accuracy_float`` and :data:`COST_COLUMNS`.
     """
     from ..nn import HardwareConfig, convert
-    from ..nn.experiments import calibration_inputs
+    from ..experiments import calibration_inputs
 
     model, data = _trained(network, seed)
     hw = HardwareConfig(tile=tile, conductances=preset, cells=cell, r_wire=r_wire, v_read=v_read, v_gate=v_gate,

@@ -1,4 +1,4 @@
-"""Studies on top of :func:`~memsim.nn.analog`: accuracy against time since programming over
+"""Experiments on top of :func:`memsim.nn.convert`: accuracy against time since programming over
 seeds, and the configurations of the results tables and of the comparison with aihwkit's
 PCM-like model.
 
@@ -14,9 +14,17 @@ import re
 from pathlib import Path
 
 import numpy as np
+import torch
 
-from .config import HardwareConfig
-from ..units import YEAR
+from .compensate.drift import BNRecalibration, GlobalDriftCompensation
+from .devices import preset as device_preset
+from .nn import models, pretrained
+from .nn.analog import convert
+from .nn.config import HardwareConfig
+from .nn.datasets import Dataset
+from .nn.datasets import load as load_dataset
+from .nn.training import train_network
+from .units import YEAR
 
 MONTH = YEAR / 12.0
 #: The drift times of the results table.
@@ -68,8 +76,6 @@ def format_time(seconds: float) -> str:
 def _where_trained(model: str, seed: int, cache_dir, retrain: bool) -> tuple[str, Path | None]:
     """Where :func:`trained` takes ``model`` with ``seed`` from: ("shipped" | "cached" |
     "train", the cache file or None)."""
-    from . import pretrained
-
     path = Path(cache_dir) / f"{model}-seed{seed}.pt" if cache_dir is not None else None
     if retrain:
         return "train", path
@@ -85,9 +91,6 @@ def trained(model: str, seed: int, cache_dir=None, dataset=None, *, progress: bo
     Seed 0 comes with memsim (:mod:`memsim.nn.pretrained`); other seeds, or ``retrain=True``,
     train with the model's recipe and are cached as a model file in ``cache_dir`` (a retrained
     file replaces the cached one)."""
-    from . import models, pretrained
-    from .training import train_network
-
     dataset = trained_dataset(model) if dataset is None else dataset
     source, path = _where_trained(model, seed, cache_dir, retrain)
     if source == "shipped":
@@ -112,24 +115,18 @@ def trained_source(model: str, seed: int, cache_dir=None, retrain: bool = False)
 
 def trained_dataset(model: str):
     """The dataset a built-in model is trained and tested on."""
-    from . import datasets, models
-
     if model not in models.MODELS:
         raise ValueError(f"unknown model {model!r}; choose one of {', '.join(models.MODELS)}")
-    return datasets.load(models.MODELS[model][0])
+    return load_dataset(models.MODELS[model][0])
 
 
 def test_subset(dataset, images: int):
     """``dataset`` with only its first ``images`` test images."""
-    from .datasets import Dataset
-
     return Dataset(dataset.name, dataset.x_train, dataset.y_train, dataset.x_test[:images], dataset.y_test[:images])
 
 
 def float_accuracy(model, x, y) -> float:
     """Test accuracy of a float torch model on flat inputs ``x``."""
-    import torch
-
     dtype = next(model.parameters()).dtype
     model.eval()
     with torch.no_grad():
@@ -150,9 +147,6 @@ def accuracy_over_time(model, dataset, config: HardwareConfig, seed: int, times=
     ``gdc``.  Returns a list of dicts with ``t``, ``accuracy`` and, when
     ``bn_recalibration``, ``accuracy_bn`` (BatchNorm statistics re-estimated through the
     drifted hardware from ``bn_images`` training inputs)."""
-    from ..compensate.drift import BNRecalibration, GlobalDriftCompensation
-    from .analog import convert
-
     x, y = dataset.x_test, dataset.y_test
     if images is not None:
         x, y = x[:images], y[:images]
@@ -176,9 +170,6 @@ def accuracy_over_time(model, dataset, config: HardwareConfig, seed: int, times=
 def study_accuracy(*, network, tile, r_wire, cell, preset, levels, seed, v_read, v_gate, samples) -> dict:
     """Network accuracy for :mod:`memsim.study`'s ``network_accuracy`` metric: the built-in
     ``network`` trained with ``seed`` on tiles of ``cell`` cells and ``preset`` levels."""
-    from ..devices import preset as device_preset
-    from .analog import convert
-
     if levels not in (None, len(device_preset(preset).levels)):
         raise ValueError(f"network_accuracy maps weights on the preset's own levels; levels={levels} is not "
                          f"{preset}'s level count")

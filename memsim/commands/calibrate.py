@@ -1,43 +1,21 @@
-"""``memsim calibrate``: sweeps, fit, file and held-out report from the command line.  Only
-argparse at import time, so ``memsim --help`` stays light."""
+"""``memsim calibrate``: sweeps, fit, file and held-out report from the command line (the
+options are in memsim/cli.py; this module loads when the command runs)."""
 from __future__ import annotations
 
-from pathlib import Path
+import json
+import time
 
-from ..devices.calibration import BSIM4_CARD
-from ..io import OUTPUT_DIR
+from ..calibrate import fitting, report
+from ..calibrate.sweeps import QUICK, SweepConfig
+from ..devices.veriloga import VerilogA, param_pairs
+from ..io import check_target, write_atomic
 
 #: Held-out report sizes of `memsim calibrate` and of `memsim calibrate --quick` (larger than any fitted).
 FULL_SIZES = (64, 128, 256)
 QUICK_SIZES = (16,)
 
 
-def add_cli(sub) -> None:
-    p = sub.add_parser("calibrate", help="fit the fast solver's reduced transistor to ngspice (1T1R model card), or "
-                       "tabulate a Verilog-A device and check it (--device)")
-    p.add_argument("--card", type=Path, default=BSIM4_CARD, help="MOSFET model card (default: the shipped BSIM4 card)")
-    p.add_argument("--quick", action="store_true",
-                   help="small sweeps (8x8 arrays, fewer voltages) and a 16x16 held-out report: about a minute")
-    p.add_argument("--sizes", type=int, nargs="*", default=None,
-                   help="held-out array sizes for the report (default 64 128 256, with --quick 16; none to skip)")
-    p.add_argument("--out", type=Path, default=OUTPUT_DIR / "calibration",
-                   help="output folder for calibration.json and the report (default memsim_output/calibration)")
-    p.add_argument("--device", type=Path, metavar="MODEL.va",
-                   help="tabulate a Verilog-A device for the fast solver and report its held-out error against "
-                        "ngspice instead of fitting the transistor")
-    p.add_argument("--module", help="module of --device to use when the file defines several")
-    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="a --device model parameter")
-    p.set_defaults(func=_cmd_calibrate)
-
-
-def _cmd_device(args, sizes) -> int:
-    import json
-    import time
-
-    from ..devices.veriloga import VerilogA, param_pairs
-    from ..io import check_target, write_atomic
-    from . import report
-
+def cmd_device(args, sizes) -> int:
     target = args.out / "device_report.json"
     check_target(target)
     start = time.perf_counter()
@@ -59,17 +37,13 @@ def _cmd_device(args, sizes) -> int:
     return 0
 
 
-def _cmd_calibrate(args) -> int:
-    from ..io import check_target
-    from . import fitting, report
-    from .sweeps import QUICK, SweepConfig
-
+def cmd_calibrate(args) -> int:
     config = QUICK if args.quick else SweepConfig()
     sizes = args.sizes if args.sizes is not None else (QUICK_SIZES if args.quick else FULL_SIZES)
     if any(not 2 <= n <= 256 for n in sizes):
         raise ValueError(f"--sizes are held-out array sizes in [2, 256], got {sizes}")
     if args.device is not None:
-        return _cmd_device(args, sizes)
+        return cmd_device(args, sizes)
     if args.param or args.module:
         raise ValueError("--param and --module describe a --device model; give --device MODEL.va")
     target = args.out / "calibration.json"

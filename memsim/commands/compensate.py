@@ -8,63 +8,35 @@ Hardware settings: ``pcm`` (aihwkit's PCM-like setting), ``rram`` (rram8 levels,
 8-bit converters, the RRAM drift model), ``ir`` (rram64, 256 x 256 tiles, r = 2.5 ohm; the
 IR methods).  Methods: ``gdc``, ``gdc-column``, ``bn``, ``vera`` (one set at the last
 ``--train-time``; ``--schedule TOL`` runs Algorithm 1 instead), ``ir-pre``, ``ir-column``.
-Top-level imports stay light (argparse, pathlib).
+The options are in memsim/cli.py; this module loads (and with it torch) when the command runs.
 """
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-from ..io import MODEL_CACHE
-from ..nn.cli import MODEL_NAMES
+import numpy as np
 
-HARDWARE = ("pcm", "rram", "ir")
-METHODS = ("gdc", "gdc-column", "bn", "vera", "ir-pre", "ir-column")
-
-
-def add_cli(subparsers) -> None:
-    p = subparsers.add_parser("compensate", help="fit, store and apply IR-drop and drift compensation",
-                              description="Fit compensation for a trained network on crossbar tiles, store it as "
-                                          "a versioned .npz, and evaluate accuracy with and without it (each "
-                                          "method added in turn).")
-    sub = p.add_subparsers(dest="compensate_command", required=True)
-    fit = sub.add_parser("fit", help="fit compensation strategies and store them")
-    fit.add_argument("--model", default="mlp-digits", choices=MODEL_NAMES, help="a built-in model (default mlp-digits)")
-    fit.add_argument("--model-file", type=Path, help="a trained model file (memsim.nn.save_model) instead")
-    fit.add_argument("--hardware", default="pcm", choices=HARDWARE)
-    fit.add_argument("--method", default="gdc,bn,vera", help=f"comma list of {', '.join(METHODS)}")
-    fit.add_argument("--seed", type=int, default=0)
-    fit.add_argument("--rank", type=int, default=1, help="VeRA+ rank (default 1)")
-    fit.add_argument("--train-time", default="10y", help="VeRA+ single-set drift time (default 10y)")
-    fit.add_argument("--schedule", type=float, help="VeRA+ drift-aware schedule with this tolerance (e.g. 0.01)")
-    fit.add_argument("--bn-images", type=int, default=256, help="BN re-calibration subset size (default 256)")
-    fit.add_argument("--cache", type=Path, default=MODEL_CACHE, help="trained-model cache")
-    fit.add_argument("--out", type=Path, required=True, help="the .npz file to write")
-    fit.set_defaults(func=cmd_fit)
-    ev = sub.add_parser("eval", help="accuracy against time with and without a stored compensation")
-    ev.add_argument("file", type=Path)
-    ev.add_argument("--drift-time", default="0,1h,1y,10y", help="times since programming (with units)")
-    ev.add_argument("--cache", type=Path, default=MODEL_CACHE)
-    ev.set_defaults(func=cmd_eval)
-    show = sub.add_parser("show", help="describe a stored compensation file")
-    show.add_argument("file", type=Path)
-    show.set_defaults(func=cmd_show)
+from .. import experiments as ex
+from ..compensate.drift import BNRecalibration, GlobalDriftCompensation, VeRAPlus, batchnorms
+from ..compensate.network import NetworkColumnCorrection, NetworkPreDistortion, headroom_conductances
+from ..compensate.store import load, save
+from ..devices import preset
+from ..experiments import aihwkit_pcm_config, format_time, parse_duration
+from ..io import check_out_file
+from ..nn import models
+from ..nn.analog import convert
+from ..nn.config import HardwareConfig
+from . import COMPENSATE_HARDWARE as HARDWARE
+from . import COMPENSATE_METHODS as METHODS
+from . import MODEL_NAMES
 
 
 def _config(hardware):
-    from ..nn.config import HardwareConfig
-    from ..nn.experiments import aihwkit_pcm_config
-
     if hardware == "pcm":
         return aihwkit_pcm_config()
     if hardware == "rram":
         return HardwareConfig(tile=128, conductances="rram8", dac_bits=8, adc_bits=8, noise="rram")
     if hardware == "ir":
-        import numpy as np
-
-        from ..devices import preset
-        from .network import headroom_conductances
-
         levels = np.asarray(preset("rram64").levels)
         return HardwareConfig(tile=256, conductances=headroom_conductances(levels, 15e-6), dac_bits=8,
                               adc_bits=8, r_wire=2.5)
@@ -73,10 +45,6 @@ def _config(hardware):
 
 def _network(model, model_file, hardware, seed, cache):
     """(analog model, dataset, model name) for a built-in model or a model file."""
-    from ..nn import experiments as ex
-    from ..nn import models
-    from ..nn.analog import convert
-
     if model_file is not None:
         float_model, model = models.load(model_file)
         data = ex.trained_dataset(model)
@@ -87,14 +55,6 @@ def _network(model, model_file, hardware, seed, cache):
 
 
 def cmd_fit(args) -> int:
-    import numpy as np
-
-    from ..io import check_out_file
-    from ..nn.experiments import parse_duration
-    from .drift import BNRecalibration, GlobalDriftCompensation, VeRAPlus, batchnorms
-    from .network import NetworkColumnCorrection, NetworkPreDistortion
-    from .store import save
-
     methods = [m.strip() for m in args.method.split(",") if m.strip()]
     unknown = [m for m in methods if m not in METHODS]
     if unknown or not methods:
@@ -108,8 +68,6 @@ def cmd_fit(args) -> int:
     strategies = []
     for method in methods:
         if method == "ir-pre":
-            from ..devices import preset
-
             pre = NetworkPreDistortion(np.asarray(preset("rram64").levels)).fit(model, data.x_train[:500])
             pre.attach(model)
             strategies.append(pre)
@@ -139,8 +97,6 @@ def cmd_fit(args) -> int:
 
 
 def cmd_show(args) -> int:
-    from .store import load
-
     strategies, info = load(args.file)
     print(f"{args.file}: {info}")
     for s in strategies:
@@ -150,11 +106,6 @@ def cmd_show(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from pathlib import Path
-
-    from ..nn.experiments import format_time, parse_duration
-    from .store import load
-
     strategies, info = load(args.file)
     try:
         model_name, hardware, seed = str(info["model"]), str(info["hardware"]), int(info["seed"])
