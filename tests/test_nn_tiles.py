@@ -406,3 +406,30 @@ def test_tiles_on_the_same_rows_share_the_dac_and_match_their_own_reads():
             slow[:, tile.cols] += tile(x[:, tile.rows])
         slow += layer.bias
     assert torch.equal(fast, slow)
+
+
+def test_eval_forward_with_autograd_reads_the_same_and_differentiates_like_the_patch_matrix():
+    """With autograd recording (an input that requires grad) the tiles work out of place:
+    the same logits as without, and input gradients (through each patch's input scale)
+    equal those of the whole patch matrix read through the tiles."""
+    torch.manual_seed(6)
+    model = torch.nn.Sequential(torch.nn.Conv2d(2, 3, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(),
+                                torch.nn.Linear(3 * 36, 4))
+    analog = convert(model, ex_pcm(tile=16))
+    layer = dict(analog.analog_layers())["0"]
+    x = torch.randn(4, 2, 6, 6, requires_grad=True)
+    with torch.no_grad():
+        plain = analog.reseed_reads(2)(x)
+    y = analog.reseed_reads(2)(x)
+    assert torch.equal(y, plain)
+    y.sum().backward()
+    reference = x.detach().clone().requires_grad_(True)
+    analog.reseed_reads(2)
+    patches, shape = layer.patches(reference)
+    conv = (layer.analog_matrix(patches) + layer.bias).reshape(*shape, -1).movedim(-1, 1)
+    rest = torch.nn.Sequential(*list(analog.module)[1:])
+    out = rest(conv)
+    assert torch.equal(out, plain)
+    out.sum().backward()
+    assert float(x.grad.abs().sum()) > 0
+    torch.testing.assert_close(x.grad, reference.grad, rtol=1e-6, atol=1e-7)

@@ -181,6 +181,7 @@ class AnalogLayer(nn.Module):
         for start in range(0, source.count, step):
             stop = min(start + step, source.count)
             part, owned = source.take(start, stop)
+            owned = owned and not (torch.is_grad_enabled() and part.requires_grad)  # autograd keeps the patches
             written = set()
             for tiles in blocks:
                 rows = tiles[0].rows
@@ -191,7 +192,7 @@ class AnalogLayer(nn.Module):
                     if key in written:  # the partial sums of row blocks, in tile order
                         target += tile(x, drive=drive)
                     else:
-                        y = tile(x, drive=drive, out=target)
+                        y = tile(x, drive=drive, out=None if torch.is_grad_enabled() else target)
                         if y is not target:  # a forward hook gave another tensor
                             target.copy_(y)
                         written.add(key)

@@ -384,8 +384,9 @@ class Periphery:
         return out, torch.zeros(out.shape[0], dtype=torch.bool, device=out.device) if clipped is None else clipped
 
     def adc_(self, i_diff: torch.Tensor, full_scale):
-        """:meth:`adc` in place: ``i_diff`` becomes the quantised, clipped currents; the mask
-        is None when no read clips (found from the largest |current| alone)."""
+        """:meth:`adc` on ``i_diff``'s own memory: it is quantised in place and returned, or a
+        clipped copy when a current exceeds the full scale; the mask is None when no read
+        clips (found from the largest |current| alone)."""
         bits = self.config.adc_bits
         if bits is not None:
             step = uniform(2.0 * full_scale / (2 ** bits - 2) if bits > 1 else full_scale)
@@ -393,13 +394,13 @@ class Periphery:
         fs = torch.as_tensor(full_scale, dtype=i_diff.dtype, device=i_diff.device)
         if not i_diff.numel():
             return i_diff, None
-        low, high = torch.aminmax(i_diff)
+        low, high = torch.aminmax(i_diff.detach())
         if max(float(high), -float(low)) <= float(fs.min()):  # nothing to clip: no pass over rows
             return i_diff, None
         limit = uniform(fs * (1 + 1e-12))
         clipped = (i_diff.abs() > limit).any(dim=1)
         fs = uniform(fs)
-        return i_diff.clamp_(-fs, fs), clipped
+        return torch.clamp(i_diff, -fs, fs), clipped
 
 
 def uniform(value):
@@ -479,7 +480,7 @@ class Tile(torch.nn.Module):
         sigma_read = self.read_sigma
         if sigma_read > 0:
             var = (v * v) @ (self.g * self.g)
-            i_diff.add_(torch.sqrt(var[:, 0::2] + var[:, 1::2]).mul_(sigma_read).mul_(self._normal(i_diff)))
+            i_diff.add_(sigma_read * torch.sqrt(var[:, 0::2] + var[:, 1::2]) * self._normal(i_diff))
         if isinstance(self.noise_sigma, torch.Tensor) or self.noise_sigma > 0:
             i_diff.add_(self._normal(i_diff).mul_(uniform(self.noise_sigma)))
         return i_diff
@@ -494,7 +495,7 @@ class Tile(torch.nn.Module):
         """Digital partial output (B, outputs) for this tile's input slice ``x`` (B, rows);
         ``drive``: ``self.periphery.drive(x)`` when the caller has it already (the tiles on
         the same rows of a layer share one); ``out``: a tensor (B, outputs) to write the
-        output into (the layer's own output), returned."""
+        output into (the layer's own output; not with autograd recording), returned."""
         cfg = self.config
         x_scale, reads = self.periphery.drive(x) if drive is None else drive
         total = torch.zeros((x.shape[0], self.scale.numel()), dtype=x.dtype, device=x.device) if len(reads) > 1 \
@@ -502,13 +503,16 @@ class Tile(torch.nn.Module):
         for v, weight in reads:
             i_diff = self.read(v)
             if cfg.adc_bits is None and not cfg.bound_management:  # an ideal ADC: nothing to do
-                out = i_diff
+                digital = i_diff
             else:
-                out, clipped = self.periphery.adc_(i_diff, self.adc_full_scale)
+                digital, clipped = self.periphery.adc_(i_diff, self.adc_full_scale)
                 if cfg.bound_management and clipped is not None and bool(clipped.any()):
-                    out.mul_(self._bound_managed(v, out, clipped)[:, None])
-            total = total.add_(out.mul_(weight)) if len(reads) > 1 else out
-        return torch.mul(total.mul_(x_scale), uniform(self.scale / cfg.v_read), out=total if out is None else out)
+                    digital.mul_(self._bound_managed(v, digital, clipped)[:, None])
+            total = total.add_(digital.mul_(weight)) if len(reads) > 1 else digital
+        scale = uniform(self.scale / cfg.v_read)
+        if torch.is_grad_enabled() and x_scale.requires_grad:  # autograd keeps the factors
+            return total * x_scale * scale
+        return total.mul_(x_scale).mul_(scale) if out is None else torch.mul(total.mul_(x_scale), scale, out=out)
 
     def _bound_managed(self, v, out, clipped):
         """aihwkit's iterative bound management: each clipped read of ``v`` is repeated with
