@@ -18,12 +18,11 @@ import torch
 
 from .compensate.drift import BNRecalibration, GlobalDriftCompensation
 from .devices import preset as device_preset
-from .nn import models, pretrained
+from .nn import models, pretrained, training
 from .nn.analog import convert
 from .nn.config import HardwareConfig
 from .nn.datasets import Dataset
 from .nn.datasets import load as load_dataset
-from .nn.training import train_network
 from .units import YEAR
 
 MONTH = YEAR / 12.0
@@ -97,7 +96,7 @@ def trained(model: str, seed: int, cache_dir=None, dataset=None, *, progress: bo
         return pretrained.load(model), dataset
     if source == "cached":
         return models.load(path)[0], dataset
-    net, dataset = train_network(model, seed=seed, dataset=dataset, progress=progress)
+    net, dataset = training.train_network(model, seed=seed, dataset=dataset, progress=progress)
     if path is not None:
         models.save(net, model, path)
     return net, dataset
