@@ -9,6 +9,7 @@ regular file.
 """
 from __future__ import annotations
 
+import glob
 import os
 import stat
 import tempfile
@@ -296,6 +297,19 @@ def _write_atomic(path: Path, data: str | bytes) -> Path:
             pass
         raise
     return path
+
+
+def remove_stale_temporaries(path: str | Path) -> int:
+    """Remove the temporary files :func:`write_atomic` leaves next to ``path`` when its process is
+    killed between writing and renaming (``.<name>.*.tmp``); returns how many.  Only for a
+    caller that knows no other writer of ``path`` is alive (a study holding its store's lock)."""
+    path = Path(path)
+    removed = 0
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        if tmp.is_file() and not tmp.is_symlink():
+            tmp.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def read_json(path: str | Path, what: str, error: type[Exception] = FileError, limit: int = LIMITS["config"]):

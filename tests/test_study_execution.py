@@ -273,3 +273,16 @@ def test_study_script_command_line_runs_its_config_where_told(tmp_path, capsys):
     with pytest.raises(SystemExit) as err:
         study.run_script(config, "a study script", ["--workers", "two"])
     assert err.value.code == 2 and "--workers: must be an integer in [1, 256], got 'two'" in capsys.readouterr().err
+
+
+def test_a_killed_export_s_temporary_file_goes_on_resume_and_only_its_own(tmp_path):
+    """SIGKILL between write_atomic's write and rename leaves .<name>.*.tmp; a study resuming
+    (holding its store's lock, so no other writer of its export is alive) removes those only."""
+    from memsim.io import remove_stale_temporaries
+    target = tmp_path / "a[1].csv"
+    (tmp_path / ".a[1].csv.x1y2.tmp").write_text("half")
+    (tmp_path / ".a[1].csv.z9.tmp").write_text("half")
+    (tmp_path / ".other.csv.x1y2.tmp").write_text("keep")
+    (tmp_path / ".a[1].csv.dir.tmp").mkdir()
+    assert remove_stale_temporaries(target) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".a[1].csv.dir.tmp", ".other.csv.x1y2.tmp"]

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import __version__
-from ..io import OUTPUT_DIR, check_out_folder, write_atomic
+from ..io import OUTPUT_DIR, check_out_folder, remove_stale_temporaries, write_atomic
 from ..progress import WeightedProgress
 from .config import METRIC_AXES, StudyConfig, load
 from .executors import run_dask, run_local
@@ -145,6 +145,7 @@ def execute(store, path: Path, points: list, key_of, key_of_stored, export, comp
     ``compute(point, options)`` in a worker; ``cost(point)`` weights the progress bar and the
     order (largest first); ``check(point, values)`` may refuse what a worker returned.
     """
+    remove_stale_temporaries(path)  # a killed run's half-done export (the store's lock rules out a live one)
     stored = store.rows(key_of_stored)
     order = [key_of(point) for point in points]
     failed_before = [key for key in order if key in stored and stored[key]["error"] is not None]
