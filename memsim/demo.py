@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import units
 from .calibrate.sweeps import uncalibrated_params
 from .circuit import spice
 from .circuit.array import Crossbar
@@ -23,6 +24,7 @@ from .circuit.bias import SCHEMES
 from .devices.calibration import Calibration
 from .devices.presets import preset
 from .devices.transistor import MosfetParams
+from .errors import check_limit
 from .io import save_figure
 from .solver import solve
 from .study.metrics import read_margin
@@ -41,9 +43,6 @@ class DemoResult:
 
 def run(size: int = 32, r_wire: float = 2.5, seed: int = 0, log=print) -> DemoResult:
     """Run the demo with ngspice; compare with the fast solver when it is available."""
-    from . import units
-    from .errors import check_limit
-
     size = units.integer(size, "demo size N", 2)
     check_limit(f"demo size {size}x{size}", size * size, spice.max_cells(), "cells",
                 "the demo runs ngspice on N x N arrays; choose a smaller --size (32 is the default) or raise "

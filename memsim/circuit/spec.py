@@ -26,6 +26,7 @@ import numpy as np
 
 from .. import units
 from ..devices.presets import preset as get_preset
+from ..io import LIMITS, read_json
 from .array import KINDS, Crossbar, as_real_array
 
 #: Most cells a spec may ask for (4096 x 4096).
@@ -86,6 +87,4 @@ def build(spec: dict, device=None) -> tuple[Crossbar, np.ndarray]:
 
 def load(path: str | Path, device=None) -> tuple[Crossbar, np.ndarray]:
     """Read a JSON spec file and build it (``device`` as for :func:`build`)."""
-    from ..io import LIMITS, read_json
-
     return build(read_json(path, "spec file", limit=LIMITS["spec"]), device)

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import units
+from ..io import read_text
 
 MODELS_DIR = Path(__file__).resolve().parent.parent.parent / "netlists" / "models"
 DEFAULT_CARD = MODELS_DIR / "nmos_level1.lib"
@@ -54,8 +55,6 @@ def read_model_card(path: str | Path) -> tuple[str, str, dict[str, float]]:
     element lines) is refused with the line number, so a card cannot carry a statement into a
     netlist.  The card must be a regular file of at most 1 MiB.
     """
-    from ..io import read_text
-
     path = Path(path)
     text = read_text(path, "model card", MAX_CARD_BYTES, encoding="ascii")
     models, current = [], None

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import units
 from ..devices.presets import DevicePreset, Variability
 from ..devices.rram import RRAMParams
 from ..io import check_format, read_bytes, read_json, write_atomic
@@ -72,8 +73,6 @@ class DeviceCard:
     def preset(self, levels: int = 8, name: str = "fitted") -> DevicePreset:
         """A DevicePreset: ``levels`` conductances evenly between the measured HRS and LRS at
         ``v_read``, this card's parameters and variability."""
-        from .. import units
-
         levels = units.integer(levels, "levels", low=2, high=1024)
         lo, hi = self.params.g_range(self.v_read)
         g_low, g_high = max(self.g_hrs, lo), min(self.g_lrs, hi)
@@ -103,7 +102,6 @@ def load_card(path: str | Path) -> DeviceCard:
     try:
         params = RRAMParams(**_fields(data["params"], RRAMParams, path))
         variability = Variability(**_fields(data["variability"], Variability, path))
-        from .. import units
 
         v_read = units.real(data["v_read"], f"{path}: v_read", low=1e-3, high=1.0, unit="V")
         g_lrs = units.real(data["g_lrs"], f"{path}: g_lrs", low=0.0, unit="S")

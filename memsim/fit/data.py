@@ -32,7 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import LIMITS, read_bytes
+from .. import units
+from ..io import LIMITS, read_bytes, write_atomic
 
 IV_COLUMNS = ("t", "v", "i", "cycle", "device")
 IV_OPTIONAL = ("compliance",)
@@ -228,8 +229,6 @@ def read_iv(path: str | Path) -> Dataset:
 
 def read_pulses(path: str | Path, v_read: float | None = None) -> Dataset:
     """Pulse trains from a CSV file; ``v_read`` (V) where the file has no ``v_read`` column."""
-    from .. import units
-
     what = "pulse data"
     raw = read_bytes(path, what, DATA_LIMIT, ValueError)
     columns, lines = _table(raw, path, PULSE_COLUMNS, PULSE_OPTIONAL, what)
@@ -270,8 +269,6 @@ def _num(value) -> str:
 
 def write_iv(path: str | Path, sweeps) -> Path:
     """Write sweeps in the I-V format (atomically); the compliance column where any has one."""
-    from ..io import write_atomic
-
     with_cc = any(np.isfinite(s.compliance).any() for s in sweeps)
     lines = [",".join(IV_COLUMNS + (IV_OPTIONAL if with_cc else ()))]
     for s in sweeps:
@@ -285,8 +282,6 @@ def write_iv(path: str | Path, sweeps) -> Path:
 
 def write_pulses(path: str | Path, trains) -> Path:
     """Write pulse trains in the pulse format (atomically), with a v_read column."""
-    from ..io import write_atomic
-
     lines = [",".join(PULSE_COLUMNS + PULSE_OPTIONAL)]
     for tr in trains:
         for k in range(tr.amplitude.size):

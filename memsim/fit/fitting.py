@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import least_squares
 
+from .. import units
 from ..devices.rram import PARAM_RANGES, RRAMParams
 from . import model
 
@@ -169,8 +170,6 @@ def fit(iv=None, pulses=None, free=DEFAULT_FREE, start: RRAMParams | None = None
 
     Returns a :class:`FitResult`; held parameters are named in a :class:`FitWarning`.
     """
-    from .. import units
-
     if iv is None and pulses is None:
         raise ValueError("fit needs I-V data, pulse data or both")
     names = check_free(free)

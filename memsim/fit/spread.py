@@ -22,6 +22,7 @@ import math
 
 import numpy as np
 
+from .. import units
 from ..devices.presets import Variability
 
 STATES = ("lrs", "hrs")
@@ -71,8 +72,6 @@ class Spread:
 
 def measure(iv, v_read: float = 0.2) -> Spread:
     """Spreads of the LRS and HRS read conductances over the cycles and devices of ``iv``."""
-    from .. import units
-
     v_read = units.real(v_read, "v_read", low=1e-3, high=1.0, unit="V")
     g = {sweep.key: read_states(sweep, v_read) for sweep in iv.groups}
     devices = list(dict.fromkeys(device for device, _ in g))

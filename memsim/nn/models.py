@@ -26,6 +26,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..io import LIMITS, check_finite, check_format, read_bytes, write_atomic
+
 #: model name -> (dataset name, one-line description)
 MODELS = {
     "mlp-digits": ("digits", "64-64-10 MLP on scikit-learn digits"),
@@ -154,8 +156,6 @@ def save(model: nn.Module, name: str, path) -> Path:
     """Write ``model`` (a built-in architecture ``name``) as its state dict, atomically."""
     import io
 
-    from ..io import write_atomic
-
     build(name)  # refuses an unknown architecture before writing
     state = {key: value.detach().cpu().clone() for key, value in model.state_dict().items()}
     buffer = io.BytesIO()
@@ -168,8 +168,6 @@ def load(path) -> tuple:
     are read (``torch.load(weights_only=True)``): no arbitrary objects are unpickled; weights
     holding NaN or infinity are refused naming the file and the tensor."""
     import io
-
-    from ..io import LIMITS, check_finite, check_format, read_bytes
 
     path = Path(path)
     raw = read_bytes(path, "model file", LIMITS["model"])

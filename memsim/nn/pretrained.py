@@ -13,6 +13,8 @@ import hashlib
 import json
 from pathlib import Path
 
+from ..io import check_format
+
 WEIGHTS = Path(__file__).resolve().parent / "weights"
 MANIFEST = WEIGHTS / "manifest.json"
 FORMAT = "memsim-weights"
@@ -23,8 +25,6 @@ SEED = 0
 
 def manifest() -> dict:
     """The shipped manifest (an empty one when memsim was installed without its weights)."""
-    from ..io import check_format
-
     if not MANIFEST.exists():
         return {"format": FORMAT, "version": VERSION, "models": {}}
     data = json.loads(MANIFEST.read_text(encoding="utf-8"))

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..io import LIMITS, read_table
 from .config import HardwareConfig
 from .mapping import single_device
 from .noise import ProgrammedCells, ReRamCMONoiseModel, check_time
@@ -73,8 +74,6 @@ def load_drift_statistics(path) -> DriftStatistics:
     mean and standard deviation of the conductance measured then (S).  Every level must
     appear at the same times (at least one); lines starting with ``#`` are comments.
     """
-    from ..io import LIMITS, read_table
-
     rows = {}
     for number, row in read_table(path, "drift statistics", COLUMNS, LIMITS["config"], ValueError):
         try:

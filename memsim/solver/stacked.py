@@ -26,10 +26,11 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 from scipy.sparse.linalg import splu
 
+from .. import units
 from ..circuit.stacked import StackBias, StackResult, circuit, mvm_bias, read_bias, terminal_currents
 from ..devices.rram import current as rram_current
 from ..devices.rram import dcurrent_dv
-from ..errors import ConvergenceError
+from ..errors import ConvergenceError, ResourceLimitError
 from ._nodal import branch_stamp, channel_branch, damped_newton, stamp
 
 
@@ -156,7 +157,6 @@ BYTES_PER_CELL = 2500
 def _check_stack_memory(array) -> None:
     """Refuse a 3D solve planned above $MEMSIM_MAX_RAM_FRACTION of the RAM (:data:`BYTES_PER_CELL`),
     the budget the 2D solver's own check reads (:func:`memsim.solver.core.ram_budget`)."""
-    from ..errors import ResourceLimitError
     from .core import ram_budget
 
     fraction, total = ram_budget()
@@ -181,7 +181,6 @@ def solve(array, bias: StackBias, *, method: str = "auto", tol: float = 1e-12, m
     ``tol``: Newton stops when the largest voltage update is below ``tol`` x the largest held
     voltage (RRAM cells), or stalls below 1000 ``tol`` x that voltage (the rounding floor).  Returns a :class:`~memsim.circuit.stacked.StackResult`.
     """
-    from .. import units
     method = units.choice(method, METHODS, "method")
     _check_stack_memory(array)
     t_start = time.perf_counter()

@@ -56,6 +56,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from .. import units
 from ..circuit.array import Crossbar
 from ..devices.rram import RRAMParams
 from .core import effective_matrix, solve
@@ -178,8 +179,6 @@ class TileRead:
             Batched path: Chebyshev passes at most, and the stopping update (fraction of
             ``v_read``).
         """
-        from .. import units
-
         if not isinstance(xb, Crossbar):
             raise ValueError(f"xb must be a memsim.Crossbar, got {type(xb).__name__}")
         path = units.choice(path, ("auto",) + PATHS, "path")
