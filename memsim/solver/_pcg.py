@@ -160,22 +160,11 @@ def newton_step_sym(f_row, f_col, d_col, coef, g_r, g_c, rows_merged, cols_merge
                 break
             alpha = rz / pq
             # x += alpha p, r -= alpha q (with the forward sweep of z = Dc^-1 r where the mode fuses it)
-            if mode == LINES:
-                rr = 0.0
-                for i in range(n_rows):
-                    for j in range(n_cols):
-                        dc[i, j] += alpha * p[i, j]
-                        value = r[i, j] - alpha * q[i, j]
-                        r[i, j] = value
-                        rr += value * value
-                        if i == 0:
-                            z[i, j] = value * inv_c[i, j]
-                        else:
-                            z[i, j] = (value + g_c * z[i - 1, j]) * inv_c[i, j]
-            elif mode == TWO_LEVEL:
+            if mode == TWO_LEVEL:
                 rr = cg_advance(dc, r, p, q, alpha, g_c, inv_c, z, lo_i, hi_i, w_i, lo_j, hi_j, w_j, half,
                                 r_coarse)
             else:
+                fused = mode == LINES
                 rr = 0.0
                 for i in range(n_rows):
                     for j in range(n_cols):
@@ -183,6 +172,11 @@ def newton_step_sym(f_row, f_col, d_col, coef, g_r, g_c, rows_merged, cols_merge
                         value = r[i, j] - alpha * q[i, j]
                         r[i, j] = value
                         rr += value * value
+                        if fused:
+                            if i == 0:
+                                z[i, j] = value * inv_c[i, j]
+                            else:
+                                z[i, j] = (value + g_c * z[i - 1, j]) * inv_c[i, j]
             if np.sqrt(rr) <= target:
                 break
             if mode == LINES:
