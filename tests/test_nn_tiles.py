@@ -433,3 +433,17 @@ def test_eval_forward_with_autograd_reads_the_same_and_differentiates_like_the_p
     out.sum().backward()
     assert float(x.grad.abs().sum()) > 0
     torch.testing.assert_close(x.grad, reference.grad, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("changes", [{}, {"r_wire": 2.5, "adc_bits": 6}, {"cells": "device", "r_wire": 1.0}])
+def test_an_empty_batch_reads_as_torch_shapes_it(changes):
+    """A batch of zero images through tiles has the float layer's output shape (no ambiguous reshape)."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(144, 3))
+    conv1d = torch.nn.Conv1d(2, 3, 3)
+    cfg = HardwareConfig(tile=32, **changes)
+    for float_model, shape in ((model, (1, 8, 8)), (conv1d, (2, 9))):
+        tiles = convert(float_model, cfg, calibration_x=torch.rand(4, *shape)).eval()
+        empty = torch.zeros(0, *shape)
+        assert tiles(empty).shape == float_model(empty).shape
+        assert tiles(torch.rand(2, *shape)).shape == float_model(torch.rand(2, *shape)).shape

@@ -486,10 +486,10 @@ class AnalogConv(AnalogLayer):
         if not (sh.float_mode or self.training or sh.capture) and self.tiles:
             source = _PatchRows(self.geometry, x)  # the tiles' reads, pass by pass
             y = self._read_passes(source, self.bias)
-            return y.reshape(*source.shape, -1).movedim(-1, 1)
+            return y.reshape(*source.shape, self.out_channels).movedim(-1, 1)  # (an empty batch too)
         x2d, shape = self.patches(x)
         y = self._matrix_forward(x2d)
-        return y.reshape(*shape, -1).movedim(-1, 1)
+        return y.reshape(*shape, self.out_channels).movedim(-1, 1)
 
     def patches(self, x):
         """The layer's input vectors (batch x positions, C prod(kernel)) and (batch, *out_size)."""
