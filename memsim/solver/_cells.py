@@ -144,6 +144,28 @@ def device_cells_scaled(vr, vc, scale, p_dev, i_cell, d_vr, d_vc):
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _mismatch(vr, vc, vg, scale, inv_v0, p_mos, vd):
+    """The built-in RRAM's current (vr -> vd) and the channel's (vd -> vc) at the node voltage vd:
+    (i_r, g_r, i_m, m_d, m_s, slope = g_r + m_d, Newton step (i_r - i_m) / slope or 0)."""
+    sh, ch = _sinh_cosh((vr - vd) * inv_v0)
+    i_r = scale * sh
+    g_r = scale * inv_v0 * ch
+    i_m, m_d, m_s = _transistor(vd, vc, vg, p_mos)
+    slope = g_r + m_d
+    step = (i_r - i_m) / slope if slope > 0.0 else 0.0
+    return i_r, g_r, i_m, m_d, m_s, slope, step
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _node_result(vd, step, i_r, g_r, i_m, m_d, m_s, slope):
+    """(vd + step, current, d current/d vr, d current/d vc, d vd/d vr, d vd/d vc) with the last
+    Newton step taken to first order: node and current then err by O(step^2)."""
+    inv = 1.0 / slope
+    current = i_m + m_d * step if m_d < g_r else i_r - g_r * step
+    return vd + step, current, g_r * m_d * inv, g_r * m_s * inv, g_r * inv, -m_s * inv
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _series_node_scaled(vr, vc, vg, scale, inv_v0, p_mos, vd_guess, tol_abs):
     """:func:`series_node` for the built-in model (prefactor ``scale``, 1 / V0 = ``inv_v0``).
 
@@ -164,10 +186,7 @@ def _series_node_scaled(vr, vc, vg, scale, inv_v0, p_mos, vd_guess, tol_abs):
     vd = min(max(vd_guess, lo), hi)
     tol = max(4e-16 * max(abs(lo), abs(hi)) + 1e-300, tol_abs)
     for _ in range(200):
-        sh, ch = _sinh_cosh((vr - vd) * inv_v0)
-        i_r = scale * sh
-        g_r = scale * inv_v0 * ch
-        i_m, m_d, m_s = _transistor(vd, vc, vg, p_mos)
+        i_r, g_r, i_m, m_d, m_s, slope, step = _mismatch(vr, vc, vg, scale, inv_v0, p_mos, vd)
         mismatch = i_r - i_m  # decreasing in vd
         if mismatch > 0.0:
             lo = vd
@@ -175,16 +194,12 @@ def _series_node_scaled(vr, vc, vg, scale, inv_v0, p_mos, vd_guess, tol_abs):
             hi = vd
         else:
             break
-        slope = -(g_r + m_d)
-        step = -mismatch / slope if slope < 0.0 else 0.0
-        if slope < 0.0 and abs(step) <= tol:
-            # the last step taken to first order: node and current then err by O(step^2) (an
-            # ulp in the ulp test), so a loose tol_abs costs no first-order error
-            inv = 1.0 / (g_r + m_d)
-            current = i_m + m_d * step if m_d < g_r else i_r - g_r * step
-            return min(max(vd + step, lo), hi), current, g_r * m_d * inv, g_r * m_s * inv, g_r * inv, -m_s * inv
+        if slope > 0.0 and abs(step) <= tol:
+            # the last step taken to first order (an ulp in the ulp test), so a loose tol_abs costs
+            # no first-order error; kept inside the bracket
+            return _node_result(vd, min(max(vd + step, lo), hi) - vd, i_r, g_r, i_m, m_d, m_s, slope)
         new = vd + step
-        if not (lo < new < hi) or slope >= 0.0:
+        if not (lo < new < hi) or slope <= 0.0:
             new = 0.5 * (lo + hi)
         if abs(new - vd) <= tol or hi - lo <= tol:
             vd = new
@@ -216,7 +231,17 @@ def one_t_one_r_cells_scaled(vr, vc, scale, p_dev, v_gate, p_mos, state, tol_abs
             row = vr[i, j]
             col = vc[i, j]
             guess = state[0, i, j] + state[3, i, j] * (row - state[1, i, j]) + state[4, i, j] * (col - state[2, i, j])
-            node, current, a, b, k_r, k_c = _series_node_scaled(row, col, vg, scale[i, j], inv_v0, p_mos, guess, tol_abs)
+            # the common case first, straight-line: the prediction is within one small Newton step
+            lo = min(row, col)
+            hi = max(row, col)
+            vd = min(max(guess, lo), hi)
+            i_r, g_r, i_m, m_d, m_s, slope, step = _mismatch(row, col, vg, scale[i, j], inv_v0, p_mos, vd)
+            if hi > lo and slope > 0.0 and abs(step) <= max(4e-16 * max(abs(lo), abs(hi)) + 1e-300, tol_abs) \
+                    and lo <= vd + step <= hi:
+                node, current, a, b, k_r, k_c = _node_result(vd, step, i_r, g_r, i_m, m_d, m_s, slope)
+            else:
+                node, current, a, b, k_r, k_c = _series_node_scaled(row, col, vg, scale[i, j], inv_v0, p_mos, guess,
+                                                                    tol_abs)
             state[0, i, j] = node
             state[1, i, j] = row
             state[2, i, j] = col
