@@ -585,3 +585,17 @@ def test_warm_up_compiles_every_kind():
     assert set(times) == {"ohmic", "ohmic, resistive wires (two-level CG)", "ohmic, ideal wires", "ohmic read schemes",
                           "effective matrix", "device", "1t1r"}
     assert all(t >= 0.0 for t in times.values())
+
+
+@pytest.mark.parametrize("r", [0.001953125, 1e-3])
+def test_currents_through_milliohm_wires_are_within_tol_too(r):
+    """Node voltages within tol leave a driver current (v_in - v_row[:, 0]) / r off by up to
+    tol v / r: the solver also makes the KCL residual small against the line currents (a 1x1
+    array once returned the ideal-wire start, whose driver current is 0 against 5e-8 A)."""
+    for g, v in ((np.array([[5e-8]]), [1.0]), (np.full((3, 4), 2e-6), [0.3, 0.1, 0.2])):
+        xb = memsim.Crossbar.ohmic(g, r_row=r, r_col=r)
+        res = solve(xb, v)
+        i_in = (np.asarray(v) - res.v_row[:, 0]) / r
+        rounding = len(v) * 4 * np.finfo(float).eps * max(v) / r  # of v_in - v_row in double precision
+        assert abs(i_in.sum() - res.i_col.sum()) <= 1e-9 * res.i_col.sum() + rounding
+        np.testing.assert_allclose(res.i_col, reference_solve(xb, v).i_col, rtol=1e-9)

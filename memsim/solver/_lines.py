@@ -535,6 +535,24 @@ def max_abs2(a, b):
 
 
 @njit(cache=True, nogil=True)
+def line_current_scale(i_cell):
+    """The largest line current: max over rows and columns of the sum of |i_cell| along it."""
+    n_rows, n_cols = i_cell.shape
+    cols = np.zeros(n_cols)
+    top = 0.0
+    for i in range(n_rows):
+        row = 0.0
+        for j in range(n_cols):
+            value = abs(i_cell[i, j])
+            row += value
+            cols[j] += value
+        top = max(top, row)
+    for j in range(n_cols):
+        top = max(top, cols[j])
+    return top
+
+
+@njit(cache=True, nogil=True)
 def sum_sq2(a, b):
     """sum(a^2) + sum(b^2)."""
     return _dot(a, a) + _dot(b, b)

@@ -218,6 +218,12 @@ class _System:
         bound = self.inverse_bound * lines.max_abs2(f_row, f_col)
         return bound if bound <= limit else None
 
+    def currents_within(self, tol, i_cell, f_row, f_col):
+        """Whether the KCL residual (the error of any current taken from the node voltages, a
+        driver's or a wire's) is within ``tol`` of the largest line current."""
+        lines, _ = _kernels()
+        return lines.max_abs2(f_row, f_col) <= tol * lines.line_current_scale(i_cell)
+
     # -- pieces ---------------------------------------------------------------------------
     def initial(self, v_row, v_col):
         """Ideal-wire start: driven lines at their drive, floating lines at the mean drive."""
@@ -410,8 +416,15 @@ class _System:
                 continue
             if update <= tol * v_scale:
                 # accepted: the iterate is within tol of the solution (the update is its error to
-                # first order), so the update itself need not be applied and evaluated
+                # first order), so the update itself need not be applied and evaluated, unless
+                # the currents are not yet within tol too (a wire of a few milliohm turns a
+                # voltage error below tol into a large error of its current): then it is
                 converged = True
+                if not self.currents_within(tol, cell[0], f_row, f_col):
+                    lines.add_update(vr, vc, dr, dc, 1.0, self.rows_merged, self.cols_merged, self.driven,
+                                     self.held, vr, vc)
+                    self.cells(vr, vc, vd, cell, node_tol)
+                    self.residual(vr, vc, cell[0], v_row, v_col, f_row, f_col)
                 break
             node_tol = 1e-2 * update if self.kind == "1t1r" else 0.0
             if linear or update <= 1e-6 * max(v_scale, 1e-3):
@@ -425,7 +438,7 @@ class _System:
                                                           f_row, f_col, cell, jac, node_tol)
             # the next update's size from the KCL residual alone (no further linear solve)
             bound = self.proves(cell[1], f_row, f_col, tol * v_scale)
-            if bound is not None:
+            if bound is not None and self.currents_within(tol, cell[0], f_row, f_col):
                 update = bound
                 converged = True
                 break
