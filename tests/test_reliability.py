@@ -78,8 +78,10 @@ def test_fuzz_ohmic_crossbar_netlist_and_solver(g, r, v, reliability):
         i_in = (np.asarray(v) - res.v_row[:, 0]) / r
         scale = max(np.abs(i_in).sum(), np.abs(res.i_col).sum(), 1e-300)
         # Kirchhoff holds, to 1e-6 or to the rounding floor of g (vr - vc) for node voltages
-        # that agree to the last digits (a cell of 1e9 S): double precision, not the solver.
-        rounding = 1e3 * np.finfo(float).eps * g.sum() * np.max(np.abs(v))
+        # that agree to the last digits (a cell of 1e9 S) and of (v - vr) / r, the driver current
+        # read through a wire of nano-ohms: double precision, not the solver.
+        eps_v = np.finfo(float).eps * np.max(np.abs(v))
+        rounding = 1e3 * eps_v * g.sum() + 4 * len(v) * eps_v / r
         assert abs(i_in.sum() - res.i_col.sum()) <= 1e-6 * scale + rounding
 
 
