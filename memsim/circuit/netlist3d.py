@@ -15,6 +15,7 @@ import time
 import numpy as np
 
 from .. import units
+from ..devices.rram import current
 from ..errors import ResourceLimitError, SpiceError
 from . import netlist
 from .bias import SCHEMES
@@ -103,7 +104,6 @@ def simulate(array, bias: StackBias, *, backend: str = "subprocess", timeout: fl
     if array.kind == "ohmic":
         i_cell = array.g * v_cell
     else:
-        from ..devices.rram import current
         i_cell = current(v_cell, array.gap, array.device_params)
     return StackResult(terminal_currents(ckt, i_terminal), i_cell, v_cell, v_node, "ngspice",
                        {"wall_s": time.perf_counter() - t_start, "linear_solver": used})

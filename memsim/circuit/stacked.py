@@ -32,7 +32,7 @@ import numpy as np
 
 from .. import units
 from ..devices.presets import DevicePreset, Variability
-from ..devices.rram import DEFAULT_PARAMS, RRAMParams, conductance
+from ..devices.rram import DEFAULT_PARAMS, RRAMParams, conductance, current
 from ..devices.transistor import MosfetParams
 from .array import (V_LIMIT_OHMIC, V_LIMIT_RRAM, as_real_array, as_resistance, check_g, check_gap,
                     check_ratio, check_transistor, check_v_gate, gap_from)
@@ -366,13 +366,11 @@ def ideal_mvm(array, v_in, layer: int | None = None) -> np.ndarray:
         v = bias.v["plane"]
         if array.kind == "ohmic":
             return np.tensordot(v, array.g, axes=1)
-        from ..devices.rram import current
         return current(v[:, None, None], array.gap, array.device_params).sum(axis=0)
     layer = bias.selected[0]
     v = bias.v[f"line{array.word_bit_layers(layer)[0]}"]
     if array.kind == "ohmic":
         return v @ array.g[layer]
-    from ..devices.rram import current
     return current(v[:, None], array.gap[layer], array.device_params).sum(axis=0)
 
 

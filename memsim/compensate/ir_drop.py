@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..circuit.array import Crossbar, as_real_array
+from ..solver import solve
 
 
 def quantize_columns(g_target, levels, row_weight=None) -> np.ndarray:
@@ -57,8 +58,6 @@ class PreDistortion:
     storage_bytes: int = 0
 
     def fit(self, g_target, levels, r_row: float, r_col: float, v_ref) -> np.ndarray:
-        from ..solver import solve
-
         g_target = as_real_array(g_target, "g_target (S)", 2, 0.0)
         levels = np.asarray(levels, dtype=float)
         v_ref = as_real_array(v_ref, "v_ref (V)", 1)

@@ -15,6 +15,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..circuit.array import Crossbar
+from ..nn.mapping import Conductances
+from ..nn.noise import ProgrammedCells
+from ..nn.streams import generator
+from ..solver import effective_matrix
 from .base import Compensation, attach_gain
 from .ir_drop import ColumnCorrection, quantize_columns
 
@@ -25,8 +30,6 @@ from .ir_drop import ColumnCorrection, quantize_columns
 def headroom_conductances(levels, g_max_target: float, name: str = "headroom"):
     """A :class:`~memsim.nn.mapping.Conductances` of the ``levels`` (S) up to ``g_max_target``:
     map the weights onto it, pre-distort onto all ``levels``."""
-    from ..nn.mapping import Conductances
-
     levels = np.asarray(levels, dtype=float)
     kept = levels[levels <= g_max_target * (1 + 1e-9)]
     if kept.size < 2:
@@ -81,9 +84,6 @@ class NetworkPreDistortion(Compensation):
 
     def fit(self, model, reference_x=None, progress=None) -> "NetworkPreDistortion":
         """Iterate the solver on every tile of ``model`` (ohmic cells, ``r_wire > 0``)."""
-        from ..circuit.array import Crossbar
-        from ..solver import effective_matrix
-
         cfg = model.config
         if cfg.cells != "ohmic" or cfg.r_wire <= 0:
             raise ValueError("NetworkPreDistortion needs ohmic cells and r_wire > 0 (the effective matrix is exact there)")
@@ -118,9 +118,6 @@ class NetworkPreDistortion(Compensation):
     def attach(self, model) -> "NetworkPreDistortion":
         """Program ``model``'s tiles with the pre-distorted conductances (programming noise
         from the model's noise model, its own stream) and return to the model's time."""
-        from ..nn.noise import ProgrammedCells
-        from ..nn.streams import generator
-
         tiles = self._start(model, len(self.programmed), "this pre-distortion")
         gen = generator(model.device, model.seed, "pre-distortion")
         for tile, g in zip(tiles, self.programmed):

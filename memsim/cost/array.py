@@ -14,8 +14,9 @@ import numpy as np
 
 from .. import units
 from ..circuit.array import Crossbar
+from ..circuit.bias import Bias
 from ..circuit.result import driver_power
-from ..solver import solve
+from ..solver import solve, solve_bias
 from .config import CROSSPOINT_F, ONE_T_ONE_R_F, CostConfig
 
 #: Input vectors solved at once (bounds the node-voltage arrays: batch x rows x cols x 2).
@@ -46,9 +47,6 @@ def floating_column_power(xb: Crossbar, v_in) -> np.ndarray:
     (W. Wan et al., "A compute-in-memory chip based on resistive random-access memory",
     Nature 608, 504-512, 2022, whose neurons sample the floating source lines).
     """
-    from ..circuit.bias import Bias
-    from ..solver.core import solve_bias
-
     v64 = np.atleast_2d(np.asarray(v_in, dtype=float))
     if v64.ndim != 2 or v64.shape[1] != xb.rows or not np.all(np.isfinite(v64)):
         raise ValueError(f"v_in must be finite volts of shape ({xb.rows},) or (batch, {xb.rows}), got shape {v64.shape}")
