@@ -166,6 +166,15 @@ def _node_result(vd, step, i_r, g_r, i_m, m_d, m_s, slope):
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _bracket(vr, vc, vd_guess, tol_abs):
+    """The series node's bracket [lo, hi] (between its two terminals), the guess inside it and
+    the stop on a Newton step: an ulp of the terminal voltages, or ``tol_abs`` where larger."""
+    lo = min(vr, vc)
+    hi = max(vr, vc)
+    return lo, hi, min(max(vd_guess, lo), hi), max(4e-16 * max(abs(lo), abs(hi)) + 1e-300, tol_abs)
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _series_node_scaled(vr, vc, vg, scale, inv_v0, p_mos, vd_guess, tol_abs):
     """:func:`series_node` for the built-in model (prefactor ``scale``, 1 / V0 = ``inv_v0``).
 
@@ -176,15 +185,12 @@ def _series_node_scaled(vr, vc, vg, scale, inv_v0, p_mos, vd_guess, tol_abs):
     node need not be found to an ulp when the voltages around it are about to move (0 keeps
     the ulp test).
     Returns (vd, current, d current/d vr, d current/d vc, d vd/d vr, d vd/d vc)."""
-    lo = min(vr, vc)
-    hi = max(vr, vc)
+    lo, hi, vd, tol = _bracket(vr, vc, vd_guess, tol_abs)
     if hi == lo:
         g_r = scale * inv_v0
         i_m, m_d, m_s = _transistor(vr, vc, vg, p_mos)
         denom = g_r + m_d
         return vr, 0.0, g_r * m_d / denom, g_r * m_s / denom, g_r / denom, -m_s / denom
-    vd = min(max(vd_guess, lo), hi)
-    tol = max(4e-16 * max(abs(lo), abs(hi)) + 1e-300, tol_abs)
     for _ in range(200):
         i_r, g_r, i_m, m_d, m_s, slope, step = _mismatch(vr, vc, vg, scale, inv_v0, p_mos, vd)
         mismatch = i_r - i_m  # decreasing in vd
@@ -205,11 +211,7 @@ def _series_node_scaled(vr, vc, vg, scale, inv_v0, p_mos, vd_guess, tol_abs):
             vd = new
             break
         vd = new
-    sh, ch = _sinh_cosh((vr - vd) * inv_v0)
-    i_r = scale * sh
-    g_r = scale * inv_v0 * ch
-    i_m, m_d, m_s = _transistor(vd, vc, vg, p_mos)
-    denom = g_r + m_d
+    i_r, g_r, i_m, m_d, m_s, denom, _ = _mismatch(vr, vc, vg, scale, inv_v0, p_mos, vd)
     current = i_m if m_d < g_r else i_r
     return vd, current, g_r * m_d / denom, g_r * m_s / denom, g_r / denom, -m_s / denom
 
@@ -232,12 +234,9 @@ def one_t_one_r_cells_scaled(vr, vc, scale, p_dev, v_gate, p_mos, state, tol_abs
             col = vc[i, j]
             guess = state[0, i, j] + state[3, i, j] * (row - state[1, i, j]) + state[4, i, j] * (col - state[2, i, j])
             # the common case first, straight-line: the prediction is within one small Newton step
-            lo = min(row, col)
-            hi = max(row, col)
-            vd = min(max(guess, lo), hi)
+            lo, hi, vd, tol = _bracket(row, col, guess, tol_abs)
             i_r, g_r, i_m, m_d, m_s, slope, step = _mismatch(row, col, vg, scale[i, j], inv_v0, p_mos, vd)
-            if hi > lo and slope > 0.0 and abs(step) <= max(4e-16 * max(abs(lo), abs(hi)) + 1e-300, tol_abs) \
-                    and lo <= vd + step <= hi:
+            if hi > lo and slope > 0.0 and abs(step) <= tol and lo <= vd + step <= hi:
                 node, current, a, b, k_r, k_c = _node_result(vd, step, i_r, g_r, i_m, m_d, m_s, slope)
             else:
                 node, current, a, b, k_r, k_c = _series_node_scaled(row, col, vg, scale[i, j], inv_v0, p_mos, guess,
