@@ -414,28 +414,27 @@ class _System:
                 self.cells(vr, vc, vd, cell, node_tol)
                 self.residual(vr, vc, cell[0], v_row, v_col, f_row, f_col)
                 continue
-            if update <= tol * v_scale:
-                # accepted: the iterate is within tol of the solution (the update is its error to
-                # first order), so the update itself need not be applied and evaluated, unless
-                # the currents are not yet within tol too (a wire of a few milliohm turns a
-                # voltage error below tol into a large error of its current): then it is
+            # accepted: the iterate is within tol of the solution (the update is its error to
+            # first order), so the update itself need not be applied and evaluated, unless the
+            # currents are not yet within tol too (a wire of a few milliohm turns a voltage error
+            # below tol into a large error of its current): then it is, as a full step
+            accepted = update <= tol * v_scale
+            if accepted and self.currents_within(tol, cell[0], f_row, f_col):
                 converged = True
-                if not self.currents_within(tol, cell[0], f_row, f_col):
-                    lines.add_update(vr, vc, dr, dc, 1.0, self.rows_merged, self.cols_merged, self.driven,
-                                     self.held, vr, vc)
-                    self.cells(vr, vc, vd, cell, node_tol)
-                    self.residual(vr, vc, cell[0], v_row, v_col, f_row, f_col)
                 break
-            node_tol = 1e-2 * update if self.kind == "1t1r" else 0.0
-            if linear or update <= 1e-6 * max(v_scale, 1e-3):
-                lam = 1.0
+            if not accepted:
+                node_tol = 1e-2 * update if self.kind == "1t1r" else 0.0
+            if linear or accepted or update <= 1e-6 * max(v_scale, 1e-3):
                 lines.add_update(vr, vc, dr, dc, 1.0, self.rows_merged, self.cols_merged, self.driven,
                                  self.held, vr, vc)  # in place: elementwise
                 self.cells(vr, vc, vd, cell, node_tol)
                 self.residual(vr, vc, cell[0], v_row, v_col, f_row, f_col)
             else:
-                vr, vc, vd, cell, lam = self._line_search(vr, vc, vd, dr, dc, update, v_row, v_col,
-                                                          f_row, f_col, cell, jac, node_tol)
+                vr, vc, vd, cell, _ = self._line_search(vr, vc, vd, dr, dc, update, v_row, v_col,
+                                                        f_row, f_col, cell, jac, node_tol)
+            if accepted:
+                converged = True
+                break
             # the next update's size from the KCL residual alone (no further linear solve)
             bound = self.proves(cell[1], f_row, f_col, tol * v_scale)
             if bound is not None and self.currents_within(tol, cell[0], f_row, f_col):
