@@ -25,8 +25,15 @@ from numba import njit, objmode
 
 from ._lines import _dot, newton_back, newton_rhs, schur_apply, solve_cols
 
+#: Floating-point freedoms of the CG passes: sums may be reassociated (a dot product then runs
+#: in vector lanes instead of one add after another, which also let the loop it shares be
+#: vectorised) and a multiply-add may be one fused instruction.  No finite-math assumption:
+#: a NaN or an infinity still propagates.  Rounding differs from the strict order by ulps, far
+#: inside CG's tolerance.
+_FAST = {"reassoc", "contract"}
 
-@njit(cache=True, nogil=True)
+
+@njit(cache=True, nogil=True, fastmath=_FAST)
 def _row_solve(rhs, g_r, inv_row, out):
     """out = Dr_i^-1 rhs for one (non-merged) row line."""
     n_cols = rhs.size
@@ -209,7 +216,7 @@ def newton_step_sym(f_row, f_col, d_col, coef, g_r, g_c, rows_merged, cols_merge
     return iterations, rel
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath=_FAST)
 def step_rhs(f_row, f_col, coef, g_r, inv_r, line, solved, rhs):
     """rhs = -fc - B Dr^-1 fr, the Schur system's right-hand side; returns ||rhs||."""
     _rows_solve_all(f_row, f_row, f_row, 1, g_r, inv_r, line, solved, rhs)
@@ -223,13 +230,13 @@ def step_rhs(f_row, f_col, coef, g_r, inv_r, line, solved, rhs):
     return np.sqrt(norm_b)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath=_FAST)
 def step_back(f_row, dc, coef, g_r, inv_r, line, solved, dr):
     """dr = Dr^-1 (B dc - fr): the row nodes' update from the column nodes'."""
     _rows_solve_all(coef, dc, f_row, 2, g_r, inv_r, line, solved, dr)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath=_FAST)
 def _rows_solve_all(a, scale, b, form, g_r, inv_r, line, solved, out):
     """out = Dr^-1 rhs for every row line, rhs as in :func:`_rows_solve`."""
     n_rows, n_cols = a.shape
@@ -243,7 +250,7 @@ def _rows_solve_all(a, scale, b, form, g_r, inv_r, line, solved, out):
         i0 += count
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath=_FAST)
 def _row_solve4(rhs, g_r, inv_r, i, out):
     """out[k] = Dr^-1 rhs[k] for the four row lines i..i+3 in lockstep.
 
@@ -280,7 +287,7 @@ def _row_solve4(rhs, g_r, inv_r, i, out):
         out[3, j] = y3
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath=_FAST)
 def _rows_solve(a, scale, b, form, g_r, inv_r, i0, line, solved, count):
     """solved[k] = Dr^-1 rhs_k for the rows i0 + k, k < count (4 or 1), where rhs is
     ``a * scale`` (form 0), ``a`` (form 1) or ``a * scale - b`` (form 2), row i0 + k."""
@@ -302,7 +309,7 @@ def _rows_solve(a, scale, b, form, g_r, inv_r, i0, line, solved, count):
         _row_solve(line[0], g_r, inv_r[i0], solved[0])
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath=_FAST)
 def schur_rows(p, z, beta, d_col, coef, g_r, g_c, held, inv_r, line, solved, q, update):
     """q = (Dc - B Dr^-1 B) p, four row lines at a time; returns p . q.
 
@@ -378,7 +385,7 @@ def _col_back_dot(r, g_c, inv_c, z):
 # array rows the transfer is a whole-line multiply-add into an (m_i, C) buffer, so the pass over
 # the (R, C) arrays stays vectorised; the column direction is done on that small buffer.
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath=_FAST)
 def cg_advance(dc, r, p, q, alpha, g_c, inv_c, z, lo_i, hi_i, w_i, lo_j, hi_j, w_j, half, r_coarse):
     """dc += alpha p and r -= alpha q (p and q finite: alpha = 0 leaves both), the forward sweep of
     z = Dc^-1 r and the restriction r_coarse = P^T r (via half = P_rows^T r), in one pass;
@@ -417,7 +424,7 @@ def cg_advance(dc, r, p, q, alpha, g_c, inv_c, z, lo_i, hi_i, w_i, lo_j, hi_j, w
     return rr
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath=_FAST)
 def cg_finish(r, g_c, inv_c, z, e_coarse, lo_i, hi_i, w_i, lo_j, hi_j, w_j, half):
     """The backward sweep of z = Dc^-1 r after cg_advance's forward one, plus the coarse
     correction z += P e_coarse (via half = e_coarse P_cols^T); returns r . z."""
