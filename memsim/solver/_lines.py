@@ -59,10 +59,10 @@ def factor_rows(diag, g_w, merged, driven, inv):
                 e2 = diag[i + 2, j]
                 e3 = diag[i + 3, j]
             else:
-                e0 = diag[i, j] + g_w * e0 / (g_w + e0)
-                e1 = diag[i + 1, j] + g_w * e1 / (g_w + e1)
-                e2 = diag[i + 2, j] + g_w * e2 / (g_w + e2)
-                e3 = diag[i + 3, j] + g_w * e3 / (g_w + e3)
+                e0 = diag[i, j] + g_w * e0 * inv[i, j + 1]
+                e1 = diag[i + 1, j] + g_w * e1 * inv[i + 1, j + 1]
+                e2 = diag[i + 2, j] + g_w * e2 * inv[i + 2, j + 1]
+                e3 = diag[i + 3, j] + g_w * e3 * inv[i + 3, j + 1]
             inv[i, j] = 1.0 / (g_w + e0)
             inv[i + 1, j] = 1.0 / (g_w + e1)
             inv[i + 2, j] = 1.0 / (g_w + e2)
@@ -74,7 +74,7 @@ def factor_rows(diag, g_w, merged, driven, inv):
         e = 0.0
         for k in range(n_cols - 1):
             j = n_cols - 1 - k
-            e = diag[row, j] if k == 0 else diag[row, j] + g_w * e / (g_w + e)
+            e = diag[row, j] if k == 0 else diag[row, j] + g_w * e * inv[row, j + 1]
             inv[row, j] = 1.0 / (g_w + e)
         _factor_row_end(diag, g_w, driven, inv, row, e)
 
@@ -86,7 +86,7 @@ def _factor_row_end(diag, g_w, driven, inv, i, e):
     if n_cols == 1:
         e = diag[i, 0]
     else:
-        e = diag[i, 0] + g_w * e / (g_w + e)
+        e = diag[i, 0] + g_w * e * inv[i, 1]
     inv[i, 0] = 1.0 / (e + g_w) if driven[i] else 1.0 / e
 
 
@@ -103,19 +103,19 @@ def factor_cols(diag, g_w, merged, held, inv):
                 inv[0, j] = 1.0 / total
         return
     e = np.empty(n_cols)
-    for i in range(n_rows):
-        last = i == n_rows - 1
+    for j in range(n_cols):
+        e[j] = diag[0, j]
+    for i in range(n_rows - 1):
+        if i > 0:
+            for j in range(n_cols):
+                e[j] = diag[i, j] + g_w * e[j] * inv[i - 1, j]
         for j in range(n_cols):
-            if i == 0:
-                e[j] = diag[i, j]
-            else:
-                e[j] = diag[i, j] + g_w * e[j] / (g_w + e[j])
-            if not last:
-                inv[i, j] = 1.0 / (g_w + e[j])
-            elif held[j]:
-                inv[i, j] = 1.0 / (e[j] + g_w)
-            else:
-                inv[i, j] = 1.0 / e[j]
+            inv[i, j] = 1.0 / (g_w + e[j])
+    last = n_rows - 1
+    for j in range(n_cols):
+        if last > 0:
+            e[j] = diag[last, j] + g_w * e[j] * inv[last - 1, j]
+        inv[last, j] = 1.0 / (e[j] + g_w) if held[j] else 1.0 / e[j]
 
 
 @njit(cache=True, nogil=True)
