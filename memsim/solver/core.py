@@ -289,16 +289,24 @@ class _System:
         lines.kcl_residual(vr, vc, i_cell, self.g_r, self.g_c, self.rows_merged, self.cols_merged,
                            self.driven, self.held, v_row, v_col, f_row, f_col)
 
-    def factor(self, d_vr, d_vc):
-        """Jacobian pieces (d_row, d_col, b1, b2) and the line factorisations."""
+    def factor(self, d_vr, d_vc, out=None):
+        """Jacobian pieces (d_row, d_col, b1, b2) and the line factorisations, into ``out`` =
+        (d_col, inv_r, inv_c) buffers where given (one solve's, reused from step to step)."""
         lines, _ = _kernels()
+        if out is None:
+            out = np.zeros((3, *self.shape))
+        d_col, inv_r, inv_c = out
         if self.kind == "ohmic":
             d_row = d_col = self.g
+        elif self.kind == "device":
+            d_row = d_col = d_vr  # a two-terminal cell's d_vc is -d_vr
         else:
             d_row = d_vr
-            d_col = np.negative(d_vc)
-        inv_r = np.zeros(self.shape)
-        inv_c = np.zeros(self.shape)
+            np.negative(d_vc, out=d_col)
+        if self.rows_merged:  # only the floating merged rows' pivots are written
+            inv_r.fill(0.0)
+        if self.cols_merged:
+            inv_c.fill(0.0)
         lines.factor_rows(d_row, self.g_r, self.rows_merged, self.driven, inv_r)
         lines.factor_cols(d_col, self.g_c, self.cols_merged, self.held, inv_c)
         # b1: minus the row equation's coefficient of vc; b2: minus the column's of vr
@@ -363,10 +371,18 @@ class _System:
 
     def workspace(self):
         """(dr, dc, scratch) buffers of one solve's Newton steps: per solve, not per system
-        (the effective matrix runs unit solves of one system in threads)."""
+        (the effective matrix runs unit solves of one system in threads).  A solve's buffers are
+        reused from step to step (this, :meth:`factor`'s and the line search's): an array is
+        128 KB at 128x128, and fresh ones at every step push the solve's arrays out of the
+        CPU's cache."""
         shape = self.shape
         # the CG step's 7 arrays (_pcg.newton_step_sym); BiCGStab's 10 and the Schur right-hand side
         return np.empty(shape), np.empty(shape), np.empty((7 if self.symmetric else 11, *shape))
+
+    def trial_buffers(self):
+        """The line search's trial arrays (voltages, residuals and cell arrays)."""
+        return (np.empty(self.shape), np.empty(self.shape), np.empty(self.shape), np.empty(self.shape),
+                *self.cell_arrays())
 
     # -- the solve ------------------------------------------------------------------------
     def solve(self, v_row, v_col, tol, max_iter):
@@ -385,6 +401,8 @@ class _System:
         f_col = np.empty(self.shape)
         linear = self.kind == "ohmic"
         work = self.workspace()
+        factors = None if linear else np.zeros((3, *self.shape))
+        spare = None  # the line search's trial arrays, made on its first call
         # 1T1R internal nodes need not be exact while the array's own Newton steps are large:
         # their error after the kernel's last first-order step is O(node_tol^2)
         node_tol = 1e-3 * v_scale if self.kind == "1t1r" else 0.0
@@ -402,7 +420,7 @@ class _System:
                 jac = self._linear_factors
                 rel_tol = max(1e-2 * tol, 1e-15) if iteration == 1 else 1e-3
             else:
-                jac = self.factor(cell[1], cell[2])
+                jac = self.factor(cell[1], cell[2], factors)
                 rel_tol = min(1e-3, max(previous, 1e-2 * tol, 1e-15))
             dr, dc, cg_iterations, _ = self.step(f_row, f_col, jac, rel_tol, work)
             cg_total += cg_iterations
@@ -430,8 +448,10 @@ class _System:
                 self.cells(vr, vc, vd, cell, node_tol)
                 self.residual(vr, vc, cell[0], v_row, v_col, f_row, f_col)
             else:
-                vr, vc, vd, cell, _ = self._line_search(vr, vc, vd, dr, dc, update, v_row, v_col,
-                                                        f_row, f_col, cell, jac, node_tol)
+                if spare is None:
+                    spare = self.trial_buffers()
+                vr, vc, f_row, f_col, cell, spare = self._line_search(vr, vc, vd, dr, dc, update, v_row, v_col,
+                                                                      f_row, f_col, cell, jac, node_tol, spare)
             if accepted:
                 converged = True
                 break
@@ -450,14 +470,16 @@ class _System:
                 "coarse_points": None if grid is None else (grid.m_i, grid.m_j),
                 "residual": update / v_scale if v_scale > 0 else 0.0, "kcl_residual_A": kcl}
 
-    def _line_search(self, vr, vc, vd, dr, dc, update, v_row, v_col, f_row, f_col, cell, jac, node_tol):
+    def _line_search(self, vr, vc, vd, dr, dc, update, v_row, v_col, f_row, f_col, cell, jac, node_tol, spare):
         """Backtracking (Armijo) on the diagonally scaled KCL residual, steps capped at
         _MAX_STEP_V, node voltages projected into the range of the drive voltages (a network
         of passive cells obeys the maximum principle, so the solution lies inside it).
 
         The merit is sum(f^2 / J_ii) (:func:`memsim.solver._lines.merit`): scaling by the diagonal
         lets a weakly coupled node (a floating row behind nearly-off transistors, pA residuals)
-        count as much as a wire node with uA residuals."""
+        count as much as a wire node with uA residuals.  The trial is made in ``spare``
+        (:meth:`trial_buffers`); returns (vr, vc, f_row, f_col, cell) at the accepted step and
+        the arrays it replaced, the next call's spare."""
         lines, _ = _kernels()
 
         def merit(f_r, f_c):
@@ -466,11 +488,7 @@ class _System:
 
         phi0 = merit(f_row, f_col)
         lam = min(1.0, _MAX_STEP_V / update)
-        new_r = np.empty(self.shape)
-        new_c = np.empty(self.shape)
-        trial_f_row = np.empty(self.shape)
-        trial_f_col = np.empty(self.shape)
-        trial_cell = self.cell_arrays()
+        new_r, new_c, trial_f_row, trial_f_col, *trial_cell = spare
         for _ in range(30):
             lines.add_update(vr, vc, dr, dc, lam, self.rows_merged, self.cols_merged, self.driven,
                              self.held, new_r, new_c)
@@ -484,9 +502,7 @@ class _System:
             if phi <= (1.0 - 1e-4 * lam) * phi0:
                 break
             lam *= 0.5
-        f_row[:] = trial_f_row
-        f_col[:] = trial_f_col
-        return new_r, new_c, vd, trial_cell, lam
+        return new_r, new_c, trial_f_row, trial_f_col, tuple(trial_cell), (vr, vc, f_row, f_col, *cell)
 
 
 # ---------------------------------------------------------------------------------------------
