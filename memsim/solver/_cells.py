@@ -121,9 +121,14 @@ def rram_scale(gap, p_dev, out):
 
 @njit(cache=True, nogil=True, inline="always")
 def _sinh_cosh(x):
+    """(sinh x, cosh x) from e = expm1(x) (:func:`_sinh_cosh_expm1`)."""
+    return _sinh_cosh_expm1(math.expm1(x))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _sinh_cosh_expm1(e):
     """(sinh x, cosh x) from e = expm1(x): sinh = e (1 + 1 / (1 + e)) / 2 keeps full relative
     precision at small x (no cancellation), cosh = (1 + e + 1 / (1 + e)) / 2."""
-    e = math.expm1(x)
     inv = 1.0 / (1.0 + e)
     return 0.5 * e * (1.0 + inv), 0.5 * (1.0 + e + inv)
 
@@ -152,11 +157,10 @@ def _device_from_expm1(e_cell, scale, inv_v0, i_cell, d_vr, d_vc):
     n_rows, n_cols = e_cell.shape
     for i in range(n_rows):
         for j in range(n_cols):
-            e = e_cell[i, j]
-            inv = 1.0 / (1.0 + e)
+            sh, ch = _sinh_cosh_expm1(e_cell[i, j])
             a = scale[i, j]
-            i_cell[i, j] = a * (0.5 * e * (1.0 + inv))
-            g = a * inv_v0 * (0.5 * (1.0 + e + inv))
+            i_cell[i, j] = a * sh
+            g = a * inv_v0 * ch
             d_vr[i, j] = g
             d_vc[i, j] = -g
 
@@ -165,7 +169,13 @@ def _device_from_expm1(e_cell, scale, inv_v0, i_cell, d_vr, d_vc):
 def _mismatch(vr, vc, vg, scale, inv_v0, p_mos, vd):
     """The built-in RRAM's current (vr -> vd) and the channel's (vd -> vc) at the node voltage vd:
     (i_r, g_r, i_m, m_d, m_s, slope = g_r + m_d, Newton step (i_r - i_m) / slope or 0)."""
-    sh, ch = _sinh_cosh((vr - vd) * inv_v0)
+    return _mismatch_expm1(math.expm1((vr - vd) * inv_v0), vc, vg, scale, inv_v0, p_mos, vd)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _mismatch_expm1(e, vc, vg, scale, inv_v0, p_mos, vd):
+    """:func:`_mismatch` from e = expm1((vr - vd) / V0)."""
+    sh, ch = _sinh_cosh_expm1(e)
     i_r = scale * sh
     g_r = scale * inv_v0 * ch
     i_m, m_d, m_s = _transistor(vd, vc, vg, p_mos)
@@ -234,7 +244,6 @@ def _series_node_scaled(vr, vc, vg, scale, inv_v0, p_mos, vd_guess, tol_abs):
     return vd, current, g_r * m_d / denom, g_r * m_s / denom, g_r / denom, -m_s / denom
 
 
-@njit(cache=True, nogil=True)
 def one_t_one_r_cells_scaled(vr, vc, scale, p_dev, v_gate, p_mos, state, tol_abs, i_cell, d_vr, d_vc):
     """:func:`one_t_one_r_cells` for the built-in model, ``scale`` from :func:`rram_scale`;
     ``tol_abs`` as in :func:`_series_node_scaled`.
@@ -242,22 +251,49 @@ def one_t_one_r_cells_scaled(vr, vc, scale, p_dev, v_gate, p_mos, state, tol_abs
     ``state`` (5, R, C): the internal nodes, the (vr, vc) they were solved at and their
     sensitivities d vd/d vr, d vd/d vc, in and out.  Each cell's Newton starts from the
     first-order prediction vd + (d vd/d vr) (vr - vr_then) + (d vd/d vc) (vc - vc_then), so
-    once the array's Newton steps are small one or two evaluations find the node again."""
-    n_rows, n_cols = vr.shape
+    once the array's Newton steps are small one or two evaluations find the node again.  The
+    first evaluation's exponentials, at every predicted node, are numpy's (in ``d_vc``, the
+    predictions in ``d_vr``); a cell whose prediction is not within one small Newton step takes
+    the safeguarded Newton of :func:`_series_node_scaled` from it."""
     inv_v0 = 1.0 / p_dev[V0]
+    _predicted_nodes(vr, vc, inv_v0, state, tol_abs, d_vr, d_vc)
+    np.expm1(d_vc, out=d_vc)
+    _one_t_one_r_from_expm1(vr, vc, scale, inv_v0, v_gate, p_mos, state, tol_abs, i_cell, d_vr, d_vc)
+
+
+@njit(cache=True, nogil=True)
+def _predicted_nodes(vr, vc, inv_v0, state, tol_abs, node, arg):
+    """node = the first-order prediction of each internal node, inside its bracket, and
+    arg = (vr - node) / V0, the RRAM's exponent there."""
+    n_rows, n_cols = vr.shape
+    for i in range(n_rows):
+        for j in range(n_cols):
+            row = vr[i, j]
+            col = vc[i, j]
+            guess = state[0, i, j] + state[3, i, j] * (row - state[1, i, j]) + state[4, i, j] * (col - state[2, i, j])
+            _, _, vd, _ = _bracket(row, col, guess, tol_abs)
+            node[i, j] = vd
+            arg[i, j] = (row - vd) * inv_v0
+
+
+@njit(cache=True, nogil=True)
+def _one_t_one_r_from_expm1(vr, vc, scale, inv_v0, v_gate, p_mos, state, tol_abs, i_cell, d_vr, d_vc):
+    """The cells from their predicted nodes (``d_vr``) and expm1 of the exponents there (``d_vc``)."""
+    n_rows, n_cols = vr.shape
     for i in range(n_rows):
         vg = v_gate[i]
         for j in range(n_cols):
             row = vr[i, j]
             col = vc[i, j]
-            guess = state[0, i, j] + state[3, i, j] * (row - state[1, i, j]) + state[4, i, j] * (col - state[2, i, j])
+            vd = d_vr[i, j]
             # the common case first, straight-line: the prediction is within one small Newton step
-            lo, hi, vd, tol = _bracket(row, col, guess, tol_abs)
-            i_r, g_r, i_m, m_d, m_s, slope, step = _mismatch(row, col, vg, scale[i, j], inv_v0, p_mos, vd)
+            lo, hi, _, tol = _bracket(row, col, vd, tol_abs)
+            i_r, g_r, i_m, m_d, m_s, slope, step = _mismatch_expm1(d_vc[i, j], col, vg, scale[i, j], inv_v0, p_mos,
+                                                                   vd)
             if hi > lo and slope > 0.0 and abs(step) <= tol and lo <= vd + step <= hi:
                 node, current, a, b, k_r, k_c = _node_result(vd, step, i_r, g_r, i_m, m_d, m_s, slope)
             else:
-                node, current, a, b, k_r, k_c = _series_node_scaled(row, col, vg, scale[i, j], inv_v0, p_mos, guess,
+                node, current, a, b, k_r, k_c = _series_node_scaled(row, col, vg, scale[i, j], inv_v0, p_mos, vd,
                                                                     tol_abs)
             state[0, i, j] = node
             state[1, i, j] = row
