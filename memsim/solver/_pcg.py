@@ -23,14 +23,7 @@ already include the end segment).
 import numpy as np
 from numba import njit, objmode
 
-from ._lines import _dot, newton_back, newton_rhs, schur_apply, solve_cols
-
-#: Floating-point freedoms of the CG passes: sums may be reassociated (a dot product then runs
-#: in vector lanes instead of one add after another, which also let the loop it shares be
-#: vectorised) and a multiply-add may be one fused instruction.  No finite-math assumption:
-#: a NaN or an infinity still propagates.  Rounding differs from the strict order by ulps, far
-#: inside CG's tolerance.
-_FAST = {"reassoc", "contract"}
+from ._lines import _FAST, _dot, newton_back, newton_rhs, schur_apply, solve_cols
 
 
 @njit(cache=True, nogil=True, fastmath=_FAST)
