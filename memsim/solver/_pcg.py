@@ -92,6 +92,13 @@ def newton_step_sym(f_row, f_col, d_col, coef, g_r, g_c, rows_merged, cols_merge
     q = work[4]
     t_row = work[5]
     s_row = work[6]
+    if mode == LINES:
+        # each pass consumes a row of z before it writes that row of q (schur_rows updates p
+        # a row ahead; the CG update reads q where it writes z), and a zero start's residual
+        # is the right-hand side itself: two arrays fewer help a 128x128 solve stay in cache
+        z = q
+        if not recompute:
+            r = rhs
     line = np.empty((4, n_cols))
     solved = np.empty((4, n_cols))
     lo_i, hi_i, w_i = grid_i
@@ -125,7 +132,7 @@ def newton_step_sym(f_row, f_col, d_col, coef, g_r, g_c, rows_merged, cols_merge
             for i in range(n_rows):
                 for j in range(n_cols):
                     r[i, j] = rhs[i, j] - q[i, j]
-        else:
+        elif r is not rhs:
             r[:] = rhs
         if mode == LINES:
             rz = _col_solve_dot(r, g_c, inv_c, z)
