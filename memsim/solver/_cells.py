@@ -3,7 +3,8 @@
 (Ohmic cells need no kernel: the solver computes g (vr - vc) with numpy.)
 
 Each kernel fills ``i_cell`` (A, row node -> column node), ``d_vr`` = dI/dV(row node) and
-``d_vc`` = dI/dV(column node), all (R, C).  For a two-terminal cell d_vc = -d_vr; a 1T1R
+``d_vc`` = dI/dV(column node), all (R, C) (:func:`device_cells_scaled` leaves d_vc = -d_vr
+implied).  For a two-terminal cell d_vc = -d_vr; a 1T1R
 cell also depends on the absolute column (source) voltage through the transistor's gate
 drive, so d_vc != -d_vr there.
 
@@ -133,14 +134,15 @@ def _sinh_cosh_expm1(e):
     return 0.5 * e * (1.0 + inv), 0.5 * (1.0 + e + inv)
 
 
-def device_cells_scaled(vr, vc, scale, p_dev, i_cell, d_vr, d_vc):
-    """:func:`device_cells` for the built-in model, ``scale`` from :func:`rram_scale`: the
-    arguments (vr - vc) / V0 in one pass, their expm1 by numpy, sinh and cosh from it in another
-    (:func:`_sinh_cosh`'s formulas); ``d_vc`` holds the exponentials in between."""
+def device_cells_scaled(vr, vc, scale, p_dev, i_cell, d_vr):
+    """:func:`device_cells` for the built-in model, ``scale`` from :func:`rram_scale`, without
+    d_vc (a two-terminal cell's is -d_vr): the arguments (vr - vc) / V0 in one pass, their
+    expm1 by numpy, sinh and cosh from it in another (:func:`_sinh_cosh_expm1`); ``i_cell``
+    holds the exponentials in between."""
     inv_v0 = 1.0 / p_dev[V0]
-    _scaled_difference(vr, vc, inv_v0, d_vc)
-    np.expm1(d_vc, out=d_vc)
-    _device_from_expm1(d_vc, scale, inv_v0, i_cell, d_vr, d_vc)
+    _scaled_difference(vr, vc, inv_v0, i_cell)
+    np.expm1(i_cell, out=i_cell)
+    _device_from_expm1(i_cell, scale, inv_v0, i_cell, d_vr)
 
 
 @njit(cache=True, nogil=True)
@@ -152,17 +154,15 @@ def _scaled_difference(vr, vc, factor, out):
 
 
 @njit(cache=True, nogil=True)
-def _device_from_expm1(e_cell, scale, inv_v0, i_cell, d_vr, d_vc):
-    """Currents and derivatives from e = expm1((vr - vc) / V0) (``e_cell`` may be ``d_vc``)."""
+def _device_from_expm1(e_cell, scale, inv_v0, i_cell, d_vr):
+    """Currents and conductances from e = expm1((vr - vc) / V0) (``e_cell`` may be ``i_cell``)."""
     n_rows, n_cols = e_cell.shape
     for i in range(n_rows):
         for j in range(n_cols):
             sh, ch = _sinh_cosh_expm1(e_cell[i, j])
             a = scale[i, j]
             i_cell[i, j] = a * sh
-            g = a * inv_v0 * ch
-            d_vr[i, j] = g
-            d_vc[i, j] = -g
+            d_vr[i, j] = a * inv_v0 * ch
 
 
 @njit(cache=True, nogil=True, inline="always")

@@ -236,9 +236,12 @@ class _System:
         return vr, vc
 
     def cell_arrays(self):
-        """(i_cell, d_vr, d_vc) buffers; linear cells need no derivative arrays (they are g, -g)."""
+        """(i_cell, d_vr, d_vc) buffers; linear cells need no derivative arrays (they are g, -g),
+        the built-in two-terminal cell no d_vc (it is -d_vr)."""
         if self.kind == "ohmic":
             return np.empty(self.shape), None, None
+        if self.kind == "device" and self.p_dev[0] >= 0.0:
+            return np.empty(self.shape), np.empty(self.shape), None
         return tuple(np.empty(self.shape) for _ in range(3))
 
     def internal_nodes(self, vr, vc):
@@ -275,7 +278,7 @@ class _System:
         _, cells = _kernels()
         if self.p_dev[0] >= 0.0:  # the built-in model (a device table is tagged by a negative entry)
             if self.kind == "device":
-                cells.device_cells_scaled(vr, vc, self._scale(), self.p_dev, i_cell, d_vr, d_vc)
+                cells.device_cells_scaled(vr, vc, self._scale(), self.p_dev, i_cell, d_vr)
             else:
                 cells.one_t_one_r_cells_scaled(vr, vc, self._scale(), self.p_dev, self.v_gate, self.p_mos, vd,
                                                node_tol, i_cell, d_vr, d_vc)
