@@ -1,12 +1,15 @@
 """The SPICE rung at tile scale: memsim.solve against ngspice (KLU) on N x N MVM reads.
 
-    python scripts/spice_parity.py                   # 128 and 256, every kind (about 2 minutes)
+    python scripts/spice_parity.py                   # 128 and 256, every kind (about 3 minutes)
     python scripts/spice_parity.py --sizes 64 --kinds ohmic device
     python scripts/spice_parity.py > examples/spice_parity/README.md
 
 Prints a Markdown page: the engine and the machine's load, then one row per size and cell kind
-with ngspice's wall time (memsim.simulate: netlist, ngspice -b, rawfile), the solver's (warm:
-the best of three solves after one that loads the compiled kernels), their ratio, and the
+with ngspice's wall time (memsim.simulate: netlist, ngspice -b, rawfile; the best of up to three
+runs, as many as fit five seconds), the solver's (warm:
+the best of 3-50 solves, as many as fit half a second, after one that loads the compiled
+kernels: a millisecond solve on a shared virtual machine varies by 10-20 % from run to run),
+their ratio, and the
 largest relative column error max_j |I_solver,j - I_spice,j| / |I_spice,j|, and the solver's time
 in passes over the array: one pass is the best time of the KCL residual kernel (every node's
 current balance from the node voltages and cell currents, five (N, N) arrays read or written),
@@ -46,13 +49,33 @@ def case(kind: str, n: int):
     return xb, rng.uniform(0.0, 0.3, n)
 
 
+def spice_seconds(xb, v):
+    """(best wall time of memsim.simulate over up to three runs, as many as fit 5 s, its result)."""
+    best = np.inf
+    spent = 0.0
+    for _ in range(3):
+        start = time.perf_counter()
+        ref = spice.simulate(xb, v, force=True, timeout=3600)
+        elapsed = time.perf_counter() - start
+        best = min(best, elapsed)
+        spent += elapsed
+        if spent > 5.0:
+            break
+    return best, ref
+
+
 def solver_seconds(xb, v) -> tuple[float, np.ndarray]:
     result = memsim.solve(xb, v)  # loads the compiled kernels
     best = np.inf
-    for _ in range(3):
+    spent = 0.0
+    for repeat in range(50):
         start = time.perf_counter()
         result = memsim.solve(xb, v)
-        best = min(best, time.perf_counter() - start)
+        elapsed = time.perf_counter() - start
+        best = min(best, elapsed)
+        spent += elapsed
+        if repeat >= 2 and spent > 0.5:
+            break
     return best, result.i_col
 
 
@@ -93,9 +116,7 @@ def main():
     for n in args.sizes:
         for kind in args.kinds:
             xb, v = case(kind, n)
-            t0 = time.perf_counter()
-            ref = spice.simulate(xb, v, force=True, timeout=3600)
-            t_spice = time.perf_counter() - t0
+            t_spice, ref = spice_seconds(xb, v)
             t_solver, i_col = solver_seconds(xb, v)
             err = float(np.max(np.abs(i_col - ref.i_col) / np.abs(ref.i_col)))
             if n not in passes:
