@@ -261,6 +261,33 @@ def one_t_one_r_cells_scaled(vr, vc, scale, p_dev, v_gate, p_mos, state, tol_abs
     _one_t_one_r_from_expm1(vr, vc, scale, inv_v0, v_gate, p_mos, state, tol_abs, i_cell, d_vr, d_vc)
 
 
+def series_nodes_step(vr, vc, scale, p_dev, v_gate, p_mos, state):
+    """One Newton step of every built-in 1T1R cell's internal node ``state[0]`` at once (the
+    exponentials by numpy), kept inside its bracket: a guess from far away then reaches the
+    straight-line test of :func:`one_t_one_r_cells_scaled` instead of each cell's safeguarded
+    Newton.  ``state[3]`` is scratch space, left 0."""
+    inv_v0 = 1.0 / p_dev[V0]
+    _scaled_difference(vr, state[0], inv_v0, state[3])
+    np.expm1(state[3], out=state[3])
+    _node_steps(vc, scale, inv_v0, v_gate, p_mos, vr, state)
+
+
+@njit(cache=True, nogil=True)
+def _node_steps(vc, scale, inv_v0, v_gate, p_mos, vr, state):
+    n_rows, n_cols = vc.shape
+    for i in range(n_rows):
+        vg = v_gate[i]
+        for j in range(n_cols):
+            row = vr[i, j]
+            col = vc[i, j]
+            vd = state[0, i, j]
+            _, _, _, _, _, slope, step = _mismatch_expm1(state[3, i, j], col, vg, scale[i, j], inv_v0, p_mos, vd)
+            if slope > 0.0:
+                vd = min(max(vd + step, min(row, col)), max(row, col))
+            state[0, i, j] = vd
+            state[3, i, j] = 0.0
+
+
 @njit(cache=True, nogil=True)
 def _predicted_nodes(vr, vc, inv_v0, state, tol_abs, node, arg):
     """node = the first-order prediction of each internal node, inside its bracket, and

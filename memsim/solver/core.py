@@ -247,7 +247,8 @@ class _System:
     def internal_nodes(self, vr, vc):
         """The 1T1R cells' internal-node guesses: vd = vr, or for the built-in model the state
         of :func:`memsim.solver._cells.one_t_one_r_cells_scaled` (no prediction yet) with vd
-        from the divider of the RRAM's and the channel's conductances at zero bias."""
+        from the divider of the RRAM's and the channel's conductances at zero bias, improved by
+        one Newton step of all cells at once (:func:`memsim.solver._cells.series_nodes_step`)."""
         if self.p_dev[0] < 0.0:
             return vr.copy()
         state = np.zeros((5, *self.shape))
@@ -257,6 +258,7 @@ class _System:
         state[0] = (g_cell * vr + g_channel * vc) / (g_cell + g_channel)
         state[1] = vr
         state[2] = vc
+        _kernels()[1].series_nodes_step(vr, vc, self._scale(), self.p_dev, self.v_gate, self.p_mos, state)
         return state
 
     def _scale(self):
