@@ -400,7 +400,6 @@ class _System:
         vr, vc = self.initial(v_row, v_col)
         self.v_range = (min(v_row[self.driven].min(initial=np.inf), v_col[self.held].min(initial=np.inf)),
                         max(v_row[self.driven].max(initial=-np.inf), v_col[self.held].max(initial=-np.inf)))
-        vd = self.internal_nodes(vr, vc) if self.kind == "1t1r" else None
         cell = self.cell_arrays()
         f_row = np.empty(self.shape)
         f_col = np.empty(self.shape)
@@ -411,9 +410,12 @@ class _System:
         # 1T1R internal nodes need not be exact while the array's own Newton steps are large:
         # their error after the kernel's last first-order step is O(node_tol^2)
         node_tol = 1e-3 * v_scale if self.kind == "1t1r" else 0.0
+        cg_total = 0
+        if self.kind != "ohmic" and self.p_dev[0] >= 0.0:
+            cg_total += self._linear_start(vr, vc, v_row, v_col, cell[0], f_row, f_col, factors, work)
+        vd = self.internal_nodes(vr, vc) if self.kind == "1t1r" else None
         self.cells(vr, vc, vd, cell, node_tol)
         self.residual(vr, vc, cell[0], v_row, v_col, f_row, f_col)
-        cg_total = 0
         update = math.inf
         converged = False
         iteration = 0
@@ -474,6 +476,29 @@ class _System:
                 "iterations": iteration, "cg_iterations": cg_total,
                 "coarse_points": None if grid is None else (grid.m_i, grid.m_j),
                 "residual": update / v_scale if v_scale > 0 else 0.0, "kcl_residual_A": kcl}
+
+    def _linear_start(self, vr, vc, v_row, v_col, i_cell, f_row, f_col, factors, work):
+        """Move the ideal-wire start (in place) to the node voltages of the same array with each
+        built-in RRAM cell replaced by its conductance at zero bias, I0 exp(-gap/g0) / V0 (a 1T1R
+        cell: in series with its channel's at zero drain-source bias), solved to 1e-2 by one
+        Krylov step; returns its iterations.  Where the wires drop a good part of the drive,
+        Newton's first step from cells at the full drive falls short by an eighth of itself (it
+        linearises the sinh where it is steepest); from the linear array's answer it starts
+        within a few mV (128x128 at 2 / 1.2 ohm segments: 4 -> 3 Newton steps, 1T1R 5 -> 4)."""
+        lines, _ = _kernels()
+        g0 = self._scale() / self.p_dev[_kernels()[1].V0]
+        if self.kind == "1t1r":  # in series with the channel at zero drain-source bias
+            beta, vto, _, g_leak = self.p_mos
+            g_channel = beta * np.maximum(self.v_gate[:, None] - vc - vto, 0.0) + g_leak
+            series = g0 + g_channel
+            g0 = np.divide(g0 * g_channel, series, out=np.zeros_like(series), where=series > 0.0)
+        np.multiply(g0, np.subtract(vr, vc, out=i_cell), out=i_cell)
+        self.residual(vr, vc, i_cell, v_row, v_col, f_row, f_col)
+        dr, dc, iterations, _ = self.step(f_row, f_col, self.factor(g0, -g0, factors), 1e-2, work)
+        lines.add_update(vr, vc, dr, dc, 1.0, self.rows_merged, self.cols_merged, self.driven, self.held, vr, vc)
+        np.clip(vr, self.v_range[0], self.v_range[1], out=vr)
+        np.clip(vc, self.v_range[0], self.v_range[1], out=vc)
+        return iterations
 
     def _line_search(self, vr, vc, vd, dr, dc, update, v_row, v_col, f_row, f_col, cell, jac, node_tol, spare):
         """Backtracking (Armijo) on the diagonally scaled KCL residual, steps capped at
