@@ -3,18 +3,18 @@
 (Ohmic cells need no kernel: the solver computes g (vr - vc) with numpy.)
 
 Each kernel fills ``i_cell`` (A, row node -> column node), ``d_vr`` = dI/dV(row node) and
-``d_vc`` = dI/dV(column node), all (R, C) (:func:`device_cells_scaled` leaves d_vc = -d_vr
-implied).  For a two-terminal cell d_vc = -d_vr; a 1T1R
-cell also depends on the absolute column (source) voltage through the transistor's gate
-drive, so d_vc != -d_vr there.
+``d_vc`` = dI/dV(column node), all (R, C).  For a two-terminal cell d_vc = -d_vr (which
+:func:`device_cells_scaled` leaves implied); a 1T1R cell also depends on the absolute column
+(source) voltage through the transistor's gate drive, so d_vc != -d_vr there.
 
 The ``*_scaled`` kernels are the built-in RRAM model (``rram_current``: I0 exp(-gap/g0)
 sinh(V/V0)) with the per-cell prefactor I0 exp(-gap/g0) computed once per solve
-(:func:`rram_scale`) and sinh, cosh from one expm1 (:func:`_sinh_cosh`): one transcendental
-per evaluation instead of three, the same values to a few ulp.  Where every cell's argument is
-known up front (the prefactor, the two-terminal cell) the exponentials are numpy's: its
-expm1 and exp run in SIMD lanes (AVX2 / AVX-512 where the CPU has them), several times a loop
-of scalar ``math`` calls.
+(:func:`rram_scale`) and sinh, cosh from one expm1 (:func:`_sinh_cosh_expm1`): one
+transcendental per evaluation instead of three, the same values to a few ulp.  Where every
+cell's argument is known up front (the prefactor, the two-terminal cell, a 1T1R cell's first
+evaluation at its predicted node) the exponentials are numpy's: its expm1 and exp run in SIMD
+lanes (AVX2 / AVX-512 where the CPU has them), several times a loop of scalar ``math`` calls;
+the rest of such an evaluation is a kernel on either side of the numpy call.
 """
 import math
 
@@ -118,12 +118,6 @@ def rram_scale(gap, p_dev, out):
     np.multiply(gap, -1.0 / p_dev[G0], out=out)
     np.exp(out, out=out)
     out *= p_dev[I0]
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _sinh_cosh(x):
-    """(sinh x, cosh x) from e = expm1(x) (:func:`_sinh_cosh_expm1`)."""
-    return _sinh_cosh_expm1(math.expm1(x))
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -269,22 +263,22 @@ def series_nodes_step(vr, vc, scale, p_dev, v_gate, p_mos, state):
     inv_v0 = 1.0 / p_dev[V0]
     _scaled_difference(vr, state[0], inv_v0, state[3])
     np.expm1(state[3], out=state[3])
-    _node_steps(vc, scale, inv_v0, v_gate, p_mos, vr, state)
+    _node_steps(vr, vc, scale, inv_v0, v_gate, p_mos, state)
 
 
 @njit(cache=True, nogil=True)
-def _node_steps(vc, scale, inv_v0, v_gate, p_mos, vr, state):
+def _node_steps(vr, vc, scale, inv_v0, v_gate, p_mos, state):
+    """state[0] += its Newton step from e = expm1((vr - state[0]) / V0) in ``state[3]``, kept in
+    the bracket; state[3] back to 0."""
     n_rows, n_cols = vc.shape
     for i in range(n_rows):
         vg = v_gate[i]
         for j in range(n_cols):
-            row = vr[i, j]
-            col = vc[i, j]
             vd = state[0, i, j]
-            _, _, _, _, _, slope, step = _mismatch_expm1(state[3, i, j], col, vg, scale[i, j], inv_v0, p_mos, vd)
+            lo, hi, _, _ = _bracket(vr[i, j], vc[i, j], vd, 0.0)
+            _, _, _, _, _, slope, step = _mismatch_expm1(state[3, i, j], vc[i, j], vg, scale[i, j], inv_v0, p_mos, vd)
             if slope > 0.0:
-                vd = min(max(vd + step, min(row, col)), max(row, col))
-            state[0, i, j] = vd
+                state[0, i, j] = min(max(vd + step, lo), hi)
             state[3, i, j] = 0.0
 
 
