@@ -385,7 +385,7 @@ def _col_back_dot(r, g_c, inv_c, z):
 # array rows the transfer is a whole-line multiply-add into an (m_i, C) buffer, so the pass over
 # the (R, C) arrays stays vectorised; the column direction is done on that small buffer.
 
-@njit(cache=True, nogil=True, fastmath=_FAST)
+@njit(cache=True, nogil=True)
 def cg_advance(dc, r, p, q, alpha, g_c, inv_c, z, lo_i, hi_i, w_i, lo_j, hi_j, w_j, half, r_coarse):
     """dc += alpha p and r -= alpha q (p and q finite: alpha = 0 leaves both), the forward sweep of
     z = Dc^-1 r and the restriction r_coarse = P^T r (via half = P_rows^T r), in one pass;
@@ -424,7 +424,7 @@ def cg_advance(dc, r, p, q, alpha, g_c, inv_c, z, lo_i, hi_i, w_i, lo_j, hi_j, w
     return rr
 
 
-@njit(cache=True, nogil=True, fastmath=_FAST)
+@njit(cache=True, nogil=True)
 def cg_finish(r, g_c, inv_c, z, e_coarse, lo_i, hi_i, w_i, lo_j, hi_j, w_j, half):
     """The backward sweep of z = Dc^-1 r after cg_advance's forward one, plus the coarse
     correction z += P e_coarse (via half = e_coarse P_cols^T); returns r . z."""
