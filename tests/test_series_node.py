@@ -36,3 +36,37 @@ def test_internal_node_is_the_root_of_the_series_current(g_read, v_gate, rng):
             assert abs(vd - expected) <= 1e-13 * max(abs(lo), abs(hi)), (vr, vc, v_gate, g_read, guess)
             i_rram = float(current(vr - expected, gap))
             assert abs(i_series - i_rram) <= 1e-11 * abs(i_rram) + 1e-20
+
+
+def test_built_in_model_kernels_match_the_generic_ones(rng):
+    """The solver's built-in-model kernels (prefactor once, exponentials by numpy's expm1, the
+    1T1R nodes from a whole-array Newton step and the straight-line test) against the generic
+    per-cell kernels (math.exp via the device equations, series_node's safeguarded Newton)."""
+    from memsim.solver import _cells
+
+    n = 24
+    gap = gap_for_conductance(rng.uniform(6e-6, 1e-4, (n, n)), 0.2)
+    vr = rng.uniform(-0.4, 0.4, (n, n))
+    vc = rng.uniform(-0.1, 0.1, (n, n))
+    scale = np.empty((n, n))
+    _cells.rram_scale(gap, P_DEV, scale)
+    i_ref, d_ref, _ = (np.empty((n, n)) for _ in range(3))
+    _cells.device_cells(vr, vc, gap, P_DEV, i_ref, d_ref, np.empty((n, n)))
+    i_cell, d_vr = np.empty((n, n)), np.empty((n, n))
+    _cells.device_cells_scaled(vr, vc, scale, P_DEV, i_cell, d_vr)
+    np.testing.assert_allclose(i_cell, i_ref, rtol=1e-13, atol=0)
+    np.testing.assert_allclose(d_vr, d_ref, rtol=1e-13, atol=0)
+
+    v_gate = rng.uniform(0.0, 1.8, n)
+    node_ref = 0.5 * (vr + vc)
+    out_ref = tuple(np.empty((n, n)) for _ in range(3))
+    _cells.one_t_one_r_cells(vr, vc, gap, v_gate, P_DEV, P_MOS, node_ref, *out_ref)
+    state = np.zeros((5, n, n))
+    state[0], state[1], state[2] = 0.5 * (vr + vc), vr, vc  # far from the nodes: the array step and the safeguard
+    _cells.series_nodes_step(vr, vc, scale, P_DEV, v_gate, P_MOS, state)
+    assert np.all(state[3] == 0.0)  # the step's scratch plane is left as it was
+    out = tuple(np.empty((n, n)) for _ in range(3))
+    _cells.one_t_one_r_cells_scaled(vr, vc, scale, P_DEV, v_gate, P_MOS, state, 0.0, *out)
+    np.testing.assert_allclose(state[0], node_ref, rtol=0, atol=1e-15)
+    for value, expected in zip(out, out_ref):
+        np.testing.assert_allclose(value, expected, rtol=1e-10, atol=1e-22)
