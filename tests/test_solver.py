@@ -288,6 +288,22 @@ def test_nonlinear_reads_match_reference_newton(kind, scheme, r):
     assert np.max(np.abs(res.v_row - ref.v_row)) < 1e-9 * 0.3
 
 
+@pytest.mark.parametrize("kind", ["device", "1t1r"])
+@pytest.mark.parametrize("scheme", ["floating", "v/2"])
+@pytest.mark.parametrize("r", [2.0, 100.0])
+def test_nonlinear_reads_from_the_linear_start_match_reference(kind, scheme, r):
+    """From 1024 cells on the Newton iteration starts from the linear array (floating lines,
+    rows with their gates off included)."""
+    rng = np.random.default_rng(23)
+    v_gate = np.where(rng.random(32) < 0.3, 0.0, rng.uniform(0.8, 1.8, 32))
+    xb = nonlinear_crossbar(kind, (32, 36), r, rng, v_gate=v_gate)
+    bias = read_bias(32, 36, 5, 30, 0.3, scheme)
+    res = solve_bias(xb, bias)
+    ref = reference_solve_bias(xb, bias)
+    assert rel_err(res.i_col, ref.i_col) < RTOL_NONLINEAR
+    assert np.max(np.abs(res.v_row - ref.v_row)) < 1e-9 * 0.3
+
+
 def test_device_kirchhoff_and_odd_symmetry():
     rng = np.random.default_rng(4)
     xb = nonlinear_crossbar("device", (20, 15), 5.0, rng)
