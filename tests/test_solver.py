@@ -276,28 +276,14 @@ def test_nonlinear_mvm_matches_reference_newton(kind, r, shape):
 @pytest.mark.parametrize("kind", ["device", "1t1r"])
 @pytest.mark.parametrize("scheme", ["floating", "v/2", "v/3", "grounded"])
 @pytest.mark.parametrize("r", [0.0, 2.0, 100.0])
-def test_nonlinear_reads_match_reference_newton(kind, scheme, r):
+@pytest.mark.parametrize("shape", [(7, 9), (32, 36)])  # 32x36: Newton from the linear start (1024 cells on)
+def test_nonlinear_reads_match_reference_newton(kind, scheme, r, shape):
     rng = np.random.default_rng(17)
+    n_rows, n_cols = shape
     # mixed gate drives, some off: rows switched off on purpose
-    v_gate = np.where(rng.random(7) < 0.3, 0.0, rng.uniform(0.8, 1.8, 7))
-    xb = nonlinear_crossbar(kind, (7, 9), r, rng, v_gate=v_gate)
-    bias = read_bias(7, 9, 2, 3, 0.3, scheme)
-    res = solve_bias(xb, bias)
-    ref = reference_solve_bias(xb, bias)
-    assert rel_err(res.i_col, ref.i_col) < RTOL_NONLINEAR
-    assert np.max(np.abs(res.v_row - ref.v_row)) < 1e-9 * 0.3
-
-
-@pytest.mark.parametrize("kind", ["device", "1t1r"])
-@pytest.mark.parametrize("scheme", ["floating", "v/2"])
-@pytest.mark.parametrize("r", [2.0, 100.0])
-def test_nonlinear_reads_from_the_linear_start_match_reference(kind, scheme, r):
-    """From 1024 cells on the Newton iteration starts from the linear array (floating lines,
-    rows with their gates off included)."""
-    rng = np.random.default_rng(23)
-    v_gate = np.where(rng.random(32) < 0.3, 0.0, rng.uniform(0.8, 1.8, 32))
-    xb = nonlinear_crossbar(kind, (32, 36), r, rng, v_gate=v_gate)
-    bias = read_bias(32, 36, 5, 30, 0.3, scheme)
+    v_gate = np.where(rng.random(n_rows) < 0.3, 0.0, rng.uniform(0.8, 1.8, n_rows))
+    xb = nonlinear_crossbar(kind, shape, r, rng, v_gate=v_gate)
+    bias = read_bias(n_rows, n_cols, 2, 3, 0.3, scheme)
     res = solve_bias(xb, bias)
     ref = reference_solve_bias(xb, bias)
     assert rel_err(res.i_col, ref.i_col) < RTOL_NONLINEAR
