@@ -69,10 +69,10 @@ def _add_array_options(parser: argparse.ArgumentParser) -> None:
                       help="bias of unselected lines for --read/--program (default v/2)")
 
 
-def add_device_options(group) -> None:
+def add_device_options(group, device_help: str = "Verilog-A compact model of the device/1t1r cells (default: the "
+                       "built-in Stanford-PKU model)") -> None:
     """--device, --module, --param: the RRAM cells' compact model as a Verilog-A file."""
-    group.add_argument("--device", type=Path, metavar="MODEL.va",
-                       help="Verilog-A compact model of the device/1t1r cells (default: the built-in Stanford-PKU model)")
+    group.add_argument("--device", type=Path, metavar="MODEL.va", help=device_help)
     group.add_argument("--module", help="module of --device to use when the file defines several")
     group.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                        help="a --device model parameter (repeat for several)")
@@ -122,11 +122,8 @@ def _add_calibrate(sub) -> None:
                    help="held-out array sizes for the report (default 64 128 256, with --quick 16; none to skip)")
     p.add_argument("--out", type=Path, default=OUTPUT_DIR / "calibration",
                    help="output folder for calibration.json and the report (default memsim_output/calibration)")
-    p.add_argument("--device", type=Path, metavar="MODEL.va",
-                   help="tabulate a Verilog-A device for the fast solver and report its held-out error against "
-                        "ngspice instead of fitting the transistor")
-    p.add_argument("--module", help="module of --device to use when the file defines several")
-    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="a --device model parameter")
+    add_device_options(p, "tabulate a Verilog-A device for the fast solver and report its held-out error against "
+                          "ngspice instead of fitting the transistor")
     p.set_defaults(func=_command("calibrate", "cmd_calibrate"))
 
 

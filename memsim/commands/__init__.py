@@ -11,7 +11,8 @@
 - :mod:`memsim.commands.fit`: ``memsim fit``.
 
 The choices below are what a parser offers and its command checks again; they live here, plain
-tuples, so that the parsers can offer them without loading a command.
+tuples, so that the parsers can offer them without loading a command.  :func:`replaced` is how
+every command says that a file it wrote took the place of an existing one.
 """
 from __future__ import annotations
 
@@ -22,3 +23,8 @@ MODEL_NAMES = ("mlp-digits", "mlp-mnist", "lenet-fashion", "resnet-fashion", "ls
 COMPENSATE_HARDWARE = ("pcm", "rram", "ir")
 #: Methods of ``memsim compensate fit``.
 COMPENSATE_METHODS = ("gdc", "gdc-column", "bn", "vera", "ir-pre", "ir-column")
+
+
+def replaced(existed: bool) -> str:
+    """The note after a written file's name where it replaced an existing file, else ''."""
+    return " (replaced the existing file)" if existed else ""

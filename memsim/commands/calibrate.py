@@ -7,8 +7,9 @@ import time
 
 from ..calibrate import fitting, report
 from ..calibrate.sweeps import QUICK, SweepConfig
-from ..devices.veriloga import VerilogA, param_pairs
 from ..io import check_target, write_atomic
+from . import replaced
+from .circuit import device_from
 
 #: Held-out report sizes of `memsim calibrate` and of `memsim calibrate --quick` (larger than any fitted).
 FULL_SIZES = (64, 128, 256)
@@ -19,7 +20,7 @@ def cmd_device(args, sizes) -> int:
     target = args.out / "device_report.json"
     check_target(target)
     start = time.perf_counter()
-    device = VerilogA(args.device, args.module, param_pairs(args.param))
+    device = device_from(args)
     compiled = time.perf_counter() - start
     table = device.table()
     n_s, n_v = table.current.shape
@@ -44,15 +45,14 @@ def cmd_calibrate(args) -> int:
         raise ValueError(f"--sizes are held-out array sizes in [2, 256], got {sizes}")
     if args.device is not None:
         return cmd_device(args, sizes)
-    if args.param or args.module:
-        raise ValueError("--param and --module describe a --device model; give --device MODEL.va")
+    device_from(args)  # None here: it refuses --param or --module without --device
     target = args.out / "calibration.json"
     existed = check_target(target).exists()  # a folder or device there: refused before the sweeps
     calibration = fitting.calibrate(args.card, config, out=target)
     r, u = calibration.residuals, calibration.uncalibrated_residuals
     print(f"fitted {calibration.params} to {args.card}")
     print(f"single-cell rms relative error: {u['cells_rms_rel']:.3%} uncalibrated -> {r['cells_rms_rel']:.3%} calibrated")
-    print(f"wrote {target}" + (" (replaced the existing file)" if existed else ""))
+    print(f"wrote {target}" + replaced(existed))
     if sizes:
         validation = report.validate(calibration, sizes=tuple(sizes))
         for case in validation["cases"]:

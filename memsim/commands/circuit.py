@@ -12,6 +12,7 @@ from .. import demo, solver
 from ..circuit import netlist, spec, spice
 from ..devices.veriloga import VerilogA, param_pairs
 from ..io import check_target, write_atomic
+from . import replaced
 
 
 def device_from(args):
@@ -53,7 +54,7 @@ def _write_output(path: Path, data) -> None:
     device there is refused."""
     existed = check_target(path).exists()
     write_atomic(path, data)
-    print(f"wrote {path}" + (" (replaced the existing file)" if existed else ""), file=sys.stderr)
+    print(f"wrote {path}" + replaced(existed), file=sys.stderr)
 
 
 def cmd_simulate(args) -> int:
@@ -93,5 +94,5 @@ def cmd_demo(args) -> int:
     result = demo.run(size=args.size, r_wire=args.r_wire)
     existed = demo.figure_path(args.out).exists()
     path = demo.save(result, args.out)
-    print(f"figure: {path}" + (" (replaced the existing file)" if existed else "") + f"  ({result.seconds:.1f} s)")
+    print(f"figure: {path}" + replaced(existed) + f"  ({result.seconds:.1f} s)")
     return 0

@@ -10,6 +10,16 @@ import sys
 from ..plots import figure_paths, plot_results
 from ..study import DEFAULT_OUT
 from ..study.runner import run
+from . import replaced
+
+
+def _plot(results, out) -> list:
+    """The figures of a results file, each named as it is written; returns their paths."""
+    existed = {path for path in figure_paths(results, out) if path.exists()}
+    paths = plot_results(results, out)
+    for path in paths:
+        print(f"figure: {path}" + replaced(path in existed))
+    return paths
 
 
 def cmd_study(args) -> int:
@@ -17,18 +27,12 @@ def cmd_study(args) -> int:
     result = run(args.config, out=out, dask=args.dask, workers=args.workers, progress=not args.quiet)
     print(result.describe("see the error column"))
     if not args.no_plot:
-        existed = {path for path in figure_paths(result.path, out) if path.exists()}
-        for path in plot_results(result.path, out):
-            print(f"figure: {path}" + (" (replaced the existing file)" if path in existed else ""))
+        _plot(result.path, out)
     return 1 if result.failed else 0
 
 
 def cmd_plot(args) -> int:
-    existed = {path for path in figure_paths(args.results, args.out) if path.exists()}
-    paths = plot_results(args.results, args.out)
-    if not paths:
+    if not _plot(args.results, args.out):
         print(f"memsim plot: nothing to plot in {args.results}", file=sys.stderr)
         return 1
-    for path in paths:
-        print(f"figure: {path}" + (" (replaced the existing file)" if path in existed else ""))
     return 0
