@@ -141,6 +141,26 @@ def test_cli_writes_card_report_and_figure(tmp_path, capsys):
     assert isinstance(card, DeviceCard) and card.fit["fitted"] == ["v0", "vel0", "gamma0"]
 
 
+def test_cli_checks_its_output_names_before_reading_the_data(tmp_path, capsys, monkeypatch):
+    """--out is checked for card.json, report.txt and fit.png (a folder in the way is refused
+    before any data is read), and nothing else in it matters."""
+    from memsim.fit import data as fit_data
+
+    def never(*args, **kwargs):
+        raise AssertionError("the data were read before --out was checked")
+
+    out = tmp_path / "fit"
+    (out / "fit.png").mkdir(parents=True)
+    monkeypatch.setattr(fit_data, "read_iv", never)
+    assert main(["fit", str(DATA / "iv.csv"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "fit.png" in err and "it is a folder" in err
+    (out / "fit.png").rmdir()
+    (out / "-").mkdir()  # a name that is not an output: no reason to refuse
+    monkeypatch.undo()
+    assert main(["fit", str(DATA / "iv.csv"), "--free", "v0", "--out", str(out)]) == 0
+
+
 # -- bad data ------------------------------------------------------------------------------
 HEADER = "t,v,i,cycle,device\n"
 

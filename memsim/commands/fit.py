@@ -17,7 +17,7 @@ def cmd_fit(args) -> int:
     t_edge = units.real(args.t_edge, "--t-edge", low=1e-12, high=1e-3, unit="s")
     free = fitting.DEFAULT_FREE if args.free is None else tuple(n.strip() for n in args.free.split(",") if n.strip())
     fitting.check_free(free)
-    check_out_folder(args.out, "--out folder", OUT_NAMES)  # before any work: nothing is written on error
+    check_out_folder(args.out, OUT_NAMES, what="--out folder")  # before any work: nothing is written on error
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         iv = data.read_iv(args.iv)
