@@ -106,44 +106,43 @@ def core(rng):
     return memsim.Crossbar.ohmic(g, r_row=R_WIRE, r_col=R_WIRE)
 
 
-def pulse_energy(xb, x: np.ndarray, magnitude_bits: int, config) -> float:
-    """Energy (J) of the input pulses of one MVM with signed inputs ``x`` (ROWS // 2,): per phase,
-    2^p - 1 pulse steps, a row pair on in as many steps as its digit of that phase; per step the
-    array with floating columns (memsim's solver) for PULSE s plus each pulsed row's line charge."""
-    from memsim.cost import array as arr
-
-    c_row = arr.node_capacitance(xb, config)[0] * xb.cols
+def pulse_steps(x: np.ndarray, magnitude_bits: int):
+    """The row voltages (2 len(x),) of one MVM's pulse steps with signed inputs ``x``, each with
+    the number of steps it lasts: per phase of p bits 2^p - 1 steps, a row pair on in as many as
+    its digit of that phase; steps with the same rows on come once, steps with none on not at all."""
     sign, mag = np.sign(x), np.abs(x)
-    energy, shift = 0.0, magnitude_bits
+    shift = magnitude_bits
     for bits in phases(magnitude_bits):
         shift -= bits
         digit = (mag >> shift) & (2 ** bits - 1)
         previous = 0
-        for count in np.unique(digit[digit > 0]):  # steps with the same rows on share one solve
+        for count in np.unique(digit[digit > 0]):
             on = sign * (digit >= count)
-            v = np.empty(xb.rows)
+            v = np.empty(2 * len(x))
             v[0::2], v[1::2] = V_READ * on, -V_READ * on
-            steps = int(count - previous)
-            energy += steps * (arr.floating_column_power(xb, v)[0] * PULSE + c_row * float(np.sum(v * v)))
+            yield v, int(count - previous)
             previous = count
-    return energy
+
+
+def pulse_energy(xb, x: np.ndarray, magnitude_bits: int, config) -> float:
+    """Energy (J) of the input pulses of one MVM with signed inputs ``x`` (ROWS // 2,): per step
+    (:func:`pulse_steps`) the array with floating columns (memsim's solver) for PULSE s plus each
+    pulsed row's line charge."""
+    from memsim.cost import array as arr
+
+    c_row = arr.node_capacitance(xb, config)[0] * xb.cols
+    return float(sum(steps * (arr.floating_column_power(xb, v)[0] * PULSE + c_row * float(np.sum(v * v)))
+                     for v, steps in pulse_steps(x, magnitude_bits)))
 
 
 def line_swing(xb, x: np.ndarray, magnitude_bits: int) -> float:
     """Mean |voltage| (V) the floating source lines settle at, relative to their precharge level,
-    over the pulse steps of one MVM with inputs ``x`` (ideal wires: sum_i G_ij v_i / sum_i G_ij)."""
+    over all pulse steps of one MVM with inputs ``x`` (ideal wires: sum_i G_ij v_i / sum_i G_ij;
+    0 in a step with no row on)."""
     g = xb.g
-    sign, mag = np.sign(x), np.abs(x)
-    swings, shift = [], magnitude_bits
-    for bits in phases(magnitude_bits):
-        shift -= bits
-        digit = (mag >> shift) & (2 ** bits - 1)
-        for count in range(1, 2 ** bits):
-            on = sign * (digit >= count)
-            v = np.empty(xb.rows)
-            v[0::2], v[1::2] = V_READ * on, -V_READ * on
-            swings.append(np.mean(np.abs(v @ g / g.sum(axis=0))))
-    return float(np.mean(swings))
+    total_steps = sum(2 ** bits - 1 for bits in phases(magnitude_bits))
+    return float(sum(steps * np.mean(np.abs(v @ g / g.sum(axis=0))) for v, steps in pulse_steps(x, magnitude_bits))
+                 / total_steps)
 
 
 def neuron_design(xb, config) -> dict:
