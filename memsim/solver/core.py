@@ -213,20 +213,20 @@ class _System:
         n_rows, n_cols = self.shape
         return self.xb.r_row * n_cols * (n_cols + 1) / 2 + self.xb.r_col * n_rows * (n_rows + 1) / 2
 
-    def proves(self, d_vr, f_row, f_col, limit):
-        """The next full Newton update from residuals (f_row, f_col) is at most the returned bound
-        (V); None where :meth:`_inverse_bound` does not apply or the bound exceeds ``limit``."""
+    def proves(self, d_vr, kcl, limit):
+        """The next full Newton update from a KCL residual of at most ``kcl`` (A) is at most the
+        returned bound (V); None where :meth:`_inverse_bound` does not apply or the bound exceeds
+        ``limit``."""
         if self.inverse_bound is None or (d_vr is not None and self.p_dev[0] < 0.0 and np.min(d_vr) < 0.0):
             return None  # (a tabulated device may have a falling I-V somewhere)
-        lines, _ = _kernels()
-        bound = self.inverse_bound * lines.max_abs2(f_row, f_col)
+        bound = self.inverse_bound * kcl
         return bound if bound <= limit else None
 
-    def currents_within(self, tol, i_cell, f_row, f_col):
-        """Whether the KCL residual (the error of any current taken from the node voltages, a
-        driver's or a wire's) is within ``tol`` of the largest line current."""
+    def currents_within(self, tol, i_cell, kcl):
+        """Whether the KCL residual ``kcl`` (A, the largest: the error of any current taken from
+        the node voltages, a driver's or a wire's) is within ``tol`` of the largest line current."""
         lines, _ = _kernels()
-        return lines.max_abs2(f_row, f_col) <= tol * lines.line_current_scale(i_cell)
+        return kcl <= tol * lines.line_current_scale(i_cell)
 
     # -- pieces ---------------------------------------------------------------------------
     def initial(self, v_row, v_col):
@@ -448,7 +448,7 @@ class _System:
             # currents are not yet within tol too (a wire of a few milliohm turns a voltage error
             # below tol into a large error of its current): then it is, as a full step
             accepted = update <= tol * v_scale
-            if accepted and self.currents_within(tol, cell[0], f_row, f_col):
+            if accepted and self.currents_within(tol, cell[0], lines.max_abs2(f_row, f_col)):
                 converged = True
                 break
             if not accepted:
@@ -467,8 +467,9 @@ class _System:
                 converged = True
                 break
             # the next update's size from the KCL residual alone (no further linear solve)
-            bound = self.proves(cell[1], f_row, f_col, tol * v_scale)
-            if bound is not None and self.currents_within(tol, cell[0], f_row, f_col):
+            kcl = lines.max_abs2(f_row, f_col)
+            bound = self.proves(cell[1], kcl, tol * v_scale)
+            if bound is not None and self.currents_within(tol, cell[0], kcl):
                 update = bound
                 converged = True
                 break
