@@ -256,14 +256,21 @@ class _System:
         if self.p_dev[0] < 0.0:
             return vr.copy()
         state = np.zeros((5, *self.shape))
-        g_cell = self._scale() / self.p_dev[_kernels()[1].V0]
-        beta, vto, _, g_leak = self.p_mos
-        g_channel = beta * np.maximum(self.v_gate[:, None] - vc - vto, 0.0) + g_leak
+        g_cell, g_channel = self._zero_bias(vc)
         state[0] = (g_cell * vr + g_channel * vc) / (g_cell + g_channel)
         state[1] = vr
         state[2] = vc
         _kernels()[1].series_nodes_step(vr, vc, self._scale(), self.p_dev, self.v_gate, self.p_mos, state)
         return state
+
+    def _zero_bias(self, vc):
+        """(the built-in RRAM cells' conductance at zero bias, I0 exp(-gap/g0) / V0; for 1T1R
+        cells their channels' at zero drain-source bias with the source at ``vc``, else None)."""
+        g_cell = self._scale() / self.p_dev[_kernels()[1].V0]
+        if self.kind != "1t1r":
+            return g_cell, None
+        beta, vto, _, g_leak = self.p_mos
+        return g_cell, beta * np.maximum(self.v_gate[:, None] - vc - vto, 0.0) + g_leak
 
     def _scale(self):
         """The built-in model's prefactor I0 exp(-gap/g0) per cell, computed on first use."""
@@ -491,10 +498,8 @@ class _System:
         linearises the sinh where it is steepest); from the linear array's answer it starts
         within a few mV (128x128 at 2 / 1.2 ohm segments: 4 -> 3 Newton steps, 1T1R 5 -> 4)."""
         lines, _ = _kernels()
-        g0 = self._scale() / self.p_dev[_kernels()[1].V0]
-        if self.kind == "1t1r":  # in series with the channel at zero drain-source bias
-            beta, vto, _, g_leak = self.p_mos
-            g_channel = beta * np.maximum(self.v_gate[:, None] - vc - vto, 0.0) + g_leak
+        g0, g_channel = self._zero_bias(vc)
+        if g_channel is not None:  # in series with the channel
             series = g0 + g_channel
             g0 = np.divide(g0 * g_channel, series, out=np.zeros_like(series), where=series > 0.0)
         np.multiply(g0, np.subtract(vr, vc, out=i_cell), out=i_cell)
