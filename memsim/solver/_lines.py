@@ -468,41 +468,50 @@ def kcl_residual(vr, vc, i_cell, g_r, g_c, rows_merged, cols_merged, driven, hel
     ``i_cell``: cell currents row -> column node.  Entries that are not unknowns are 0.
     """
     n_rows, n_cols = vr.shape
-    for i in range(n_rows):
-        for j in range(n_cols):
-            f_row[i, j] = 0.0
-            f_col[i, j] = 0.0
-    for i in range(n_rows):
-        if rows_merged:
+    if rows_merged:
+        for i in range(n_rows):
+            total = 0.0
             if not driven[i]:
-                total = 0.0
                 for j in range(n_cols):
                     total += i_cell[i, j]
-                f_row[i, 0] = total
-            continue
-        for j in range(n_cols):
-            value = i_cell[i, j]
-            if j > 0:
-                value += g_r * (vr[i, j] - vr[i, j - 1])
-            elif driven[i]:
-                value += g_r * (vr[i, j] - v_row[i])
-            if j < n_cols - 1:
-                value += g_r * (vr[i, j] - vr[i, j + 1])
-            f_row[i, j] = value
+            f_row[i, 0] = total
+            for j in range(1, n_cols):
+                f_row[i, j] = 0.0
+    else:
+        # the end nodes peeled off: the interior loop has no branch and runs in vector lanes
+        last = n_cols - 1
+        for i in range(n_rows):
+            left = v_row[i] if driven[i] else vr[i, 0]  # an open end adds no current
+            value = i_cell[i, 0] + g_r * (vr[i, 0] - left)
+            if last > 0:
+                value += g_r * (vr[i, 0] - vr[i, 1])
+            f_row[i, 0] = value
+            for j in range(1, last):
+                f_row[i, j] = i_cell[i, j] + g_r * (vr[i, j] - vr[i, j - 1]) + g_r * (vr[i, j] - vr[i, j + 1])
+            if last > 0:
+                f_row[i, last] = i_cell[i, last] + g_r * (vr[i, last] - vr[i, last - 1])
     if cols_merged:
         for j in range(n_cols):
+            total = 0.0
             if not held[j]:
-                total = 0.0
                 for i in range(n_rows):
                     total -= i_cell[i, j]
-                f_col[0, j] = total
+            f_col[0, j] = total
+        for i in range(1, n_rows):
+            for j in range(n_cols):
+                f_col[i, j] = 0.0
         return
+    last = n_rows - 1
     for i in range(n_rows):
+        if 0 < i < last:
+            for j in range(n_cols):
+                f_col[i, j] = -i_cell[i, j] + g_c * (vc[i, j] - vc[i - 1, j]) + g_c * (vc[i, j] - vc[i + 1, j])
+            continue
         for j in range(n_cols):
             value = -i_cell[i, j]
             if i > 0:
                 value += g_c * (vc[i, j] - vc[i - 1, j])
-            if i < n_rows - 1:
+            if i < last:
                 value += g_c * (vc[i, j] - vc[i + 1, j])
             elif held[j]:
                 value += g_c * (vc[i, j] - v_col[j])
@@ -510,19 +519,22 @@ def kcl_residual(vr, vc, i_cell, g_r, g_c, rows_merged, cols_merged, driven, hel
 
 
 @njit(cache=True, nogil=True)
-def add_update(vr, vc, dr, dc, step, rows_merged, cols_merged, driven, held, out_r, out_c):
-    """out = v + step * d, spreading merged-line unknowns (index 0) over their line."""
+def add_update(vr, vc, dr, dc, step, rows_merged, cols_merged, driven, held, lo, hi, out_r, out_c):
+    """out = v + step * d, clipped to [lo, hi] (a projection; -inf, inf for none; a NaN stays
+    NaN), spreading merged-line unknowns (index 0) over their line."""
     n_rows, n_cols = vr.shape
     for i in range(n_rows):
         for j in range(n_cols):
             if rows_merged:
-                out_r[i, j] = vr[i, j] + (0.0 if driven[i] else step * dr[i, 0])
+                value = vr[i, j] + (0.0 if driven[i] else step * dr[i, 0])
             else:
-                out_r[i, j] = vr[i, j] + step * dr[i, j]
+                value = vr[i, j] + step * dr[i, j]
+            out_r[i, j] = lo if value < lo else (hi if value > hi else value)
             if cols_merged:
-                out_c[i, j] = vc[i, j] + (0.0 if held[j] else step * dc[0, j])
+                value = vc[i, j] + (0.0 if held[j] else step * dc[0, j])
             else:
-                out_c[i, j] = vc[i, j] + step * dc[i, j]
+                value = vc[i, j] + step * dc[i, j]
+            out_c[i, j] = lo if value < lo else (hi if value > hi else value)
 
 
 @njit(cache=True, nogil=True)

@@ -310,7 +310,7 @@ class _System:
         (d_col, inv_r, inv_c) buffers where given (one solve's, reused from step to step)."""
         lines, _ = _kernels()
         if out is None:
-            out = np.zeros((3, *self.shape))
+            out = np.empty((3, *self.shape))
         d_col, inv_r, inv_c = out
         if self.kind == "ohmic":
             d_row = d_col = self.g
@@ -404,8 +404,8 @@ class _System:
     def solve(self, v_row, v_col, tol, max_iter):
         """Solve for one drive vector; returns a dict of arrays and diagnostics."""
         lines, _ = _kernels()
-        v_row = np.ascontiguousarray(np.nan_to_num(v_row, nan=0.0))
-        v_col = np.ascontiguousarray(np.nan_to_num(v_col, nan=0.0))
+        v_row = np.where(np.isnan(v_row), 0.0, v_row)  # floating line ends: NaN -> 0, unused
+        v_col = np.where(np.isnan(v_col), 0.0, v_col)
         known = np.concatenate([np.abs(v_row[self.driven]), np.abs(v_col[self.held])])
         v_scale = float(known.max()) if known.size else 0.0
         vr, vc = self.initial(v_row, v_col)
@@ -416,7 +416,7 @@ class _System:
         f_col = np.empty(self.shape)
         linear = self.kind == "ohmic"
         work = self.workspace()
-        factors = None if linear else np.zeros((3, *self.shape))
+        factors = None if linear else np.empty((3, *self.shape))
         spare = None  # the line search's trial arrays, made on its first call
         # 1T1R internal nodes need not be exact while the array's own Newton steps are large:
         # their error after the kernel's last first-order step is O(node_tol^2)
@@ -462,7 +462,7 @@ class _System:
                 node_tol = 1e-2 * update if self.kind == "1t1r" else 0.0
             if linear or accepted or update <= 1e-6 * max(v_scale, 1e-3):
                 lines.add_update(vr, vc, dr, dc, 1.0, self.rows_merged, self.cols_merged, self.driven,
-                                 self.held, vr, vc)  # in place: elementwise
+                                 self.held, -math.inf, math.inf, vr, vc)  # in place: elementwise
                 self.cells(vr, vc, vd, cell, node_tol)
                 self.residual(vr, vc, cell[0], v_row, v_col, f_row, f_col)
             else:
@@ -505,9 +505,8 @@ class _System:
         np.multiply(g0, np.subtract(vr, vc, out=i_cell), out=i_cell)
         self.residual(vr, vc, i_cell, v_row, v_col, f_row, f_col)
         dr, dc, iterations, _ = self.step(f_row, f_col, self.factor(g0, -g0, factors), 1e-2, work)
-        lines.add_update(vr, vc, dr, dc, 1.0, self.rows_merged, self.cols_merged, self.driven, self.held, vr, vc)
-        np.clip(vr, self.v_range[0], self.v_range[1], out=vr)
-        np.clip(vc, self.v_range[0], self.v_range[1], out=vc)
+        lines.add_update(vr, vc, dr, dc, 1.0, self.rows_merged, self.cols_merged, self.driven, self.held,
+                         *self.v_range, vr, vc)
         return iterations
 
     def _line_search(self, vr, vc, vd, dr, dc, update, v_row, v_col, f_row, f_col, cell, jac, node_tol, spare):
@@ -531,9 +530,7 @@ class _System:
         new_r, new_c, trial_f_row, trial_f_col, *trial_cell = spare
         for _ in range(30):
             lines.add_update(vr, vc, dr, dc, lam, self.rows_merged, self.cols_merged, self.driven,
-                             self.held, new_r, new_c)
-            np.clip(new_r, self.v_range[0], self.v_range[1], out=new_r)
-            np.clip(new_c, self.v_range[0], self.v_range[1], out=new_c)
+                             self.held, *self.v_range, new_r, new_c)
             # internal nodes in place: any earlier trial's nodes, with the voltages they were
             # solved at, are as good a start for the next
             self.cells(new_r, new_c, vd, trial_cell, node_tol)
