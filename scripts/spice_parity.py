@@ -64,7 +64,8 @@ def spice_seconds(xb, v):
     return best, ref
 
 
-def solver_seconds(xb, v) -> tuple[float, np.ndarray]:
+def solver_seconds(xb, v):
+    """(best wall time of memsim.solve, its column currents, its Newton steps, its Krylov iterations)."""
     result = memsim.solve(xb, v)  # loads the compiled kernels
     best = np.inf
     spent = 0.0
@@ -76,7 +77,7 @@ def solver_seconds(xb, v) -> tuple[float, np.ndarray]:
         spent += elapsed
         if repeat >= 2 and spent > 0.5:
             break
-    return best, result.i_col
+    return best, result.i_col, result.info["iterations"], result.info["cg_iterations"]
 
 
 def pass_seconds(n: int) -> float:
@@ -109,20 +110,21 @@ def main():
     print(f"- machine: {platform.machine()}, {os.cpu_count()} CPUs; load average (1 min) at the start "
           f"{load_start[0]:.2f}", flush=True)
     print()
-    print("| N | kind | ngspice s | solver s | ratio | largest column error | solver in passes |")
-    print("|---|---|---|---|---|---|---|")
+    print("| N | kind | ngspice s | solver s | ratio | largest column error | solver in passes "
+          "| Newton steps, Krylov iterations |")
+    print("|---|---|---|---|---|---|---|---|")
     passes = {}
     rows = []
     for n in args.sizes:
         for kind in args.kinds:
             xb, v = case(kind, n)
             t_spice, ref = spice_seconds(xb, v)
-            t_solver, i_col = solver_seconds(xb, v)
+            t_solver, i_col, newton, krylov = solver_seconds(xb, v)
             err = float(np.max(np.abs(i_col - ref.i_col) / np.abs(ref.i_col)))
             if n not in passes:
                 passes[n] = pass_seconds(n)
             print(f"| {n} | {LABELS[kind]} | {t_spice:.2f} | {t_solver:.4f} | {t_spice / t_solver:.0f}x "
-                  f"| {err:.1e} | {t_solver / passes[n]:.0f} |", flush=True)
+                  f"| {err:.1e} | {t_solver / passes[n]:.0f} | {newton}, {krylov} |", flush=True)
             rows.append((n, kind, t_spice, t_solver))
     print("\nOne pass (KCL residual kernel, best of 200): "
           + ", ".join(f"{n}x{n} {t * 1e6:.0f} us" for n, t in passes.items()) + ".  Distance to the pass "
@@ -134,7 +136,10 @@ def main():
     print(f"\nLoad average (1 min) at the end: {os.getloadavg()[0]:.2f}.  Column error: "
           "max over columns of |I_solver - I_ngspice| / |I_ngspice|.  The level-1 and selector-less rows "
           "solve the same equations in both engines (tests/test_solver_spice.py asserts 1e-9 at 128x128); "
-          "the BSIM4 row is the calibrated reduced transistor's own error against the card.")
+          "the BSIM4 row is the calibrated reduced transistor's own error against the card.  Newton steps: "
+          "linear solves after the start (nonlinear cells first solve the array with each cell at its "
+          "zero-bias conductance, one more linear solve); Krylov iterations: all of them, that start's included "
+          "(CG for two-terminal cells, BiCGStab for 1T1R).")
 
 
 if __name__ == "__main__":
