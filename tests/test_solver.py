@@ -440,7 +440,7 @@ def test_fused_symmetric_newton_step_matches_generic_kernel(shape):
     for fused in (False, True):
         dr, dc = np.zeros(shape), np.zeros(shape)
         if fused:
-            dc[:] = 1e-3  # a nonzero start
+            dc[:] = 1e-3  # stale contents: the solve starts from zero whatever dc holds
         _, rel = _pcg.newton_step_sym(f_row, f_col, g, g, g_r, g_c, False, False, driven, held, inv_r, inv_c, 1e-14,
                                       1000, True, dr, dc, np.full((7, *shape), np.nan),  # scratch: never read first
                                       _pcg.LINES if fused else _pcg.GENERIC, *none)
@@ -537,8 +537,8 @@ def test_two_level_cg_read_schemes_match_reference(scheme, two_level_everywhere)
 
 
 def test_two_level_newton_step_matches_fused_kernel():
-    """_pcg.newton_step_sym with the coarse correction (floating lines, a nonzero start) against
-    the one-level preconditioner."""
+    """_pcg.newton_step_sym with the coarse correction (floating lines, stale contents in dc)
+    against the one-level preconditioner."""
     from memsim.solver import _lines, _pcg
     from memsim.solver.coarse import CoarseGrid
     rng = np.random.default_rng(41)

@@ -322,7 +322,8 @@ def _dot(a, b):
 @njit(cache=True, nogil=True)
 def schur_bicgstab(rhs, x, d_col, b1, b2, g_r, g_c, rows_merged, cols_merged, driven, held, inv_r,
                    inv_c, rel_tol, max_iter, recompute, work):
-    """Right-preconditioned BiCGStab on the non-symmetric Schur system; x updated in place.
+    """Right-preconditioned BiCGStab on the non-symmetric Schur system from x = 0; the solution
+    into ``x``.
 
     ``work`` is (10, R, C) scratch space.  Returns (iterations, relative residual): recomputed
     from x (one more product) when ``recompute``, else the method's recursive estimate.
@@ -340,21 +341,14 @@ def schur_bicgstab(rhs, x, d_col, b1, b2, g_r, g_c, rows_merged, cols_merged, dr
     s_row = work[9]
     p[:] = 0.0
     v[:] = 0.0
+    x[:] = 0.0
     norm_b = np.sqrt(_dot(rhs, rhs))
     if norm_b == 0.0:
-        for i in range(n_rows):
-            for j in range(n_cols):
-                x[i, j] = 0.0
         return 0, 0.0
-    if np.any(x != 0.0):  # r = rhs - K x (a zero start costs no product)
-        schur_apply(x, d_col, b1, b2, g_r, g_c, rows_merged, cols_merged, driven, held, inv_r,
-                    t_row, s_row, t)
-    else:
-        t[:] = 0.0
     rr = 0.0
     for i in range(n_rows):
         for j in range(n_cols):
-            value = rhs[i, j] - t[i, j]
+            value = rhs[i, j]
             r[i, j] = value
             r0[i, j] = value
             rr += value * value

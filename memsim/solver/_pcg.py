@@ -79,7 +79,7 @@ def newton_step_sym(f_row, f_col, d_col, coef, g_r, g_c, rows_merged, cols_merge
     :data:`TWO_LEVEL` with the coarse grid ``grid_i``, ``grid_j`` (lo, hi, w) and its banded
     factor and point ``order``, or :data:`GENERIC`; the others take :data:`NO_GRID` etc.).
 
-    ``dc`` is the starting guess (a zero guess costs no product); ``work`` is (7, R, C) scratch
+    ``dc`` receives the update (the solve starts from zero); ``work`` is (7, R, C) scratch
     space (a solve's Newton steps share it: fresh 2 MB arrays at 512x512 cost their page faults
     at every step).  Returns (CG iterations, relative residual ||r|| / ||rhs||): recomputed from
     dc at the end (one more product) when ``recompute``, else CG's recursive estimate.
@@ -117,22 +117,10 @@ def newton_step_sym(f_row, f_col, d_col, coef, g_r, g_c, rows_merged, cols_merge
         norm_b = step_rhs(f_row, f_col, coef, g_r, inv_r, line, solved, rhs)
     iterations = 0
     rel = 0.0
-    if norm_b == 0.0:
-        for i in range(n_rows):
-            for j in range(n_cols):
-                dc[i, j] = 0.0
-    else:
-        # r = rhs - K dc; z = M^-1 r; p = z
-        if np.any(dc != 0.0):
-            if mode == GENERIC:
-                schur_apply(dc, d_col, coef, coef, g_r, g_c, rows_merged, cols_merged, driven, held, inv_r,
-                            t_row, s_row, q)
-            else:
-                schur_rows(dc, dc, 0.0, d_col, coef, g_r, g_c, held, inv_r, line, solved, q, False)
-            for i in range(n_rows):
-                for j in range(n_cols):
-                    r[i, j] = rhs[i, j] - q[i, j]
-        elif r is not rhs:
+    dc[:] = 0.0
+    if norm_b != 0.0:
+        # from dc = 0: r = rhs; z = M^-1 r; p = z
+        if r is not rhs:
             r[:] = rhs
         if mode == LINES:
             rz = _col_solve_dot(r, g_c, inv_c, z)

@@ -348,7 +348,6 @@ class _System:
         lines, _ = _kernels()
         d_row, d_col, b1, b2, inv_r, inv_c, grid = jac
         dr, dc, scratch = work
-        dc[:] = 0.0
         merged = self.rows_merged or self.cols_merged
         if self.symmetric:
             from . import _pcg
