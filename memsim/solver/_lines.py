@@ -345,13 +345,9 @@ def schur_bicgstab(rhs, x, d_col, b1, b2, g_r, g_c, rows_merged, cols_merged, dr
     norm_b = np.sqrt(_dot(rhs, rhs))
     if norm_b == 0.0:
         return 0, 0.0
-    rr = 0.0
-    for i in range(n_rows):
-        for j in range(n_cols):
-            value = rhs[i, j]
-            r[i, j] = value
-            r0[i, j] = value
-            rr += value * value
+    r[:] = rhs  # from x = 0 the residual is the right-hand side
+    r0[:] = rhs
+    rr = norm_b * norm_b
     rho = 1.0
     alpha = 1.0
     omega = 1.0

@@ -503,7 +503,8 @@ class _System:
             g0 = np.divide(g0 * g_channel, series, out=np.zeros_like(series), where=series > 0.0)
         np.multiply(g0, np.subtract(vr, vc, out=i_cell), out=i_cell)
         self.residual(vr, vc, i_cell, v_row, v_col, f_row, f_col)
-        dr, dc, iterations, _ = self.step(f_row, f_col, self.factor(g0, -g0, factors), 1e-2, work)
+        d_vc = None if g_channel is None else -g0  # a two-terminal cell's d_vc is implied (factor)
+        dr, dc, iterations, _ = self.step(f_row, f_col, self.factor(g0, d_vc, factors), 1e-2, work)
         lines.add_update(vr, vc, dr, dc, 1.0, self.rows_merged, self.cols_merged, self.driven, self.held,
                          *self.v_range, vr, vc)
         return iterations
