@@ -93,7 +93,7 @@ def as_real_array(value, name: str, ndim: int | None = None, min_value: float | 
         raise ValueError(f"{name} must have shape {shape}, got {array.shape}")
     if array.size == 0:
         raise ValueError(f"{name} must not be empty, got shape {array.shape}")
-    if not np.all(np.isfinite(array)):
+    if not np.isfinite(array).all():
         raise ValueError(f"{name} must be finite (no NaN or inf)")
     if min_value is not None and np.any(array < min_value):
         raise ValueError(f"{name} must be >= {min_value}, got a minimum of {array.min():.6g}")
@@ -321,7 +321,7 @@ def check_inputs(xb: Crossbar, v) -> np.ndarray:
 
 def check_voltage(xb: Crossbar, v) -> None:
     """Refuse voltages beyond :data:`V_LIMIT_RRAM` on RRAM crossbars, :data:`V_LIMIT_OHMIC` on ohmic ones."""
-    peak = float(np.max(np.abs(v)))
+    peak = float(np.abs(v).max())
     if xb.kind != "ohmic" and peak > V_LIMIT_RRAM:
         raise ValueError(f"voltages on RRAM cells must stay within +/-{V_LIMIT_RRAM} V (the compact model's "
                          f"range), got {peak:.4g} V")

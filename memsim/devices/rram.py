@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import operator
 from dataclasses import dataclass
 
 import numpy as np
@@ -83,7 +84,7 @@ class RRAMParams:
 
     def as_array(self) -> np.ndarray:
         """Parameters packed in field order, the form the Numba kernels take."""
-        return np.array([getattr(self, f.name) for f in dataclasses.fields(self)], dtype=np.float64)
+        return np.array(_packed_fields(self), dtype=np.float64)
 
     def g_range(self, v_read: float = 0.2) -> tuple[float, float]:
         """(lowest, highest) read conductance in siemens reachable within the gap bounds."""
@@ -110,6 +111,10 @@ class RRAMParams:
 
 
 DEFAULT_PARAMS = RRAMParams()
+
+
+#: RRAMParams' fields in order, read in one call (dataclasses.fields per solve costs microseconds)
+_packed_fields = operator.attrgetter(*(field.name for field in dataclasses.fields(RRAMParams)))
 
 
 def current(v, gap, p: RRAMParams = DEFAULT_PARAMS):

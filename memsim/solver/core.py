@@ -16,6 +16,7 @@ residual by :meth:`_System._inverse_bound` for two-terminal cells); otherwise it
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -38,10 +39,20 @@ _MAX_STEP_V = 0.5  # largest node update per Newton step, V (line-search cap)
 _LINEAR_START_CELLS = 1024
 
 
+@functools.cache
 def _kernels():
-    # Imported lazily: numba compiles (or loads its cache) only when a solve runs.
+    # Imported lazily: numba compiles (or loads its cache) only when a solve runs.  Cached: an
+    # import statement costs a few microseconds even for a loaded module, and a small solve
+    # calls this a dozen times.
     from . import _cells, _lines
     return _lines, _cells
+
+
+@functools.cache
+def _krylov():
+    """The CG Newton step's kernels (:mod:`memsim.solver._pcg`), imported lazily as :func:`_kernels`."""
+    from . import _pcg
+    return _pcg
 
 
 # ---------------------------------------------------------------------------------------------
@@ -77,7 +88,12 @@ def ram_budget() -> tuple[float, int]:
         fraction = float(value)
     except ValueError:
         raise ValueError(f"MEMSIM_MAX_RAM_FRACTION must be a number in (0, 1], got {value!r}") from None
-    return fraction, os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return fraction, _physical_ram()
+
+
+@functools.cache
+def _physical_ram() -> int:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 def _check_memory(xb: Crossbar, batch: int, cells: bool, voltages: bool) -> None:
@@ -102,11 +118,14 @@ def _calibrated(xb: Crossbar, calibration) -> Crossbar:
     return calibration.apply(xb)
 
 
-def _check_table_range(xb: Crossbar, peak: float) -> None:
-    """Refuse drives beyond the voltage range a Verilog-A device's table covers (no cell
-    voltage exceeds the largest drive: the network is passive)."""
+def _check_table_range(xb: Crossbar, drives: np.ndarray) -> None:
+    """Refuse drives (V, NaN: a floating line end) beyond the voltage range a Verilog-A device's
+    table covers (no cell voltage exceeds the largest drive: the network is passive)."""
     v_max = getattr(xb.device_params, "v_max", None)
-    if xb.kind != "ohmic" and v_max is not None and peak > v_max:
+    if xb.kind == "ohmic" or v_max is None:
+        return
+    peak = float(np.nanmax(np.abs(drives)))
+    if peak > v_max:
         raise ValueError(f"drives reach {peak:.4g} V, beyond the +/-{v_max:g} V that the {xb.device_params.module} "
                          "table covers; make the device with a larger v_max")
 
@@ -180,6 +199,7 @@ class _System:
         self.g_c = 0.0 if self.cols_merged else 1.0 / xb.r_col
         self.driven = np.ascontiguousarray(driven, dtype=np.bool_)
         self.held = np.ascontiguousarray(held, dtype=np.bool_)
+        self.all_ends = bool(self.driven.all() and self.held.all())  # no line floats (an MVM read)
         self.symmetric = xb.kind != "1t1r"
         self.method = "schur-cg" if self.symmetric else "schur-bicgstab"  # the Krylov method on the Schur system
         n_rows, n_cols = self.shape
@@ -208,7 +228,7 @@ class _System:
         vanish and the driver and sense segments only add.  So J^-1 1 <= W and
         ||J^-1||_inf <= max W = r_row C (C + 1) / 2 + r_col R (R + 1) / 2 (Varga, "Matrix Iterative
         Analysis", Springer 2000, section 3.5: the comparison bound for M-matrices)."""
-        if self.kind == "1t1r" or not (np.all(self.driven) and np.all(self.held)):
+        if self.kind == "1t1r" or not self.all_ends:
             return None  # a 1T1R cell's gate drive makes its row and column terms unequal
         n_rows, n_cols = self.shape
         return self.xb.r_row * n_cols * (n_cols + 1) / 2 + self.xb.r_col * n_rows * (n_rows + 1) / 2
@@ -229,14 +249,18 @@ class _System:
         return kcl <= tol * lines.line_current_scale(i_cell)
 
     # -- pieces ---------------------------------------------------------------------------
-    def initial(self, v_row, v_col):
-        """Ideal-wire start: driven lines at their drive, floating lines at the mean drive."""
-        known = np.concatenate([v_row[self.driven], v_col[self.held]])
-        mean = float(known.mean()) if known.size else 0.0
+    def initial(self, v_row, v_col, known):
+        """Ideal-wire start: driven lines at their drive, floating lines at the mean of the
+        ``known`` drives."""
         vr = np.empty(self.shape)
         vc = np.empty(self.shape)
-        vr[:] = np.where(self.driven, v_row, mean)[:, None]
-        vc[:] = np.where(self.held, v_col, mean)[None, :]
+        if self.all_ends:
+            vr[:] = v_row[:, None]
+            vc[:] = v_col
+        else:
+            mean = float(known.sum()) / known.size if known.size else 0.0
+            vr[:] = np.where(self.driven, v_row, mean)[:, None]
+            vc[:] = np.where(self.held, v_col, mean)[None, :]
         return vr, vc
 
     def cell_arrays(self):
@@ -350,7 +374,7 @@ class _System:
         dr, dc, scratch = work
         merged = self.rows_merged or self.cols_merged
         if self.symmetric:
-            from . import _pcg
+            _pcg = _krylov()
             if grid is not None:
                 mode, coarse = _pcg.TWO_LEVEL, (grid.grid_i, grid.grid_j, grid.factor, grid.order)
             else:
@@ -363,7 +387,7 @@ class _System:
                                                    *coarse)
             return dr, dc, int(iterations), float(rel)
         if not merged:  # the non-symmetric (1T1R) step on lines
-            from . import _pcg
+            _pcg = _krylov()
             line = np.empty((4, self.shape[1]))
             solved = np.empty((4, self.shape[1]))
             rhs = scratch[0]
@@ -403,13 +427,16 @@ class _System:
     def solve(self, v_row, v_col, tol, max_iter):
         """Solve for one drive vector; returns a dict of arrays and diagnostics."""
         lines, _ = _kernels()
-        v_row = np.where(np.isnan(v_row), 0.0, v_row)  # floating line ends: NaN -> 0, unused
-        v_col = np.where(np.isnan(v_col), 0.0, v_col)
-        known = np.concatenate([np.abs(v_row[self.driven]), np.abs(v_col[self.held])])
-        v_scale = float(known.max()) if known.size else 0.0
-        vr, vc = self.initial(v_row, v_col)
-        self.v_range = (min(v_row[self.driven].min(initial=np.inf), v_col[self.held].min(initial=np.inf)),
-                        max(v_row[self.driven].max(initial=-np.inf), v_col[self.held].max(initial=-np.inf)))
+        if self.all_ends:
+            known = np.concatenate([v_row, v_col])
+        else:
+            v_row = np.where(np.isnan(v_row), 0.0, v_row)  # floating line ends: NaN -> 0, unused
+            v_col = np.where(np.isnan(v_col), 0.0, v_col)
+            known = np.concatenate([v_row[self.driven], v_col[self.held]])
+        # the drives' range (the line search keeps node voltages inside it) and largest magnitude
+        self.v_range = (float(known.min()), float(known.max())) if known.size else (math.inf, -math.inf)
+        v_scale = max(0.0, -self.v_range[0], self.v_range[1])
+        vr, vc = self.initial(v_row, v_col, known)
         cell = self.cell_arrays()
         f_row = np.empty(self.shape)
         f_col = np.empty(self.shape)
@@ -481,7 +508,9 @@ class _System:
                 break
         kcl = lines.max_abs2(f_row, f_col)
         i_cell = cell[0]
-        i_col = np.where(self.held, i_cell.sum(axis=0), 0.0)
+        i_col = i_cell.sum(axis=0)
+        if not self.all_ends:
+            i_col[~self.held] = 0.0
         grid = jac[6]
         return {"i_col": i_col, "v_row": vr, "v_col": vc, "i_cell": i_cell, "converged": converged,
                 "iterations": iteration, "cg_iterations": cg_total,
@@ -622,7 +651,7 @@ def solve(xb: Crossbar, v, *, cells: bool = False, voltages: bool = True, tol: f
     _check_options(xb, tol, max_iter, on_fail)
     xb = _calibrated(xb, calibration)
     v = check_inputs(xb, v)
-    _check_table_range(xb, float(np.max(np.abs(v))))
+    _check_table_range(xb, v)
     batched = v.ndim == 2
     vectors = v if batched else v[None, :]
     _check_memory(xb, len(vectors), cells, voltages)
@@ -765,7 +794,7 @@ def solve_bias(xb: Crossbar, bias: Bias, *, cells: bool = False, tol: float = 1e
     _check_options(xb, tol, max_iter, on_fail)
     xb = _calibrated(xb, calibration)
     v_row, v_col = _check_bias(xb, bias)
-    _check_table_range(xb, float(np.nanmax(np.abs(np.concatenate([v_row, v_col])))))
+    _check_table_range(xb, np.concatenate([v_row, v_col]))
     driven = ~np.isnan(v_row)
     held = ~np.isnan(v_col)
     _check_connected(xb, driven, held)
