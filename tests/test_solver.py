@@ -442,7 +442,7 @@ def test_fused_symmetric_newton_step_matches_generic_kernel(shape):
         if fused:
             dc[:] = 1e-3  # stale contents: the solve starts from zero whatever dc holds
         _, rel = _pcg.newton_step_sym(f_row, f_col, g, g, g_r, g_c, False, False, driven, held, inv_r, inv_c, 1e-14,
-                                      1000, True, dr, dc, np.full((7, *shape), np.nan),  # scratch: never read first
+                                      0.0, 1000, True, dr, dc, np.full((7, *shape), np.nan),  # scratch: never read first
                                       _pcg.LINES if fused else _pcg.GENERIC, *none)
         assert rel < 1e-12  # recomputed from dc
         out.append((dr, dc))
@@ -560,7 +560,7 @@ def test_two_level_newton_step_matches_fused_kernel():
         coarse = ((grid.grid_i, grid.grid_j, grid.factor, grid.order) if two_level else
                   (_pcg.NO_GRID, _pcg.NO_GRID, _pcg.NO_FACTOR, _pcg.NO_ORDER))
         _, rel = _pcg.newton_step_sym(f_row, f_col, g, g, g_r, g_c, False, False, driven, held, inv_r, inv_c, 1e-14,
-                                      1000, False, dr, dc, np.full((7, *shape), np.nan),
+                                      0.0, 1000, False, dr, dc, np.full((7, *shape), np.nan),
                                       _pcg.TWO_LEVEL if two_level else _pcg.LINES, *coarse)
         assert rel < 1e-14
         out.append((dr, dc))
@@ -601,3 +601,83 @@ def test_currents_through_milliohm_wires_are_within_tol_too(r):
         rounding = len(v) * 4 * np.finfo(float).eps * max(v) / r  # of v_in - v_row in double precision
         assert abs(i_in.sum() - res.i_col.sum()) <= 1e-9 * res.i_col.sum() + rounding
         np.testing.assert_allclose(res.i_col, reference_solve(xb, v).i_col, rtol=1e-9)
+
+
+def _nodal_matrix(g, r_row, r_col):
+    """The ohmic crossbar's nodal matrix (row nodes, then column nodes, row-major), every row
+    driven at its left end and every column held at its bottom end, assembled here from its
+    stamps: the independent reference for the residual bounds."""
+    import scipy.sparse as sp
+    n_rows, n_cols = g.shape
+
+    def wire(n, r, open_end):
+        lap = 2.0 * np.eye(n) - np.eye(n, k=1) - np.eye(n, k=-1)
+        lap[open_end, open_end] = 1.0  # one neighbour; the other end's second is its driver / sense end
+        return lap / r
+
+    rows = sp.kron(sp.eye(n_rows), wire(n_cols, r_row, n_cols - 1))  # driver beside node 0
+    cols = sp.kron(wire(n_rows, r_col, 0), sp.eye(n_cols))  # sense end beside node R - 1
+    cells = sp.diags(g.ravel())
+    return sp.bmat([[rows + cells, -cells], [-cells, cols + cells]]).tocsc()
+
+
+@pytest.mark.parametrize("shape, r_row, r_col", [((7, 5), 2.0, 1.2), ((12, 30), 1e-3, 50.0), ((1, 6), 3.0, 0.5)])
+def test_per_line_residual_bound_holds_and_is_tighter(shape, r_row, r_col):
+    """kcl_majorant bounds |J^-1 f| for any residual f (here against spsolve of the assembled
+    nodal matrix), equals the uniform bound ||J^-1||_inf ||f||_inf when every residual has the
+    same size, is several times tighter when the residuals sit on the column nodes (as after a
+    Newton step, whose row equations hold), and is NaN for a NaN residual."""
+    from scipy.sparse.linalg import spsolve
+    from memsim.solver import _lines
+    from memsim.solver.core import _System
+
+    rng = np.random.default_rng(zlib.crc32(repr((shape, r_row, r_col)).encode()))
+    g = random_g(rng, shape)
+    jac = _nodal_matrix(g, r_row, r_col)
+    uniform = _System(memsim.Crossbar.ohmic(g, r_row=r_row, r_col=r_col), np.ones(shape[0], bool),
+                      np.ones(shape[1], bool)).inverse_bound
+    for trial in range(20):
+        f_row = rng.normal(size=shape) * 10.0 ** rng.uniform(-3, 3, shape)
+        f_col = rng.normal(size=shape) * 10.0 ** rng.uniform(-3, 3, shape)
+        if trial % 4 == 0:
+            f_row[:] = 0.0  # a Newton step's residual: column nodes only
+        error = spsolve(jac, np.concatenate([f_row.ravel(), f_col.ravel()]))
+        bound, largest = _lines.kcl_majorant(f_row, f_col, r_row, r_col)
+        assert largest == max(np.abs(f_row).max(), np.abs(f_col).max())
+        assert np.abs(error).max() <= bound * (1 + 1e-9)
+        assert bound <= uniform * largest * (1 + 1e-12)
+    ones = np.ones(shape)
+    assert _lines.kcl_majorant(ones, ones, r_row, r_col)[0] == pytest.approx(uniform, rel=1e-12)
+    if shape[0] > 1:
+        columns_only = np.zeros(shape)
+        columns_only[-1] = 1.0  # the row beside the sense ends
+        assert _lines.kcl_majorant(np.zeros(shape), columns_only, r_row, r_col)[0] < uniform / 3
+    f_col = np.ones(shape)
+    f_col[0, -1] = np.nan
+    assert all(np.isnan(_lines.kcl_majorant(np.zeros(shape), f_col, r_row, r_col)))
+    assert all(np.isnan(_lines.kcl_majorant(f_col, np.zeros(shape), r_row, r_col)))
+
+
+@pytest.mark.parametrize("kind", ["ohmic", "device"])
+def test_cg_steps_certified_by_the_residual_bound_are_within_tol(kind):
+    """A CG step that stops on the per-line bound (before its relative tolerance) still leaves
+    every node within tol of the solution (a tol = 1e-14 solve), and stops sooner than one that
+    may not."""
+    from memsim.solver import core
+
+    rng = np.random.default_rng(3)
+    g = rng.uniform(6e-6, 1e-4, (96, 96))
+    xb = memsim.Crossbar.of_kind(kind, g, r_row=2.0, r_col=1.2)
+    v = rng.uniform(0.0, 0.3, 96)
+    tight = solve(xb, v, tol=1e-14, on_fail="warn")
+    for tol in (1e-10, 1e-8):
+        res = solve(xb, v, tol=tol)
+        assert res.info["converged"]
+        for key in ("v_row", "v_col"):
+            assert np.abs(getattr(res, key) - getattr(tight, key)).max() <= tol * v.max()
+    certified = solve(xb, v).info["cg_iterations"]
+    try:
+        core._CG_CERTIFY = 0.0
+        assert certified < solve(xb, v).info["cg_iterations"]
+    finally:
+        core._CG_CERTIFY = 0.9

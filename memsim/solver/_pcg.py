@@ -23,7 +23,7 @@ already include the end segment).
 import numpy as np
 from numba import njit, objmode
 
-from ._lines import _FAST, _dot, newton_back, newton_rhs, schur_apply, solve_cols
+from ._lines import _FAST, _dot, newton_back, newton_rhs, row_max_weighted, schur_apply, solve_cols
 
 
 @njit(cache=True, nogil=True, fastmath=_FAST)
@@ -72,12 +72,18 @@ def _coarse(factor, order, r_coarse):
 
 @njit(cache=True, nogil=True)
 def newton_step_sym(f_row, f_col, d_col, coef, g_r, g_c, rows_merged, cols_merged, driven, held, inv_r, inv_c,
-                    rel_tol, max_iter, recompute, dr, dc, work, mode, grid_i, grid_j, factor, order):
+                    rel_tol, stop_bound, max_iter, recompute, dr, dc, work, mode, grid_i, grid_j, factor, order):
     """Solve the linearised symmetric system for (dr, dc) given the KCL residuals (fr, fc): the
     Schur system on the column nodes by preconditioned conjugate gradients, the one CG loop of
     the solver, with the preconditioner and passes of ``mode`` (:data:`LINES`,
     :data:`TWO_LEVEL` with the coarse grid ``grid_i``, ``grid_j`` (lo, hi, w) and its banded
     factor and point ``order``, or :data:`GENERIC`; the others take :data:`NO_GRID` etc.).
+
+    With :data:`LINES`, CG also stops once the column half of the comparison bound of
+    :func:`memsim.solver._lines.kcl_majorant` on its residual (which is the column nodes' KCL
+    residual after the step; the row nodes' is rounding) is at most ``stop_bound`` (V; 0: never):
+    the step's own error is then certified that small, however large ``rel_tol`` still finds
+    the residual.
 
     ``dc`` receives the update (the solve starts from zero); ``work`` is (7, R, C) scratch
     space (a solve's Newton steps share it: fresh 2 MB arrays at 512x512 cost their page faults
@@ -174,6 +180,10 @@ def newton_step_sym(f_row, f_col, d_col, coef, g_r, g_c, rows_merged, cols_merge
                                 z[i, j] = (value + g_c * z[i - 1, j]) * inv_c[i, j]
             if np.sqrt(rr) <= target:
                 break
+            # max |r| >= rms |r|: the weighted row maxima only once that can pass
+            if mode == LINES and stop_bound > 0.0 and np.sqrt(rr / r.size) <= g_c * stop_bound:
+                if row_max_weighted(r) <= g_c * stop_bound:
+                    break
             if mode == LINES:
                 rz_new = _col_back_dot(r, g_c, inv_c, z)
             elif mode == TWO_LEVEL:

@@ -37,6 +37,12 @@ _MAX_STEP_V = 0.5  # largest node update per Newton step, V (line-search cap)
 #: below it a solve is bound by its Python calls, and the start's (about 50 us) outweighs the
 #: Newton step it saves (16x16 1T1R: 0.25 -> 0.30 ms; 32x32 even, 64x64 1.46 -> 1.15 ms).
 _LINEAR_START_CELLS = 1024
+#: The per-line residual bound (:meth:`_System.proves`) is tried where the uniform one is at most
+#: this many times too large (measured: 4-5x tighter on 128x128 and 256x256 ohmic steps, whose
+#: row equations hold to rounding), and a CG step stops once its residual's column half is
+#: certified within this share of the tolerance (the rest is the row nodes' rounding).
+_PER_LINE_REACH = 100.0
+_CG_CERTIFY = 0.9
 
 
 @functools.cache
@@ -233,14 +239,20 @@ class _System:
         n_rows, n_cols = self.shape
         return self.xb.r_row * n_cols * (n_cols + 1) / 2 + self.xb.r_col * n_rows * (n_rows + 1) / 2
 
-    def proves(self, d_vr, kcl, limit):
-        """The next full Newton update from a KCL residual of at most ``kcl`` (A) is at most the
-        returned bound (V); None where :meth:`_inverse_bound` does not apply or the bound exceeds
-        ``limit``."""
+    def proves(self, d_vr, f_row, f_col, limit):
+        """(a bound (V) on the next full Newton update from the KCL residuals ``f_row``, ``f_col``,
+        or None where :meth:`_inverse_bound` does not apply or the bound exceeds ``limit``; the
+        largest residual, A).  The uniform bound ||J^-1||_inf ||f||_inf first; where it misses
+        ``limit`` by less than a factor :data:`_PER_LINE_REACH`, the per-line one of
+        :func:`memsim.solver._lines.kcl_majorant` (one more pass over the residuals)."""
+        lines, _ = _kernels()
+        kcl = lines.max_abs2(f_row, f_col)
         if self.inverse_bound is None or (d_vr is not None and self.p_dev[0] < 0.0 and np.min(d_vr) < 0.0):
-            return None  # (a tabulated device may have a falling I-V somewhere)
+            return None, kcl  # (a tabulated device may have a falling I-V somewhere)
         bound = self.inverse_bound * kcl
-        return bound if bound <= limit else None
+        if limit < bound <= _PER_LINE_REACH * limit:
+            bound = lines.kcl_majorant(f_row, f_col, self.xb.r_row, self.xb.r_col)[0]
+        return (bound if bound <= limit else None), kcl
 
     def currents_within(self, tol, i_cell, kcl):
         """Whether the KCL residual ``kcl`` (A, the largest: the error of any current taken from
@@ -366,9 +378,10 @@ class _System:
         except np.linalg.LinAlgError:  # not numerically positive definite: the one-level CG still works
             return None
 
-    def step(self, f_row, f_col, jac, rel_tol, work):
+    def step(self, f_row, f_col, jac, rel_tol, work, certify=0.0):
         """One Newton step (dr, dc, CG iterations, CG's relative residual) in ``work``, one
-        solve's buffers (:meth:`workspace`), reused from step to step."""
+        solve's buffers (:meth:`workspace`), reused from step to step; a CG step on lines also
+        stops once its error is certified within ``certify`` (V; 0: only at ``rel_tol``)."""
         lines, _ = _kernels()
         d_row, d_col, b1, b2, inv_r, inv_c, grid = jac
         dr, dc, scratch = work
@@ -383,7 +396,7 @@ class _System:
             # the Newton update itself is the convergence check, so CG's own residual estimate will do
             iterations, rel = _pcg.newton_step_sym(f_row, f_col, d_col, b1, self.g_r, self.g_c, self.rows_merged,
                                                    self.cols_merged, self.driven, self.held, inv_r, inv_c,
-                                                   rel_tol, self.cg_max_iter, False, dr, dc, scratch, mode,
+                                                   rel_tol, certify, self.cg_max_iter, False, dr, dc, scratch, mode,
                                                    *coarse)
             return dr, dc, int(iterations), float(rel)
         if not merged:  # the non-symmetric (1T1R) step on lines
@@ -448,6 +461,8 @@ class _System:
         # their error after the kernel's last first-order step is O(node_tol^2)
         node_tol = 1e-3 * v_scale if self.kind == "1t1r" else 0.0
         cg_total = 0
+        # where the residual bound applies, a CG step stops once it is certified within tol
+        certify = _CG_CERTIFY * tol * v_scale if self.inverse_bound is not None else 0.0
         if self.kind != "ohmic" and self.p_dev[0] >= 0.0 and vr.size >= _LINEAR_START_CELLS:
             cg_total += self._linear_start(vr, vc, v_row, v_col, cell[0], f_row, f_col, factors, work)
         vd = self.internal_nodes(vr, vc) if self.kind == "1t1r" else None
@@ -466,7 +481,7 @@ class _System:
             else:
                 jac = self.factor(cell[1], cell[2], factors)
                 rel_tol = min(1e-3, max(previous, 1e-2 * tol, 1e-15))
-            dr, dc, cg_iterations, _ = self.step(f_row, f_col, jac, rel_tol, work)
+            dr, dc, cg_iterations, _ = self.step(f_row, f_col, jac, rel_tol, work, certify)
             cg_total += cg_iterations
             update = lines.max_abs2(dr, dc)
             previous = update / v_scale if v_scale > 0 else 0.0
@@ -500,8 +515,7 @@ class _System:
                 converged = True
                 break
             # the next update's size from the KCL residual alone (no further linear solve)
-            kcl = lines.max_abs2(f_row, f_col)
-            bound = self.proves(cell[1], kcl, tol * v_scale)
+            bound, kcl = self.proves(cell[1], f_row, f_col, tol * v_scale)
             if bound is not None and self.currents_within(tol, cell[0], kcl):
                 update = bound
                 converged = True
