@@ -24,7 +24,7 @@ from numba import njit
 from ..devices.kernels import G0, I0, V0, cell_current, mosfet_current
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def device_cells(vr, vc, gap, p_dev, i_cell, d_vr, d_vc):
     n_rows, n_cols = vr.shape
     for i in range(n_rows):
@@ -35,7 +35,7 @@ def device_cells(vr, vc, gap, p_dev, i_cell, d_vr, d_vc):
             d_vc[i, j] = -g
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _transistor(vd, vs, vg, p_mos):
     """Channel current d -> s (A) with d/dvd and d/dvs; drain and source swap for vd < vs."""
     if vd >= vs:
@@ -45,7 +45,7 @@ def _transistor(vd, vs, vg, p_mos):
     return -current, gm + gds, -gds
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def series_node(vr, vc, vg, gap, p_dev, p_mos, vd_guess):
     """Internal node voltage of one 1T1R cell: RRAM current (vr -> vd) = channel current (vd -> vc).
 
@@ -95,7 +95,7 @@ def series_node(vr, vc, vg, gap, p_dev, p_mos, vd_guess):
     return vd, current, g_r * m_d / denom, g_r * m_s / denom
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def one_t_one_r_cells(vr, vc, gap, v_gate, p_dev, p_mos, vd, i_cell, d_vr, d_vc):
     """1T1R cells; ``vd`` (R, C) holds the internal-node guesses in and the solutions out."""
     n_rows, n_cols = vr.shape
@@ -120,7 +120,7 @@ def rram_scale(gap, p_dev, out):
     out *= p_dev[I0]
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _sinh_cosh_expm1(e):
     """(sinh x, cosh x) from e = expm1(x): sinh = e (1 + 1 / (1 + e)) / 2 keeps full relative
     precision at small x (no cancellation), cosh = (1 + e + 1 / (1 + e)) / 2."""
@@ -139,7 +139,7 @@ def device_cells_scaled(vr, vc, scale, p_dev, i_cell, d_vr):
     _device_from_expm1(i_cell, scale, inv_v0, i_cell, d_vr)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _scaled_difference(vr, vc, factor, out):
     n_rows, n_cols = vr.shape
     for i in range(n_rows):
@@ -147,7 +147,7 @@ def _scaled_difference(vr, vc, factor, out):
             out[i, j] = (vr[i, j] - vc[i, j]) * factor
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _device_from_expm1(e_cell, scale, inv_v0, i_cell, d_vr):
     """Currents and conductances from e = expm1((vr - vc) / V0) (``e_cell`` may be ``i_cell``)."""
     n_rows, n_cols = e_cell.shape
@@ -159,14 +159,14 @@ def _device_from_expm1(e_cell, scale, inv_v0, i_cell, d_vr):
             d_vr[i, j] = a * inv_v0 * ch
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _mismatch(vr, vc, vg, scale, inv_v0, p_mos, vd):
     """The built-in RRAM's current (vr -> vd) and the channel's (vd -> vc) at the node voltage vd:
     (i_r, g_r, i_m, m_d, m_s, slope = g_r + m_d, Newton step (i_r - i_m) / slope or 0)."""
     return _mismatch_expm1(math.expm1((vr - vd) * inv_v0), vc, vg, scale, inv_v0, p_mos, vd)
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _mismatch_expm1(e, vc, vg, scale, inv_v0, p_mos, vd):
     """:func:`_mismatch` from e = expm1((vr - vd) / V0)."""
     sh, ch = _sinh_cosh_expm1(e)
@@ -178,7 +178,7 @@ def _mismatch_expm1(e, vc, vg, scale, inv_v0, p_mos, vd):
     return i_r, g_r, i_m, m_d, m_s, slope, step
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _node_result(vd, step, i_r, g_r, i_m, m_d, m_s, slope):
     """(vd + step, current, d current/d vr, d current/d vc, d vd/d vr, d vd/d vc) with the last
     Newton step taken to first order: node and current then err by O(step^2)."""
@@ -187,7 +187,7 @@ def _node_result(vd, step, i_r, g_r, i_m, m_d, m_s, slope):
     return vd + step, current, g_r * m_d * inv, g_r * m_s * inv, g_r * inv, -m_s * inv
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _bracket(vr, vc, vd_guess, tol_abs):
     """The series node's bracket [lo, hi] (between its two terminals), the guess inside it and
     the stop on a Newton step: an ulp of the terminal voltages, or ``tol_abs`` where larger."""
@@ -196,7 +196,7 @@ def _bracket(vr, vc, vd_guess, tol_abs):
     return lo, hi, min(max(vd_guess, lo), hi), max(4e-16 * max(abs(lo), abs(hi)) + 1e-300, tol_abs)
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _series_node_scaled(vr, vc, vg, scale, inv_v0, p_mos, vd_guess, tol_abs):
     """:func:`series_node` for the built-in model (prefactor ``scale``, 1 / V0 = ``inv_v0``).
 
@@ -266,7 +266,7 @@ def series_nodes_step(vr, vc, scale, p_dev, v_gate, p_mos, state):
     _node_steps(vr, vc, scale, inv_v0, v_gate, p_mos, state)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _node_steps(vr, vc, scale, inv_v0, v_gate, p_mos, state):
     """state[0] += its Newton step from e = expm1((vr - state[0]) / V0) in ``state[3]``, kept in
     the bracket; state[3] back to 0."""
@@ -282,7 +282,7 @@ def _node_steps(vr, vc, scale, inv_v0, v_gate, p_mos, state):
             state[3, i, j] = 0.0
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _predicted_nodes(vr, vc, inv_v0, state, tol_abs, node, arg):
     """node = the first-order prediction of each internal node, inside its bracket, and
     arg = (vr - node) / V0, the RRAM's exponent there."""
@@ -297,7 +297,7 @@ def _predicted_nodes(vr, vc, inv_v0, state, tol_abs, node, arg):
             arg[i, j] = (row - vd) * inv_v0
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _one_t_one_r_from_expm1(vr, vc, scale, inv_v0, v_gate, p_mos, state, tol_abs, i_cell, d_vr, d_vc):
     """The cells from their predicted nodes (``d_vr``) and expm1 of the exponents there (``d_vc``)."""
     n_rows, n_cols = vr.shape

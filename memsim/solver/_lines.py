@@ -22,6 +22,13 @@ the pivots are ``g + e_k`` with ``e_0 = G_0``, ``e_k = G_k + g e_(k-1) / (g + e_
 (g: wire segment conductance, G_k: the cell term on the diagonal), and the last pivot (at
 the driven end) ``e_(n-1) + g * driven``.  All terms are non-negative, so a 1 milliohm wire
 next to a 1e-7 S cell keeps full precision (the textbook form ``2g + G - g^2/pivot`` loses it).
+
+Error model.  The solver's kernels (this module, :mod:`memsim.solver._cells`,
+:mod:`memsim.solver._pcg`) compile with ``error_model="numpy"``: a float division by zero gives
+inf or NaN, as numpy's does (the convergence check then refuses the iterate), instead of raising
+ZeroDivisionError from inside a kernel.  Without that exception branch LLVM runs loops that
+divide in vector lanes (128x128: factor_cols 21 -> 5.7 us, the device cells' sinh and cosh
+23 -> 7 us); with it, every division was a scalar one.
 """
 import numpy as np
 from numba import njit
@@ -38,7 +45,7 @@ _FAST = {"reassoc", "contract"}
 # ---------------------------------------------------------------------------------------------
 # line factorisations and solves
 # ---------------------------------------------------------------------------------------------
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def factor_rows(diag, g_w, merged, driven, inv):
     """Inverse pivots of the row-line blocks of Dr into ``inv`` (R, C).
 
@@ -87,7 +94,7 @@ def factor_rows(diag, g_w, merged, driven, inv):
         _factor_row_end(diag, g_w, driven, inv, row, e)
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _factor_row_end(diag, g_w, driven, inv, i, e):
     """The pivot at the driven (left) end of row i, ``e`` the open-end term of node 1."""
     n_cols = diag.shape[1]
@@ -98,7 +105,7 @@ def _factor_row_end(diag, g_w, driven, inv, i, e):
     inv[i, 0] = 1.0 / (e + g_w) if driven[i] else 1.0 / e
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def factor_cols(diag, g_w, merged, held, inv):
     """Inverse pivots of the column-line blocks of Dc into ``inv`` (R, C); open end at row 0."""
     n_rows, n_cols = diag.shape
@@ -126,7 +133,7 @@ def factor_cols(diag, g_w, merged, held, inv):
         inv[last, j] = 1.0 / (e[j] + g_w) if held[j] else 1.0 / e[j]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def solve_rows(rhs, g_w, merged, driven, inv, out):
     """out = Dr^-1 rhs, both (R, C) row-space arrays."""
     n_rows, n_cols = rhs.shape
@@ -146,7 +153,7 @@ def solve_rows(rhs, g_w, merged, driven, inv, out):
             out[i, j] += g_w * inv[i, j] * out[i, j - 1]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def solve_cols(rhs, g_w, merged, held, inv, out):
     """out = Dc^-1 rhs, both (R, C) column-space arrays."""
     n_rows, n_cols = rhs.shape
@@ -168,7 +175,7 @@ def solve_cols(rhs, g_w, merged, held, inv, out):
             out[i, j] += g_w * inv[i, j] * out[i + 1, j]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def apply_cols(p, diag, g_w, merged, held, out):
     """out = Dc p: column wires plus the column-side cell terms ``diag``."""
     n_rows, n_cols = p.shape
@@ -195,7 +202,7 @@ def apply_cols(p, diag, g_w, merged, held, out):
             out[i, j] = value
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def cols_to_rows(p, coef, rows_merged, driven, cols_merged, held, out):
     """out = B p: column-space ``p`` through the cell couplings ``coef`` into row space."""
     n_rows, n_cols = p.shape
@@ -218,7 +225,7 @@ def cols_to_rows(p, coef, rows_merged, driven, cols_merged, held, out):
                 out[i, j] = value
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def rows_to_cols(s, coef, rows_merged, driven, cols_merged, held, out):
     """out = B s: row-space ``s`` through the cell couplings ``coef`` into column space."""
     n_rows, n_cols = s.shape
@@ -241,7 +248,7 @@ def rows_to_cols(s, coef, rows_merged, driven, cols_merged, held, out):
 # ---------------------------------------------------------------------------------------------
 # the Schur system on the column nodes
 # ---------------------------------------------------------------------------------------------
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def schur_apply(p, d_col, b1, b2, g_r, g_c, rows_merged, cols_merged, driven, held, inv_r,
                 t_row, s_row, out):
     """out = (Dc - B2 Dr^-1 B1) p; ``t_row``, ``s_row`` are (R, C) scratch arrays."""
@@ -258,7 +265,7 @@ def schur_apply(p, d_col, b1, b2, g_r, g_c, rows_merged, cols_merged, driven, he
             out[i, j] -= t_row[i, j]
 
 
-@njit(cache=True, nogil=True, fastmath=_FAST)
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=_FAST)
 def _schur_apply_lines(p, d_col, b1, b2, g_r, g_c, held, inv_r, t_row, s_row, out):
     """:func:`schur_apply` where no line is merged, in one pass over the array rows: each row's
     B1 p, its tridiagonal solve and the column terms while the row is in cache, four rows'
@@ -309,7 +316,7 @@ def _schur_apply_lines(p, d_col, b1, b2, g_r, g_c, held, inv_r, t_row, s_row, ou
         i0 += count
 
 
-@njit(cache=True, nogil=True, fastmath=_FAST)
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=_FAST)
 def _dot(a, b):
     total = 0.0
     n_rows, n_cols = a.shape
@@ -319,7 +326,7 @@ def _dot(a, b):
     return total
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def schur_bicgstab(rhs, x, d_col, b1, b2, g_r, g_c, rows_merged, cols_merged, driven, held, inv_r,
                    inv_c, rel_tol, max_iter, recompute, work):
     """Right-preconditioned BiCGStab on the non-symmetric Schur system from x = 0; the solution
@@ -417,7 +424,7 @@ def schur_bicgstab(rhs, x, d_col, b1, b2, g_r, g_c, rows_merged, cols_merged, dr
     return iterations, np.sqrt(rr) / norm_b
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def newton_rhs(f_row, f_col, b2, g_r, rows_merged, cols_merged, driven, held, inv_r, rhs):
     """rhs = -fc - B2 Dr^-1 fr: the Schur system's right-hand side for the KCL residuals (fr, fc).
 
@@ -434,7 +441,7 @@ def newton_rhs(f_row, f_col, b2, g_r, rows_merged, cols_merged, driven, held, in
             rhs[i, j] = -f_col[i, j] - rhs[i, j]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def newton_back(f_row, dc, b1, g_r, rows_merged, cols_merged, driven, held, inv_r, dr):
     """dr = Dr^-1 (B1 dc - fr): the row-node update once the column-node update dc is known."""
     n_rows, n_cols = f_row.shape
@@ -449,7 +456,7 @@ def newton_back(f_row, dc, b1, g_r, rows_merged, cols_merged, driven, held, inv_
 # ---------------------------------------------------------------------------------------------
 # KCL residual and voltage updates
 # ---------------------------------------------------------------------------------------------
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def kcl_residual(vr, vc, i_cell, g_r, g_c, rows_merged, cols_merged, driven, held, v_row, v_col,
                  f_row, f_col):
     """Currents leaving every free node (A): rows into (R, C) ``f_row``, columns into ``f_col``.
@@ -508,7 +515,7 @@ def kcl_residual(vr, vc, i_cell, g_r, g_c, rows_merged, cols_merged, driven, hel
             f_col[i, j] = value
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def add_update(vr, vc, dr, dc, step, rows_merged, cols_merged, driven, held, lo, hi, out_r, out_c):
     """out = v + step * d, clipped to [lo, hi] (a projection; -inf, inf for none; a NaN stays
     NaN), spreading merged-line unknowns (index 0) over their line."""
@@ -527,7 +534,7 @@ def add_update(vr, vc, dr, dc, step, rows_merged, cols_merged, driven, held, lo,
             out_c[i, j] = lo if value < lo else (hi if value > hi else value)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def max_abs2(a, b):
     """max(|a|, |b|) over two arrays of the same shape.
 
@@ -544,13 +551,13 @@ def max_abs2(a, b):
     return m
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _larger(m, a):
     """max(m, a) for a >= 0 that keeps a NaN once either is one."""
     return m if (a <= m or m != m) else a
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def row_max_weighted(f):
     """sum over rows i of (R - i) max_j |f(i, j)|: the column half of :func:`kcl_majorant`
     (divide by the column segment conductance).  Eight running maxima per row, so the compares
@@ -575,7 +582,7 @@ def row_max_weighted(f):
     return total
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def kcl_majorant(f_row, f_col, r_row, r_col):
     """The comparison bound (V) on J^-1 f for KCL residuals ``f_row``, ``f_col`` (A), where
     :meth:`memsim.solver.core._System._inverse_bound` applies, and the largest |f| (A).
@@ -608,7 +615,7 @@ def kcl_majorant(f_row, f_col, r_row, r_col):
     return (bound if largest == largest else largest), largest
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def line_current_scale(i_cell):
     """The largest line current: max over rows and columns of the sum of |i_cell| along it."""
     n_rows, n_cols = i_cell.shape
@@ -626,13 +633,13 @@ def line_current_scale(i_cell):
     return top
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def sum_sq2(a, b):
     """sum(a^2) + sum(b^2)."""
     return _dot(a, a) + _dot(b, b)
 
 
-@njit(cache=True, nogil=True, fastmath=_FAST)
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=_FAST)
 def merit(f_row, f_col, d_row, d_col, g_r, g_c, rows_merged, cols_merged, driven, held):
     """sum(f^2 / J_ii) over the free nodes: the KCL residuals weighted by the Jacobian's diagonal
     (cell terms ``d_row``/``d_col`` plus the wires; a merged line's one unknown has the sum of its

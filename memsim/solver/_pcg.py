@@ -26,7 +26,7 @@ from numba import njit, objmode
 from ._lines import _FAST, _dot, newton_back, newton_rhs, row_max_weighted, schur_apply, solve_cols
 
 
-@njit(cache=True, nogil=True, fastmath=_FAST)
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=_FAST)
 def _row_solve(rhs, g_r, inv_row, out):
     """out = Dr_i^-1 rhs for one (non-merged) row line."""
     n_cols = rhs.size
@@ -70,7 +70,7 @@ def _coarse(factor, order, r_coarse):
     return e
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def newton_step_sym(f_row, f_col, d_col, coef, g_r, g_c, rows_merged, cols_merged, driven, held, inv_r, inv_c,
                     rel_tol, stop_bound, max_iter, recompute, dr, dc, work, mode, grid_i, grid_j, factor, order):
     """Solve the linearised symmetric system for (dr, dc) given the KCL residuals (fr, fc): the
@@ -214,7 +214,7 @@ def newton_step_sym(f_row, f_col, d_col, coef, g_r, g_c, rows_merged, cols_merge
     return iterations, rel
 
 
-@njit(cache=True, nogil=True, fastmath=_FAST)
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=_FAST)
 def step_rhs(f_row, f_col, coef, g_r, inv_r, line, solved, rhs):
     """rhs = -fc - B Dr^-1 fr, the Schur system's right-hand side; returns ||rhs||."""
     _rows_solve_all(f_row, f_row, f_row, 1, g_r, inv_r, line, solved, rhs)
@@ -228,13 +228,13 @@ def step_rhs(f_row, f_col, coef, g_r, inv_r, line, solved, rhs):
     return np.sqrt(norm_b)
 
 
-@njit(cache=True, nogil=True, fastmath=_FAST)
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=_FAST)
 def step_back(f_row, dc, coef, g_r, inv_r, line, solved, dr):
     """dr = Dr^-1 (B dc - fr): the row nodes' update from the column nodes'."""
     _rows_solve_all(coef, dc, f_row, 2, g_r, inv_r, line, solved, dr)
 
 
-@njit(cache=True, nogil=True, fastmath=_FAST)
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=_FAST)
 def _rows_solve_all(a, scale, b, form, g_r, inv_r, line, solved, out):
     """out = Dr^-1 rhs for every row line, rhs as in :func:`_rows_solve`."""
     n_rows, n_cols = a.shape
@@ -248,7 +248,7 @@ def _rows_solve_all(a, scale, b, form, g_r, inv_r, line, solved, out):
         i0 += count
 
 
-@njit(cache=True, nogil=True, fastmath=_FAST)
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=_FAST)
 def _row_solve4(rhs, g_r, inv_r, i, out):
     """out[k] = Dr^-1 rhs[k] for the four row lines i..i+3 in lockstep.
 
@@ -285,7 +285,7 @@ def _row_solve4(rhs, g_r, inv_r, i, out):
         out[3, j] = y3
 
 
-@njit(cache=True, nogil=True, fastmath=_FAST)
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=_FAST)
 def _rows_solve(a, scale, b, form, g_r, inv_r, i0, line, solved, count):
     """solved[k] = Dr^-1 rhs_k for the rows i0 + k, k < count (4 or 1), where rhs is
     ``a * scale`` (form 0), ``a`` (form 1) or ``a * scale - b`` (form 2), row i0 + k."""
@@ -307,7 +307,7 @@ def _rows_solve(a, scale, b, form, g_r, inv_r, i0, line, solved, count):
         _row_solve(line[0], g_r, inv_r[i0], solved[0])
 
 
-@njit(cache=True, nogil=True, fastmath=_FAST)
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=_FAST)
 def schur_rows(p, z, beta, d_col, coef, g_r, g_c, held, inv_r, line, solved, q, update):
     """q = (Dc - B Dr^-1 B) p, four row lines at a time; returns p . q.
 
@@ -351,7 +351,7 @@ def schur_rows(p, z, beta, d_col, coef, g_r, g_c, held, inv_r, line, solved, q, 
     return pq
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _col_solve_dot(r, g_c, inv_c, z):
     """z = Dc^-1 r (non-merged column lines); returns r . z."""
     n_rows, n_cols = r.shape
@@ -363,7 +363,7 @@ def _col_solve_dot(r, g_c, inv_c, z):
     return _col_back_dot(r, g_c, inv_c, z)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _col_back_dot(r, g_c, inv_c, z):
     """The backward sweep of z = Dc^-1 r after the forward one; returns r . z."""
     n_rows, n_cols = r.shape
@@ -383,7 +383,7 @@ def _col_back_dot(r, g_c, inv_c, z):
 # array rows the transfer is a whole-line multiply-add into an (m_i, C) buffer, so the pass over
 # the (R, C) arrays stays vectorised; the column direction is done on that small buffer.
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def cg_advance(dc, r, p, q, alpha, g_c, inv_c, z, lo_i, hi_i, w_i, lo_j, hi_j, w_j, half, r_coarse):
     """dc += alpha p and r -= alpha q (p and q finite: alpha = 0 leaves both), the forward sweep of
     z = Dc^-1 r and the restriction r_coarse = P^T r (via half = P_rows^T r), in one pass;
@@ -422,7 +422,7 @@ def cg_advance(dc, r, p, q, alpha, g_c, inv_c, z, lo_i, hi_i, w_i, lo_j, hi_j, w
     return rr
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def cg_finish(r, g_c, inv_c, z, e_coarse, lo_i, hi_i, w_i, lo_j, hi_j, w_j, half):
     """The backward sweep of z = Dc^-1 r after cg_advance's forward one, plus the coarse
     correction z += P e_coarse (via half = e_coarse P_cols^T); returns r . z."""
