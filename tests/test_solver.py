@@ -681,3 +681,44 @@ def test_cg_steps_certified_by_the_residual_bound_are_within_tol(kind):
         assert certified < solve(xb, v).info["cg_iterations"]
     finally:
         core._CG_CERTIFY = 0.9
+
+
+def _exact_inverse_pivots(diag, g_w, driven_end):
+    """1 / pivots of one line's tridiagonal block, eliminated from its open end (the last entry of
+    ``diag``; the first is the driven or held end) in exact rational arithmetic: T[k, k] = d_k + g
+    per wire segment at node k (the end's driver segment where ``driven_end``), T[k, k + 1] = -g."""
+    from fractions import Fraction
+    g = Fraction(g_w)
+    n = len(diag)
+    pivot = None
+    out = [None] * n
+    for k in range(n - 1, -1, -1):
+        segments = (k < n - 1) + (k > 0) + (k == 0 and driven_end)
+        t = Fraction(diag[k]) + segments * g
+        pivot = t if pivot is None else t - g * g / pivot
+        out[k] = 1 / pivot
+    return np.array([float(x) for x in out])
+
+
+@pytest.mark.parametrize("g_w, lo, hi", [(0.5, 6e-6, 1e-4), (1e9, 1e-7, 1e-3), (1e-12, 1e-7, 1e-3), (2.0, 0.0, 1e-4)])
+def test_line_factors_match_exact_elimination(g_w, lo, hi):
+    """factor_rows (four-row ratio chains, rescaled every eight nodes, then vector divisions) and
+    factor_cols give each line's inverse pivots to a few ulps of exact rational elimination, also
+    for milliohm-against-1e-7 S lines where the textbook floating-point form loses them."""
+    from memsim.solver import _lines
+
+    rng = np.random.default_rng(zlib.crc32(repr((g_w, lo, hi)).encode()))
+    for shape in ((1, 1), (6, 1), (6, 2), (6, 9), (5, 20), (9, 17)):
+        diag = rng.uniform(lo, hi, shape)
+        ends = rng.uniform(size=shape[0]) > 0.3
+        if lo == 0.0:
+            diag[rng.uniform(size=shape) < 0.3] = 0.0  # open cells: every line end driven
+            ends[:] = True
+        inv = np.empty(shape)
+        _lines.factor_rows(diag, g_w, False, ends, inv)
+        exact = np.array([_exact_inverse_pivots(diag[i], g_w, ends[i]) for i in range(shape[0])])  # open end right
+        np.testing.assert_allclose(inv, exact, rtol=1e-14, atol=0)
+        held = ends[:shape[1]] if shape[1] <= shape[0] else np.ones(shape[1], bool)
+        _lines.factor_cols(diag, g_w, False, held, inv)
+        exact = np.array([_exact_inverse_pivots(diag[::-1, j], g_w, held[j])[::-1] for j in range(shape[1])]).T  # open end at row 0
+        np.testing.assert_allclose(inv, exact, rtol=1e-14, atol=0)

@@ -50,9 +50,14 @@ def factor_rows(diag, g_w, merged, driven, inv):
     """Inverse pivots of the row-line blocks of Dr into ``inv`` (R, C).
 
     ``diag`` (R, C): cell terms on the row diagonal (S); ``g_w``: row segment conductance (S);
-    ``merged``: r_row == 0; ``driven`` (R,): the row's left end is driven.  Four rows at a time:
-    each pivot waits on a division by the one before, so four independent chains keep the
-    divider busy (the same operations per row, the same pivots to the bit).
+    ``merged``: r_row == 0; ``driven`` (R,): the row's left end is driven.
+
+    Each term e_k of the module's recurrence is carried as a ratio x / y, which the recurrence
+    maps without a division: y' = g y + x, x' = G y' + g x (the same non-negative terms, so no
+    cancellation).  The chain along a row, four rows at a time, is then multiply-adds only; the
+    pivots' divisions, inv = y / (g y + x), follow in a separate pass that runs in vector lanes
+    (128x128: 35 -> 21 us; a divide on the chain waits for the one before).  Every eight nodes
+    the pair is scaled back to y = 1, since it grows or shrinks by g + e per node.
     """
     n_rows, n_cols = diag.shape
     if merged:
@@ -63,46 +68,83 @@ def factor_rows(diag, g_w, merged, driven, inv):
                     total += diag[i, j]
                 inv[i, 0] = 1.0 / total
         return
+    xs = np.empty((4, n_cols))  # the chain's x; its y goes to inv until the divisions
     i = 0
-    while i + 4 <= n_rows:
-        e0 = e1 = e2 = e3 = 0.0
-        for k in range(n_cols - 1):
-            j = n_cols - 1 - k  # from the open (right) end towards the driven (left) end
-            if k == 0:
-                e0 = diag[i, j]
-                e1 = diag[i + 1, j]
-                e2 = diag[i + 2, j]
-                e3 = diag[i + 3, j]
-            else:
-                e0 = diag[i, j] + g_w * e0 * inv[i, j + 1]
-                e1 = diag[i + 1, j] + g_w * e1 * inv[i + 1, j + 1]
-                e2 = diag[i + 2, j] + g_w * e2 * inv[i + 2, j + 1]
-                e3 = diag[i + 3, j] + g_w * e3 * inv[i + 3, j + 1]
-            inv[i, j] = 1.0 / (g_w + e0)
-            inv[i + 1, j] = 1.0 / (g_w + e1)
-            inv[i + 2, j] = 1.0 / (g_w + e2)
-            inv[i + 3, j] = 1.0 / (g_w + e3)
-        for k in range(4):
-            _factor_row_end(diag, g_w, driven, inv, i + k, (e0, e1, e2, e3)[k])
-        i += 4
-    for row in range(i, n_rows):
-        e = 0.0
-        for k in range(n_cols - 1):
-            j = n_cols - 1 - k
-            e = diag[row, j] if k == 0 else diag[row, j] + g_w * e * inv[row, j + 1]
-            inv[row, j] = 1.0 / (g_w + e)
-        _factor_row_end(diag, g_w, driven, inv, row, e)
+    while i < n_rows:
+        count = 4 if i + 4 <= n_rows else 1
+        if count == 4:
+            _ratio_chain4(diag, g_w, inv, xs, i)
+        else:
+            _ratio_chain1(diag, g_w, inv, xs, i)
+        for k in range(count):
+            row = i + k
+            for j in range(1, n_cols):
+                y = inv[row, j]
+                inv[row, j] = y / (g_w * y + xs[k, j])
+            y = inv[row, 0]  # the driven (left) end: its driver's segment too
+            inv[row, 0] = y / (xs[k, 0] + g_w * y) if driven[row] else y / xs[k, 0]
+        i += count
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _factor_row_end(diag, g_w, driven, inv, i, e):
-    """The pivot at the driven (left) end of row i, ``e`` the open-end term of node 1."""
-    n_cols = diag.shape[1]
-    if n_cols == 1:
-        e = diag[i, 0]
-    else:
-        e = diag[i, 0] + g_w * e * inv[i, 1]
-    inv[i, 0] = 1.0 / (e + g_w) if driven[i] else 1.0 / e
+def _ratio_chain4(diag, g_w, y_out, x_out, i):
+    """:func:`factor_rows`' (x, y) chains of rows i..i+3, from the open (right) end."""
+    last = diag.shape[1] - 1
+    x0 = diag[i, last]
+    x1 = diag[i + 1, last]
+    x2 = diag[i + 2, last]
+    x3 = diag[i + 3, last]
+    y0 = y1 = y2 = y3 = 1.0
+    for k in range(4):
+        x_out[k, last] = diag[i + k, last]
+        y_out[i + k, last] = 1.0
+    j = last - 1
+    while j >= 0:
+        stop = max(j - 7, 0)
+        while j >= stop:
+            y0 = g_w * y0 + x0
+            y1 = g_w * y1 + x1
+            y2 = g_w * y2 + x2
+            y3 = g_w * y3 + x3
+            x0 = diag[i, j] * y0 + g_w * x0
+            x1 = diag[i + 1, j] * y1 + g_w * x1
+            x2 = diag[i + 2, j] * y2 + g_w * x2
+            x3 = diag[i + 3, j] * y3 + g_w * x3
+            x_out[0, j] = x0
+            x_out[1, j] = x1
+            x_out[2, j] = x2
+            x_out[3, j] = x3
+            y_out[i, j] = y0
+            y_out[i + 1, j] = y1
+            y_out[i + 2, j] = y2
+            y_out[i + 3, j] = y3
+            j -= 1
+        x0 /= y0
+        x1 /= y1
+        x2 /= y2
+        x3 /= y3
+        y0 = y1 = y2 = y3 = 1.0
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _ratio_chain1(diag, g_w, y_out, x_out, i):
+    """:func:`_ratio_chain4` for one row."""
+    last = diag.shape[1] - 1
+    x = diag[i, last]
+    y = 1.0
+    x_out[0, last] = x
+    y_out[i, last] = 1.0
+    j = last - 1
+    while j >= 0:
+        stop = max(j - 7, 0)
+        while j >= stop:
+            y = g_w * y + x
+            x = diag[i, j] * y + g_w * x
+            x_out[0, j] = x
+            y_out[i, j] = y
+            j -= 1
+        x /= y
+        y = 1.0
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
