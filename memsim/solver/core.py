@@ -502,8 +502,8 @@ class _System:
             if not accepted:
                 node_tol = 1e-2 * update if self.kind == "1t1r" else 0.0
             if linear or accepted or update <= 1e-6 * max(v_scale, 1e-3):
-                lines.add_update(vr, vc, dr, dc, 1.0, self.rows_merged, self.cols_merged, self.driven,
-                                 self.held, -math.inf, math.inf, vr, vc)  # in place: elementwise
+                lines.add_update_in_place(vr, vc, dr, dc, 1.0, self.rows_merged, self.cols_merged, self.driven,
+                                          self.held, -math.inf, math.inf)
                 self.cells(vr, vc, vd, cell, node_tol)
                 self.residual(vr, vc, cell[0], v_row, v_col, f_row, f_col)
             else:
@@ -548,8 +548,8 @@ class _System:
         self.residual(vr, vc, i_cell, v_row, v_col, f_row, f_col)
         d_vc = None if g_channel is None else -g0  # a two-terminal cell's d_vc is implied (factor)
         dr, dc, iterations, _ = self.step(f_row, f_col, self.factor(g0, d_vc, factors), 1e-2, work)
-        lines.add_update(vr, vc, dr, dc, 1.0, self.rows_merged, self.cols_merged, self.driven, self.held,
-                         *self.v_range, vr, vc)
+        lines.add_update_in_place(vr, vc, dr, dc, 1.0, self.rows_merged, self.cols_merged, self.driven, self.held,
+                                  *self.v_range)
         return iterations
 
     def _line_search(self, vr, vc, vd, dr, dc, update, v_row, v_col, f_row, f_col, cell, jac, node_tol, spare):
