@@ -1,4 +1,6 @@
 """The compact model: numpy equations, Numba kernels, level mapping, variability."""
+import warnings
+
 import numpy as np
 import pytest
 
@@ -40,6 +42,11 @@ def test_conductance_gap_round_trip():
         devices.gap_for_conductance([1e-1], 0.2)
     with pytest.raises(ValueError, match="> 0 S"):
         devices.gap_for_conductance([np.nan], 0.2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # one clear refusal, no numpy warning before it
+        for extreme in (5e-324, 1e300):  # g v_read underflows to 0; overflows
+            with pytest.raises(ValueError, match="must lie in"):
+                devices.gap_for_conductance([extreme], 0.2)
 
 
 def test_presets_program_exact_levels():

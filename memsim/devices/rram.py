@@ -143,10 +143,11 @@ def gap_for_conductance(g_siemens, v_read: float = 0.2, p: RRAMParams = DEFAULT_
     g_siemens = np.asarray(g_siemens, dtype=float)
     if not np.all(np.isfinite(g_siemens)) or np.any(g_siemens <= 0):
         raise ValueError("target conductances must be finite and > 0 S")
-    gap = -p.g0 * np.log(g_siemens * v_read / (p.i0 * np.sinh(v_read / p.v0)))
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):  # out of range: refused below
+        gap = -p.g0 * np.log(g_siemens * v_read / (p.i0 * np.sinh(v_read / p.v0)))
     lo, hi = p.g_range(v_read)
     tol = 1e-12
-    if np.any(gap < p.gap_min * (1 - tol)) or np.any(gap > p.gap_max * (1 + tol)):
+    if not np.all((gap >= p.gap_min * (1 - tol)) & (gap <= p.gap_max * (1 + tol))):  # NaN too
         raise ValueError(
             f"target conductances must lie in [{lo:.4g}, {hi:.4g}] S at a {v_read} V read "
             f"(the gap bounds [{p.gap_min:.3g}, {p.gap_max:.3g}] m); got "
