@@ -236,15 +236,13 @@ def step_back(f_row, dc, coef, g_r, inv_r, line, solved, dr):
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=_FAST)
 def _rows_solve_all(a, scale, b, form, g_r, inv_r, line, solved, out):
-    """out = Dr^-1 rhs for every row line, rhs as in :func:`_rows_solve`."""
-    n_rows, n_cols = a.shape
+    """out = Dr^-1 rhs for every row line, rhs as in :func:`_rows_solve` (solved straight into
+    ``out``'s rows; ``solved`` is unused)."""
+    n_rows = a.shape[0]
     i0 = 0
     while i0 < n_rows:
         count = 4 if i0 + 4 <= n_rows else 1
-        _rows_solve(a, scale, b, form, g_r, inv_r, i0, line, solved, count)
-        for k in range(count):
-            for j in range(n_cols):
-                out[i0 + k, j] = solved[k, j]
+        _rows_solve(a, scale, b, form, g_r, inv_r, i0, line, out[i0:i0 + count], count)
         i0 += count
 
 
@@ -290,14 +288,17 @@ def _rows_solve(a, scale, b, form, g_r, inv_r, i0, line, solved, count):
     """solved[k] = Dr^-1 rhs_k for the rows i0 + k, k < count (4 or 1), where rhs is
     ``a * scale`` (form 0), ``a`` (form 1) or ``a * scale - b`` (form 2), row i0 + k."""
     n_cols = a.shape[1]
+    if form == 1:  # the rows themselves: nothing to form
+        if count == 4:
+            _row_solve4(a[i0:i0 + 4], g_r, inv_r, i0, solved)
+        else:
+            _row_solve(a[i0], g_r, inv_r[i0], solved[0])
+        return
     for k in range(count):
         i = i0 + k
         if form == 0:
             for j in range(n_cols):
                 line[k, j] = a[i, j] * scale[i, j]
-        elif form == 1:
-            for j in range(n_cols):
-                line[k, j] = a[i, j]
         else:
             for j in range(n_cols):
                 line[k, j] = a[i, j] * scale[i, j] - b[i, j]
