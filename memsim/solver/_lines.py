@@ -672,9 +672,10 @@ def kcl_majorant(f_row, f_col, r_row, r_col):
     return (bound if largest == largest else largest), largest
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=_FAST)
 def line_current_scale(i_cell):
-    """The largest line current: max over rows and columns of the sum of |i_cell| along it."""
+    """The largest line current: max over rows and columns of the sum of |i_cell| along it (a
+    scale for the tolerance test: its sums reassociated)."""
     n_rows, n_cols = i_cell.shape
     cols = np.zeros(n_cols)
     top = 0.0
