@@ -369,7 +369,7 @@ def _dot(a, b):
     return total
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=_FAST)
 def schur_bicgstab(rhs, x, d_col, b1, b2, g_r, g_c, rows_merged, cols_merged, driven, held, inv_r,
                    inv_c, rel_tol, max_iter, recompute, work):
     """Right-preconditioned BiCGStab on the non-symmetric Schur system from x = 0; the solution
