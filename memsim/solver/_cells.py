@@ -326,14 +326,9 @@ def _one_t_one_r_from_expm1(vr, vc, scale, inv_v0, v_gate, p_mos, state, tol_abs
                 retry[i, j] = True
                 failed += 1
                 node = vd
-            state[0, i, j] = node
             state[1, i, j] = row
             state[2, i, j] = col
-            state[3, i, j] = k_r
-            state[4, i, j] = k_c
-            i_cell[i, j] = current
-            d_vr[i, j] = a
-            d_vc[i, j] = b
+            _store_cell(state, i_cell, d_vr, d_vc, i, j, node, current, a, b, k_r, k_c)
     if failed == 0:
         return
     for i in range(n_rows):
@@ -342,9 +337,16 @@ def _one_t_one_r_from_expm1(vr, vc, scale, inv_v0, v_gate, p_mos, state, tol_abs
             if retry[i, j]:
                 node, current, a, b, k_r, k_c = _series_node_scaled(vr[i, j], vc[i, j], vg, scale[i, j], inv_v0,
                                                                     p_mos, state[0, i, j], tol_abs)
-                state[0, i, j] = node
-                state[3, i, j] = k_r
-                state[4, i, j] = k_c
-                i_cell[i, j] = current
-                d_vr[i, j] = a
-                d_vc[i, j] = b
+                _store_cell(state, i_cell, d_vr, d_vc, i, j, node, current, a, b, k_r, k_c)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _store_cell(state, i_cell, d_vr, d_vc, i, j, node, current, a, b, k_r, k_c):
+    """One 1T1R cell's results: its node and sensitivities into ``state``, its current and
+    derivatives into the cell arrays."""
+    state[0, i, j] = node
+    state[3, i, j] = k_r
+    state[4, i, j] = k_c
+    i_cell[i, j] = current
+    d_vr[i, j] = a
+    d_vc[i, j] = b
