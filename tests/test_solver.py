@@ -722,3 +722,19 @@ def test_line_factors_match_exact_elimination(g_w, lo, hi):
         _lines.factor_cols(diag, g_w, False, held, inv)
         exact = np.array([_exact_inverse_pivots(diag[::-1, j], g_w, held[j])[::-1] for j in range(shape[1])]).T  # open end at row 0
         np.testing.assert_allclose(inv, exact, rtol=1e-14, atol=0)
+
+
+def test_largest_update_and_residual_are_nan_when_any_entry_is():
+    """max_abs2 (the size of a Newton update and of a KCL residual, tested against tol) keeps a
+    NaN: with the kernels' numpy error model a division by zero gives NaN instead of raising, and
+    a maximum that skipped it would pass such an iterate as converged."""
+    from memsim.solver import _lines
+
+    rng = np.random.default_rng(11)
+    a, b = rng.normal(size=(2, 5, 19))
+    assert _lines.max_abs2(a, b) == max(np.abs(a).max(), np.abs(b).max())
+    for where in ((0, 0), (4, 18), (2, 9)):
+        for first in (True, False):
+            x, y = a.copy(), b.copy()
+            (x if first else y)[where] = np.nan
+            assert np.isnan(_lines.max_abs2(x, y))

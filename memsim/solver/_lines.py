@@ -591,9 +591,16 @@ def _add_update(vr, vc, dr, dc, step, rows_merged, cols_merged, driven, held, lo
             out_c[i, j] = lo if value < lo else (hi if value > hi else value)
 
 
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _larger(m, a):
+    """max(m, a) for a >= 0 that keeps a NaN once either is one."""
+    return m if (a <= m or m != m) else a
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def max_abs2(a, b):
-    """max(|a|, |b|) over two arrays of the same shape.
+    """max(|a|, |b|) over two arrays of the same shape; NaN if either holds one (an update or a
+    residual of NaN must fail every test against a tolerance, never pass as 0).
 
     One running maximum per column: independent lanes that the compiler vectorises (a single
     running maximum is a chain of dependent compares, about ten times slower)."""
@@ -601,17 +608,11 @@ def max_abs2(a, b):
     top = np.zeros(n_cols)
     for i in range(n_rows):
         for j in range(n_cols):
-            top[j] = max(top[j], max(abs(a[i, j]), abs(b[i, j])))
+            top[j] = _larger(_larger(top[j], abs(a[i, j])), abs(b[i, j]))
     m = 0.0
     for j in range(n_cols):
-        m = max(m, top[j])
+        m = _larger(m, top[j])
     return m
-
-
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _larger(m, a):
-    """max(m, a) for a >= 0 that keeps a NaN once either is one."""
-    return m if (a <= m or m != m) else a
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
