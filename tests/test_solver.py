@@ -642,20 +642,22 @@ def test_per_line_residual_bound_holds_and_is_tighter(shape, r_row, r_col):
         if trial % 4 == 0:
             f_row[:] = 0.0  # a Newton step's residual: column nodes only
         error = spsolve(jac, np.concatenate([f_row.ravel(), f_col.ravel()]))
-        bound, largest = _lines.kcl_majorant(f_row, f_col, r_row, r_col)
-        assert largest == max(np.abs(f_row).max(), np.abs(f_col).max())
+        bound = _lines.kcl_majorant(f_row, f_col, r_row, r_col)
+        largest = max(np.abs(f_row).max(), np.abs(f_col).max())
         assert np.abs(error).max() <= bound * (1 + 1e-9)
         assert bound <= uniform * largest * (1 + 1e-12)
     ones = np.ones(shape)
-    assert _lines.kcl_majorant(ones, ones, r_row, r_col)[0] == pytest.approx(uniform, rel=1e-12)
+    assert _lines.kcl_majorant(ones, ones, r_row, r_col) == pytest.approx(uniform, rel=1e-12)
     if shape[0] > 1:
         columns_only = np.zeros(shape)
         columns_only[-1] = 1.0  # the row beside the sense ends
-        assert _lines.kcl_majorant(np.zeros(shape), columns_only, r_row, r_col)[0] < uniform / 3
+        assert _lines.kcl_majorant(np.zeros(shape), columns_only, r_row, r_col) < uniform / 3
     f_col = np.ones(shape)
     f_col[0, -1] = np.nan
-    assert all(np.isnan(_lines.kcl_majorant(np.zeros(shape), f_col, r_row, r_col)))
-    assert all(np.isnan(_lines.kcl_majorant(f_col, np.zeros(shape), r_row, r_col)))
+    for r_wire in (r_col, 0.0):  # a merged column's residual too
+        assert np.isnan(_lines.kcl_majorant(np.zeros(shape), f_col, r_row, r_wire))
+    assert np.isnan(_lines.kcl_majorant(f_col, np.zeros(shape), r_row, r_col))
+    assert np.isnan(_lines.kcl_majorant(f_col, np.zeros(shape), 0.0, r_col))
 
 
 @pytest.mark.parametrize("kind", ["ohmic", "device"])

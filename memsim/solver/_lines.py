@@ -643,7 +643,7 @@ def row_max_weighted(f):
 @njit(cache=True, nogil=True, error_model="numpy")
 def kcl_majorant(f_row, f_col, r_row, r_col):
     """The comparison bound (V) on J^-1 f for KCL residuals ``f_row``, ``f_col`` (A), where
-    :meth:`memsim.solver.core._System._inverse_bound` applies, and the largest |f| (A).
+    :meth:`memsim.solver.core._System._inverse_bound` applies.
 
     W(i, j) = a(j) + b(i) on both nodes of cell (i, j), with a the voltages of a bare row wire
     carrying c(j) = max_i |f_row(i, j)| out of each node to its driver and b those of a bare column
@@ -651,26 +651,17 @@ def kcl_majorant(f_row, f_col, r_row, r_col):
     cancel), so |J^-1 f| <= J^-1 |f| <= W and the bound is max W = r_row sum_j (j + 1) c(j) +
     r_col sum_i (R - i) d(i).  With c and d at their overall maximum this is the uniform bound
     ||J^-1||_inf ||f||_inf; per line it is several times tighter (a Newton step solves the row
-    equations exactly, leaving rounding there).  NaN if any residual is."""
+    equations exactly, leaving rounding there).  NaN if any residual is (also for a merged line:
+    0 times NaN)."""
     n_rows, n_cols = f_row.shape
     top = np.zeros(n_cols)
     for i in range(n_rows):
         for j in range(n_cols):
             top[j] = _larger(top[j], abs(f_row[i, j]))
     rows = 0.0
-    largest = 0.0
     for j in range(n_cols):
         rows += (j + 1) * top[j]
-        largest = _larger(largest, top[j])
-    bound = r_row * rows
-    if r_col > 0.0:
-        bound += r_col * row_max_weighted(f_col)
-    for i in range(n_rows):
-        for j in range(n_cols):
-            top[j] = _larger(top[j], abs(f_col[i, j]))
-    for j in range(n_cols):
-        largest = _larger(largest, top[j])
-    return (bound if largest == largest else largest), largest
+    return r_row * rows + r_col * row_max_weighted(f_col)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=_FAST)

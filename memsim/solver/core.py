@@ -255,7 +255,7 @@ class _System:
             return None, kcl  # (a tabulated device may have a falling I-V somewhere)
         bound = self.inverse_bound * kcl
         if limit < bound <= _PER_LINE_REACH * limit:
-            bound = lines.kcl_majorant(f_row, f_col, self.xb.r_row, self.xb.r_col)[0]
+            bound = lines.kcl_majorant(f_row, f_col, self.xb.r_row, self.xb.r_col)
         return (bound if bound <= limit else None), kcl
 
     def currents_within(self, tol, i_cell, kcl):
