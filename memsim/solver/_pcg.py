@@ -120,7 +120,7 @@ def newton_step_sym(f_row, f_col, d_col, coef, g_r, g_c, rows_merged, cols_merge
         newton_rhs(f_row, f_col, coef, g_r, rows_merged, cols_merged, driven, held, inv_r, rhs)
         norm_b = np.sqrt(_dot(rhs, rhs))
     else:
-        norm_b = step_rhs(f_row, f_col, coef, g_r, inv_r, line, solved, rhs)
+        norm_b = step_rhs(f_row, f_col, coef, g_r, inv_r, line, rhs)
     iterations = 0
     rel = 0.0
     dc[:] = 0.0
@@ -210,14 +210,14 @@ def newton_step_sym(f_row, f_col, d_col, coef, g_r, g_c, rows_merged, cols_merge
         dr[:] = 0.0  # merged lines use only part of dr
         newton_back(f_row, dc, coef, g_r, rows_merged, cols_merged, driven, held, inv_r, dr)
     else:
-        step_back(f_row, dc, coef, g_r, inv_r, line, solved, dr)
+        step_back(f_row, dc, coef, g_r, inv_r, line, dr)
     return iterations, rel
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=_FAST)
-def step_rhs(f_row, f_col, coef, g_r, inv_r, line, solved, rhs):
+def step_rhs(f_row, f_col, coef, g_r, inv_r, line, rhs):
     """rhs = -fc - B Dr^-1 fr, the Schur system's right-hand side; returns ||rhs||."""
-    _rows_solve_all(f_row, f_row, f_row, 1, g_r, inv_r, line, solved, rhs)
+    _rows_solve_all(f_row, f_row, f_row, 1, g_r, inv_r, line, rhs)
     n_rows, n_cols = f_row.shape
     norm_b = 0.0
     for i in range(n_rows):
@@ -229,15 +229,15 @@ def step_rhs(f_row, f_col, coef, g_r, inv_r, line, solved, rhs):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=_FAST)
-def step_back(f_row, dc, coef, g_r, inv_r, line, solved, dr):
+def step_back(f_row, dc, coef, g_r, inv_r, line, dr):
     """dr = Dr^-1 (B dc - fr): the row nodes' update from the column nodes'."""
-    _rows_solve_all(coef, dc, f_row, 2, g_r, inv_r, line, solved, dr)
+    _rows_solve_all(coef, dc, f_row, 2, g_r, inv_r, line, dr)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=_FAST)
-def _rows_solve_all(a, scale, b, form, g_r, inv_r, line, solved, out):
+def _rows_solve_all(a, scale, b, form, g_r, inv_r, line, out):
     """out = Dr^-1 rhs for every row line, rhs as in :func:`_rows_solve` (solved straight into
-    ``out``'s rows; ``solved`` is unused)."""
+    ``out``'s rows)."""
     n_rows = a.shape[0]
     i0 = 0
     while i0 < n_rows:

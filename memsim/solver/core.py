@@ -406,13 +406,12 @@ class _System:
         if not merged:  # the non-symmetric (1T1R) step on lines
             _pcg = _krylov()
             line = np.empty((4, self.shape[1]))
-            solved = np.empty((4, self.shape[1]))
             rhs = scratch[0]
-            _pcg.step_rhs(f_row, f_col, b2, self.g_r, inv_r, line, solved, rhs)
+            _pcg.step_rhs(f_row, f_col, b2, self.g_r, inv_r, line, rhs)
             iterations, rel = lines.schur_bicgstab(rhs, dc, d_col, b1, b2, self.g_r, self.g_c, False, False,
                                                    self.driven, self.held, inv_r, inv_c, rel_tol, self.cg_max_iter,
                                                    False, scratch[1:])
-            _pcg.step_back(f_row, dc, b1, self.g_r, inv_r, line, solved, dr)
+            _pcg.step_back(f_row, dc, b1, self.g_r, inv_r, line, dr)
             return dr, dc, int(iterations), float(rel)
         dr[:] = 0.0  # merged lines use only part of dr and dc
         rhs = scratch[0]
