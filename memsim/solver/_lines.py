@@ -37,10 +37,10 @@ from numba import njit
 #: products, the merit, BiCGStab's update passes, the line-current scale): sums may be
 #: reassociated (a dot product then runs in vector lanes instead of one add after another) and
 #: a multiply-add may be one fused instruction.  No finite-math assumption: a NaN or an infinity
-#: still propagates.  Rounding differs from the
-#: strict order by ulps, far inside the Krylov tolerances.  Loops that fuse a sum with a line
-#: sweep stay strict (LLVM's vectorised form of those measured slower), or leave the sum to a
-#: pass of its own (the backward column sweep's dot: 13.7 -> 9.4 us at 128x128).
+#: still propagates.  Rounding differs from the strict order by ulps, far inside the Krylov
+#: tolerances.  Loops that fuse a sum with a line sweep stay strict (LLVM's vectorised form of
+#: those measured slower), or leave the sum to a pass of its own (the backward column sweep's
+#: dot: 13.7 -> 9.4 us at 128x128).
 _FAST = {"reassoc", "contract"}
 
 
