@@ -684,12 +684,6 @@ def line_current_scale(i_cell):
     return top
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def sum_sq2(a, b):
-    """sum(a^2) + sum(b^2)."""
-    return _dot(a, a) + _dot(b, b)
-
-
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=_FAST)
 def merit(f_row, f_col, d_row, d_col, g_r, g_c, rows_merged, cols_merged, driven, held):
     """sum(f^2 / J_ii) over the free nodes: the KCL residuals weighted by the Jacobian's diagonal
